@@ -1,0 +1,340 @@
+//! The storage trait: where a repository's objects live.
+//!
+//! A **backend** stores opaque objects keyed by a [`Handle`]: a [`FileKind`] and a 32-byte id.
+//! The trait is deliberately narrow (list, read whole or a range, write, remove, and a
+//! [`StorageProperties`] struct); retries, concurrency limits, caching, read-only enforcement and
+//! dry runs are wrapping types, never extra methods.
+//!
+//! Layout on path-like stores (local disk, SFTP, S3 keys, the restic REST protocol):
+//!
+//! | kind | path |
+//! |---|---|
+//! | config | `config` |
+//! | key | `keys/<id>` |
+//! | snapshot | `snapshots/<id>` |
+//! | index | `index/<id>` |
+//! | pack | `data/<first two hex digits>/<id>` |
+//! | lock | `locks/<id>` |
+//!
+//! Contract for implementers:
+//! - `write` is atomic: a reader sees the whole object or nothing, never a prefix, even if the
+//!   process dies mid-write. With [`WriteMode::CreateNew`] it fails with
+//!   [`IoErrorKind::AlreadyExists`](crate::IoErrorKind::AlreadyExists) rather than replace.
+//! - `list` returns only complete objects whose names are valid ids; anything else (temporary
+//!   files, stray names) is skipped.
+//! - `read` with a [`ReadRange::Span`] returns exactly the bytes asked for or an error.
+//! - Futures need not be `Send`: the engine drives them from one task.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{IoError, IoErrorKind};
+use crate::id::Id;
+
+/// The kinds of stored objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    /// The repository config (a single object, id [`Id::ZERO`]).
+    Config,
+    /// Key objects: the master key sealed by a password.
+    Key,
+    /// Snapshots.
+    Snapshot,
+    /// Index objects.
+    Index,
+    /// Pack files holding blobs.
+    Pack,
+    /// Lock objects.
+    Lock,
+}
+
+impl FileKind {
+    /// Every kind, in the order `init` creates their directories.
+    pub const ALL: [Self; 6] = [Self::Config, Self::Key, Self::Snapshot, Self::Index, Self::Pack, Self::Lock];
+
+    /// The directory (or key prefix) of this kind; `config` is a file at the top.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Config => "",
+            Self::Key => "keys",
+            Self::Snapshot => "snapshots",
+            Self::Index => "index",
+            Self::Pack => "data",
+            Self::Lock => "locks",
+        }
+    }
+
+    /// The relative path of an object: see the table in the [module docs](self).
+    pub fn path(self, id: &Id) -> String {
+        let hex = id.to_hex();
+        match self {
+            Self::Config => String::from("config"),
+            Self::Pack => {
+                let mut p = String::with_capacity(5 + 3 + 64);
+                p.push_str("data/");
+                p.push_str(hex.get(..2).unwrap_or("00"));
+                p.push('/');
+                p.push_str(&hex);
+                p
+            }
+            other => {
+                let mut p = String::with_capacity(other.dir().len() + 1 + 64);
+                p.push_str(other.dir());
+                p.push('/');
+                p.push_str(&hex);
+                p
+            }
+        }
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Config => "config",
+            Self::Key => "key",
+            Self::Snapshot => "snapshot",
+            Self::Index => "index",
+            Self::Pack => "pack",
+            Self::Lock => "lock",
+        })
+    }
+}
+
+/// Names one stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Handle {
+    /// Its kind.
+    pub kind: FileKind,
+    /// Its id ([`Id::ZERO`] for the config).
+    pub id: Id,
+}
+
+impl Handle {
+    /// The handle of the config object.
+    pub const CONFIG: Self = Self { kind: FileKind::Config, id: Id::ZERO };
+
+    /// A handle for `kind` and `id`.
+    pub fn new(kind: FileKind, id: impl Into<Id>) -> Self {
+        Self { kind, id: id.into() }
+    }
+
+    /// The relative path of this object (see [`FileKind::path`]).
+    pub fn path(&self) -> String {
+        self.kind.path(&self.id)
+    }
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's id.
+    pub id: Id,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Which bytes of an object to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadRange {
+    /// The whole object; the backend fails with [`IoErrorKind::InvalidData`] rather than return more
+    /// than `max_len` bytes, so that a hostile store cannot make the reader allocate without bound.
+    All {
+        /// The largest object the caller accepts.
+        max_len: u64,
+    },
+    /// `len` bytes starting at `offset`.
+    Span {
+        /// First byte.
+        offset: u64,
+        /// Number of bytes.
+        len: u32,
+    },
+    /// The last `len` bytes (or the whole object if it is shorter).
+    Tail {
+        /// Number of bytes.
+        len: u32,
+    },
+}
+
+/// How a write treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace an existing object atomically. Content-addressed objects use this: the same name
+    /// always means the same bytes, so replacing is harmless.
+    Replace,
+    /// Fail with [`IoErrorKind::AlreadyExists`] if the object exists (config, locks).
+    CreateNew,
+}
+
+/// What a backend can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StorageProperties {
+    /// How many operations may usefully run at once.
+    pub connections: usize,
+    /// `CreateNew` is enforced atomically by the store (two writers can never both succeed).
+    pub conditional_create: bool,
+    /// Writes replace existing objects atomically.
+    pub atomic_replace: bool,
+}
+
+impl StorageProperties {
+    /// Properties with `connections` parallel operations and both atomic guarantees.
+    pub fn new(connections: usize) -> Self {
+        Self { connections: connections.max(1), conditional_create: true, atomic_replace: true }
+    }
+}
+
+/// A place that stores a repository's objects. See the [module docs](self) for the contract.
+#[allow(async_fn_in_trait)] // The engine drives storage from one task; futures need not be `Send`.
+pub trait Storage {
+    /// What this backend can do.
+    fn properties(&self) -> StorageProperties;
+
+    /// Lists the objects of one kind, with their sizes.
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError>;
+
+    /// Reads an object or a part of one.
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError>;
+
+    /// Writes an object atomically.
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError>;
+
+    /// Removes an object. Removing an object that does not exist is not an error.
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError>;
+}
+
+impl<S: Storage + ?Sized> Storage for &S {
+    fn properties(&self) -> StorageProperties {
+        (**self).properties()
+    }
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        (**self).list(kind).await
+    }
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        (**self).read(handle, range).await
+    }
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        (**self).write(handle, data, mode).await
+    }
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        (**self).remove(handle).await
+    }
+}
+
+/// Applies a [`ReadRange`] to a whole object held in memory.
+pub fn slice_range(data: &Bytes, range: ReadRange) -> Result<Bytes, IoError> {
+    let len = data.len() as u64;
+    match range {
+        ReadRange::All { max_len } => {
+            if len > max_len {
+                return Err(IoError::from_kind(IoErrorKind::InvalidData));
+            }
+            Ok(data.clone())
+        }
+        ReadRange::Span { offset, len: n } => {
+            let end = offset.checked_add(u64::from(n)).filter(|&e| e <= len);
+            match end {
+                Some(end) => Ok(data.slice(offset as usize..end as usize)),
+                None => Err(IoError::from_kind(IoErrorKind::InvalidData)),
+            }
+        }
+        ReadRange::Tail { len: n } => {
+            let start = len.saturating_sub(u64::from(n));
+            Ok(data.slice(start as usize..))
+        }
+    }
+}
+
+/// An in-memory backend, for tests and for embedders that keep a repository in RAM.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    objects: RefCell<BTreeMap<Handle, Bytes>>,
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of one object's bytes, if present.
+    pub fn get(&self, handle: &Handle) -> Option<Bytes> {
+        self.objects.borrow().get(handle).cloned()
+    }
+
+    /// Replaces one object's bytes, bypassing every check (to simulate damage in tests).
+    pub fn put_raw(&self, handle: Handle, data: Bytes) {
+        self.objects.borrow_mut().insert(handle, data);
+    }
+
+    /// All handles currently stored.
+    pub fn handles(&self) -> Vec<Handle> {
+        self.objects.borrow().keys().copied().collect()
+    }
+}
+
+impl Storage for MemoryBackend {
+    fn properties(&self) -> StorageProperties {
+        StorageProperties::new(4)
+    }
+
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        Ok(self
+            .objects
+            .borrow()
+            .iter()
+            .filter(|(h, _)| h.kind == kind)
+            .map(|(h, d)| ObjectInfo { id: h.id, size: d.len() as u64 })
+            .collect())
+    }
+
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        let data = self.get(handle).ok_or_else(|| IoError::from_kind(IoErrorKind::NotFound))?;
+        slice_range(&data, range)
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        let mut objects = self.objects.borrow_mut();
+        if mode == WriteMode::CreateNew && objects.contains_key(handle) {
+            return Err(IoError::from_kind(IoErrorKind::AlreadyExists));
+        }
+        objects.insert(*handle, data);
+        Ok(())
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        self.objects.borrow_mut().remove(handle);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let id = Id([0xab; 32]);
+        assert_eq!(FileKind::Pack.path(&id), alloc::format!("data/ab/{}", id.to_hex()));
+        assert_eq!(FileKind::Snapshot.path(&id), alloc::format!("snapshots/{}", id.to_hex()));
+        assert_eq!(Handle::CONFIG.path(), "config");
+    }
+
+    #[test]
+    fn ranges() {
+        let d = Bytes::from_static(b"0123456789");
+        assert_eq!(slice_range(&d, ReadRange::Span { offset: 2, len: 3 }).unwrap(), &b"234"[..]);
+        assert!(slice_range(&d, ReadRange::Span { offset: 8, len: 3 }).is_err());
+        assert!(slice_range(&d, ReadRange::Span { offset: u64::MAX, len: 3 }).is_err());
+        assert_eq!(slice_range(&d, ReadRange::Tail { len: 4 }).unwrap(), &b"6789"[..]);
+        assert_eq!(slice_range(&d, ReadRange::Tail { len: 40 }).unwrap(), &b"0123456789"[..]);
+        assert!(slice_range(&d, ReadRange::All { max_len: 9 }).is_err());
+    }
+}

@@ -1,0 +1,491 @@
+//! The checker: verifies a repository's structure and, optionally, every byte of its data.
+//!
+//! Structure (always):
+//! - every index object opens and decodes; every indexed pack exists with the indexed size;
+//!   packs that no index mentions are reported as warnings (a crashed backup leaves them; prune
+//!   removes them);
+//! - every snapshot opens; every tree reachable from a snapshot loads, decodes and has valid,
+//!   sorted, unique names; every data blob a file needs is in the index.
+//!
+//! Data (`read_data`):
+//! - every indexed pack is read whole; its bytes must hash to its name, its header must open and
+//!   agree with the index, and every blob is decrypted, decompressed and checked against its id
+//!   (on the [`Worker`], several packs at a time);
+//! - each damaged blob is then traced to the snapshots and paths that use it.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::backend::{FileKind, Handle, ReadRange, Storage};
+use crate::blob::{BlobType, open_blob};
+use crate::crypto::{Keys, object_hash};
+use crate::error::{DisplayPath, Error, StorageOp};
+use crate::id::{BlobId, Id, IndexId, PackId, SnapshotId};
+use crate::index::{Index, IndexBlob, IndexFile};
+use crate::pack::{self, MAX_PACK_LEN};
+use crate::progress::Progress;
+use crate::repository::{Repository, storage_error};
+use crate::tree::{NodeKind, TreeProblem};
+use crate::worker::Worker;
+
+/// Options for [`check`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CheckOptions {
+    /// Read and verify every blob of every pack.
+    pub read_data: bool,
+}
+
+/// Where a damaged or missing blob is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+    /// The file or directory path in it.
+    pub path: Vec<u8>,
+}
+
+/// Most paths listed for one damaged blob.
+const MAX_USAGES: usize = 20;
+
+/// One problem found by [`check`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckProblem {
+    /// An index object cannot be read.
+    IndexUnreadable {
+        /// Its id.
+        id: IndexId,
+        /// Why.
+        error: Error,
+    },
+    /// A pack named by the index is not in storage.
+    PackMissing {
+        /// The pack.
+        pack: PackId,
+    },
+    /// A pack's stored size differs from the index.
+    PackSizeMismatch {
+        /// The pack.
+        pack: PackId,
+        /// Size in the index.
+        indexed: u64,
+        /// Size in storage.
+        stored: u64,
+    },
+    /// A pack no index mentions (a warning).
+    PackUnreferenced {
+        /// The pack.
+        pack: PackId,
+        /// Its size.
+        size: u64,
+    },
+    /// A pack's bytes or header are damaged.
+    PackDamaged {
+        /// The pack.
+        pack: PackId,
+        /// What is wrong.
+        error: Error,
+    },
+    /// A snapshot cannot be read.
+    SnapshotUnreadable {
+        /// Its id.
+        id: SnapshotId,
+        /// Why.
+        error: Error,
+    },
+    /// A tree cannot be loaded or decoded.
+    TreeUnreadable {
+        /// The snapshot it was reached from.
+        snapshot: SnapshotId,
+        /// The directory it lists.
+        path: Vec<u8>,
+        /// Its id.
+        tree: BlobId,
+        /// Why.
+        error: Error,
+    },
+    /// A tree has an invalid, unsorted or duplicate name.
+    TreeInvalid {
+        /// The snapshot it was reached from.
+        snapshot: SnapshotId,
+        /// The directory it lists.
+        path: Vec<u8>,
+        /// What is wrong.
+        problem: TreeProblem,
+    },
+    /// A file needs a data blob that is not in the index.
+    BlobMissing {
+        /// The snapshot.
+        snapshot: SnapshotId,
+        /// The file.
+        path: Vec<u8>,
+        /// The blob.
+        blob: BlobId,
+    },
+    /// A blob failed verification.
+    BlobDamaged {
+        /// The pack holding it.
+        pack: PackId,
+        /// Its type.
+        blob_type: BlobType,
+        /// Its id.
+        blob: BlobId,
+        /// What is wrong.
+        error: Error,
+        /// Where it is used (at most 20 listed).
+        used_by: Vec<Usage>,
+        /// How many more uses were not listed.
+        more_uses: u64,
+    },
+}
+
+impl CheckProblem {
+    /// True for errors; false for warnings (a pack nothing refers to).
+    pub fn is_error(&self) -> bool {
+        !matches!(self, Self::PackUnreferenced { .. })
+    }
+}
+
+impl fmt::Display for CheckProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IndexUnreadable { id, error } => write!(f, "index {id}: {error}"),
+            Self::PackMissing { pack } => write!(f, "pack {pack} is in the index but missing from storage"),
+            Self::PackSizeMismatch { pack, indexed, stored } => {
+                write!(f, "pack {pack} is {stored} bytes in storage but {indexed} bytes in the index")
+            }
+            Self::PackUnreferenced { pack, size } => {
+                write!(f, "pack {pack} ({size} bytes) is not in any index (left by an interrupted backup; prune removes it)")
+            }
+            Self::PackDamaged { pack, error } => write!(f, "pack {pack}: {error}"),
+            Self::SnapshotUnreadable { id, error } => write!(f, "snapshot {id}: {error}"),
+            Self::TreeUnreadable { snapshot, path, tree, error } => {
+                write!(f, "snapshot {}: directory {} (tree {tree}): {error}", snapshot.short(), DisplayPath(path))
+            }
+            Self::TreeInvalid { snapshot, path, problem } => {
+                write!(f, "snapshot {}: directory {}: {problem}", snapshot.short(), DisplayPath(path))
+            }
+            Self::BlobMissing { snapshot, path, blob } => {
+                write!(f, "snapshot {}: file {} needs data blob {blob}, which is not in the index", snapshot.short(), DisplayPath(path))
+            }
+            Self::BlobDamaged { pack, blob_type, blob, error, used_by, more_uses } => {
+                write!(f, "{blob_type} blob {blob} in pack {pack} is damaged ({error})")?;
+                if used_by.is_empty() {
+                    f.write_str("; no snapshot uses it")?;
+                } else {
+                    f.write_str("; used by")?;
+                    for (i, u) in used_by.iter().enumerate() {
+                        let sep = if i == 0 { " " } else { ", " };
+                        write!(f, "{sep}snapshot {} {}", u.snapshot.short(), DisplayPath(&u.path))?;
+                    }
+                    if *more_uses > 0 {
+                        write!(f, " and {more_uses} more")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Counts from a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckStats {
+    /// Index objects read.
+    pub index_files: u64,
+    /// Packs in the index.
+    pub packs: u64,
+    /// Blobs in the index.
+    pub blobs: u64,
+    /// Snapshots checked.
+    pub snapshots: u64,
+    /// Distinct trees checked.
+    pub trees: u64,
+    /// Packs read and verified (with `read_data`).
+    pub packs_read: u64,
+    /// Bytes read and verified (with `read_data`).
+    pub bytes_read: u64,
+}
+
+/// The outcome of [`check`].
+#[derive(Debug, Default)]
+pub struct CheckResults {
+    /// Everything found, errors and warnings.
+    pub problems: Vec<CheckProblem>,
+    /// Counts.
+    pub stats: CheckStats,
+}
+
+impl CheckResults {
+    /// Number of errors (problems that are not warnings).
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.is_error()).count()
+    }
+}
+
+type PackCheck<'a> = Pin<Box<dyn Future<Output = (PackId, u64, Vec<CheckProblem>, Vec<(BlobType, BlobId, Error)>)> + 'a>>;
+
+/// Checks the repository. Storage errors while listing end the check; everything else is
+/// collected as a [`CheckProblem`].
+pub async fn check<S, W, P>(repo: &Repository<S>, worker: &W, progress: &mut P, options: &CheckOptions) -> Result<CheckResults, Error>
+where
+    S: Storage,
+    W: Worker,
+    P: Progress,
+{
+    let mut results = CheckResults::default();
+
+    // Index objects.
+    let mut files: Vec<IndexFile> = Vec::new();
+    for id in repo.list(FileKind::Index).await? {
+        match repo.load_index_file(IndexId(id)).await {
+            Ok(file) => files.push(file),
+            Err(error) => results.problems.push(CheckProblem::IndexUnreadable { id: IndexId(id), error }),
+        }
+        results.stats.index_files += 1;
+    }
+    let index = Index::from_files(files.iter())?;
+    let mut indexed_blobs: BTreeMap<PackId, Vec<IndexBlob>> = BTreeMap::new();
+    for file in &files {
+        for p in &file.packs {
+            indexed_blobs.entry(p.id).or_default().extend(p.blobs.iter().copied());
+        }
+    }
+    drop(files);
+    results.stats.packs = index.packs().len() as u64;
+    results.stats.blobs = index.len() as u64;
+
+    // Packs in storage against the index.
+    let stored: BTreeMap<Id, u64> = repo
+        .storage()
+        .list(FileKind::Pack)
+        .await
+        .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Pack, Id::ZERO), e))?
+        .into_iter()
+        .map(|o| (o.id, o.size))
+        .collect();
+    let mut readable = Vec::new();
+    for p in index.packs() {
+        match stored.get(&p.id.0) {
+            None => results.problems.push(CheckProblem::PackMissing { pack: p.id }),
+            Some(&size) if size != p.size => {
+                results.problems.push(CheckProblem::PackSizeMismatch { pack: p.id, indexed: p.size, stored: size })
+            }
+            Some(_) => readable.push(*p),
+        }
+    }
+    for (&id, &size) in &stored {
+        if index.pack(&PackId(id)).is_none() {
+            results.problems.push(CheckProblem::PackUnreferenced { pack: PackId(id), size });
+        }
+    }
+
+    // Snapshots and trees.
+    let snapshots = load_snapshots(repo, &mut results).await?;
+    let mut seen_trees = BTreeSet::new();
+    for (sid, root) in &snapshots {
+        check_tree(repo, &index, *sid, b"/", *root, &mut seen_trees, &mut results).await;
+        results.stats.snapshots += 1;
+    }
+    results.stats.trees = seen_trees.len() as u64;
+
+    if !options.read_data {
+        return Ok(results);
+    }
+
+    // Every byte of every pack.
+    let mut damaged: Vec<(PackId, BlobType, BlobId, Error)> = Vec::new();
+    let mut jobs: FuturesUnordered<PackCheck<'_>> = FuturesUnordered::new();
+    let window = worker.threads().max(1) + 1;
+    let total = readable.len() as u64;
+    let mut done = 0u64;
+    let mut queue = readable.into_iter();
+    loop {
+        while jobs.len() < window {
+            let Some(p) = queue.next() else { break };
+            let blobs = indexed_blobs.remove(&p.id).unwrap_or_default();
+            let storage = repo.storage();
+            let keys = alloc::sync::Arc::clone(repo.keys());
+            jobs.push(Box::pin(async move {
+                let handle = Handle::new(FileKind::Pack, p.id);
+                match storage.read(&handle, ReadRange::All { max_len: MAX_PACK_LEN }).await {
+                    Ok(bytes) => {
+                        let len = bytes.len() as u64;
+                        let (problems, bad) = worker.spawn(move || verify_pack(&keys, p.id, p.blob_type, &bytes, &blobs)).await;
+                        (p.id, len, problems, bad)
+                    }
+                    Err(e) => {
+                        let error = storage_error(StorageOp::Read, &handle, e);
+                        (p.id, 0, alloc::vec![CheckProblem::PackDamaged { pack: p.id, error }], Vec::new())
+                    }
+                }
+            }));
+        }
+        let Some((pack, len, problems, bad)) = jobs.next().await else { break };
+        done += 1;
+        progress.step(done, total);
+        results.stats.packs_read += 1;
+        results.stats.bytes_read += len;
+        results.problems.extend(problems);
+        damaged.extend(bad.into_iter().map(|(t, b, e)| (pack, t, b, e)));
+    }
+
+    if !damaged.is_empty() {
+        let wanted: BTreeSet<(BlobType, BlobId)> = damaged.iter().map(|(_, t, b, _)| (*t, *b)).collect();
+        let mut uses: BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)> = BTreeMap::new();
+        for (sid, root) in &snapshots {
+            find_uses(repo, &index, *sid, b"/", *root, &wanted, &mut uses).await;
+        }
+        for (pack, blob_type, blob, error) in damaged {
+            let (used_by, more_uses) = uses.remove(&(blob_type, blob)).unwrap_or_default();
+            results.problems.push(CheckProblem::BlobDamaged { pack, blob_type, blob, error, used_by, more_uses });
+        }
+    }
+    Ok(results)
+}
+
+async fn load_snapshots<S: Storage>(repo: &Repository<S>, results: &mut CheckResults) -> Result<Vec<(SnapshotId, BlobId)>, Error> {
+    let mut out = Vec::new();
+    for id in repo.list(FileKind::Snapshot).await? {
+        let id = SnapshotId(id);
+        match repo.load_snapshot(id).await {
+            Ok(s) => out.push((id, s.tree)),
+            Err(error) => results.problems.push(CheckProblem::SnapshotUnreadable { id, error }),
+        }
+    }
+    Ok(out)
+}
+
+async fn check_tree<S: Storage>(
+    repo: &Repository<S>,
+    index: &Index,
+    snapshot: SnapshotId,
+    path: &[u8],
+    id: BlobId,
+    seen: &mut BTreeSet<BlobId>,
+    results: &mut CheckResults,
+) {
+    if !seen.insert(id) {
+        return;
+    }
+    let tree = match repo.load_tree(index, id).await {
+        Ok(t) => t,
+        Err(error) => {
+            results.problems.push(CheckProblem::TreeUnreadable { snapshot, path: path.to_vec(), tree: id, error });
+            return;
+        }
+    };
+    for problem in tree.validate() {
+        results.problems.push(CheckProblem::TreeInvalid { snapshot, path: path.to_vec(), problem });
+    }
+    for node in &tree.nodes {
+        let child = crate::tree::join_path(path, &node.name);
+        match &node.kind {
+            NodeKind::File { content } => {
+                if let Some(blob) = content.iter().find(|b| !index.contains(BlobType::Data, b)) {
+                    results.problems.push(CheckProblem::BlobMissing { snapshot, path: child, blob: *blob });
+                }
+            }
+            NodeKind::Dir { subtree } => {
+                Box::pin(check_tree(repo, index, snapshot, &child, *subtree, seen, results)).await;
+            }
+            NodeKind::Symlink { .. } => {}
+        }
+    }
+}
+
+/// Records, for each wanted blob, the paths that use it.
+async fn find_uses<S: Storage>(
+    repo: &Repository<S>,
+    index: &Index,
+    snapshot: SnapshotId,
+    path: &[u8],
+    id: BlobId,
+    wanted: &BTreeSet<(BlobType, BlobId)>,
+    uses: &mut BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)>,
+) {
+    let record = |uses: &mut BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)>, t: BlobType, b: BlobId, p: &[u8]| {
+        if wanted.contains(&(t, b)) {
+            let entry = uses.entry((t, b)).or_default();
+            if entry.0.len() < MAX_USAGES {
+                entry.0.push(Usage { snapshot, path: p.to_vec() });
+            } else {
+                entry.1 += 1;
+            }
+        }
+    };
+    record(uses, BlobType::Tree, id, path);
+    let Ok(tree) = repo.load_tree(index, id).await else { return };
+    for node in &tree.nodes {
+        let child = crate::tree::join_path(path, &node.name);
+        match &node.kind {
+            NodeKind::File { content } => {
+                let mut listed = BTreeSet::new();
+                for b in content {
+                    if listed.insert(*b) {
+                        record(uses, BlobType::Data, *b, &child);
+                    }
+                }
+            }
+            NodeKind::Dir { subtree } => {
+                Box::pin(find_uses(repo, index, snapshot, &child, *subtree, wanted, uses)).await;
+            }
+            NodeKind::Symlink { .. } => {}
+        }
+    }
+}
+
+/// Verifies one whole pack against the index: hash, header, every blob.
+fn verify_pack(
+    keys: &Keys,
+    id: PackId,
+    blob_type: BlobType,
+    bytes: &Bytes,
+    indexed: &[IndexBlob],
+) -> (Vec<CheckProblem>, Vec<(BlobType, BlobId, Error)>) {
+    let mut problems = Vec::new();
+    if object_hash(bytes) != id.0 {
+        problems.push(CheckProblem::PackDamaged {
+            pack: id,
+            error: Error::corrupt(crate::ObjectKind::Pack, id, "contents do not match the pack name"),
+        });
+    }
+    match pack::decode_pack(keys, id, bytes) {
+        Ok(header) => {
+            let mut from_header: Vec<(BlobId, u32, u32, u32)> =
+                header.entries.iter().map(|e| (e.id, e.offset, e.length, e.raw_len)).collect();
+            let mut from_index: Vec<(BlobId, u32, u32, u32)> =
+                indexed.iter().map(|b| (b.id, b.offset, b.length, b.raw_len)).collect();
+            from_header.sort_unstable();
+            from_index.sort_unstable();
+            from_index.dedup();
+            if header.blob_type != blob_type || from_header != from_index {
+                problems.push(CheckProblem::PackDamaged {
+                    pack: id,
+                    error: Error::corrupt(crate::ObjectKind::PackHeader, id, "the pack header does not match the index"),
+                });
+            }
+        }
+        Err(error) => problems.push(CheckProblem::PackDamaged { pack: id, error }),
+    }
+    let mut bad = Vec::new();
+    for b in indexed {
+        let sealed = bytes.get(b.offset as usize..(b.offset as usize).saturating_add(b.length as usize));
+        let result = match sealed {
+            Some(s) => open_blob(keys, blob_type, b.id, s, b.raw_len).map(|_| ()),
+            None => Err(Error::corrupt(crate::ObjectKind::from(blob_type), b.id, "blob lies outside the pack")),
+        };
+        if let Err(e) = result {
+            bad.push((blob_type, b.id, e));
+        }
+    }
+    (problems, bad)
+}

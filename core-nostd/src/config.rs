@@ -1,0 +1,150 @@
+//! The repository config: the one object that says how a repository is laid out.
+//!
+//! Terms:
+//! - **format version**: the layout of every object. A reader refuses a version it does not know.
+//! - **feature flags**: named extensions within a version. An unknown *mandatory* flag refuses to
+//!   open (the repository relies on something this build would get wrong); an unknown *optional*
+//!   flag is ignored (it only enables something an old build can safely not know about).
+//!
+//! The config is sealed with the master key (label `cairn.config`) because it holds the secret
+//! chunker seed. Its fields are decoded in order: version, mandatory flags, optional flags, then
+//! the rest, so that a future layout is refused with a clear message instead of a decode error.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::ChunkerParams;
+use crate::compress::Compression;
+use crate::error::{DecodeError, Error};
+use crate::id::Id;
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Feature flags this build understands (none beyond the base format yet).
+pub const KNOWN_FEATURES: &[&str] = &[];
+
+/// The largest config object accepted (sealed), 64 KiB.
+pub const MAX_CONFIG_LEN: u64 = 64 * 1024;
+
+/// The repository config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub version: u32,
+    /// Features a reader must understand to open the repository.
+    pub mandatory_features: Vec<String>,
+    /// Features a reader may ignore.
+    pub optional_features: Vec<String>,
+    /// Random id of this repository.
+    pub id: Id,
+    /// Chunker parameters, including the secret seed.
+    pub chunker: ChunkerParams,
+    /// Target size of pack files in bytes.
+    pub pack_size: u32,
+    /// Compression of new blobs and objects.
+    pub compression: Compression,
+}
+
+impl Config {
+    /// Default target pack size: 16 MiB.
+    pub const DEFAULT_PACK_SIZE: u32 = 16 * 1024 * 1024;
+    /// Smallest allowed target pack size: 64 KiB (tests use small packs).
+    pub const MIN_PACK_SIZE: u32 = 64 * 1024;
+    /// Largest allowed target pack size: 1 GiB.
+    pub const MAX_PACK_SIZE: u32 = 1024 * 1024 * 1024;
+
+    /// A new config with default sizes, the given random repository id and chunker seed.
+    pub fn new(id: Id, chunker_seed: [u8; 32]) -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            mandatory_features: Vec::new(),
+            optional_features: Vec::new(),
+            id,
+            chunker: ChunkerParams::with_seed(chunker_seed),
+            pack_size: Self::DEFAULT_PACK_SIZE,
+            compression: Compression::DEFAULT,
+        }
+    }
+
+    /// Checks every parameter is within bounds.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.chunker.validate().map_err(|reason| Error::InvalidParameter { name: "chunker parameters", reason })?;
+        if !(Self::MIN_PACK_SIZE..=Self::MAX_PACK_SIZE).contains(&self.pack_size) {
+            return Err(Error::InvalidParameter { name: "pack size", reason: "must be between 64 KiB and 1 GiB" });
+        }
+        self.compression.validate().map_err(|reason| Error::InvalidParameter { name: "compression", reason })
+    }
+
+    /// The plaintext form (before framing and sealing).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// Decodes a plaintext config, checking version and feature flags first.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let obj = |e: DecodeError| Error::decode(crate::ObjectKind::Config, Id::ZERO, e);
+        let (version, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| obj(e.into()))?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                object: crate::ObjectKind::Config,
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let (mandatory, _) = postcard::take_from_bytes::<Vec<String>>(rest).map_err(|e| obj(e.into()))?;
+        if let Some(unknown) = mandatory.iter().find(|f| !KNOWN_FEATURES.contains(&f.as_str())) {
+            return Err(Error::UnknownMandatoryFeature { name: unknown.clone() });
+        }
+        // Fields are only ever appended at the end; trailing bytes from a newer writer are ignored.
+        let config: Self = postcard::from_bytes(bytes).map_err(|e| obj(e.into()))?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn round_trip_and_trailing_bytes_ignored() {
+        let c = Config::new(Id([1; 32]), [2; 32]);
+        let mut bytes = c.encode();
+        assert_eq!(Config::decode(&bytes).unwrap(), c);
+        bytes.extend_from_slice(b"future fields");
+        assert_eq!(Config::decode(&bytes).unwrap(), c);
+    }
+
+    #[test]
+    fn feature_flags() {
+        let mut c = Config::new(Id([1; 32]), [2; 32]);
+        c.optional_features.push("from-the-future".to_string());
+        assert_eq!(Config::decode(&c.encode()).unwrap(), c);
+        c.mandatory_features.push("from-the-future".to_string());
+        match Config::decode(&c.encode()) {
+            Err(Error::UnknownMandatoryFeature { name }) => assert_eq!(name, "from-the-future"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn newer_version_refused() {
+        let mut c = Config::new(Id([1; 32]), [2; 32]);
+        c.version = 2;
+        assert!(matches!(Config::decode(&c.encode()), Err(Error::UnsupportedVersion { found: 2, .. })));
+    }
+
+    #[test]
+    fn bad_parameters_refused() {
+        let mut c = Config::new(Id([1; 32]), [2; 32]);
+        c.chunker.avg_size = 1000;
+        assert!(matches!(Config::decode(&c.encode()), Err(Error::InvalidParameter { .. })));
+        let mut c = Config::new(Id([1; 32]), [2; 32]);
+        c.pack_size = 10;
+        assert!(Config::decode(&c.encode()).is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! The repository: a storage backend opened with a password.
+//!
+//! Terms:
+//! - **init** writes a key object, then the config (create-new, so two `init`s cannot both
+//!   succeed). A repository exists once its config exists.
+//! - **open** reads the config's presence, then tries the password on each key object until one
+//!   yields the master key, then decrypts and checks the config.
+//! - **sealed objects** (config, snapshots, index objects) are framed plaintext sealed with a
+//!   label; all but the config are named by the hash of their stored bytes, which every read
+//!   checks.
+//!
+//! A [`Repository`] holds no index: operations that need blob locations take an [`Index`]
+//! loaded with [`Repository::load_index`], so a caller decides when to pay for it.
+
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+use rand_core::CryptoRng;
+
+use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode};
+use crate::blob::{self, BlobType, MAX_BLOB_LEN};
+use crate::chunker::ChunkerParams;
+use crate::compress::{self, Compression};
+use crate::config::{self, Config};
+use crate::crypto::{self, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, label};
+use crate::error::{Error, IoError, IoErrorKind, ObjectKind, StorageOp};
+use crate::id::{BlobId, Id, IndexId, KeyId, SnapshotId};
+use crate::index::{Index, IndexFile, MAX_INDEX_LEN};
+use crate::key::{KeyInfo, KeyObject, MAX_KEY_LEN};
+use crate::snapshot::{MAX_SNAPSHOT_LEN, Snapshot};
+use crate::tree::Tree;
+
+/// Options for [`Repository::init`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InitOptions {
+    /// KDF parameters of the first key.
+    pub kdf: KdfParams,
+    /// Who and when, recorded in the first key.
+    pub key_info: KeyInfo,
+    /// Target pack size in bytes.
+    pub pack_size: u32,
+    /// Compression of new data.
+    pub compression: Compression,
+    /// Chunk sizes `(min, avg, max)`; the seed is always random.
+    pub chunk_sizes: (u32, u32, u32),
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            kdf: KdfParams::DEFAULT,
+            key_info: KeyInfo::default(),
+            pack_size: Config::DEFAULT_PACK_SIZE,
+            compression: Compression::DEFAULT,
+            chunk_sizes: (ChunkerParams::DEFAULT_MIN, ChunkerParams::DEFAULT_AVG, ChunkerParams::DEFAULT_MAX),
+        }
+    }
+}
+
+/// An open repository. See the [module docs](self).
+#[derive(Debug)]
+pub struct Repository<S> {
+    storage: S,
+    keys: Arc<Keys>,
+    config: Config,
+    key_id: KeyId,
+}
+
+/// Fills an array from the caller's RNG.
+pub fn random_bytes<const N: usize, R: CryptoRng + ?Sized>(rng: &mut R) -> [u8; N] {
+    let mut out = [0u8; N];
+    rng.fill_bytes(&mut out);
+    out
+}
+
+pub(crate) fn storage_error(op: StorageOp, handle: &Handle, source: IoError) -> Error {
+    Error::Storage { op, kind: handle.kind, id: handle.id, source }
+}
+
+fn object_kind(kind: FileKind) -> ObjectKind {
+    match kind {
+        FileKind::Config => ObjectKind::Config,
+        FileKind::Key => ObjectKind::Key,
+        FileKind::Snapshot => ObjectKind::Snapshot,
+        FileKind::Index => ObjectKind::Index,
+        FileKind::Pack | FileKind::Lock => ObjectKind::Pack,
+    }
+}
+
+/// Reads a whole object of at most `max_len` bytes and, for content-addressed kinds, checks that
+/// its bytes hash to its name.
+pub(crate) async fn read_verified<S: Storage>(storage: &S, handle: &Handle, max_len: u64) -> Result<Bytes, Error> {
+    let bytes = storage
+        .read(handle, ReadRange::All { max_len })
+        .await
+        .map_err(|e| storage_error(StorageOp::Read, handle, e))?;
+    if handle.kind != FileKind::Config && crypto::object_hash(&bytes) != handle.id {
+        return Err(Error::corrupt(object_kind(handle.kind), handle.id, "contents do not match the object name"));
+    }
+    Ok(bytes)
+}
+
+impl<S: Storage> Repository<S> {
+    /// Creates a new repository in `storage`, protected by `password`.
+    pub async fn init<R: CryptoRng + ?Sized>(
+        storage: S,
+        password: &[u8],
+        options: &InitOptions,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        match storage.read(&Handle::CONFIG, ReadRange::Tail { len: 1 }).await {
+            Ok(_) => return Err(Error::AlreadyInitialized),
+            Err(e) if e.kind() == IoErrorKind::NotFound => {}
+            Err(e) => return Err(storage_error(StorageOp::Read, &Handle::CONFIG, e)),
+        }
+        let master = MasterKey::from_bytes(&random_bytes::<MASTER_KEY_LEN, _>(rng));
+        let mut config = Config::new(Id(random_bytes(rng)), random_bytes(rng));
+        config.pack_size = options.pack_size;
+        config.compression = options.compression;
+        let (min, avg, max) = options.chunk_sizes;
+        config.chunker.min_size = min;
+        config.chunker.avg_size = avg;
+        config.chunker.max_size = max;
+        config.validate()?;
+        options.kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
+
+        let key = KeyObject::create(&master, password, options.kdf, random_bytes(rng), random_bytes(rng), options.key_info.clone())
+            .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
+        let key_bytes = key.encode();
+        let key_id = KeyObject::id_of(&key_bytes);
+        let key_handle = Handle::new(FileKind::Key, key_id);
+        storage
+            .write(&key_handle, Bytes::from(key_bytes), WriteMode::CreateNew)
+            .await
+            .map_err(|e| storage_error(StorageOp::Write, &key_handle, e))?;
+
+        let keys = Arc::new(Keys::new(&master));
+        let sealed = seal_object(&keys, label::CONFIG, &config.encode(), Compression::OFF, &random_bytes(rng));
+        match storage.write(&Handle::CONFIG, Bytes::from(sealed), WriteMode::CreateNew).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
+                // Someone else initialised the repository at the same moment: withdraw our key.
+                let _ = storage.remove(&key_handle).await;
+                return Err(Error::AlreadyInitialized);
+            }
+            Err(e) => return Err(storage_error(StorageOp::Write, &Handle::CONFIG, e)),
+        }
+        Ok(Self { storage, keys, config, key_id })
+    }
+
+    /// Opens the repository in `storage` with `password`.
+    pub async fn open(storage: S, password: &[u8]) -> Result<Self, Error> {
+        let sealed_config = match storage.read(&Handle::CONFIG, ReadRange::All { max_len: config::MAX_CONFIG_LEN }).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == IoErrorKind::NotFound => return Err(Error::NotInitialized),
+            Err(e) => return Err(storage_error(StorageOp::Read, &Handle::CONFIG, e)),
+        };
+        let listed = storage
+            .list(FileKind::Key)
+            .await
+            .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Key, Id::ZERO), e))?;
+        if listed.is_empty() {
+            return Err(Error::NoKeys);
+        }
+        let mut last_error = None;
+        let mut decoded_any = false;
+        for info in listed {
+            let handle = Handle::new(FileKind::Key, info.id);
+            let decoded = match read_verified(&storage, &handle, MAX_KEY_LEN).await {
+                Ok(bytes) => KeyObject::decode(KeyId(info.id), &bytes),
+                Err(e) => Err(e),
+            };
+            let key = match decoded {
+                Ok(k) => k,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            decoded_any = true;
+            let master = match key.open(password) {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(_) => continue,
+            };
+            let keys = Arc::new(Keys::new(&master));
+            let plain = open_object(&keys, ObjectKind::Config, Id::ZERO, label::CONFIG, &sealed_config, config::MAX_CONFIG_LEN)?;
+            let config = Config::decode(&plain)?;
+            return Ok(Self { storage, keys, config, key_id: KeyId(info.id) });
+        }
+        // A damaged key is reported instead of "wrong password" only when no key decoded at all.
+        match last_error {
+            Some(e) if !decoded_any => Err(e),
+            _ => Err(Error::WrongPassword),
+        }
+    }
+
+    /// The storage backend.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The working keys, shared with worker jobs.
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key object the password opened.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// Seals `plaintext` (framed with the repository's compression) and stores it under the hash
+    /// of the sealed bytes.
+    pub async fn save_object<R: CryptoRng + ?Sized>(
+        &self,
+        kind: FileKind,
+        aad: &[u8],
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Id, Error> {
+        let sealed = seal_object(&self.keys, aad, plaintext, self.config.compression, &random_bytes(rng));
+        let id = crypto::object_hash(&sealed);
+        let handle = Handle::new(kind, id);
+        self.storage
+            .write(&handle, Bytes::from(sealed), WriteMode::Replace)
+            .await
+            .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
+        Ok(id)
+    }
+
+    /// Reads, verifies, opens and unframes a sealed object.
+    pub async fn load_object(&self, handle: &Handle, aad: &[u8], max_len: u64) -> Result<Vec<u8>, Error> {
+        let bytes = read_verified(&self.storage, handle, max_len).await?;
+        open_object(&self.keys, object_kind(handle.kind), handle.id, aad, &bytes, max_len)
+    }
+
+    /// Lists the ids of all objects of `kind`.
+    pub async fn list(&self, kind: FileKind) -> Result<Vec<Id>, Error> {
+        let listed = self
+            .storage
+            .list(kind)
+            .await
+            .map_err(|e| storage_error(StorageOp::List, &Handle::new(kind, Id::ZERO), e))?;
+        Ok(listed.into_iter().map(|o| o.id).collect())
+    }
+
+    /// Loads one index object.
+    pub async fn load_index_file(&self, id: IndexId) -> Result<IndexFile, Error> {
+        let plain = self.load_object(&Handle::new(FileKind::Index, id), label::INDEX, MAX_INDEX_LEN).await?;
+        IndexFile::decode(id, &plain)
+    }
+
+    /// Stores an index object.
+    pub async fn save_index_file<R: CryptoRng + ?Sized>(&self, file: &IndexFile, rng: &mut R) -> Result<IndexId, Error> {
+        self.save_object(FileKind::Index, label::INDEX, &file.encode(), rng).await.map(IndexId)
+    }
+
+    /// Loads every index object into an in-memory [`Index`].
+    pub async fn load_index(&self) -> Result<Index, Error> {
+        let mut files = Vec::new();
+        for id in self.list(FileKind::Index).await? {
+            files.push(self.load_index_file(IndexId(id)).await?);
+        }
+        Index::from_files(files.iter())
+    }
+
+    /// Loads one snapshot.
+    pub async fn load_snapshot(&self, id: SnapshotId) -> Result<Snapshot, Error> {
+        let plain = self.load_object(&Handle::new(FileKind::Snapshot, id), label::SNAPSHOT, MAX_SNAPSHOT_LEN).await?;
+        Snapshot::decode(id, &plain)
+    }
+
+    /// Stores a snapshot.
+    pub async fn save_snapshot<R: CryptoRng + ?Sized>(&self, snapshot: &Snapshot, rng: &mut R) -> Result<SnapshotId, Error> {
+        self.save_object(FileKind::Snapshot, label::SNAPSHOT, &snapshot.encode(), rng).await.map(SnapshotId)
+    }
+
+    /// Every snapshot, oldest first.
+    pub async fn list_snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>, Error> {
+        let mut out = Vec::new();
+        for id in self.list(FileKind::Snapshot).await? {
+            let id = SnapshotId(id);
+            out.push((id, self.load_snapshot(id).await?));
+        }
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Finds a snapshot by full id, unambiguous id prefix, or `latest` (the newest).
+    pub async fn find_snapshot(&self, spec: &str) -> Result<(SnapshotId, Snapshot), Error> {
+        if spec == "latest" {
+            return self
+                .list_snapshots()
+                .await?
+                .pop()
+                .ok_or(Error::SnapshotNotFound { spec: spec.to_string() });
+        }
+        if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) || spec.len() > 64 {
+            return Err(Error::SnapshotNotFound { spec: spec.to_string() });
+        }
+        let matches: Vec<Id> = self.list(FileKind::Snapshot).await?.into_iter().filter(|id| id.has_hex_prefix(spec)).collect();
+        match matches.as_slice() {
+            [] => Err(Error::SnapshotNotFound { spec: spec.to_string() }),
+            [id] => {
+                let id = SnapshotId(*id);
+                Ok((id, self.load_snapshot(id).await?))
+            }
+            many => Err(Error::AmbiguousSnapshot { spec: spec.to_string(), matches: many.len() }),
+        }
+    }
+
+    /// Loads and verifies one blob.
+    pub async fn load_blob(&self, index: &Index, blob_type: BlobType, id: BlobId) -> Result<Vec<u8>, Error> {
+        let loc = index.get(blob_type, &id).ok_or(Error::BlobNotInIndex { kind: blob_type, id })?;
+        let handle = Handle::new(FileKind::Pack, loc.pack);
+        let sealed = self
+            .storage
+            .read(&handle, ReadRange::Span { offset: loc.offset.into(), len: loc.length })
+            .await
+            .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
+        blob::open_blob(&self.keys, blob_type, id, &sealed, loc.raw_len)
+    }
+
+    /// Loads one tree.
+    pub async fn load_tree(&self, index: &Index, id: BlobId) -> Result<Tree, Error> {
+        let plain = self.load_blob(index, BlobType::Tree, id).await?;
+        Tree::decode(id, &plain)
+    }
+
+    /// Every key object, with its id.
+    pub async fn list_keys(&self) -> Result<Vec<(KeyId, KeyObject)>, Error> {
+        let mut out = Vec::new();
+        for id in self.list(FileKind::Key).await? {
+            let bytes = read_verified(&self.storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await?;
+            out.push((KeyId(id), KeyObject::decode(KeyId(id), &bytes)?));
+        }
+        Ok(out)
+    }
+
+    /// Adds a key object for another password. Needs the master key, so only an open repository can.
+    pub async fn add_key<R: CryptoRng + ?Sized>(
+        &self,
+        master: &MasterKey,
+        password: &[u8],
+        kdf: KdfParams,
+        info: KeyInfo,
+        rng: &mut R,
+    ) -> Result<KeyId, Error> {
+        kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
+        let key = KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info)
+            .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
+        let bytes = key.encode();
+        let id = KeyObject::id_of(&bytes);
+        let handle = Handle::new(FileKind::Key, id);
+        self.storage
+            .write(&handle, Bytes::from(bytes), WriteMode::CreateNew)
+            .await
+            .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
+        Ok(id)
+    }
+
+    /// Removes a key object; refuses to remove the last one.
+    pub async fn remove_key(&self, id: KeyId) -> Result<(), Error> {
+        let ids = self.list(FileKind::Key).await?;
+        if !ids.contains(&id.0) {
+            return Err(Error::InvalidParameter { name: "key", reason: "no such key" });
+        }
+        if ids.len() <= 1 {
+            return Err(Error::LastKey);
+        }
+        let handle = Handle::new(FileKind::Key, id);
+        self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
+    }
+
+    /// Opens the master key again with `password` (to add a key), checking it is this repository's.
+    pub async fn master_key(&self, password: &[u8]) -> Result<MasterKey, Error> {
+        for (_, key) in self.list_keys().await? {
+            if let Ok(Some(master)) = key.open(password) {
+                if Keys::new(&master).blob_id(b"") == self.keys.blob_id(b"") {
+                    return Ok(master);
+                }
+            }
+        }
+        Err(Error::WrongPassword)
+    }
+}
+
+/// Frames (compressing with `compression` when that helps) and seals an object.
+pub fn seal_object(keys: &Keys, aad: &[u8], plaintext: &[u8], compression: Compression, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+    let mut buf = compress::frame_for_sealing(plaintext, compression);
+    keys.seal_in_place(nonce, aad, &mut buf);
+    buf
+}
+
+/// Opens and unframes a sealed object of at most `max_len` plaintext bytes.
+pub fn open_object(keys: &Keys, kind: ObjectKind, id: Id, aad: &[u8], sealed: &[u8], max_len: u64) -> Result<Vec<u8>, Error> {
+    let framed = keys.open(aad, sealed).map_err(|_| Error::corrupt(kind, id, "authentication failed"))?;
+    let max = usize::try_from(max_len).unwrap_or(usize::MAX).min(MAX_BLOB_LEN as usize * 4);
+    compress::unframe_owned(framed, max).map_err(|e| Error::decode(kind, id, e))
+}

@@ -1,0 +1,80 @@
+//! The two ends of a backup: the **source** it reads and the **restore target** it writes.
+//!
+//! Both speak in raw byte paths with `/` separators. Source paths are absolute (`/home/me`);
+//! target paths are relative to the target directory (`home/me/notes.txt`, and `""` for the
+//! target itself), and every component of a target path has passed
+//! [`validate_name`](crate::tree::validate_name), so a target never sees `..`, `/` inside a name
+//! or an absolute path. File contents flow through [`embedded_io_async`] `Read` and `Write`.
+//!
+//! Policy such as exclude patterns or staying on one filesystem belongs to the source: the
+//! archiver stores whatever [`Source::read_dir`] returns.
+
+use alloc::vec::Vec;
+
+use crate::error::IoError;
+use crate::tree::{Metadata, Node};
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// Something the archiver skips with a warning; the string names it ("socket", "FIFO", ...).
+    Special(&'static str),
+}
+
+/// One entry of a source directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEntry {
+    /// The entry's name (one path component).
+    pub name: Vec<u8>,
+    /// What it is (not following symbolic links).
+    pub kind: EntryKind,
+    /// Its metadata (not following symbolic links).
+    pub meta: Metadata,
+}
+
+/// Where a backup reads from.
+#[allow(async_fn_in_trait)] // Driven from one task; futures need not be `Send`.
+pub trait Source {
+    /// An open file.
+    type File: embedded_io_async::Read<Error = IoError>;
+
+    /// Describes one absolute path, without following a final symbolic link.
+    async fn stat(&mut self, path: &[u8]) -> Result<SourceEntry, IoError>;
+
+    /// Lists a directory (in any order: the archiver sorts). Entries the source excludes are left out.
+    async fn read_dir(&mut self, path: &[u8]) -> Result<Vec<SourceEntry>, IoError>;
+
+    /// Opens a regular file for reading.
+    async fn open(&mut self, path: &[u8]) -> Result<Self::File, IoError>;
+
+    /// Reads a symbolic link's target.
+    async fn read_link(&mut self, path: &[u8]) -> Result<Vec<u8>, IoError>;
+}
+
+/// Where a restore writes to.
+#[allow(async_fn_in_trait)] // Driven from one task; futures need not be `Send`.
+pub trait RestoreTarget {
+    /// A file being written.
+    type File: embedded_io_async::Write<Error = IoError>;
+
+    /// Creates a directory (an existing directory is fine; anything else in the way is an error).
+    async fn create_dir(&mut self, path: &[u8]) -> Result<(), IoError>;
+
+    /// Creates (or truncates) a regular file that will hold `size` bytes.
+    async fn create_file(&mut self, path: &[u8], size: u64) -> Result<Self::File, IoError>;
+
+    /// Closes a file once its contents are written, and applies its metadata.
+    async fn finish_file(&mut self, path: &[u8], file: Self::File, node: &Node) -> Result<(), IoError>;
+
+    /// Creates a symbolic link with its metadata.
+    async fn create_symlink(&mut self, path: &[u8], target: &[u8], node: &Node) -> Result<(), IoError>;
+
+    /// Applies a directory's metadata, after everything inside it was restored.
+    async fn finish_dir(&mut self, path: &[u8], node: &Node) -> Result<(), IoError>;
+}
