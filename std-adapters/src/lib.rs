@@ -1,1 +1,45 @@
-//! placeholder
+//! # cairn-std
+//!
+//! The std side of Cairn: implementations of `cairn-core`'s traits for real systems.
+//!
+//! - [`LocalBackend`]: a repository in a local directory (atomic, durable writes).
+//! - [`FsSource`] and [`FsTarget`]: back up from and restore to the filesystem.
+//! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
+//! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
+//! - [`paths`]: the default repository and its generated password.
+//!
+//! ```no_run
+//! use cairn_core::{backup, BackupOptions, InitOptions, NoProgress, Repository};
+//! use cairn_std::{os_rng, runtime, FsSource, FsSourceOptions, LocalBackend, ThreadWorker};
+//!
+//! let worker = ThreadWorker::new();
+//! runtime(&worker)?.block_on(async {
+//!     let mut rng = os_rng();
+//!     let repo = Repository::init(LocalBackend::new("/srv/backup"), b"password", &InitOptions::default(), &mut rng).await?;
+//!     let mut index = repo.load_index().await?;
+//!     let mut source = FsSource::new(&["/home/me".into()], FsSourceOptions::default())?;
+//!     let mut options = BackupOptions::default();
+//!     options.paths = vec![b"/home/me".to_vec()];
+//!     let done = backup(&repo, &mut index, &mut source, &worker, &mut rng, &mut NoProgress, &options).await?;
+//!     println!("snapshot {}", done.snapshot_id);
+//!     Ok::<_, cairn_std::Error>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod fs_source;
+mod fs_target;
+mod local;
+pub mod paths;
+mod rng;
+mod secret;
+mod worker;
+
+pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, show_path};
+pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
+pub use fs_target::{FsOut, FsTarget};
+pub use local::LocalBackend;
+pub use rng::os_rng;
+pub use secret::Secret;
+pub use worker::{ThreadWorker, runtime};

@@ -1,0 +1,139 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Deduplicating, compressed, encrypted backups.
+///
+/// With no --repo, cairn uses a default repository in your data directory
+/// (~/.local/share/cairn/repository) whose password it generates on first use and keeps in
+/// ~/.local/share/cairn/repository.password, readable only by you.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, propagate_version = true, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Repository location: a directory path or local:PATH [default: the default repository]
+    #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
+    pub(crate) repo: Option<String>,
+
+    /// Read the repository password from the first line of FILE (CAIRN_PASSWORD also works)
+    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout instead of text
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Print only errors and warnings
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+
+    /// Never show a progress bar
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a repository
+    Init(InitArgs),
+    /// Back up files and directories into a new snapshot
+    Backup(BackupArgs),
+    /// List snapshots
+    Snapshots(SnapshotsArgs),
+    /// List the files in a snapshot
+    Ls(LsArgs),
+    /// Restore a snapshot, or part of one, into a directory
+    Restore(RestoreArgs),
+    /// Check the repository for errors
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Argon2id memory for the password key, in KiB (default 65536; lower only for tests or tiny devices)
+    #[arg(long, value_name = "KIB")]
+    pub(crate) kdf_memory_kib: Option<u32>,
+    /// Argon2id passes for the password key (default 3)
+    #[arg(long, value_name = "N")]
+    pub(crate) kdf_iterations: Option<u32>,
+    /// Target size of pack files, in MiB (default 16)
+    #[arg(long, value_name = "MIB")]
+    pub(crate) pack_size_mib: Option<u32>,
+    /// Compression of new data: off, or deflate:LEVEL with LEVEL 1 (fastest, default) to 9
+    #[arg(long, value_name = "CODEC")]
+    pub(crate) compression: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// Files and directories to back up
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Leave out entries matching PATTERN (repeatable): a name like '*.tmp', an absolute path
+    /// like '/home/*/.cache', or a path end like 'build/out'; '**' crosses directories
+    #[arg(short, long, value_name = "PATTERN")]
+    pub(crate) exclude: Vec<String>,
+    /// Read exclude patterns from FILE, one per line ('#' starts a comment; repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) exclude_file: Vec<PathBuf>,
+    /// Do not descend into other filesystems (mount points are kept, empty)
+    #[arg(short = 'x', long)]
+    pub(crate) one_file_system: bool,
+    /// Tag the snapshot (repeatable)
+    #[arg(long, value_name = "TAG")]
+    pub(crate) tag: Vec<String>,
+    /// Host name to record [default: this machine's]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) host: Option<String>,
+    /// Compare against this snapshot [default: the latest one of this host with the same paths]
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub(crate) parent: Option<String>,
+    /// Read every file, even those unchanged since the parent snapshot
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotsArgs {
+    /// Only snapshots of this host
+    #[arg(long, value_name = "NAME")]
+    pub(crate) host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    /// Snapshot: an id, an unambiguous id prefix, or 'latest'
+    pub(crate) snapshot: String,
+    /// Only this path (absolute, as backed up) and what is below it
+    #[arg(default_value = "/")]
+    pub(crate) path: String,
+    /// Show type, permissions, owner, size and modification time
+    #[arg(short, long)]
+    pub(crate) long: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// What to restore: SNAPSHOT or SNAPSHOT:PATH (an id, an unambiguous prefix, or 'latest').
+    /// A directory's contents go into the target; a file keeps its name.
+    pub(crate) snapshot: String,
+    /// Directory to restore into (created if missing; existing files with the same names are replaced)
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) target: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Also read, decrypt and verify every blob (reads the whole repository)
+    #[arg(long)]
+    pub(crate) read_data: bool,
+}

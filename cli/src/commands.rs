@@ -1,0 +1,498 @@
+//! The commands.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cairn_core::{
+    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeyInfo, Node, NodeKind, Repository, backup,
+    check, restore, walk,
+};
+use cairn_std::{Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LocalBackend, ThreadWorker, os_rng, runtime};
+use serde_json::json;
+
+use crate::args::{BackupArgs, CheckArgs, Cli, Command, Global, InitArgs, LsArgs, RestoreArgs, SnapshotsArgs};
+use crate::exit;
+use crate::output::{CliProgress, bytes, local_time, now, rfc3339};
+use crate::repo::{self, Location, Purpose};
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let worker = ThreadWorker::new();
+    let rt = runtime(&worker).map_err(|e| Error::new(ErrorKind::Other, format!("cannot start the runtime: {e}")))?;
+    let g = &cli.global;
+    rt.block_on(async {
+        match &cli.command {
+            Command::Init(a) => init(g, a).await,
+            Command::Backup(a) => backup_cmd(g, a, &worker).await,
+            Command::Snapshots(a) => snapshots(g, a).await,
+            Command::Ls(a) => ls(g, a).await,
+            Command::Restore(a) => restore_cmd(g, a, &worker).await,
+            Command::Check(a) => check_cmd(g, a, &worker).await,
+        }
+    })
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn username() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default()
+}
+
+fn key_info() -> KeyInfo {
+    KeyInfo { created: now(), hostname: hostname(), username: username() }
+}
+
+fn parse_compression(s: &str) -> Result<Compression, Error> {
+    let bad = || {
+        Error::new(ErrorKind::InvalidInput, format!("invalid compression {s:?}")).with_hint("use off, deflate, or deflate:LEVEL with LEVEL 1 to 9")
+    };
+    match s.split_once(':') {
+        None if s == "off" => Ok(Compression::OFF),
+        None if s == "deflate" => Ok(Compression::DEFAULT),
+        Some(("deflate", level)) => {
+            let level: u8 = level.parse().map_err(|_| bad())?;
+            let c = Compression { codec: Codec::Deflate, level };
+            c.validate().map_err(|_| bad())?;
+            Ok(c)
+        }
+        _ => Err(bad()),
+    }
+}
+
+async fn create_repository(g: &Global, location: &Location, args: Option<&InitArgs>) -> Result<Repository<LocalBackend>, Error> {
+    let mut options = InitOptions::default();
+    options.key_info = key_info();
+    if let Some(a) = args {
+        if let Some(m) = a.kdf_memory_kib {
+            options.kdf.memory_kib = m;
+        }
+        if let Some(i) = a.kdf_iterations {
+            options.kdf.iterations = i;
+        }
+        if let Some(p) = a.pack_size_mib {
+            options.pack_size = p.checked_mul(1024 * 1024).ok_or_else(|| {
+                Error::new(ErrorKind::InvalidInput, "the pack size is too large").with_hint("use 1 to 1024 MiB")
+            })?;
+        }
+        if let Some(c) = &a.compression {
+            options.compression = parse_compression(c)?;
+        }
+    }
+    options.kdf.validate().map_err(|why| {
+        Error::new(ErrorKind::InvalidInput, format!("invalid key derivation settings: {why}"))
+            .with_hint(format!("the defaults are {} KiB and {} passes", KdfParams::DEFAULT.memory_kib, KdfParams::DEFAULT.iterations))
+    })?;
+    let password = repo::password(g, location, Purpose::Create)?;
+    if password.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "the repository password cannot be empty"));
+    }
+    Ok(Repository::init(location.backend(), password.expose(), &options, &mut os_rng()).await?)
+}
+
+async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    if location.exists() {
+        return Err(Error::new(ErrorKind::RepositoryExists, format!("a repository already exists at {}", location.show()))
+            .with_hint("use it as it is, or choose another location with --repo"));
+    }
+    let repo = create_repository(g, &location, Some(a)).await?;
+    if g.json {
+        println!("{}", json!({ "repository": location.show(), "id": repo.config().id.to_hex() }));
+    } else if !g.quiet {
+        println!("created repository {} at {}", &repo.config().id.to_hex()[..8], location.show());
+        if location.is_default {
+            println!("its password is in {} (readable only by you): keep a copy somewhere safe", cairn_std::paths::default_password_file()?.display());
+        } else {
+            println!("keep the password safe: without it the backups cannot be restored");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An absolute path with `.` and `..` resolved; a final symbolic link is kept as a link.
+fn absolute_path(p: &Path) -> Result<PathBuf, Error> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io("invalid path", p, e))?;
+    let resolved = match (abs.parent(), abs.file_name()) {
+        (Some(parent), Some(name)) => fs::canonicalize(parent).map(|d| d.join(name)),
+        _ => fs::canonicalize(&abs),
+    };
+    let resolved = resolved.map_err(|e| Error::io("cannot back up", p, e))?;
+    fs::symlink_metadata(&resolved).map_err(|e| Error::io("cannot back up", p, e))?;
+    Ok(resolved)
+}
+
+async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let time = now();
+    let paths = a.paths.iter().map(|p| absolute_path(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut patterns = a.exclude.clone();
+    for f in &a.exclude_file {
+        patterns.extend(Excludes::read_file(f)?);
+    }
+    let mut source_options = FsSourceOptions::default();
+    source_options.excludes = Excludes::new(&patterns)?;
+    source_options.one_file_system = a.one_file_system;
+    let mut source = FsSource::new(&paths, source_options)?;
+
+    let location = Location::from_args(g)?;
+    let repo = if location.is_default && !location.exists() {
+        let repo = create_repository(g, &location, None).await?;
+        if !g.quiet && !g.json {
+            eprintln!(
+                "created the default repository at {} (password in {})",
+                location.show(),
+                cairn_std::paths::default_password_file()?.display()
+            );
+        }
+        repo
+    } else {
+        repo::open(g, &location).await?
+    };
+
+    let host = a.host.clone().unwrap_or_else(hostname);
+    let mut byte_paths: Vec<Vec<u8>> = paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
+    byte_paths.sort();
+    byte_paths.dedup();
+    let parent = match &a.parent {
+        Some(spec) => Some(repo.find_snapshot(spec).await?.0),
+        None => repo
+            .list_snapshots()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.hostname == host && s.paths == byte_paths)
+            .map(|(id, _)| id),
+    };
+    let mut options = BackupOptions::default();
+    options.paths = byte_paths;
+    options.time = time;
+    options.hostname = host;
+    options.username = username();
+    options.tags = a.tag.clone();
+    options.parent = parent;
+    options.force_read = a.force;
+    options.program = format!("cairn {}", env!("CARGO_PKG_VERSION"));
+    options.excludes = patterns;
+
+    let mut index = repo.load_index().await?;
+    let mut progress = CliProgress::new(g, "backing up", None);
+    let result = backup(&repo, &mut index, &mut source, worker, &mut os_rng(), &mut progress, &options).await;
+    progress.finish();
+    let done = result?;
+    let s = done.snapshot.stats;
+    let secs = started.elapsed().as_secs_f64();
+    if g.json {
+        println!(
+            "{}",
+            json!({
+                "snapshot_id": done.snapshot_id.to_hex(),
+                "parent": parent.map(|p| p.to_hex()),
+                "stats": s,
+                "warnings": progress.warnings,
+                "duration_secs": secs,
+            })
+        );
+    } else if !g.quiet {
+        println!("snapshot {} saved", done.snapshot_id.short());
+        println!("  files:  {} new, {} changed, {} unmodified", s.files_new, s.files_changed, s.files_unmodified);
+        println!("  dirs:   {}, links: {}, skipped: {}, unreadable: {}", s.dirs, s.symlinks, s.skipped, s.errors);
+        println!(
+            "  read:   {} of {} in {:.1} s ({}/s)",
+            bytes(s.bytes_read),
+            bytes(s.bytes_total),
+            secs,
+            bytes((s.bytes_read as f64 / secs.max(0.001)) as u64)
+        );
+        println!("  added:  {} of new data, {} stored", bytes(s.bytes_added_raw), bytes(s.bytes_added_stored));
+    }
+    if s.errors > 0 {
+        eprintln!("warning: {} entries could not be read and are not in the snapshot (see the warnings above)", s.errors);
+        return Ok(ExitCode::from(exit::INCOMPLETE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    let list: Vec<_> = repo
+        .list_snapshots()
+        .await?
+        .into_iter()
+        .filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h))
+        .collect();
+    if g.json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|(id, s)| {
+                json!({
+                    "id": id.to_hex(),
+                    "short_id": id.short(),
+                    "time": rfc3339(s.time),
+                    "tree": s.tree.to_hex(),
+                    "paths": s.paths.iter().map(|p| cairn_std::show_path(p)).collect::<Vec<_>>(),
+                    "hostname": s.hostname,
+                    "username": s.username,
+                    "tags": s.tags,
+                    "parent": s.parent.map(|p| p.to_hex()),
+                    "program": s.program,
+                    "stats": s.stats,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        if !g.quiet {
+            println!("no snapshots");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let host_w = list.iter().map(|(_, s)| s.hostname.len()).max().unwrap_or(4).max(4);
+    let tags: Vec<String> = list.iter().map(|(_, s)| s.tags.join(",")).collect();
+    let tag_w = tags.iter().map(String::len).max().unwrap_or(4).max(4);
+    println!("{:<8}  {:<19}  {:<host_w$}  {:<tag_w$}  {:>10}  Paths", "ID", "Time", "Host", "Tags", "Size");
+    for ((id, s), tag) in list.iter().zip(&tags) {
+        let paths: Vec<String> = s.paths.iter().map(|p| cairn_std::show_path(p)).collect();
+        println!(
+            "{:<8}  {:<19}  {:<host_w$}  {:<tag_w$}  {:>10}  {}",
+            id.short(),
+            local_time(s.time),
+            s.hostname,
+            tag,
+            bytes(s.stats.bytes_total),
+            paths.join(" ")
+        );
+    }
+    println!("{} snapshots", list.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mode_string(node: &Node) -> String {
+    let t = match node.kind {
+        NodeKind::Dir { .. } => 'd',
+        NodeKind::Symlink { .. } => 'l',
+        NodeKind::File { .. } => '-',
+    };
+    let m = node.meta.mode;
+    let mut s = String::with_capacity(10);
+    s.push(t);
+    for (i, c) in ['r', 'w', 'x', 'r', 'w', 'x', 'r', 'w', 'x'].iter().enumerate() {
+        s.push(if m & (0o400 >> i) != 0 { *c } else { '-' });
+    }
+    s
+}
+
+fn kind_name(node: &Node) -> &'static str {
+    match node.kind {
+        NodeKind::Dir { .. } => "dir",
+        NodeKind::Symlink { .. } => "symlink",
+        NodeKind::File { .. } => "file",
+    }
+}
+
+async fn ls(g: &Global, a: &LsArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    let (_, snap) = repo.find_snapshot(&a.snapshot).await?;
+    let index = repo.load_index().await?;
+    let path = normalize_snapshot_path(&a.path)?;
+    let json = g.json;
+    let long = a.long;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write_error = None;
+    walk(&repo, &index, snap.tree, &path, &mut |p, node| {
+        use std::io::Write;
+        let shown = cairn_std::show_path(p);
+        let line = if json {
+            let mut v = json!({
+                "path": shown,
+                "type": kind_name(node),
+                "size": node.meta.size,
+                "mode": node.meta.mode,
+                "uid": node.meta.uid,
+                "gid": node.meta.gid,
+                "user": node.meta.user,
+                "group": node.meta.group,
+                "mtime": rfc3339(node.meta.mtime),
+            });
+            if let NodeKind::Symlink { target } = &node.kind {
+                v["target"] = json!(cairn_std::show_path(target));
+            }
+            v.to_string()
+        } else if long {
+            let target = match &node.kind {
+                NodeKind::Symlink { target } => format!(" -> {}", cairn_std::show_path(target)),
+                _ => String::new(),
+            };
+            format!(
+                "{} {:>8} {:>8} {:>12} {} {shown}{target}",
+                mode_string(node),
+                node.meta.user.clone().unwrap_or_else(|| node.meta.uid.to_string()),
+                node.meta.group.clone().unwrap_or_else(|| node.meta.gid.to_string()),
+                node.meta.size,
+                local_time(node.meta.mtime),
+            )
+        } else {
+            shown
+        };
+        if write_error.is_none() {
+            if let Err(e) = writeln!(out, "{line}") {
+                write_error = Some(e);
+            }
+        }
+    })
+    .await?;
+    use std::io::Write;
+    let flushed = out.flush();
+    match write_error.map_or(flushed, Err) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot write the listing: {e}"))),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A path inside a snapshot as the user typed it: made absolute, trailing slash dropped.
+fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
+    let mut path = if p.starts_with('/') { p.to_string() } else { format!("/{p}") };
+    while path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
+    cairn_core::split_absolute(path.as_bytes()).map_err(|_| {
+        Error::new(ErrorKind::InvalidInput, format!("invalid path {p:?} in the snapshot"))
+            .with_hint("give the path as it was backed up, like /home/me/Documents, without . or ..")
+    })?;
+    Ok(path.into_bytes())
+}
+
+async fn restore_cmd(g: &Global, a: &RestoreArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let (spec, path) = match a.snapshot.split_once(':') {
+        Some((s, p)) => (s, normalize_snapshot_path(p)?),
+        None => (a.snapshot.as_str(), b"/".to_vec()),
+    };
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    let (id, snap) = repo.find_snapshot(spec).await?;
+    let index = repo.load_index().await?;
+    let mut target = FsTarget::new(&a.target).map_err(|e| Error::io("cannot create the restore target", &a.target, e))?;
+    let total = (path == b"/").then_some(snap.stats.bytes_total);
+    let mut progress = CliProgress::new(g, "restoring", total);
+    let result = restore(&repo, &index, &snap, &path, &mut target, worker, &mut progress).await;
+    progress.finish();
+    let stats = result?;
+    let secs = started.elapsed().as_secs_f64();
+    if g.json {
+        println!(
+            "{}",
+            json!({
+                "snapshot_id": id.to_hex(),
+                "target": a.target.display().to_string(),
+                "files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
+                "bytes": stats.bytes, "errors": stats.errors,
+                "warnings": progress.warnings,
+                "duration_secs": secs,
+            })
+        );
+    } else if !g.quiet {
+        println!(
+            "restored {} files, {} dirs, {} links ({}) from snapshot {} to {} in {:.1} s",
+            stats.files,
+            stats.dirs,
+            stats.symlinks,
+            bytes(stats.bytes),
+            id.short(),
+            a.target.display(),
+            secs
+        );
+    }
+    if stats.errors > 0 {
+        eprintln!("warning: {} entries could not be restored completely (see the warnings above)", stats.errors);
+        return Ok(ExitCode::from(exit::INCOMPLETE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_cmd(g: &Global, a: &CheckArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    let mut options = CheckOptions::default();
+    options.read_data = a.read_data;
+    let mut progress = CliProgress::new(g, "checking packs", a.read_data.then_some(0));
+    let result = check(&repo, worker, &mut progress, &options).await;
+    progress.finish();
+    let results = result?;
+    let errors = results.errors();
+    let warnings = results.problems.len() - errors;
+    let st = results.stats;
+    if g.json {
+        let problems: Vec<_> = results
+            .problems
+            .iter()
+            .map(|p| json!({ "severity": if p.is_error() { "error" } else { "warning" }, "message": p.to_string() }))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "errors": errors, "warnings": warnings, "problems": problems,
+                "stats": {
+                    "index_files": st.index_files, "packs": st.packs, "blobs": st.blobs, "snapshots": st.snapshots,
+                    "trees": st.trees, "packs_read": st.packs_read, "bytes_read": st.bytes_read,
+                },
+                "duration_secs": started.elapsed().as_secs_f64(),
+            })
+        );
+    } else {
+        for p in &results.problems {
+            let level = if p.is_error() { "error" } else { "warning" };
+            eprintln!("{level}: {p}");
+        }
+        if !g.quiet {
+            println!(
+                "checked {} snapshots, {} trees, {} packs, {} blobs{}",
+                st.snapshots,
+                st.trees,
+                st.packs,
+                st.blobs,
+                if a.read_data { format!("; read and verified {}", bytes(st.bytes_read)) } else { String::new() }
+            );
+        }
+    }
+    if errors > 0 {
+        if !g.json {
+            eprintln!("error: the repository has {errors} problems (see above)");
+        }
+        return Ok(ExitCode::from(exit::DAMAGED));
+    }
+    if !g.json && !g.quiet {
+        println!("no errors found{}", if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_arguments() {
+        assert_eq!(parse_compression("off").unwrap(), Compression::OFF);
+        assert_eq!(parse_compression("deflate").unwrap(), Compression::DEFAULT);
+        assert_eq!(parse_compression("deflate:9").unwrap().level, 9);
+        assert!(parse_compression("deflate:0").is_err());
+        assert!(parse_compression("zstd").is_err());
+    }
+
+    #[test]
+    fn snapshot_paths() {
+        assert_eq!(normalize_snapshot_path("home/me/").unwrap(), b"/home/me");
+        assert_eq!(normalize_snapshot_path("/").unwrap(), b"/");
+        assert!(normalize_snapshot_path("/a/../b").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! Output for people and for scripts: errors, progress, times and sizes.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use cairn_core::{FileStatus, Progress, Timestamp, Warning};
+use cairn_std::Error;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::args::Global;
+
+/// Prints an error: `error: message` and the hint, or a JSON object with `--json`.
+pub(crate) fn print_error(e: &Error, json: bool) {
+    if json {
+        let v = serde_json::json!({ "error": e.message(), "hint": e.hint(), "kind": format!("{:?}", e.kind()) });
+        println!("{v}");
+    }
+    eprintln!("error: {}", e.message());
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// A progress bar on stderr (when it is a terminal) that also prints warnings and keeps them.
+pub(crate) struct CliProgress {
+    bar: Option<ProgressBar>,
+    pub(crate) warnings: Vec<String>,
+    files: u64,
+}
+
+impl CliProgress {
+    /// `total`: the bytes expected, if known.
+    pub(crate) fn new(global: &Global, verb: &str, total: Option<u64>) -> Self {
+        let show = !global.json && !global.quiet && !global.no_progress && std::io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let bar = match total {
+                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
+                    ProgressStyle::with_template(&format!(
+                        "{verb} {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} {{elapsed}} {{wide_msg}}"
+                    ))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                    ProgressStyle::with_template(&format!(
+                        "{{spinner}} {verb} {{binary_bytes}} {{binary_bytes_per_sec}} {{elapsed}} {{wide_msg}}"
+                    ))
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            };
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self { bar, warnings: Vec::new(), files: 0 }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn file(&mut self, path: &[u8], _size: u64, _status: FileStatus) {
+        self.files += 1;
+        if let Some(b) = &self.bar {
+            if self.files % 64 == 1 {
+                b.set_message(format!("{} files, {}", self.files, cairn_std::show_path(path)));
+            }
+        }
+    }
+
+    fn bytes(&mut self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    fn warning(&mut self, w: &Warning) {
+        let line = w.to_string();
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("warning: {line}")),
+            None => eprintln!("warning: {line}"),
+        }
+        self.warnings.push(line);
+    }
+
+    fn step(&mut self, done: u64, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+}
+
+/// A snapshot time in the local time zone, `YYYY-MM-DD HH:MM:SS`.
+pub(crate) fn local_time(t: Timestamp) -> String {
+    match jiff::Timestamp::new(t.secs, t.nanos as i32) {
+        Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => format!("@{}", t.secs),
+    }
+}
+
+/// A timestamp in RFC 3339 (UTC), for JSON.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    match jiff::Timestamp::new(t.secs, t.nanos as i32) {
+        Ok(ts) => ts.to_string(),
+        Err(_) => format!("@{}", t.secs),
+    }
+}
+
+pub(crate) fn bytes(n: u64) -> String {
+    HumanBytes(n).to_string()
+}
+
+/// Now, as the core's timestamp.
+pub(crate) fn now() -> Timestamp {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
+}

@@ -1,0 +1,111 @@
+//! Finding the repository and its password.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use cairn_core::Repository;
+use cairn_std::{Error, ErrorKind, LocalBackend, Secret, paths};
+
+use crate::args::Global;
+
+/// Where the repository is.
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    pub(crate) path: PathBuf,
+    /// The default repository, whose password lives in the data directory.
+    pub(crate) is_default: bool,
+}
+
+impl Location {
+    pub(crate) fn from_args(global: &Global) -> Result<Self, Error> {
+        let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(Self { path: paths::default_repository()?, is_default: true });
+        };
+        let path = if let Some(p) = spec.strip_prefix("local:") {
+            p
+        } else if let Some((scheme, _)) = spec.split_once(':').filter(|(s, _)| is_scheme(s)) {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("repository type \"{scheme}:\" is not supported by this build"))
+                .with_hint("use a directory path or local:PATH"));
+        } else {
+            spec
+        };
+        if path.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, "the repository path is empty"));
+        }
+        let path = std::path::absolute(path)
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid repository path {path:?}: {e}")))?;
+        Ok(Self { path, is_default: false })
+    }
+
+    pub(crate) fn backend(&self) -> LocalBackend {
+        LocalBackend::new(&self.path)
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.path.join("config").exists()
+    }
+
+    pub(crate) fn show(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+fn is_scheme(s: &str) -> bool {
+    s.len() > 1 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+}
+
+/// How the password is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Open,
+    Create,
+}
+
+/// The password: `CAIRN_PASSWORD`, then `--password-file`, then (default repository) the
+/// generated password file, then a prompt on a terminal.
+pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -> Result<Secret, Error> {
+    if let Some(p) = std::env::var_os("CAIRN_PASSWORD").filter(|p| !p.is_empty()) {
+        return Ok(Secret::new(std::os::unix::ffi::OsStringExt::into_vec(p)));
+    }
+    if let Some(file) = &global.password_file {
+        return paths::read_password_file(file);
+    }
+    if location.is_default {
+        let file = paths::default_password_file()?;
+        return match purpose {
+            Purpose::Open => paths::read_password_file(&file),
+            Purpose::Create if file.exists() => paths::read_password_file(&file),
+            Purpose::Create => paths::create_password_file(&file),
+        };
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::new(ErrorKind::InvalidInput, "no password given")
+            .with_hint("set CAIRN_PASSWORD, use --password-file FILE, or run cairn in a terminal to be asked"));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read the password from the terminal: {e}")))
+    };
+    let first = ask(&format!("password for {}: ", location.show()))?;
+    if purpose == Purpose::Create {
+        let again = ask("the same password again: ")?;
+        if again != first {
+            return Err(Error::new(ErrorKind::InvalidInput, "the two passwords differ"));
+        }
+    }
+    Ok(Secret::new(first.into_bytes()))
+}
+
+/// Opens the repository, with a clear error if it does not exist.
+pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repository<LocalBackend>, Error> {
+    if !location.exists() {
+        let err = Error::new(ErrorKind::RepositoryNotFound, format!("there is no repository at {}", location.show()));
+        return Err(if location.is_default {
+            err.with_hint("run `cairn backup PATH` to create the default repository with a first backup")
+        } else {
+            err.with_hint("check --repo / CAIRN_REPOSITORY, or create a repository there with `cairn init`")
+        });
+    }
+    let password = password(global, location, Purpose::Open)?;
+    Ok(Repository::open(location.backend(), password.expose()).await?)
+}

@@ -1,0 +1,211 @@
+//! The filesystem restore target: what `cairn restore` writes.
+//!
+//! Everything is written under the target directory and nowhere else:
+//! - the core hands over relative paths whose components were all validated (no `..`, no `/`
+//!   inside a name, no empty names); this target checks that again before touching the disk;
+//! - symbolic links are never followed: a directory that turns out to be a link is refused, a
+//!   file or link already in the way of a file is replaced (removed first, then created with
+//!   `O_EXCL | O_NOFOLLOW`), so a link planted in the target cannot redirect a write.
+//!
+//! Restored: contents, permission bits (including setuid/setgid/sticky when run as root),
+//! modification times, symbolic links, and ownership when running as root (numeric ids).
+
+use std::ffi::OsStr;
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_core::{IoError, IoErrorKind, Node, RestoreTarget, Timestamp};
+
+use crate::error::io_error_kind;
+
+/// Writes a restore into a directory. See the [module docs](self).
+#[derive(Debug)]
+pub struct FsTarget {
+    root: PathBuf,
+    restore_owner: bool,
+}
+
+fn err(e: std::io::Error) -> IoError {
+    IoError::new(io_error_kind(&e), e)
+}
+
+fn in_the_way(what: &str) -> IoError {
+    IoError::new(IoErrorKind::AlreadyExists, std::io::Error::new(std::io::ErrorKind::AlreadyExists, what.to_string()))
+}
+
+fn system_time(t: Timestamp) -> SystemTime {
+    if t.secs >= 0 {
+        UNIX_EPOCH + Duration::new(t.secs as u64, t.nanos)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(t.secs.unsigned_abs()) + Duration::from_nanos(u64::from(t.nanos))
+    }
+}
+
+impl FsTarget {
+    /// A target writing under `root`, which is created if missing. Ownership is restored when
+    /// running as root.
+    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(&root)?;
+        Ok(Self { root, restore_owner: nix::unistd::geteuid().is_root() })
+    }
+
+    /// The target directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The absolute path for a relative restore path, refusing anything that could leave the root.
+    fn path(&self, rel: &[u8]) -> Result<PathBuf, IoError> {
+        if rel.is_empty() {
+            return Ok(self.root.clone());
+        }
+        let safe = !rel.starts_with(b"/")
+            && rel.split(|&b| b == b'/').all(|c| !c.is_empty() && c != b"." && c != b".." && !c.contains(&0));
+        if !safe {
+            return Err(IoError::new(
+                IoErrorKind::PermissionDenied,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "path would leave the restore target"),
+            ));
+        }
+        Ok(self.root.join(OsStr::from_bytes(rel)))
+    }
+
+    fn chown(&self, path: &Path, node: &Node) -> Result<(), IoError> {
+        if self.restore_owner {
+            std::os::unix::fs::lchown(path, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn mode(&self, node: &Node) -> u32 {
+        // Without root, setuid/setgid bits of files owned by others would be misleading: drop them.
+        if self.restore_owner { node.meta.mode & 0o7777 } else { node.meta.mode & 0o1777 }
+    }
+}
+
+/// A file being restored.
+#[derive(Debug)]
+pub struct FsOut(File);
+
+impl embedded_io_async::ErrorType for FsOut {
+    type Error = IoError;
+}
+
+impl embedded_io_async::Write for FsOut {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, IoError> {
+        self.0.write(buf).map_err(err)
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> Result<(), IoError> {
+        self.0.write_all(buf).map_err(err)
+    }
+
+    async fn flush(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
+}
+
+impl RestoreTarget for FsTarget {
+    type File = FsOut;
+
+    async fn create_dir(&mut self, rel: &[u8]) -> Result<(), IoError> {
+        let path = self.path(rel)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) if m.file_type().is_symlink() => Err(in_the_way("a symbolic link is in the way of a directory; it is not followed")),
+            Ok(_) => Err(in_the_way("a file is in the way of a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::DirBuilder::new().mode(0o700).create(&path).map_err(err)
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn create_file(&mut self, rel: &[u8], _size: u64) -> Result<FsOut, IoError> {
+        let path = self.path(rel)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a file")),
+            Ok(_) => fs::remove_file(&path).map_err(err)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(err)?;
+        Ok(FsOut(file))
+    }
+
+    async fn finish_file(&mut self, _rel: &[u8], file: FsOut, node: &Node) -> Result<(), IoError> {
+        let f = file.0;
+        if self.restore_owner {
+            std::os::unix::fs::fchown(&f, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
+        }
+        f.set_permissions(fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
+        f.set_times(FileTimes::new().set_modified(system_time(node.meta.mtime))).map_err(err)?;
+        Ok(())
+    }
+
+    async fn create_symlink(&mut self, rel: &[u8], target: &[u8], node: &Node) -> Result<(), IoError> {
+        let path = self.path(rel)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a symbolic link")),
+            Ok(_) => fs::remove_file(&path).map_err(err)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &path).map_err(err)?;
+        self.chown(&path, node)?;
+        let t = filetime::FileTime::from_system_time(system_time(node.meta.mtime));
+        filetime::set_symlink_file_times(&path, t, t).map_err(err)
+    }
+
+    async fn finish_dir(&mut self, rel: &[u8], node: &Node) -> Result<(), IoError> {
+        let path = self.path(rel)?;
+        let m = fs::symlink_metadata(&path).map_err(err)?;
+        if !m.is_dir() {
+            return Err(in_the_way("the directory was replaced during the restore"));
+        }
+        self.chown(&path, node)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
+        let t = filetime::FileTime::from_system_time(system_time(node.meta.mtime));
+        filetime::set_file_mtime(&path, t).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_paths_that_leave_the_root_and_links_in_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mut t = FsTarget::new(dir.path().join("t")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            for bad in [&b"../x"[..], b"/etc/x", b"a/../../x", b"a//b", b"."] {
+                assert!(t.create_file(bad, 0).await.is_err(), "{bad:?}");
+                assert!(t.create_dir(bad).await.is_err());
+            }
+            // A planted link to a directory outside is not followed.
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("t/evil")).unwrap();
+            assert!(t.create_dir(b"evil").await.is_err());
+            // A planted link where a file goes is replaced, not written through.
+            std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("t/f")).unwrap();
+            let mut f = t.create_file(b"f", 2).await.unwrap();
+            embedded_io_async::Write::write_all(&mut f, b"hi").await.unwrap();
+            drop(f);
+            assert!(!outside.path().join("victim").exists());
+            assert_eq!(fs::read(dir.path().join("t/f")).unwrap(), b"hi");
+        });
+    }
+}

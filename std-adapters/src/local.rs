@@ -1,0 +1,267 @@
+//! The local destination: a repository in a directory.
+//!
+//! Layout is the core's (see [`cairn_core::FileKind::path`]). Writes are atomic and durable: the
+//! bytes go to a temporary file in the target directory (`.tmp-<name>-<random>`, created with
+//! `O_EXCL`), which is `fsync`ed, then renamed over the final name (or hard-linked to it for
+//! create-new writes, which fail if the name exists), and the directory is `fsync`ed. A process
+//! killed at any moment leaves either the old state or the new one, plus at worst a temporary
+//! file that listings ignore. Blocking file work runs on tokio's blocking pool.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use cairn_core::{FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode};
+
+use crate::error::core_io_error;
+
+/// A repository directory on a local (or mounted) filesystem.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    root: PathBuf,
+}
+
+impl LocalBackend {
+    /// A backend for the repository in `root` (which need not exist yet: `init` creates it).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `handle`.
+    pub fn path_of(&self, handle: &Handle) -> PathBuf {
+        self.root.join(handle.path())
+    }
+}
+
+fn blocking_error(e: tokio::task::JoinError) -> IoError {
+    IoError::new(IoErrorKind::Other, e)
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    // A clash only costs a retry of the O_EXCL open; no need to fail the write if RNG fails.
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes `data` to `path` atomically (see the [module docs](self)).
+fn write_atomic(path: &Path, data: &[u8], mode: WriteMode) -> Result<(), IoError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".tmp-{name}-{}", random_suffix()));
+    let open = || OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp);
+    let mut file = match open() {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| core_io_error(dir, e))?;
+            open().map_err(|e| core_io_error(&tmp, e))?
+        }
+        Err(e) => return Err(core_io_error(&tmp, e)),
+    };
+    let result = (|| {
+        file.write_all(data).map_err(|e| core_io_error(&tmp, e))?;
+        file.sync_all().map_err(|e| core_io_error(&tmp, e))?;
+        drop(file);
+        match mode {
+            WriteMode::Replace => fs::rename(&tmp, path).map_err(|e| core_io_error(path, e)),
+            WriteMode::CreateNew => {
+                let linked = fs::hard_link(&tmp, path).map_err(|e| core_io_error(path, e));
+                let _ = fs::remove_file(&tmp);
+                linked
+            }
+        }
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    fsync_dir(dir).map_err(|e| core_io_error(dir, e))
+}
+
+fn read_range(path: &Path, range: ReadRange) -> Result<Vec<u8>, IoError> {
+    let mut file = File::open(path).map_err(|e| core_io_error(path, e))?;
+    let invalid = |what: &str| {
+        IoError::new(
+            IoErrorKind::InvalidData,
+            crate::error::PathError {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string()),
+            },
+        )
+    };
+    match range {
+        ReadRange::All { max_len } => {
+            let len = file.metadata().map_err(|e| core_io_error(path, e))?.len();
+            if len > max_len {
+                return Err(invalid(&format!("object is {len} bytes, more than the {max_len} expected")));
+            }
+            let mut buf = Vec::with_capacity(len as usize);
+            (&mut file).take(max_len + 1).read_to_end(&mut buf).map_err(|e| core_io_error(path, e))?;
+            if buf.len() as u64 > max_len {
+                return Err(invalid("object grew while being read"));
+            }
+            Ok(buf)
+        }
+        ReadRange::Span { offset, len } => {
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact_at(&mut buf, offset).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    invalid("object is shorter than the range asked for")
+                } else {
+                    core_io_error(path, e)
+                }
+            })?;
+            Ok(buf)
+        }
+        ReadRange::Tail { len } => {
+            let size = file.metadata().map_err(|e| core_io_error(path, e))?.len();
+            let start = size.saturating_sub(u64::from(len));
+            file.seek(SeekFrom::Start(start)).map_err(|e| core_io_error(path, e))?;
+            let mut buf = Vec::with_capacity((size - start) as usize);
+            file.read_to_end(&mut buf).map_err(|e| core_io_error(path, e))?;
+            Ok(buf)
+        }
+    }
+}
+
+fn list_dir(dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<(), IoError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(core_io_error(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| core_io_error(dir, e))?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| Id::from_hex(n).ok()) else { continue };
+        // A file removed between listing and stat is simply not listed.
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_file() {
+            out.push(ObjectInfo { id, size: meta.len() });
+        }
+    }
+    Ok(())
+}
+
+impl Storage for LocalBackend {
+    fn properties(&self) -> StorageProperties {
+        StorageProperties::new(2)
+    }
+
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            match kind {
+                FileKind::Config => {
+                    let p = root.join("config");
+                    if let Ok(m) = fs::metadata(&p) {
+                        out.push(ObjectInfo { id: Id::ZERO, size: m.len() });
+                    }
+                }
+                FileKind::Pack => {
+                    let data = root.join(kind.dir());
+                    let subdirs = match fs::read_dir(&data) {
+                        Ok(d) => d,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                        Err(e) => return Err(core_io_error(&data, e)),
+                    };
+                    for sub in subdirs {
+                        let sub = sub.map_err(|e| core_io_error(&data, e))?;
+                        let is_prefix = sub.file_name().to_str().is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+                        if is_prefix {
+                            list_dir(&sub.path(), &mut out)?;
+                        }
+                    }
+                }
+                _ => list_dir(&root.join(kind.dir()), &mut out)?,
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(blocking_error)?
+    }
+
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        // Reads are short and mostly from the page cache: done in place, which keeps restore's
+        // pipeline simple. Large cold reads would move to the blocking pool.
+        read_range(&self.path_of(handle), range).map(Bytes::from)
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        let path = self.path_of(handle);
+        tokio::task::spawn_blocking(move || write_atomic(&path, &data, mode)).await.map_err(blocking_error)?
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        let path = self.path_of(handle);
+        tokio::task::spawn_blocking(move || {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(core_io_error(&path, e)),
+            }
+            let dir = path.parent().unwrap_or(Path::new("."));
+            fsync_dir(dir).map_err(|e| core_io_error(dir, e))
+        })
+        .await
+        .map_err(blocking_error)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().build().unwrap()
+    }
+
+    #[test]
+    fn write_read_list_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("repo"));
+        rt().block_on(async {
+            let h = Handle::new(FileKind::Pack, Id([0xab; 32]));
+            b.write(&h, Bytes::from_static(b"0123456789"), WriteMode::Replace).await.unwrap();
+            assert!(b.path_of(&h).ends_with(format!("data/ab/{}", Id([0xab; 32]).to_hex())));
+            assert_eq!(b.read(&h, ReadRange::Span { offset: 3, len: 2 }).await.unwrap(), &b"34"[..]);
+            assert_eq!(b.read(&h, ReadRange::Tail { len: 3 }).await.unwrap(), &b"789"[..]);
+            assert_eq!(b.read(&h, ReadRange::All { max_len: 10 }).await.unwrap(), &b"0123456789"[..]);
+            assert_eq!(b.read(&h, ReadRange::All { max_len: 9 }).await.unwrap_err().kind(), IoErrorKind::InvalidData);
+            assert_eq!(b.read(&h, ReadRange::Span { offset: 8, len: 5 }).await.unwrap_err().kind(), IoErrorKind::InvalidData);
+            // Stray files are not listed.
+            std::fs::write(b.root().join("data/ab/.tmp-x"), b"partial").unwrap();
+            std::fs::write(b.root().join("data/ab/not-an-id"), b"x").unwrap();
+            let listed = b.list(FileKind::Pack).await.unwrap();
+            assert_eq!(listed, vec![ObjectInfo { id: Id([0xab; 32]), size: 10 }]);
+            assert!(b.list(FileKind::Snapshot).await.unwrap().is_empty());
+            // Create-new refuses to replace.
+            let c = Handle::CONFIG;
+            b.write(&c, Bytes::from_static(b"one"), WriteMode::CreateNew).await.unwrap();
+            let e = b.write(&c, Bytes::from_static(b"two"), WriteMode::CreateNew).await.unwrap_err();
+            assert_eq!(e.kind(), IoErrorKind::AlreadyExists);
+            assert_eq!(b.read(&c, ReadRange::All { max_len: 100 }).await.unwrap(), &b"one"[..]);
+            // No temporary file is left behind by either write.
+            let leftovers: Vec<_> = std::fs::read_dir(b.root()).unwrap().filter_map(|e| {
+                let n = e.unwrap().file_name().into_string().unwrap();
+                n.starts_with(".tmp").then_some(n)
+            }).collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+            b.remove(&h).await.unwrap();
+            b.remove(&h).await.unwrap();
+            assert_eq!(b.read(&h, ReadRange::Tail { len: 1 }).await.unwrap_err().kind(), IoErrorKind::NotFound);
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! Randomness from the operating system.
+
+/// The operating system's CSPRNG (`getrandom(2)` on Linux), as the `CryptoRng` the core takes.
+///
+/// It panics only if the operating system cannot provide randomness at all, in which case no
+/// key or nonce could be made safely anyway.
+pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
