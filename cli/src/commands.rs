@@ -240,6 +240,7 @@ async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
                     "tags": s.tags,
                     "parent": s.parent.map(|p| p.to_hex()),
                     "program": s.program,
+                    "excludes": s.excludes,
                     "stats": s.stats,
                 })
             })
@@ -285,7 +286,14 @@ fn mode_string(node: &Node) -> String {
     for (i, c) in ['r', 'w', 'x', 'r', 'w', 'x', 'r', 'w', 'x'].iter().enumerate() {
         s.push(if m & (0o400 >> i) != 0 { *c } else { '-' });
     }
-    s
+    // setuid, setgid and sticky show in the execute columns, as ls does.
+    let mut chars: Vec<char> = s.chars().collect();
+    for (bit, pos, set) in [(0o4000, 3, 's'), (0o2000, 6, 's'), (0o1000, 9, 't')] {
+        if m & bit != 0 {
+            chars[pos] = if chars[pos] == 'x' { set } else { set.to_ascii_uppercase() };
+        }
+    }
+    chars.into_iter().collect()
 }
 
 fn kind_name(node: &Node) -> &'static str {
@@ -487,6 +495,19 @@ mod tests {
         assert_eq!(parse_compression("deflate:9").unwrap().level, 9);
         assert!(parse_compression("deflate:0").is_err());
         assert!(parse_compression("zstd").is_err());
+    }
+
+    #[test]
+    fn modes_like_ls() {
+        let node = |mode| Node {
+            name: b"x".to_vec(),
+            kind: NodeKind::File { content: vec![] },
+            meta: cairn_core::Metadata { mode, ..Default::default() },
+        };
+        assert_eq!(mode_string(&node(0o4755)), "-rwsr-xr-x");
+        assert_eq!(mode_string(&node(0o1777)), "-rwxrwxrwt");
+        assert_eq!(mode_string(&node(0o2640)), "-rw-r-S---");
+        assert_eq!(mode_string(&node(0o000)), "----------");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! How a backup runs:
 //! 1. The paths to back up form a trie under a virtual root `/`; parent directories of the paths
-//!    are stored with their own metadata, so several paths share one root tree.
+//!    are stored with their owner and permissions, so several paths share one root tree (their
+//!    times are kept from the parent snapshot while owner and permissions are unchanged).
 //! 2. Directories are walked depth-first, each listing sorted by name. A file whose size, mtime,
 //!    ctime and inode equal those in the **parent snapshot** (and whose blobs are all indexed)
 //!    reuses its blob list without being read. Other files are read in pieces, cut by the
@@ -70,6 +71,10 @@ pub struct BackupOptions {
     pub excludes: Vec<String>,
     /// Write an index object after this many stored packs (at least 1).
     pub index_every_packs: usize,
+    /// Before starting, adopt complete packs that no index lists (see
+    /// [`Repository::adopt_unindexed_packs`]), so that an interrupted backup costs only the packs
+    /// that were in flight.
+    pub adopt_unindexed_packs: bool,
 }
 
 impl Default for BackupOptions {
@@ -85,6 +90,7 @@ impl Default for BackupOptions {
             program: String::new(),
             excludes: Vec::new(),
             index_every_packs: 4,
+            adopt_unindexed_packs: true,
         }
     }
 }
@@ -127,6 +133,7 @@ where
     for path in &options.paths {
         trie.insert(&tree::split_absolute(path)?);
     }
+    let adopted = if options.adopt_unindexed_packs { repo.adopt_unindexed_packs(index, rng).await? } else { 0 };
     let parent_root = match options.parent {
         Some(id) => Some(repo.load_snapshot(id).await?.tree),
         None => None,
@@ -147,6 +154,7 @@ where
     archiver.saver.finish().await?;
     let mut stats = archiver.stats;
     archiver.saver.add_stats(&mut stats);
+    stats.packs_adopted = adopted;
     drop(archiver);
 
     let snapshot = Snapshot {
@@ -194,6 +202,10 @@ struct Archiver<'a, 'r, S: Storage, Src, W: Worker, R, P> {
     stats: BackupStats,
     force_read: bool,
     saver: Saver<'a, 'r, S, W, R>,
+}
+
+fn same_owner_and_mode(old: &Metadata, new: &Metadata) -> bool {
+    (old.mode, old.uid, old.gid, &old.user, &old.group) == (new.mode, new.uid, new.gid, &new.user, &new.group)
 }
 
 fn unchanged(old: &Metadata, new: &Metadata) -> bool {
@@ -245,7 +257,15 @@ where
                 }
                 let subtree = Box::pin(self.save_trie(&child_path, child, old.and_then(Node::subtree))).await?;
                 self.stats.dirs += 1;
-                nodes.push(Node { name: entry.name, kind: NodeKind::Dir { subtree }, meta: entry.meta });
+                // A parent directory of the backed-up paths is not itself backed up: its times
+                // and size change with everything else in it (think /tmp or /home). Keep what the
+                // parent snapshot recorded unless its owner or permissions changed, so that an
+                // unchanged backup writes no new tree.
+                let meta = match old {
+                    Some(o) if o.is_dir() && same_owner_and_mode(&o.meta, &entry.meta) => o.meta.clone(),
+                    _ => entry.meta,
+                };
+                nodes.push(Node { name: entry.name, kind: NodeKind::Dir { subtree }, meta });
             }
         }
         self.save_tree(Tree { nodes }).await

@@ -163,7 +163,7 @@ impl fmt::Display for CheckProblem {
                 write!(f, "pack {pack} is {stored} bytes in storage but {indexed} bytes in the index")
             }
             Self::PackUnreferenced { pack, size } => {
-                write!(f, "pack {pack} ({size} bytes) is not in any index (left by an interrupted backup; prune removes it)")
+                write!(f, "pack {pack} ({size} bytes) is not in any index (left by an interrupted backup; the next backup adopts it)")
             }
             Self::PackDamaged { pack, error } => write!(f, "pack {pack}: {error}"),
             Self::SnapshotUnreadable { id, error } => write!(f, "snapshot {id}: {error}"),
@@ -177,7 +177,12 @@ impl fmt::Display for CheckProblem {
                 write!(f, "snapshot {}: file {} needs data blob {blob}, which is not in the index", snapshot.short(), DisplayPath(path))
             }
             Self::BlobDamaged { pack, blob_type, blob, error, used_by, more_uses } => {
-                write!(f, "{blob_type} blob {blob} in pack {pack} is damaged ({error})")?;
+                let reason = match error {
+                    Error::Corrupt { reason, .. } => alloc::string::ToString::to_string(reason),
+                    Error::Decode { source, .. } => alloc::string::ToString::to_string(source),
+                    other => alloc::string::ToString::to_string(other),
+                };
+                write!(f, "{blob_type} blob {blob} in pack {pack} is damaged ({reason})")?;
                 if used_by.is_empty() {
                     f.write_str("; no snapshot uses it")?;
                 } else {

@@ -264,6 +264,58 @@ impl<S: Storage> Repository<S> {
         self.save_object(FileKind::Index, label::INDEX, &file.encode(), rng).await.map(IndexId)
     }
 
+    /// Adds to `index` every complete pack that no index object lists: packs uploaded by a backup
+    /// that was interrupted before it wrote their index object. Each pack's header is read from
+    /// its tail and authenticated (a pack that does not open is left alone), and the adopted packs
+    /// are recorded in a new index object. Returns how many packs were adopted.
+    pub async fn adopt_unindexed_packs<R: CryptoRng + ?Sized>(&self, index: &mut Index, rng: &mut R) -> Result<u64, Error> {
+        let listed = self
+            .storage
+            .list(FileKind::Pack)
+            .await
+            .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Pack, Id::ZERO), e))?;
+        let mut adopted = Vec::new();
+        for info in listed {
+            let id = crate::id::PackId(info.id);
+            if index.pack(&id).is_some() {
+                continue;
+            }
+            let Ok(header) = self.read_pack_header(id, info.size).await else { continue };
+            let blobs: Vec<crate::index::IndexBlob> = header.entries.iter().map(|e| (*e).into()).collect();
+            index.add_pack(id, header.blob_type, info.size, &blobs)?;
+            adopted.push(crate::index::IndexPack { id, blob_type: header.blob_type, size: info.size, blobs });
+        }
+        let count = adopted.len() as u64;
+        if !adopted.is_empty() {
+            self.save_index_file(&IndexFile { packs: adopted }, rng).await?;
+        }
+        Ok(count)
+    }
+
+    /// Reads and authenticates the header of a pack of `size` bytes, from its tail.
+    pub async fn read_pack_header(&self, id: crate::id::PackId, size: u64) -> Result<crate::pack::PackHeader, Error> {
+        const GUESS: u32 = 64 * 1024;
+        let handle = Handle::new(FileKind::Pack, id);
+        let read = |len: u32| {
+            let handle = handle;
+            async move {
+                self.storage
+                    .read(&handle, ReadRange::Tail { len })
+                    .await
+                    .map_err(|e| storage_error(StorageOp::Read, &handle, e))
+            }
+        };
+        let mut tail = read(GUESS).await?;
+        let trailer = tail.get(tail.len().saturating_sub(4)..).unwrap_or_default();
+        let hlen = crate::pack::header_len(id, size, trailer)?;
+        if tail.len() < hlen as usize + 4 {
+            tail = read(hlen + 4).await?;
+        }
+        let start = tail.len().saturating_sub(hlen as usize + 4);
+        let sealed = tail.get(start..tail.len().saturating_sub(4)).unwrap_or_default();
+        crate::pack::decode_header(&self.keys, id, size, sealed)
+    }
+
     /// Loads every index object into an in-memory [`Index`].
     pub async fn load_index(&self) -> Result<Index, Error> {
         let mut files = Vec::new();

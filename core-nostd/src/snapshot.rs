@@ -51,6 +51,8 @@ pub struct BackupStats {
     pub packs_written: u64,
     /// Index objects written.
     pub index_files_written: u64,
+    /// Packs left by an interrupted backup that this one found complete and reused.
+    pub packs_adopted: u64,
 }
 
 /// A snapshot object.
