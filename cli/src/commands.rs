@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cairn_core::{
-    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeyInfo, Node, NodeKind, Repository, backup,
-    check, restore, walk,
+    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeyInfo, Node, NodeKind, Repository,
+    backup, check, restore, walk,
 };
-use cairn_std::{Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LocalBackend, ThreadWorker, os_rng, runtime};
+use cairn_std::{
+    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LocalBackend, ThreadWorker, os_rng, runtime,
+};
 use serde_json::json;
 
 use crate::args::{BackupArgs, CheckArgs, Cli, Command, Global, InitArgs, LsArgs, RestoreArgs, SnapshotsArgs};
@@ -48,7 +50,8 @@ fn key_info() -> KeyInfo {
 
 fn parse_compression(s: &str) -> Result<Compression, Error> {
     let bad = || {
-        Error::new(ErrorKind::InvalidInput, format!("invalid compression {s:?}")).with_hint("use off, deflate, or deflate:LEVEL with LEVEL 1 to 9")
+        Error::new(ErrorKind::InvalidInput, format!("invalid compression {s:?}"))
+            .with_hint("use off, deflate, or deflate:LEVEL with LEVEL 1 to 9")
     };
     match s.split_once(':') {
         None if s == "off" => Ok(Compression::OFF),
@@ -63,7 +66,11 @@ fn parse_compression(s: &str) -> Result<Compression, Error> {
     }
 }
 
-async fn create_repository(g: &Global, location: &Location, args: Option<&InitArgs>) -> Result<Repository<LocalBackend>, Error> {
+async fn create_repository(
+    g: &Global,
+    location: &Location,
+    args: Option<&InitArgs>,
+) -> Result<Repository<LocalBackend>, Error> {
     let mut options = InitOptions::default();
     options.key_info = key_info();
     if let Some(a) = args {
@@ -83,8 +90,11 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
         }
     }
     options.kdf.validate().map_err(|why| {
-        Error::new(ErrorKind::InvalidInput, format!("invalid key derivation settings: {why}"))
-            .with_hint(format!("the defaults are {} KiB and {} passes", KdfParams::DEFAULT.memory_kib, KdfParams::DEFAULT.iterations))
+        Error::new(ErrorKind::InvalidInput, format!("invalid key derivation settings: {why}")).with_hint(format!(
+            "the defaults are {} KiB and {} passes",
+            KdfParams::DEFAULT.memory_kib,
+            KdfParams::DEFAULT.iterations
+        ))
     })?;
     let password = repo::password(g, location, Purpose::Create)?;
     if password.is_empty() {
@@ -96,8 +106,11 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
 async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     if location.exists() {
-        return Err(Error::new(ErrorKind::RepositoryExists, format!("a repository already exists at {}", location.show()))
-            .with_hint("use it as it is, or choose another location with --repo"));
+        return Err(Error::new(
+            ErrorKind::RepositoryExists,
+            format!("a repository already exists at {}", location.show()),
+        )
+        .with_hint("use it as it is, or choose another location with --repo"));
     }
     let repo = create_repository(g, &location, Some(a)).await?;
     if g.json {
@@ -105,7 +118,10 @@ async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
     } else if !g.quiet {
         println!("created repository {} at {}", &repo.config().id.to_hex()[..8], location.show());
         if location.is_default {
-            println!("its password is in {} (readable only by you): keep a copy somewhere safe", cairn_std::paths::default_password_file()?.display());
+            println!(
+                "its password is in {} (readable only by you): keep a copy somewhere safe",
+                cairn_std::paths::default_password_file()?.display()
+            );
         } else {
             println!("keep the password safe: without it the backups cannot be restored");
         }
@@ -210,7 +226,10 @@ async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result
         println!("  added:  {} of new data, {} stored", bytes(s.bytes_added_raw), bytes(s.bytes_added_stored));
     }
     if s.errors > 0 {
-        eprintln!("warning: {} entries could not be read and are not in the snapshot (see the warnings above)", s.errors);
+        eprintln!(
+            "warning: {} entries could not be read and are not in the snapshot (see the warnings above)",
+            s.errors
+        );
         return Ok(ExitCode::from(exit::INCOMPLETE));
     }
     Ok(ExitCode::SUCCESS)
@@ -349,10 +368,10 @@ async fn ls(g: &Global, a: &LsArgs) -> Result<ExitCode, Error> {
         } else {
             shown
         };
-        if write_error.is_none() {
-            if let Err(e) = writeln!(out, "{line}") {
-                write_error = Some(e);
-            }
+        if write_error.is_none()
+            && let Err(e) = writeln!(out, "{line}")
+        {
+            write_error = Some(e);
         }
     })
     .await?;
@@ -388,7 +407,8 @@ async fn restore_cmd(g: &Global, a: &RestoreArgs, worker: &ThreadWorker) -> Resu
     let repo = repo::open(g, &location).await?;
     let (id, snap) = repo.find_snapshot(spec).await?;
     let index = repo.load_index().await?;
-    let mut target = FsTarget::new(&a.target).map_err(|e| Error::io("cannot create the restore target", &a.target, e))?;
+    let mut target =
+        FsTarget::new(&a.target).map_err(|e| Error::io("cannot create the restore target", &a.target, e))?;
     let total = (path == b"/").then_some(snap.stats.bytes_total);
     let mut progress = CliProgress::new(g, "restoring", total);
     let result = restore(&repo, &index, &snap, &path, &mut target, worker, &mut progress).await;

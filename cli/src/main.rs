@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cairn_std::tune_allocator();
     let cli = args::Cli::parse();
     let json = cli.global.json;
     match commands::run(cli) {

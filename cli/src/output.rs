@@ -63,10 +63,10 @@ impl CliProgress {
 impl Progress for CliProgress {
     fn file(&mut self, path: &[u8], _size: u64, _status: FileStatus) {
         self.files += 1;
-        if let Some(b) = &self.bar {
-            if self.files % 64 == 1 {
-                b.set_message(format!("{} files, {}", self.files, cairn_std::show_path(path)));
-            }
+        if let Some(b) = &self.bar
+            && self.files % 64 == 1
+        {
+            b.set_message(format!("{} files, {}", self.files, cairn_std::show_path(path)));
         }
     }
 

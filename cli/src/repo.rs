@@ -24,8 +24,11 @@ impl Location {
         let path = if let Some(p) = spec.strip_prefix("local:") {
             p
         } else if let Some((scheme, _)) = spec.split_once(':').filter(|(s, _)| is_scheme(s)) {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("repository type \"{scheme}:\" is not supported by this build"))
-                .with_hint("use a directory path or local:PATH"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("repository type \"{scheme}:\" is not supported by this build"),
+            )
+            .with_hint("use a directory path or local:PATH"));
         } else {
             spec
         };

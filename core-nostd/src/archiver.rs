@@ -31,9 +31,9 @@ use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use rand_core::CryptoRng;
 
 use crate::backend::{FileKind, Handle, Storage, WriteMode};
-use crate::blob::{BlobType, SealedBlob, seal_blob};
+use crate::blob::{BlobType, SealedBlob, seal_blob_with};
 use crate::chunker::Chunker;
-use crate::compress::Compression;
+use crate::compress::{Compression, Framer};
 use crate::crypto::{Keys, NONCE_LEN};
 use crate::error::{Error, StorageOp};
 use crate::id::{BlobId, SnapshotId};
@@ -273,7 +273,8 @@ where
 
     /// Stores a directory and everything below it; returns its tree blob id.
     async fn save_dir(&mut self, path: &[u8], parent: Option<BlobId>) -> Result<BlobId, Error> {
-        let mut entries = self.source.read_dir(path).await.map_err(|source| Error::Source { path: path.to_vec(), source })?;
+        let mut entries =
+            self.source.read_dir(path).await.map_err(|source| Error::Source { path: path.to_vec(), source })?;
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         entries.dedup_by(|a, b| a.name == b.name);
         let parent = self.load_parent(parent).await;
@@ -302,16 +303,15 @@ where
                     Some(Node { kind: NodeKind::File { content }, meta: old_meta, .. }) => Some((content, old_meta)),
                     _ => None,
                 };
-                if let Some((content, old_meta)) = old_content {
-                    if !self.force_read
-                        && unchanged(old_meta, &meta)
-                        && content.iter().all(|id| self.saver.known(BlobType::Data, id))
-                    {
-                        self.stats.files_unmodified += 1;
-                        self.stats.bytes_total += meta.size;
-                        self.progress.file(path, meta.size, FileStatus::Unmodified);
-                        return Ok(Some(Node { name, kind: NodeKind::File { content: content.clone() }, meta }));
-                    }
+                if let Some((content, old_meta)) = old_content
+                    && !self.force_read
+                    && unchanged(old_meta, &meta)
+                    && content.iter().all(|id| self.saver.known(BlobType::Data, id))
+                {
+                    self.stats.files_unmodified += 1;
+                    self.stats.bytes_total += meta.size;
+                    self.progress.file(path, meta.size, FileStatus::Unmodified);
+                    return Ok(Some(Node { name, kind: NodeKind::File { content: content.clone() }, meta }));
                 }
                 let status = if old_content.is_some() { FileStatus::Changed } else { FileStatus::New };
                 let Some((content, size)) = self.save_file(path, meta.size).await? else { return Ok(None) };
@@ -366,7 +366,8 @@ where
             }
         };
         self.chunker.reset();
-        let chunk_capacity = (self.saver.repo.config().chunker.avg_size as usize * 2).min(self.chunker.max_size()) + READ_SIZE;
+        let chunk_capacity =
+            (self.saver.repo.config().chunker.avg_size as usize * 2).min(self.chunker.max_size()) + READ_SIZE;
         let hint = usize::try_from(size_hint).unwrap_or(usize::MAX);
         let mut content = Vec::new();
         let mut buf: Vec<u8> = Vec::with_capacity(hint.saturating_add(1).min(chunk_capacity));
@@ -431,7 +432,7 @@ struct StoredPack {
     entries: Vec<PackEntry>,
 }
 
-type SealJob<'a> = Pin<Box<dyn Future<Output = SealedBlob> + 'a>>;
+type SealJob<'a> = Pin<Box<dyn Future<Output = (SealedBlob, Framer)> + 'a>>;
 type UploadJob<'a> = Pin<Box<dyn Future<Output = Result<StoredPack, Error>> + 'a>>;
 
 /// Turns blobs into stored packs and index objects, keeping worker jobs and uploads in flight.
@@ -446,7 +447,12 @@ pub(crate) struct Saver<'a, 'r, S: Storage, W: Worker, R> {
     /// Blobs queued, sealing, in an open pack or uploading: known but not yet indexed.
     pending: BTreeSet<(BlobType, BlobId)>,
     sealing: FuturesOrdered<SealJob<'a>>,
+    /// Plaintext bytes in the sealing jobs.
+    sealing_bytes: usize,
     max_sealing: usize,
+    max_sealing_bytes: usize,
+    /// Compressors not in use by a job.
+    framers: Vec<Framer>,
     data_pack: PackBuilder,
     tree_pack: PackBuilder,
     uploads: FuturesUnordered<UploadJob<'a>>,
@@ -458,7 +464,13 @@ pub(crate) struct Saver<'a, 'r, S: Storage, W: Worker, R> {
 }
 
 impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
-    pub(crate) fn new(repo: &'a Repository<S>, index: &'r mut Index, worker: &'a W, rng: &'r mut R, index_every: usize) -> Self {
+    pub(crate) fn new(
+        repo: &'a Repository<S>,
+        index: &'r mut Index,
+        worker: &'a W,
+        rng: &'r mut R,
+        index_every: usize,
+    ) -> Self {
         Self {
             repo,
             index,
@@ -469,7 +481,12 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
             pack_size: repo.config().pack_size as usize,
             pending: BTreeSet::new(),
             sealing: FuturesOrdered::new(),
-            max_sealing: worker.threads().max(1) * 2 + 1,
+            sealing_bytes: 0,
+            // Enough jobs in flight to keep every thread busy even with many small files, and a
+            // byte budget that bounds memory whatever the chunk sizes.
+            max_sealing: worker.threads().max(1) * 8 + 2,
+            max_sealing_bytes: worker.threads().max(1) * 4 * 1024 * 1024,
+            framers: Vec::new(),
             data_pack: PackBuilder::new(BlobType::Data),
             tree_pack: PackBuilder::new(BlobType::Tree),
             uploads: FuturesUnordered::new(),
@@ -503,12 +520,17 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         self.stats.bytes_added_raw += data.len() as u64;
         let nonce: [u8; NONCE_LEN] = random_bytes(self.rng);
         let keys = Arc::clone(&self.keys);
-        let compression = self.compression;
-        let job = self.worker.spawn(move || seal_blob(&keys, blob_type, id, &data, compression, &nonce));
+        let mut framer = self.framers.pop().unwrap_or_else(|| Framer::new(self.compression));
+        self.sealing_bytes += data.len();
+        let job = self.worker.spawn(move || {
+            let sealed = seal_blob_with(&keys, blob_type, id, &data, &mut framer, &nonce);
+            (sealed, framer)
+        });
         self.sealing.push_back(Box::pin(job));
-        while self.sealing.len() > self.max_sealing {
-            if let Some(sealed) = self.next_sealed().await? {
-                self.add_sealed(sealed).await?;
+        while self.sealing.len() > self.max_sealing || self.sealing_bytes > self.max_sealing_bytes {
+            match self.next_sealed().await? {
+                Some(sealed) => self.add_sealed(sealed).await?,
+                None => break,
             }
         }
         Ok(true)
@@ -517,16 +539,24 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
     /// Waits for the oldest sealing job, handling uploads that finish meanwhile.
     async fn next_sealed(&mut self) -> Result<Option<SealedBlob>, Error> {
         loop {
-            if self.uploads.is_empty() {
-                return Ok(self.sealing.next().await);
-            }
-            let stored = match select(self.sealing.next(), self.uploads.next()).await {
-                Either::Left((sealed, _)) => return Ok(sealed),
-                Either::Right((stored, _)) => stored,
+            let done = if self.uploads.is_empty() {
+                self.sealing.next().await
+            } else {
+                match select(self.sealing.next(), self.uploads.next()).await {
+                    Either::Left((done, _)) => done,
+                    Either::Right((stored, _)) => {
+                        if let Some(stored) = stored {
+                            self.pack_stored(stored?).await?;
+                        }
+                        continue;
+                    }
+                }
             };
-            if let Some(stored) = stored {
-                self.pack_stored(stored?).await?;
-            }
+            return Ok(done.map(|(sealed, framer)| {
+                self.sealing_bytes -= sealed.raw_len as usize;
+                self.framers.push(framer);
+                sealed
+            }));
         }
     }
 

@@ -92,7 +92,19 @@ pub fn seal_blob(
     compression: Compression,
     nonce: &[u8; NONCE_LEN],
 ) -> SealedBlob {
-    let mut buf = compress::frame_for_sealing(plaintext, compression);
+    seal_blob_with(keys, blob_type, id, plaintext, &mut compress::Framer::new(compression), nonce)
+}
+
+/// [`seal_blob`] with a reusable [`compress::Framer`].
+pub fn seal_blob_with(
+    keys: &Keys,
+    blob_type: BlobType,
+    id: BlobId,
+    plaintext: &[u8],
+    framer: &mut compress::Framer,
+    nonce: &[u8; NONCE_LEN],
+) -> SealedBlob {
+    let mut buf = framer.frame(plaintext);
     keys.seal_in_place(nonce, blob_type.label(), &mut buf);
     SealedBlob { blob_type, id, raw_len: plaintext.len() as u32, bytes: buf }
 }

@@ -163,7 +163,10 @@ impl fmt::Display for CheckProblem {
                 write!(f, "pack {pack} is {stored} bytes in storage but {indexed} bytes in the index")
             }
             Self::PackUnreferenced { pack, size } => {
-                write!(f, "pack {pack} ({size} bytes) is not in any index (left by an interrupted backup; the next backup adopts it)")
+                write!(
+                    f,
+                    "pack {pack} ({size} bytes) is not in any index (left by an interrupted backup; the next backup adopts it)"
+                )
             }
             Self::PackDamaged { pack, error } => write!(f, "pack {pack}: {error}"),
             Self::SnapshotUnreadable { id, error } => write!(f, "snapshot {id}: {error}"),
@@ -174,7 +177,12 @@ impl fmt::Display for CheckProblem {
                 write!(f, "snapshot {}: directory {}: {problem}", snapshot.short(), DisplayPath(path))
             }
             Self::BlobMissing { snapshot, path, blob } => {
-                write!(f, "snapshot {}: file {} needs data blob {blob}, which is not in the index", snapshot.short(), DisplayPath(path))
+                write!(
+                    f,
+                    "snapshot {}: file {} needs data blob {blob}, which is not in the index",
+                    snapshot.short(),
+                    DisplayPath(path)
+                )
             }
             Self::BlobDamaged { pack, blob_type, blob, error, used_by, more_uses } => {
                 let reason = match error {
@@ -236,11 +244,17 @@ impl CheckResults {
     }
 }
 
-type PackCheck<'a> = Pin<Box<dyn Future<Output = (PackId, u64, Vec<CheckProblem>, Vec<(BlobType, BlobId, Error)>)> + 'a>>;
+type PackCheck<'a> =
+    Pin<Box<dyn Future<Output = (PackId, u64, Vec<CheckProblem>, Vec<(BlobType, BlobId, Error)>)> + 'a>>;
 
 /// Checks the repository. Storage errors while listing end the check; everything else is
 /// collected as a [`CheckProblem`].
-pub async fn check<S, W, P>(repo: &Repository<S>, worker: &W, progress: &mut P, options: &CheckOptions) -> Result<CheckResults, Error>
+pub async fn check<S, W, P>(
+    repo: &Repository<S>,
+    worker: &W,
+    progress: &mut P,
+    options: &CheckOptions,
+) -> Result<CheckResults, Error>
 where
     S: Storage,
     W: Worker,
@@ -324,7 +338,8 @@ where
                 match storage.read(&handle, ReadRange::All { max_len: MAX_PACK_LEN }).await {
                     Ok(bytes) => {
                         let len = bytes.len() as u64;
-                        let (problems, bad) = worker.spawn(move || verify_pack(&keys, p.id, p.blob_type, &bytes, &blobs)).await;
+                        let (problems, bad) =
+                            worker.spawn(move || verify_pack(&keys, p.id, p.blob_type, &bytes, &blobs)).await;
                         (p.id, len, problems, bad)
                     }
                     Err(e) => {
@@ -357,7 +372,10 @@ where
     Ok(results)
 }
 
-async fn load_snapshots<S: Storage>(repo: &Repository<S>, results: &mut CheckResults) -> Result<Vec<(SnapshotId, BlobId)>, Error> {
+async fn load_snapshots<S: Storage>(
+    repo: &Repository<S>,
+    results: &mut CheckResults,
+) -> Result<Vec<(SnapshotId, BlobId)>, Error> {
     let mut out = Vec::new();
     for id in repo.list(FileKind::Snapshot).await? {
         let id = SnapshotId(id);
@@ -475,7 +493,11 @@ fn verify_pack(
             if header.blob_type != blob_type || from_header != from_index {
                 problems.push(CheckProblem::PackDamaged {
                     pack: id,
-                    error: Error::corrupt(crate::ObjectKind::PackHeader, id, "the pack header does not match the index"),
+                    error: Error::corrupt(
+                        crate::ObjectKind::PackHeader,
+                        id,
+                        "the pack header does not match the index",
+                    ),
                 });
             }
         }

@@ -24,8 +24,8 @@
 
 use core::fmt;
 
-use blake2::digest::consts::U64;
 use blake2::digest::Mac;
+use blake2::digest::consts::U64;
 use serde::{Deserialize, Serialize};
 
 /// Chunker parameters, stored in the repository config. The seed is secret.

@@ -6,8 +6,12 @@
 //! incompressible data costs one byte. Readers always bound decompression by the length the
 //! index or header promised, so a hostile stream cannot inflate without limit.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use miniz_oxide::deflate::core::{
+    CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::NONCE_LEN;
@@ -68,29 +72,80 @@ impl Default for Compression {
 /// Frames `data` for sealing: returns `[0; NONCE_LEN] || codec || payload`, the layout that
 /// [`crate::Keys::seal_in_place`] expects, so that the frame is built once and sealed in place.
 pub fn frame_for_sealing(data: &[u8], compression: Compression) -> Vec<u8> {
-    if compression.codec == Codec::Deflate && !data.is_empty() {
-        let mut compressor = miniz_oxide::deflate::core::CompressorOxide::new(
-            miniz_oxide::deflate::core::create_comp_flags_from_zip_params(i32::from(compression.level), -15, 0),
-        );
-        if let Some(out) = deflate_into(&mut compressor, data, alloc::vec![0u8; NONCE_LEN + 1]) {
-            return out;
-        }
-    }
-    let mut out = Vec::with_capacity(NONCE_LEN + 1 + data.len() + crate::crypto::TAG_LEN);
-    out.resize(NONCE_LEN, 0);
-    out.push(Codec::None as u8);
-    out.extend_from_slice(data);
-    out
+    Framer::new(compression).frame(data)
 }
 
-/// Compresses `data` after the `NONCE_LEN + 1` bytes already in `out`; gives up (None) as soon as
-/// the output would not be smaller than the input.
-fn deflate_into(
-    compressor: &mut miniz_oxide::deflate::core::CompressorOxide,
-    data: &[u8],
-    mut out: Vec<u8>,
-) -> Option<Vec<u8>> {
-    use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress};
+/// Frames plaintexts with a reusable compressor (its tables are large: reusing them across
+/// blobs saves an allocation and a page-faulting clear per blob).
+pub struct Framer {
+    compression: Compression,
+    deflate: Option<Box<CompressorOxide>>,
+}
+
+impl core::fmt::Debug for Framer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Framer").field("compression", &self.compression).finish()
+    }
+}
+
+/// Segment size for the randomness test of [`looks_random`].
+const SEGMENT: usize = 64 * 1024;
+
+/// True if every 64 KiB segment of `data` has byte frequencies as flat as random data, so that
+/// DEFLATE would only spend time to store it raw (photos, archives, encrypted files). The test
+/// is the collision statistic `256 * sum(count^2) / n^2`, which is 1 for perfectly uniform bytes,
+/// about `1 + 256/n` for random ones, and far higher for text, code or binaries; segments within
+/// 2% of uniform count as random. Small inputs are never judged random.
+fn looks_random(data: &[u8]) -> bool {
+    if data.len() < SEGMENT {
+        return false;
+    }
+    data.chunks(SEGMENT).filter(|s| s.len() >= SEGMENT / 4).all(|segment| {
+        let mut counts = [0u32; 256];
+        for &b in segment {
+            if let Some(c) = counts.get_mut(usize::from(b)) {
+                *c += 1;
+            }
+        }
+        let n = segment.len() as u64;
+        let sum_sq: u64 = counts.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
+        // 256 * sum_sq / n^2 < 1.02 + 256 / n   <=>   256 * 100 * sum_sq < (102 * n + 25600) * n
+        256 * 100 * sum_sq < (102 * n + 25_600) * n
+    })
+}
+
+impl Framer {
+    /// A framer for `compression`.
+    pub fn new(compression: Compression) -> Self {
+        Self { compression, deflate: None }
+    }
+
+    /// Frames `data` (see [`frame_for_sealing`]).
+    pub fn frame(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.compression.codec == Codec::Deflate && !data.is_empty() && !looks_random(data) {
+            let flags = create_comp_flags_from_zip_params(i32::from(self.compression.level), -15, 0);
+            let compressor = match &mut self.deflate {
+                Some(c) => {
+                    c.reset();
+                    c
+                }
+                None => self.deflate.insert(Box::new(CompressorOxide::new(flags))),
+            };
+            if let Some(out) = deflate_into(compressor, data, alloc::vec![0u8; NONCE_LEN + 1]) {
+                return out;
+            }
+        }
+        let mut out = Vec::with_capacity(NONCE_LEN + 1 + data.len() + crate::crypto::TAG_LEN);
+        out.resize(NONCE_LEN, 0);
+        out.push(Codec::None as u8);
+        out.extend_from_slice(data);
+        out
+    }
+}
+
+/// Compresses `data` after the `NONCE_LEN + 1` bytes already in `out`; gives up (None) as soon
+/// as the output would not be smaller than the input.
+fn deflate_into(compressor: &mut CompressorOxide, data: &[u8], mut out: Vec<u8>) -> Option<Vec<u8>> {
     let header = out.len();
     if let Some(codec) = out.last_mut() {
         *codec = Codec::Deflate as u8;
@@ -101,29 +156,25 @@ fn deflate_into(
     let mut in_pos = 0;
     let mut out_pos = header;
     loop {
-        let (status, consumed, written) = compress(
-            compressor,
-            data.get(in_pos..)?,
-            out.get_mut(out_pos..)?,
-            TDEFLFlush::Finish,
-        );
+        let available = out.len() - out_pos;
+        let (status, consumed, written) =
+            compress(compressor, data.get(in_pos..)?, out.get_mut(out_pos..)?, TDEFLFlush::Finish);
         in_pos += consumed;
         out_pos += written;
+        if out_pos >= limit {
+            return None;
+        }
         match status {
             TDEFLStatus::Done => {
-                if out_pos >= limit {
-                    return None;
-                }
                 out.truncate(out_pos);
                 out.reserve_exact(crate::crypto::TAG_LEN);
                 return Some(out);
             }
             TDEFLStatus::Okay => {
-                if out_pos >= limit {
-                    return None;
+                if written == available {
+                    let grow = (out.len() - header).max(64 * 1024);
+                    out.resize((out.len() + grow).min(limit + 1), 0);
                 }
-                let grow = (out.len() - header).max(64 * 1024);
-                out.resize((out.len() + grow).min(limit + 1), 0);
             }
             _ => return None,
         }
@@ -157,7 +208,11 @@ pub fn unframe_owned(mut framed: Vec<u8>, max_len: usize) -> Result<Vec<u8>, Dec
     match framed.first() {
         Some(0) => {
             if framed.len() - 1 > max_len {
-                return Err(DecodeError::TooLarge { what: "payload", len: framed.len() as u64 - 1, max: max_len as u64 });
+                return Err(DecodeError::TooLarge {
+                    what: "payload",
+                    len: framed.len() as u64 - 1,
+                    max: max_len as u64,
+                });
             }
             framed.remove(0);
             Ok(framed)
@@ -200,6 +255,56 @@ mod tests {
         assert_eq!(framed.len(), NONCE_LEN + 1 + data.len());
         assert_eq!(unframe_owned(strip(&framed).to_vec(), data.len()).unwrap(), data);
         assert!(unframe(strip(&framed), 10).is_err());
+    }
+
+    #[test]
+    fn randomness_test() {
+        let mut x = 5u64;
+        let random: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 11) as u8
+            })
+            .collect();
+        assert!(looks_random(&random));
+        assert!(!looks_random(&random[..1000]), "small inputs are always tried");
+        let base64ish: Vec<u8> = random
+            .iter()
+            .map(|b| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[usize::from(b % 64)])
+            .collect();
+        assert!(!looks_random(&base64ish));
+        let mut half = random.clone();
+        half[100_000..200_000].fill(0);
+        assert!(!looks_random(&half), "one compressible segment is enough to try");
+    }
+
+    #[test]
+    fn large_inputs_are_probed_and_a_framer_is_reusable() {
+        let mut x = 99u64;
+        let random: Vec<u8> = (0..1_000_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text = b"the quick brown fox jumps over the lazy dog; ".repeat(25_000);
+        // Random bytes followed by text: compressed (the text part shrinks).
+        let mut mixed = random.clone();
+        mixed.extend_from_slice(&text);
+        let mut f = Framer::new(Compression::DEFAULT);
+        for input in [&random[..], &text[..], &mixed[..], b"short", &text[..1000]] {
+            let framed = f.frame(input);
+            assert_eq!(unframe(strip(&framed), input.len()).unwrap(), input);
+            assert_eq!(framed, frame_for_sealing(input, Compression::DEFAULT), "reuse changes nothing");
+        }
+        assert_eq!(f.frame(&random)[NONCE_LEN], Codec::None as u8);
+        assert_eq!(f.frame(&mixed)[NONCE_LEN], Codec::Deflate as u8);
+        let t = f.frame(&text);
+        assert!(t[NONCE_LEN] == Codec::Deflate as u8 && t.len() < text.len() / 20);
     }
 
     #[test]

@@ -216,11 +216,7 @@ impl ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.kind == ObjectKind::Config {
-            f.write_str("config")
-        } else {
-            write!(f, "{} {}", self.kind, self.id)
-        }
+        if self.kind == ObjectKind::Config { f.write_str("config") } else { write!(f, "{} {}", self.kind, self.id) }
     }
 }
 

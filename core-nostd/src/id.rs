@@ -32,7 +32,10 @@ impl fmt::Display for ParseIdError {
 
 impl core::error::Error for ParseIdError {}
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// The lowercase hex digit for a nibble (`n < 16`).
+fn hex_digit(n: u8) -> u8 {
+    if n < 10 { b'0' + n } else { b'a' + (n - 10) }
+}
 
 impl Id {
     /// The all-zero id, used as the name of singleton objects such as `config`.
@@ -47,8 +50,8 @@ impl Id {
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(ID_LEN * 2);
         for b in self.0 {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
+            s.push(char::from(hex_digit(b >> 4)));
+            s.push(char::from(hex_digit(b & 0xf)));
         }
         s
     }
@@ -72,12 +75,11 @@ impl Id {
 
     /// True if the hex form of this id starts with `prefix` (lowercase hex digits).
     pub fn has_hex_prefix(&self, prefix: &str) -> bool {
-        prefix.len() <= ID_LEN * 2
-            && prefix.bytes().zip(self.hex_digits()).all(|(p, d)| p.to_ascii_lowercase() == d)
+        prefix.len() <= ID_LEN * 2 && prefix.bytes().zip(self.hex_digits()).all(|(p, d)| p.to_ascii_lowercase() == d)
     }
 
     fn hex_digits(&self) -> impl Iterator<Item = u8> + '_ {
-        self.0.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        self.0.iter().flat_map(|b| [hex_digit(b >> 4), hex_digit(b & 0xf)])
     }
 }
 

@@ -259,7 +259,12 @@ impl Index {
     pub fn get(&self, blob_type: BlobType, id: &BlobId) -> Option<BlobLocation> {
         let e = self.find(&(id.0.0, blob_type as u32))?;
         let pack = self.packs.get(e.pack as usize)?;
-        Some(BlobLocation { pack: pack.id, offset: e.offset, length: e.length, raw_len: e.raw_len_and_type & !TREE_BIT })
+        Some(BlobLocation {
+            pack: pack.id,
+            offset: e.offset,
+            length: e.length,
+            raw_len: e.raw_len_and_type & !TREE_BIT,
+        })
     }
 
     /// True if the blob is in the index.
@@ -294,7 +299,12 @@ impl Index {
             Some((
                 e.blob_type(),
                 BlobId(Id(e.id)),
-                BlobLocation { pack: pack.id, offset: e.offset, length: e.length, raw_len: e.raw_len_and_type & !TREE_BIT },
+                BlobLocation {
+                    pack: pack.id,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_len: e.raw_len_and_type & !TREE_BIT,
+                },
             ))
         })
     }
@@ -346,7 +356,9 @@ mod tests {
 
     #[test]
     fn lookup_merge_and_types() {
-        let f = IndexFile { packs: alloc::vec![pack_of(1, 0..1000, BlobType::Data), pack_of(2, 500..1500, BlobType::Data)] };
+        let f = IndexFile {
+            packs: alloc::vec![pack_of(1, 0..1000, BlobType::Data), pack_of(2, 500..1500, BlobType::Data)],
+        };
         let mut idx = Index::from_files([&f]).unwrap();
         assert_eq!(idx.len(), 1500);
         assert_eq!(idx.get(BlobType::Data, &bid(7)).unwrap().raw_len, 8);

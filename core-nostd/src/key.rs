@@ -98,7 +98,11 @@ impl KeyObject {
         let err = |e: DecodeError| Error::decode(crate::ObjectKind::Key, id, e);
         let (version, _) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| err(e.into()))?;
         if version != KEY_VERSION {
-            return Err(Error::UnsupportedVersion { object: crate::ObjectKind::Key, found: version, supported: KEY_VERSION });
+            return Err(Error::UnsupportedVersion {
+                object: crate::ObjectKind::Key,
+                found: version,
+                supported: KEY_VERSION,
+            });
         }
         let key: Self = postcard::from_bytes(bytes).map_err(|e| err(e.into()))?;
         let Kdf::Argon2id(params) = key.kdf;

@@ -39,10 +39,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core, clippy::std_instead_of_alloc)]
 
 extern crate alloc;
@@ -76,21 +73,22 @@ pub use archiver::{BackupOptions, BackupResults, backup};
 pub use backend::{
     FileKind, Handle, MemoryBackend, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode, slice_range,
 };
-pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob};
+pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob, seal_blob_with};
 pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, Usage, check};
 pub use chunker::{Chunker, ChunkerParams, GearTable};
-pub use compress::{Codec, Compression, frame_for_sealing, unframe, unframe_owned};
+pub use compress::{Codec, Compression, Framer, frame_for_sealing, unframe, unframe_owned};
 pub use config::{Config, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
 pub use crypto::{
-    AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label, object_hash,
+    AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label,
+    object_hash,
 };
 pub use error::{DecodeError, DisplayPath, Error, IoError, IoErrorKind, ObjectKind, ObjectRef, Result, StorageOp};
 pub use id::{BlobId, ID_LEN, Id, IndexId, KeyId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPack, MAX_INDEX_LEN, PackInfo};
 pub use key::{KEY_VERSION, Kdf, KeyInfo, KeyObject, MAX_KEY_LEN};
 pub use pack::{
-    FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry, PackHeader,
-    decode_header, decode_pack, header_len,
+    FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry,
+    PackHeader, decode_header, decode_pack, header_len,
 };
 pub use progress::{FileStatus, NoProgress, Progress, Warning, WarningKind};
 pub use repository::{InitOptions, Repository, open_object, random_bytes, seal_object};

@@ -164,11 +164,13 @@ pub fn header_len(pack: PackId, pack_len: u64, trailer: &[u8]) -> Result<u32, Er
 /// Opens and checks a sealed pack header of a pack of `pack_len` bytes.
 pub fn decode_header(keys: &Keys, pack: PackId, pack_len: u64, sealed: &[u8]) -> Result<PackHeader, Error> {
     let err = |e| Error::decode(ObjectKind::PackHeader, pack, e);
-    let framed =
-        keys.open(label::PACK_HEADER, sealed).map_err(|_| Error::corrupt(ObjectKind::PackHeader, pack, "authentication failed"))?;
+    let framed = keys
+        .open(label::PACK_HEADER, sealed)
+        .map_err(|_| Error::corrupt(ObjectKind::PackHeader, pack, "authentication failed"))?;
     let plain = compress::unframe_owned(framed, MAX_HEADER_LEN as usize).map_err(err)?;
     let (prefix, body) = plain.split_at_checked(HEADER_PREFIX_LEN).ok_or(err(DecodeError::UnexpectedEnd))?;
-    let [version, blob_type, c0, c1, c2, c3] = <[u8; HEADER_PREFIX_LEN]>::try_from(prefix).map_err(|_| err(DecodeError::UnexpectedEnd))?;
+    let [version, blob_type, c0, c1, c2, c3] =
+        <[u8; HEADER_PREFIX_LEN]>::try_from(prefix).map_err(|_| err(DecodeError::UnexpectedEnd))?;
     if version != PACK_HEADER_VERSION {
         return Err(Error::UnsupportedVersion {
             object: ObjectKind::PackHeader,
@@ -182,7 +184,9 @@ pub fn decode_header(keys: &Keys, pack: PackId, pack_len: u64, sealed: &[u8]) ->
         return Err(err(DecodeError::Malformed("pack header entry count does not match its length")));
     }
     let mut entries = Vec::new();
-    entries.try_reserve_exact(count).map_err(|_| err(DecodeError::TooLarge { what: "pack header", len: count as u64, max: 0 }))?;
+    entries
+        .try_reserve_exact(count)
+        .map_err(|_| err(DecodeError::TooLarge { what: "pack header", len: count as u64, max: 0 }))?;
     let mut offset: u64 = 0;
     for raw in body.chunks_exact(HEADER_ENTRY_LEN) {
         let (id, rest) = raw.split_at(32);
@@ -206,10 +210,12 @@ pub fn decode_header(keys: &Keys, pack: PackId, pack_len: u64, sealed: &[u8]) ->
 /// Decodes the header of a whole pack held in memory.
 pub fn decode_pack(keys: &Keys, pack: PackId, bytes: &[u8]) -> Result<PackHeader, Error> {
     let len = bytes.len() as u64;
-    let trailer_at = bytes.len().checked_sub(4).ok_or(Error::decode(ObjectKind::Pack, pack, DecodeError::UnexpectedEnd))?;
+    let trailer_at =
+        bytes.len().checked_sub(4).ok_or(Error::decode(ObjectKind::Pack, pack, DecodeError::UnexpectedEnd))?;
     let (rest, trailer) = bytes.split_at(trailer_at);
     let hlen = header_len(pack, len, trailer)? as usize;
-    let sealed = rest.get(rest.len() - hlen..).ok_or(Error::decode(ObjectKind::Pack, pack, DecodeError::UnexpectedEnd))?;
+    let sealed =
+        rest.get(rest.len() - hlen..).ok_or(Error::decode(ObjectKind::Pack, pack, DecodeError::UnexpectedEnd))?;
     decode_header(keys, pack, len, sealed)
 }
 

@@ -125,10 +125,20 @@ impl<S: Storage> Repository<S> {
         config.chunker.avg_size = avg;
         config.chunker.max_size = max;
         config.validate()?;
-        options.kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
+        options
+            .kdf
+            .validate()
+            .map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
 
-        let key = KeyObject::create(&master, password, options.kdf, random_bytes(rng), random_bytes(rng), options.key_info.clone())
-            .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
+        let key = KeyObject::create(
+            &master,
+            password,
+            options.kdf,
+            random_bytes(rng),
+            random_bytes(rng),
+            options.key_info.clone(),
+        )
+        .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
         let key_bytes = key.encode();
         let key_id = KeyObject::id_of(&key_bytes);
         let key_handle = Handle::new(FileKind::Key, key_id);
@@ -153,11 +163,12 @@ impl<S: Storage> Repository<S> {
 
     /// Opens the repository in `storage` with `password`.
     pub async fn open(storage: S, password: &[u8]) -> Result<Self, Error> {
-        let sealed_config = match storage.read(&Handle::CONFIG, ReadRange::All { max_len: config::MAX_CONFIG_LEN }).await {
-            Ok(b) => b,
-            Err(e) if e.kind() == IoErrorKind::NotFound => return Err(Error::NotInitialized),
-            Err(e) => return Err(storage_error(StorageOp::Read, &Handle::CONFIG, e)),
-        };
+        let sealed_config =
+            match storage.read(&Handle::CONFIG, ReadRange::All { max_len: config::MAX_CONFIG_LEN }).await {
+                Ok(b) => b,
+                Err(e) if e.kind() == IoErrorKind::NotFound => return Err(Error::NotInitialized),
+                Err(e) => return Err(storage_error(StorageOp::Read, &Handle::CONFIG, e)),
+            };
         let listed = storage
             .list(FileKind::Key)
             .await
@@ -187,7 +198,14 @@ impl<S: Storage> Repository<S> {
                 Err(_) => continue,
             };
             let keys = Arc::new(Keys::new(&master));
-            let plain = open_object(&keys, ObjectKind::Config, Id::ZERO, label::CONFIG, &sealed_config, config::MAX_CONFIG_LEN)?;
+            let plain = open_object(
+                &keys,
+                ObjectKind::Config,
+                Id::ZERO,
+                label::CONFIG,
+                &sealed_config,
+                config::MAX_CONFIG_LEN,
+            )?;
             let config = Config::decode(&plain)?;
             return Ok(Self { storage, keys, config, key_id: KeyId(info.id) });
         }
@@ -260,7 +278,11 @@ impl<S: Storage> Repository<S> {
     }
 
     /// Stores an index object.
-    pub async fn save_index_file<R: CryptoRng + ?Sized>(&self, file: &IndexFile, rng: &mut R) -> Result<IndexId, Error> {
+    pub async fn save_index_file<R: CryptoRng + ?Sized>(
+        &self,
+        file: &IndexFile,
+        rng: &mut R,
+    ) -> Result<IndexId, Error> {
         self.save_object(FileKind::Index, label::INDEX, &file.encode(), rng).await.map(IndexId)
     }
 
@@ -268,7 +290,11 @@ impl<S: Storage> Repository<S> {
     /// that was interrupted before it wrote their index object. Each pack's header is read from
     /// its tail and authenticated (a pack that does not open is left alone), and the adopted packs
     /// are recorded in a new index object. Returns how many packs were adopted.
-    pub async fn adopt_unindexed_packs<R: CryptoRng + ?Sized>(&self, index: &mut Index, rng: &mut R) -> Result<u64, Error> {
+    pub async fn adopt_unindexed_packs<R: CryptoRng + ?Sized>(
+        &self,
+        index: &mut Index,
+        rng: &mut R,
+    ) -> Result<u64, Error> {
         let listed = self
             .storage
             .list(FileKind::Pack)
@@ -296,14 +322,11 @@ impl<S: Storage> Repository<S> {
     pub async fn read_pack_header(&self, id: crate::id::PackId, size: u64) -> Result<crate::pack::PackHeader, Error> {
         const GUESS: u32 = 64 * 1024;
         let handle = Handle::new(FileKind::Pack, id);
-        let read = |len: u32| {
-            let handle = handle;
-            async move {
-                self.storage
-                    .read(&handle, ReadRange::Tail { len })
-                    .await
-                    .map_err(|e| storage_error(StorageOp::Read, &handle, e))
-            }
+        let read = |len: u32| async move {
+            self.storage
+                .read(&handle, ReadRange::Tail { len })
+                .await
+                .map_err(|e| storage_error(StorageOp::Read, &handle, e))
         };
         let mut tail = read(GUESS).await?;
         let trailer = tail.get(tail.len().saturating_sub(4)..).unwrap_or_default();
@@ -332,7 +355,11 @@ impl<S: Storage> Repository<S> {
     }
 
     /// Stores a snapshot.
-    pub async fn save_snapshot<R: CryptoRng + ?Sized>(&self, snapshot: &Snapshot, rng: &mut R) -> Result<SnapshotId, Error> {
+    pub async fn save_snapshot<R: CryptoRng + ?Sized>(
+        &self,
+        snapshot: &Snapshot,
+        rng: &mut R,
+    ) -> Result<SnapshotId, Error> {
         self.save_object(FileKind::Snapshot, label::SNAPSHOT, &snapshot.encode(), rng).await.map(SnapshotId)
     }
 
@@ -350,16 +377,13 @@ impl<S: Storage> Repository<S> {
     /// Finds a snapshot by full id, unambiguous id prefix, or `latest` (the newest).
     pub async fn find_snapshot(&self, spec: &str) -> Result<(SnapshotId, Snapshot), Error> {
         if spec == "latest" {
-            return self
-                .list_snapshots()
-                .await?
-                .pop()
-                .ok_or(Error::SnapshotNotFound { spec: spec.to_string() });
+            return self.list_snapshots().await?.pop().ok_or(Error::SnapshotNotFound { spec: spec.to_string() });
         }
         if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) || spec.len() > 64 {
             return Err(Error::SnapshotNotFound { spec: spec.to_string() });
         }
-        let matches: Vec<Id> = self.list(FileKind::Snapshot).await?.into_iter().filter(|id| id.has_hex_prefix(spec)).collect();
+        let matches: Vec<Id> =
+            self.list(FileKind::Snapshot).await?.into_iter().filter(|id| id.has_hex_prefix(spec)).collect();
         match matches.as_slice() {
             [] => Err(Error::SnapshotNotFound { spec: spec.to_string() }),
             [id] => {
@@ -408,8 +432,10 @@ impl<S: Storage> Repository<S> {
         rng: &mut R,
     ) -> Result<KeyId, Error> {
         kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
-        let key = KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info)
-            .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
+        let key =
+            KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info).map_err(|_| {
+                Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" }
+            })?;
         let bytes = key.encode();
         let id = KeyObject::id_of(&bytes);
         let handle = Handle::new(FileKind::Key, id);
@@ -436,10 +462,10 @@ impl<S: Storage> Repository<S> {
     /// Opens the master key again with `password` (to add a key), checking it is this repository's.
     pub async fn master_key(&self, password: &[u8]) -> Result<MasterKey, Error> {
         for (_, key) in self.list_keys().await? {
-            if let Ok(Some(master)) = key.open(password) {
-                if Keys::new(&master).blob_id(b"") == self.keys.blob_id(b"") {
-                    return Ok(master);
-                }
+            if let Ok(Some(master)) = key.open(password)
+                && Keys::new(&master).blob_id(b"") == self.keys.blob_id(b"")
+            {
+                return Ok(master);
             }
         }
         Err(Error::WrongPassword)
@@ -447,14 +473,27 @@ impl<S: Storage> Repository<S> {
 }
 
 /// Frames (compressing with `compression` when that helps) and seals an object.
-pub fn seal_object(keys: &Keys, aad: &[u8], plaintext: &[u8], compression: Compression, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+pub fn seal_object(
+    keys: &Keys,
+    aad: &[u8],
+    plaintext: &[u8],
+    compression: Compression,
+    nonce: &[u8; NONCE_LEN],
+) -> Vec<u8> {
     let mut buf = compress::frame_for_sealing(plaintext, compression);
     keys.seal_in_place(nonce, aad, &mut buf);
     buf
 }
 
 /// Opens and unframes a sealed object of at most `max_len` plaintext bytes.
-pub fn open_object(keys: &Keys, kind: ObjectKind, id: Id, aad: &[u8], sealed: &[u8], max_len: u64) -> Result<Vec<u8>, Error> {
+pub fn open_object(
+    keys: &Keys,
+    kind: ObjectKind,
+    id: Id,
+    aad: &[u8],
+    sealed: &[u8],
+    max_len: u64,
+) -> Result<Vec<u8>, Error> {
     let framed = keys.open(aad, sealed).map_err(|_| Error::corrupt(kind, id, "authentication failed"))?;
     let max = usize::try_from(max_len).unwrap_or(usize::MAX).min(MAX_BLOB_LEN as usize * 4);
     compress::unframe_owned(framed, max).map_err(|e| Error::decode(kind, id, e))

@@ -243,11 +243,11 @@ where
             Err((e, raw_len)) => (alloc::vec![0u8; raw_len as usize], Some(e)),
         };
         let mut write_error = None;
-        if front.ok {
-            if let Err(e) = front.file.write_all(&data).await {
-                front.ok = false;
-                write_error = Some(e);
-            }
+        if front.ok
+            && let Err(e) = front.file.write_all(&data).await
+        {
+            front.ok = false;
+            write_error = Some(e);
         }
         front.remaining -= 1;
         let path = front.path.clone();
@@ -260,10 +260,8 @@ where
         if let Some(e) = write_error {
             self.fatal_or_warn(&path, e)?;
         }
-        if done {
-            if let Some(file) = self.open.pop_front() {
-                self.close_file(file).await?;
-            }
+        if done && let Some(file) = self.open.pop_front() {
+            self.close_file(file).await?;
         }
         Ok(())
     }

@@ -218,18 +218,18 @@ pub fn join_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
 /// Splits an absolute path into its components, refusing `.`, `..`, empty components and a
 /// relative start. `/` yields no components.
 pub fn split_absolute(path: &[u8]) -> Result<Vec<&[u8]>, Error> {
-    let rest = path
-        .strip_prefix(b"/")
-        .ok_or(Error::InvalidParameter { name: "path", reason: "paths must be absolute" })?;
+    let rest =
+        path.strip_prefix(b"/").ok_or(Error::InvalidParameter { name: "path", reason: "paths must be absolute" })?;
     if rest.is_empty() {
         return Ok(Vec::new());
     }
     let rest = rest.strip_suffix(b"/").unwrap_or(rest);
     rest.split(|&b| b == b'/')
         .map(|c| {
-            validate_name(c)
-                .map(|()| c)
-                .map_err(|_| Error::InvalidParameter { name: "path", reason: "paths must be normalized (no . or .. or //)" })
+            validate_name(c).map(|()| c).map_err(|_| Error::InvalidParameter {
+                name: "path",
+                reason: "paths must be normalized (no . or .. or //)",
+            })
         })
         .collect()
 }

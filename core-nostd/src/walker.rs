@@ -28,7 +28,12 @@ pub enum Resolved {
 }
 
 /// Finds what `path` names in the tree rooted at `root`.
-pub async fn resolve<S: Storage>(repo: &Repository<S>, index: &Index, root: BlobId, path: &[u8]) -> Result<Resolved, Error> {
+pub async fn resolve<S: Storage>(
+    repo: &Repository<S>,
+    index: &Index,
+    root: BlobId,
+    path: &[u8],
+) -> Result<Resolved, Error> {
     let components = tree::split_absolute(path)?;
     let Some((last, parents)) = components.split_last() else { return Ok(Resolved::Root(root)) };
     let mut current = root;

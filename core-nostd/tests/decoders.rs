@@ -8,8 +8,8 @@ mod support;
 
 use std::alloc::System;
 
-use cap::Cap;
 use cairn_core::*;
+use cap::Cap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed, TestRunner};
 use support::*;
@@ -44,7 +44,8 @@ fn samples() -> Samples {
     let master = MasterKey::from_bytes(&[9; 64]);
     let keys = Keys::new(&master);
     let config = Config::new(Id([1; 32]), [2; 32]);
-    let key = KeyObject::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, [3; 32], [4; 24], KeyInfo::default()).unwrap();
+    let key =
+        KeyObject::create(&master, b"pw", KdfParams::INSECURE_FOR_TESTS, [3; 32], [4; 24], KeyInfo::default()).unwrap();
     let node = |name: &[u8], kind| Node { name: name.to_vec(), kind, meta: meta(0o644, 7) };
     let tree = Tree {
         nodes: vec![

@@ -43,9 +43,17 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         let mut index = repo.load_index().await.unwrap();
         let mut fs = sample_fs();
         let mut rec = Recorder::default();
-        let first = backup(&repo, &mut index, &mut fs, &InlineWorker, &mut rng, &mut rec, &backup_opts(&[b"/data", b"/other/x"], None, 1000))
-            .await
-            .unwrap();
+        let first = backup(
+            &repo,
+            &mut index,
+            &mut fs,
+            &InlineWorker,
+            &mut rng,
+            &mut rec,
+            &backup_opts(&[b"/data", b"/other/x"], None, 1000),
+        )
+        .await
+        .unwrap();
         let s = first.snapshot.stats;
         assert_eq!(s.files_new, 7, "{s:?}");
         assert_eq!(s.skipped, 1);
@@ -58,7 +66,8 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
 
         // Restore everything and compare.
         let mut target = MemTarget::default();
-        let stats = restore(&repo, &index, &first.snapshot, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
+        let stats =
+            restore(&repo, &index, &first.snapshot, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
         assert_eq!(stats.errors, 0);
         for (path, (entry, meta)) in &fs.entries {
             if path == b"/" || *entry == MemEntry::Fifo || path.starts_with(b"/other") && path != b"/other/x" {
@@ -118,10 +127,15 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         restore(&repo, &index, &third.snapshot, b"/data/docs", &mut t, &InlineWorker, &mut NoProgress).await.unwrap();
         assert_eq!(
             restored_files(&t),
-            vec![(b"empty".to_vec(), MemEntry::File(vec![])), (b"readme.txt".to_vec(), MemEntry::File(b"changed".to_vec()))]
+            vec![
+                (b"empty".to_vec(), MemEntry::File(vec![])),
+                (b"readme.txt".to_vec(), MemEntry::File(b"changed".to_vec()))
+            ]
         );
         let mut t = MemTarget::default();
-        restore(&repo, &index, &first.snapshot, b"/data/docs/readme.txt", &mut t, &InlineWorker, &mut NoProgress).await.unwrap();
+        restore(&repo, &index, &first.snapshot, b"/data/docs/readme.txt", &mut t, &InlineWorker, &mut NoProgress)
+            .await
+            .unwrap();
         assert_eq!(restored_files(&t), vec![(b"readme.txt".to_vec(), MemEntry::File(b"hello, world\n".repeat(1000)))]);
         assert!(matches!(
             restore(&repo, &index, &first.snapshot, b"/data/nope", &mut t, &InlineWorker, &mut NoProgress).await,
@@ -155,7 +169,10 @@ fn wrong_password_missing_repository_and_keys() {
         let mut rng = TestRng(1);
         assert!(matches!(Repository::open(&store, b"pw").await, Err(Error::NotInitialized)));
         let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
-        assert!(matches!(Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await, Err(Error::AlreadyInitialized)));
+        assert!(matches!(
+            Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await,
+            Err(Error::AlreadyInitialized)
+        ));
         assert!(matches!(Repository::open(&store, b"nope").await, Err(Error::WrongPassword)));
         // A second password opens the same repository; the last key cannot be removed.
         let master = repo.master_key(b"pw").await.unwrap();
@@ -180,7 +197,17 @@ fn flipped_byte_in_any_pack_is_found_and_named() {
         let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
         let mut index = repo.load_index().await.unwrap();
         let mut fs = sample_fs();
-        backup(&repo, &mut index, &mut fs, &InlineWorker, &mut rng, &mut NoProgress, &backup_opts(&[b"/data"], None, 1)).await.unwrap();
+        backup(
+            &repo,
+            &mut index,
+            &mut fs,
+            &InlineWorker,
+            &mut rng,
+            &mut NoProgress,
+            &backup_opts(&[b"/data"], None, 1),
+        )
+        .await
+        .unwrap();
         let packs: Vec<PackInfo> = index.packs().to_vec();
         let mut o = CheckOptions::default();
         o.read_data = true;
@@ -203,7 +230,9 @@ fn flipped_byte_in_any_pack_is_found_and_named() {
                     loc.pack == pack.id && (loc.offset as usize..(loc.offset + loc.length) as usize).contains(&pos)
                 });
                 if let Some((_, blob, _)) = entry {
-                    let named = text.iter().any(|t| t.contains(&blob.to_hex()) && t.contains("used by snapshot") && t.contains("/data"));
+                    let named = text
+                        .iter()
+                        .any(|t| t.contains(&blob.to_hex()) && t.contains("used by snapshot") && t.contains("/data"));
                     assert!(named, "blob {blob} and its file not named: {text:?}");
                 }
                 flips += 1;
@@ -241,9 +270,17 @@ fn interrupted_backup_leaves_a_valid_repository_and_the_next_one_reuses_its_pack
         let flaky = Flaky::new(&store, Some(11));
         let frepo = Repository::open(&flaky, b"pw").await.unwrap();
         let mut index = frepo.load_index().await.unwrap();
-        let err = backup(&frepo, &mut index, &mut fs, &InlineWorker, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 1))
-            .await
-            .unwrap_err();
+        let err = backup(
+            &frepo,
+            &mut index,
+            &mut fs,
+            &InlineWorker,
+            &mut rng,
+            &mut NoProgress,
+            &backup_opts(&[b"/d"], None, 1),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.io_kind(), Some(IoErrorKind::Unavailable));
         assert!(repo.list_snapshots().await.unwrap().is_empty());
         let r = check(&repo, &InlineWorker, &mut NoProgress, &CheckOptions::default()).await.unwrap();
@@ -252,9 +289,17 @@ fn interrupted_backup_leaves_a_valid_repository_and_the_next_one_reuses_its_pack
         assert!(indexed_before > 0, "index objects were written as the backup went");
 
         let mut index = repo.load_index().await.unwrap();
-        let done = backup(&repo, &mut index, &mut fs, &InlineWorker, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 2))
-            .await
-            .unwrap();
+        let done = backup(
+            &repo,
+            &mut index,
+            &mut fs,
+            &InlineWorker,
+            &mut rng,
+            &mut NoProgress,
+            &backup_opts(&[b"/d"], None, 2),
+        )
+        .await
+        .unwrap();
         let s = done.snapshot.stats;
         assert!(s.packs_adopted >= 1, "packs stored after the last index object are adopted: {s:?}");
         assert!(s.data_blobs_new < 40 * 50_000 / 4096, "{s:?}");
@@ -275,9 +320,17 @@ fn hostile_trees_never_escape_the_target() {
         let mut index = repo.load_index().await.unwrap();
         let mut fs = MemFs::new();
         fs.add(b"/x/ok", MemEntry::File(b"fine".to_vec()));
-        let first = backup(&repo, &mut index, &mut fs, &InlineWorker, &mut rng, &mut NoProgress, &backup_opts(&[b"/x"], None, 1))
-            .await
-            .unwrap();
+        let first = backup(
+            &repo,
+            &mut index,
+            &mut fs,
+            &InlineWorker,
+            &mut rng,
+            &mut NoProgress,
+            &backup_opts(&[b"/x"], None, 1),
+        )
+        .await
+        .unwrap();
         // Craft a tree with escaping and duplicate names that reuses the good file's content.
         let root = repo.load_tree(&index, first.snapshot.tree).await.unwrap();
         let x = repo.load_tree(&index, root.nodes[0].subtree().unwrap()).await.unwrap();
@@ -304,7 +357,10 @@ fn hostile_trees_never_escape_the_target() {
         let mut rec = Recorder::default();
         let stats = restore(&repo, &index, &snap, b"/", &mut target, &InlineWorker, &mut rec).await.unwrap();
         // Only "dup" (once) and "ok" are restored; every other entry is refused with a warning.
-        assert_eq!(restored_files(&target).into_iter().map(|(p, _)| p).collect::<Vec<_>>(), vec![b"dup".to_vec(), b"ok".to_vec()]);
+        assert_eq!(
+            restored_files(&target).into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            vec![b"dup".to_vec(), b"ok".to_vec()]
+        );
         assert_eq!(stats.errors, 6, "{:?}", rec.warnings);
     });
 }
@@ -353,5 +409,11 @@ fn index_costs_48_bytes_per_blob() {
     let m = index.memory();
     assert_eq!(m.blobs, 100_000);
     assert_eq!(m.blob_bytes, 48 * 100_000);
-    println!("index: {} blobs, {} bytes of entries ({} per blob), {} bytes of pack table", m.blobs, m.blob_bytes, m.blob_bytes / m.blobs, m.pack_bytes);
+    println!(
+        "index: {} blobs, {} bytes of entries ({} per blob), {} bytes of pack table",
+        m.blobs,
+        m.blob_bytes,
+        m.blob_bytes / m.blobs,
+        m.pack_bytes
+    );
 }

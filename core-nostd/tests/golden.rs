@@ -27,10 +27,7 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
+    digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
 }
 
 /// Compares `bytes` with the committed vector `name`, or writes it when blessing.
@@ -55,8 +52,13 @@ fn master() -> MasterKey {
 
 #[test]
 fn key_object() {
-    let info = KeyInfo { created: Timestamp::new(1_700_000_000, 0), hostname: "golden-host".into(), username: "golden-user".into() };
-    let key = KeyObject::create(&master(), b"golden password", KdfParams::INSECURE_FOR_TESTS, [1; 32], [2; 24], info).unwrap();
+    let info = KeyInfo {
+        created: Timestamp::new(1_700_000_000, 0),
+        hostname: "golden-host".into(),
+        username: "golden-user".into(),
+    };
+    let key = KeyObject::create(&master(), b"golden password", KdfParams::INSECURE_FOR_TESTS, [1; 32], [2; 24], info)
+        .unwrap();
     let stored = golden("key", &key.encode());
     let id = KeyObject::id_of(&stored);
     let k = KeyObject::decode(id, &stored).unwrap();
@@ -174,9 +176,17 @@ fn tree_and_snapshot() {
     };
     let tree = Tree {
         nodes: vec![
-            Node { name: b"caf\xe9".to_vec(), kind: NodeKind::File { content: vec![BlobId(Id([0xaa; 32]))] }, meta: meta.clone() },
+            Node {
+                name: b"caf\xe9".to_vec(),
+                kind: NodeKind::File { content: vec![BlobId(Id([0xaa; 32]))] },
+                meta: meta.clone(),
+            },
             Node { name: b"dir".to_vec(), kind: NodeKind::Dir { subtree: BlobId(Id([0xbb; 32])) }, meta: meta.clone() },
-            Node { name: b"link".to_vec(), kind: NodeKind::Symlink { target: b"../x".to_vec() }, meta: Metadata::default() },
+            Node {
+                name: b"link".to_vec(),
+                kind: NodeKind::Symlink { target: b"../x".to_vec() },
+                meta: Metadata::default(),
+            },
         ],
     };
     let encoded = golden("tree-plaintext", &tree.encode());

@@ -100,7 +100,9 @@ impl Error {
         let err = Self::new(error_kind_of_io(kind), format!("{what} {}: {}", path.display(), plain_io_message(&e)));
         let err = match kind {
             IoErrorKind::StorageFull => err.with_hint("free some space there, or choose another location"),
-            IoErrorKind::PermissionDenied => err.with_hint("check the permissions of that path, or run as a user who may access it"),
+            IoErrorKind::PermissionDenied => {
+                err.with_hint("check the permissions of that path, or run as a user who may access it")
+            }
             _ => err,
         };
         err.with_source(e)
@@ -186,8 +188,10 @@ impl From<cairn_core::Error> for Error {
                 .with_hint("check the repository location, or create a repository there with `cairn init`"),
             E::AlreadyInitialized => Self::new(ErrorKind::RepositoryExists, message)
                 .with_hint("use the existing repository, or choose an empty location"),
-            E::UnsupportedVersion { .. } | E::UnknownMandatoryFeature { .. } => Self::new(ErrorKind::Unsupported, message)
-                .with_hint("this repository was written by a newer Cairn: upgrade Cairn to use it"),
+            E::UnsupportedVersion { .. } | E::UnknownMandatoryFeature { .. } => {
+                Self::new(ErrorKind::Unsupported, message)
+                    .with_hint("this repository was written by a newer Cairn: upgrade Cairn to use it")
+            }
             E::SnapshotNotFound { .. } => Self::new(ErrorKind::NotFound, message)
                 .with_hint("list snapshots with `cairn snapshots`; use a full id, an unambiguous prefix or `latest`"),
             E::AmbiguousSnapshot { .. } => Self::new(ErrorKind::InvalidInput, message),
@@ -200,8 +204,12 @@ impl From<cairn_core::Error> for Error {
                 let err = Self::new(error_kind_of_io(source.kind()), message);
                 match source.kind() {
                     IoErrorKind::StorageFull => err.with_hint("free some space there, or choose another location"),
-                    IoErrorKind::PermissionDenied => err.with_hint("check the permissions, or run as a user who may access it"),
-                    IoErrorKind::Unavailable => err.with_hint("the destination did not answer; try again when it is reachable"),
+                    IoErrorKind::PermissionDenied => {
+                        err.with_hint("check the permissions, or run as a user who may access it")
+                    }
+                    IoErrorKind::Unavailable => {
+                        err.with_hint("the destination did not answer; try again when it is reachable")
+                    }
                     _ => err,
                 }
             }

@@ -117,7 +117,9 @@ impl RestoreTarget for FsTarget {
         let path = self.path(rel)?;
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(m) if m.file_type().is_symlink() => Err(in_the_way("a symbolic link is in the way of a directory; it is not followed")),
+            Ok(m) if m.file_type().is_symlink() => {
+                Err(in_the_way("a symbolic link is in the way of a directory; it is not followed"))
+            }
             Ok(_) => Err(in_the_way("a file is in the way of a directory")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 fs::DirBuilder::new().mode(0o700).create(&path).map_err(err)

@@ -32,6 +32,7 @@ mod fs_source;
 mod fs_target;
 mod local;
 pub mod paths;
+mod process;
 mod rng;
 mod secret;
 mod worker;
@@ -40,6 +41,7 @@ pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kin
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};
 pub use local::LocalBackend;
+pub use process::tune_allocator;
 pub use rng::os_rng;
 pub use secret::Secret;
 pub use worker::{ThreadWorker, runtime};

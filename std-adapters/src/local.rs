@@ -13,7 +13,9 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use cairn_core::{FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode};
+use cairn_core::{
+    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+};
 
 use crate::error::core_io_error;
 
@@ -179,7 +181,10 @@ impl Storage for LocalBackend {
                     };
                     for sub in subdirs {
                         let sub = sub.map_err(|e| core_io_error(&data, e))?;
-                        let is_prefix = sub.file_name().to_str().is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+                        let is_prefix = sub
+                            .file_name()
+                            .to_str()
+                            .is_some_and(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()));
                         if is_prefix {
                             list_dir(&sub.path(), &mut out)?;
                         }
@@ -240,7 +245,10 @@ mod tests {
             assert_eq!(b.read(&h, ReadRange::Tail { len: 3 }).await.unwrap(), &b"789"[..]);
             assert_eq!(b.read(&h, ReadRange::All { max_len: 10 }).await.unwrap(), &b"0123456789"[..]);
             assert_eq!(b.read(&h, ReadRange::All { max_len: 9 }).await.unwrap_err().kind(), IoErrorKind::InvalidData);
-            assert_eq!(b.read(&h, ReadRange::Span { offset: 8, len: 5 }).await.unwrap_err().kind(), IoErrorKind::InvalidData);
+            assert_eq!(
+                b.read(&h, ReadRange::Span { offset: 8, len: 5 }).await.unwrap_err().kind(),
+                IoErrorKind::InvalidData
+            );
             // Stray files are not listed.
             std::fs::write(b.root().join("data/ab/.tmp-x"), b"partial").unwrap();
             std::fs::write(b.root().join("data/ab/not-an-id"), b"x").unwrap();
@@ -254,10 +262,13 @@ mod tests {
             assert_eq!(e.kind(), IoErrorKind::AlreadyExists);
             assert_eq!(b.read(&c, ReadRange::All { max_len: 100 }).await.unwrap(), &b"one"[..]);
             // No temporary file is left behind by either write.
-            let leftovers: Vec<_> = std::fs::read_dir(b.root()).unwrap().filter_map(|e| {
-                let n = e.unwrap().file_name().into_string().unwrap();
-                n.starts_with(".tmp").then_some(n)
-            }).collect();
+            let leftovers: Vec<_> = std::fs::read_dir(b.root())
+                .unwrap()
+                .filter_map(|e| {
+                    let n = e.unwrap().file_name().into_string().unwrap();
+                    n.starts_with(".tmp").then_some(n)
+                })
+                .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
             b.remove(&h).await.unwrap();
             b.remove(&h).await.unwrap();

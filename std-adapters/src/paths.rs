@@ -20,8 +20,11 @@ pub fn data_dir() -> Result<PathBuf, Error> {
     }
     match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/cairn")),
-        None => Err(Error::new(ErrorKind::InvalidInput, "cannot find the data directory: neither XDG_DATA_HOME nor HOME is set")
-            .with_hint("set HOME, or name a repository with --repo")),
+        None => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "cannot find the data directory: neither XDG_DATA_HOME nor HOME is set",
+        )
+        .with_hint("set HOME, or name a repository with --repo")),
     }
 }
 
@@ -73,7 +76,9 @@ pub fn create_password_file(path: &Path) -> Result<Secret, Error> {
         .mode(0o600)
         .open(path)
         .map_err(|e| Error::io("cannot create password file", path, e))?;
-    f.write_all(format!("{hex}\n").as_bytes()).and_then(|()| f.sync_all()).map_err(|e| Error::io("cannot write password file", path, e))?;
+    f.write_all(format!("{hex}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("cannot write password file", path, e))?;
     Ok(secret)
 }
 

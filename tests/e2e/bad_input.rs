@@ -38,7 +38,11 @@ fn wrong_password_missing_repository_and_missing_path() {
     // No password at all, not on a terminal.
     let none = cairn_e2e::Cairn::new(env!("CARGO_BIN_EXE_cairn"), &t.path().join("home2"));
     let r = none.run(["snapshots", "--repo", s(&repo)]).code(2);
-    assert!(one_line_error(&r.stderr).contains("no password given") && r.stderr.contains("CAIRN_PASSWORD"), "{}", r.stderr);
+    assert!(
+        one_line_error(&r.stderr).contains("no password given") && r.stderr.contains("CAIRN_PASSWORD"),
+        "{}",
+        r.stderr
+    );
 
     // A password file readable by others is refused.
     let pw = t.path().join("pw");

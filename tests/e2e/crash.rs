@@ -46,7 +46,10 @@ fn kill_9_during_backup_never_breaks_the_repository() {
 
     let done = c.run(["--json", "backup", "--repo", s(&repo), s(&src)]).ok().json();
     let added = done["stats"]["bytes_added_raw"].as_u64().unwrap();
-    println!("after {kills} kills, the last backup added {added} of {total} bytes ({:.0}% reused)", 100.0 * (1.0 - added as f64 / total as f64));
+    println!(
+        "after {kills} kills, the last backup added {added} of {total} bytes ({:.0}% reused)",
+        100.0 * (1.0 - added as f64 / total as f64)
+    );
     assert!(added < total / 2, "the packs uploaded before the kills were not reused: {done}");
     c.run(["check", "--read-data", "--repo", s(&repo)]).ok();
     let out = t.path().join("out");

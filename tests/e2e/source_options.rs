@@ -28,7 +28,21 @@ fn excludes_from_flags_and_files() {
     let c = cairn(t.path());
     init(&c, &repo, 1);
     let r = c
-        .run(["--json", "backup", "--repo", s(&repo), "-e", "*.tmp", "--exclude", "build/out", "--exclude", "*.log", "--exclude-file", s(&ex), s(&src)])
+        .run([
+            "--json",
+            "backup",
+            "--repo",
+            s(&repo),
+            "-e",
+            "*.tmp",
+            "--exclude",
+            "build/out",
+            "--exclude",
+            "*.log",
+            "--exclude-file",
+            s(&ex),
+            s(&src),
+        ])
         .ok()
         .json();
     assert_eq!(r["stats"]["files_new"], 1, "{r}");
@@ -110,7 +124,11 @@ fn unreadable_entries_are_reported_and_the_backup_still_succeeds() {
     let v = r.json();
     assert_eq!(v["stats"]["errors"], 2, "{v}");
     assert_eq!(v["stats"]["files_new"], 1);
-    assert!(r.stderr.contains("secret.txt") && r.stderr.contains("secret-dir") && r.stderr.contains("ermission denied"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("secret.txt") && r.stderr.contains("secret-dir") && r.stderr.contains("ermission denied"),
+        "{}",
+        r.stderr
+    );
     let l = listing(&c, &repo);
     assert!(l.contains("/open/ok.txt") && !l.contains("secret"), "{l}");
 }

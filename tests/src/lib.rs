@@ -51,7 +51,8 @@ pub fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
 
 /// Text that compresses like source code.
 pub fn text_bytes(seed: u64, n: usize) -> Vec<u8> {
-    const WORDS: &[&str] = &["fn", "let", "mut", "struct", "impl", "return", "backup", "cairn", "snapshot", "index", "{", "}", ";", "\n"];
+    const WORDS: &[&str] =
+        &["fn", "let", "mut", "struct", "impl", "return", "backup", "cairn", "snapshot", "index", "{", "}", ";", "\n"];
     let r = random_bytes(seed, n);
     let mut out = Vec::with_capacity(n + 16);
     for b in r {
@@ -235,7 +236,11 @@ impl Run {
     /// Asserts nothing panicked.
     #[track_caller]
     pub fn no_panic(self) -> Self {
-        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"), "panic:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "panic:\n{}",
+            self.stderr
+        );
         self
     }
 
@@ -300,8 +305,11 @@ pub fn finish(o: Output) -> Run {
 
 /// Every file under a repository directory, relative.
 pub fn repo_files(repo: &Path) -> Vec<String> {
-    let mut out: Vec<String> =
-        scan(repo).into_iter().filter(|(_, s)| s.kind == 'f').map(|(p, _)| String::from_utf8_lossy(&p).into_owned()).collect();
+    let mut out: Vec<String> = scan(repo)
+        .into_iter()
+        .filter(|(_, s)| s.kind == 'f')
+        .map(|(p, _)| String::from_utf8_lossy(&p).into_owned())
+        .collect();
     out.sort();
     out
 }

@@ -230,7 +230,9 @@ async fn run() -> Result<(), i32> {
         .await
         .map_err(|_| 4)?;
     let mut target = Keep::default();
-    restore(&repo, &index, &done.snapshot, b"/d/f", &mut target, &InlineWorker, &mut NoProgress).await.map_err(|_| 5)?;
+    restore(&repo, &index, &done.snapshot, b"/d/f", &mut target, &InlineWorker, &mut NoProgress)
+        .await
+        .map_err(|_| 5)?;
     if target.0 != data() {
         return Err(6);
     }
