@@ -66,21 +66,23 @@ restic init --repo "$WORK/repo-restic" >/dev/null
 
 echo "==> first backup"
 measure cairn backup-1 "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$CORPUS"
-measure restic backup-1 restic backup --repo "$WORK/repo-restic" --no-scan -q "$CORPUS"
+measure restic backup-1 restic backup --repo "$WORK/repo-restic" -q "$CORPUS"
 echo "==> unchanged backup"
 measure cairn backup-2 "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$CORPUS"
-measure restic backup-2 restic backup --repo "$WORK/repo-restic" --no-scan -q "$CORPUS"
+measure restic backup-2 restic backup --repo "$WORK/repo-restic" -q "$CORPUS"
 echo "==> one day of changes, backup"
 du -sb "$CORPUS" | cut -f1 > "$WORK/size-before-changes"
 "$HERE/mutate_dataset.sh" "$CORPUS" | tail -1
 measure cairn backup-3 "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$CORPUS"
-measure restic backup-3 restic backup --repo "$WORK/repo-restic" --no-scan -q "$CORPUS"
+measure restic backup-3 restic backup --repo "$WORK/repo-restic" -q "$CORPUS"
 echo "==> restore"
-measure cairn restore "$CAIRN" restore --repo "$WORK/repo-cairn" --no-progress "latest:$CORPUS" --target "$WORK/restore-cairn"
-measure restic restore restic restore --repo "$WORK/repo-restic" "latest:$CORPUS" --target "$WORK/restore-restic"
+# Both restore the whole latest snapshot (restic 0.14 has no SNAPSHOT:PATH), which recreates the
+# corpus path under the target.
+measure cairn restore "$CAIRN" restore --repo "$WORK/repo-cairn" --no-progress latest --target "$WORK/restore-cairn"
+measure restic restore restic restore --repo "$WORK/repo-restic" latest --target "$WORK/restore-restic"
 echo "==> verifying both restores"
-diff -r --no-dereference -q "$CORPUS" "$WORK/restore-cairn" && echo "    cairn restore identical"
-diff -r --no-dereference -q "$CORPUS" "$WORK/restore-restic" && echo "    restic restore identical"
+diff -r --no-dereference -q "$CORPUS" "$WORK/restore-cairn$CORPUS" && echo "    cairn restore identical"
+diff -r --no-dereference -q "$CORPUS" "$WORK/restore-restic$CORPUS" && echo "    restic restore identical"
 rm -rf "$WORK"/restore-*
 echo "==> check --read-data"
 measure cairn check "$CAIRN" check --repo "$WORK/repo-cairn" --read-data --no-progress

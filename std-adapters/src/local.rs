@@ -7,10 +7,12 @@
 //! killed at any moment leaves either the old state or the new one, plus at worst a temporary
 //! file that listings ignore. Blocking file work runs on tokio's blocking pool.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use cairn_core::{
@@ -20,15 +22,44 @@ use cairn_core::{
 use crate::error::core_io_error;
 
 /// A repository directory on a local (or mounted) filesystem.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalBackend {
     root: PathBuf,
+    /// Recently read packs, kept open: a restore reads many blobs from each pack, and the kernel
+    /// is asked to read a pack ahead when it is first opened.
+    open_packs: Mutex<VecDeque<(Id, Arc<File>)>>,
+}
+
+/// Packs kept open for reading.
+const OPEN_PACKS: usize = 16;
+
+impl Clone for LocalBackend {
+    fn clone(&self) -> Self {
+        Self::new(self.root.clone())
+    }
 }
 
 impl LocalBackend {
     /// A backend for the repository in `root` (which need not exist yet: `init` creates it).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), open_packs: Mutex::new(VecDeque::new()) }
+    }
+
+    /// An open handle on a pack, from the cache or newly opened (with a read-ahead hint).
+    fn pack_file(&self, handle: &Handle) -> Result<Arc<File>, IoError> {
+        let mut cache = self.open_packs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(pos) = cache.iter().position(|(id, _)| *id == handle.id) {
+            let entry = cache.remove(pos).unwrap_or_else(|| unreachable!());
+            let file = Arc::clone(&entry.1);
+            cache.push_front(entry);
+            return Ok(file);
+        }
+        let path = self.path_of(handle);
+        let file = Arc::new(File::open(&path).map_err(|e| core_io_error(&path, e))?);
+        let _ = nix::fcntl::posix_fadvise(&*file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+        cache.push_front((handle.id, Arc::clone(&file)));
+        cache.truncate(OPEN_PACKS);
+        Ok(file)
     }
 
     /// The repository directory.
@@ -199,8 +230,26 @@ impl Storage for LocalBackend {
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        // Reads are short and mostly from the page cache: done in place, which keeps restore's
-        // pipeline simple. Large cold reads would move to the blocking pool.
+        // Reads are short and mostly from the page cache (packs are read ahead when opened):
+        // done in place, which keeps restore's pipeline simple.
+        if let (FileKind::Pack, ReadRange::Span { offset, len }) = (handle.kind, range) {
+            let file = self.pack_file(handle)?;
+            let mut buf = vec![0u8; len as usize];
+            return match file.read_exact_at(&mut buf, offset) {
+                Ok(()) => Ok(Bytes::from(buf)),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(IoError::new(
+                    IoErrorKind::InvalidData,
+                    crate::error::PathError {
+                        path: self.path_of(handle),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "pack is shorter than the range asked for",
+                        ),
+                    },
+                )),
+                Err(e) => Err(core_io_error(&self.path_of(handle), e)),
+            };
+        }
         read_range(&self.path_of(handle), range).map(Bytes::from)
     }
 
