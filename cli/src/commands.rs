@@ -196,11 +196,13 @@ async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result
 
     let mut index = repo.load_index().await?;
     let mut progress = CliProgress::new(g, "backing up", None);
+    let backup_started = Instant::now();
     let result = backup(&repo, &mut index, &mut source, worker, &mut os_rng(), &mut progress, &options).await;
     progress.finish();
     let done = result?;
     let s = done.snapshot.stats;
     let secs = started.elapsed().as_secs_f64();
+    let backup_secs = backup_started.elapsed().as_secs_f64();
     if g.json {
         println!(
             "{}",
@@ -220,8 +222,8 @@ async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result
             "  read:   {} of {} in {:.1} s ({}/s)",
             bytes(s.bytes_read),
             bytes(s.bytes_total),
-            secs,
-            bytes((s.bytes_read as f64 / secs.max(0.001)) as u64)
+            backup_secs,
+            bytes((s.bytes_read as f64 / backup_secs.max(0.001)) as u64)
         );
         println!("  added:  {} of new data, {} stored", bytes(s.bytes_added_raw), bytes(s.bytes_added_stored));
     }

@@ -32,7 +32,7 @@ use crate::index::{Index, IndexBlob, IndexFile};
 use crate::pack::{self, MAX_PACK_LEN};
 use crate::progress::Progress;
 use crate::repository::{Repository, storage_error};
-use crate::tree::{NodeKind, TreeProblem};
+use crate::tree::{NodeKind, Tree, TreeProblem};
 use crate::worker::Worker;
 
 /// Options for [`check`].
@@ -283,14 +283,8 @@ where
     results.stats.blobs = index.len() as u64;
 
     // Packs in storage against the index.
-    let stored: BTreeMap<Id, u64> = repo
-        .storage()
-        .list(FileKind::Pack)
-        .await
-        .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Pack, Id::ZERO), e))?
-        .into_iter()
-        .map(|o| (o.id, o.size))
-        .collect();
+    let stored: BTreeMap<Id, u64> =
+        repo.list_objects(FileKind::Pack).await?.into_iter().map(|o| (o.id, o.size)).collect();
     let mut readable = Vec::new();
     for p in index.packs() {
         match stored.get(&p.id.0) {
@@ -311,7 +305,7 @@ where
     let snapshots = load_snapshots(repo, &mut results).await?;
     let mut seen_trees = BTreeSet::new();
     for (sid, root) in &snapshots {
-        check_tree(repo, &index, *sid, b"/", *root, &mut seen_trees, &mut results).await;
+        check_tree(repo, &index, *sid, *root, &mut seen_trees, &mut results).await;
         results.stats.snapshots += 1;
     }
     results.stats.trees = seen_trees.len() as u64;
@@ -362,7 +356,7 @@ where
         let wanted: BTreeSet<(BlobType, BlobId)> = damaged.iter().map(|(_, t, b, _)| (*t, *b)).collect();
         let mut uses: BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)> = BTreeMap::new();
         for (sid, root) in &snapshots {
-            find_uses(repo, &index, *sid, b"/", *root, &wanted, &mut uses).await;
+            find_uses(repo, &index, *sid, *root, &wanted, &mut uses).await;
         }
         for (pack, blob_type, blob, error) in damaged {
             let (used_by, more_uses) = uses.remove(&(blob_type, blob)).unwrap_or_default();
@@ -387,42 +381,62 @@ async fn load_snapshots<S: Storage>(
     Ok(out)
 }
 
-async fn check_tree<S: Storage>(
+/// Walks the trees below `id` depth-first, handing each directory's path and its tree (or the
+/// error loading it) to `visit`. Trees already in `seen` are not walked again. A tree that cannot
+/// be loaded ends that branch, not the walk.
+async fn walk_trees<S: Storage>(
     repo: &Repository<S>,
     index: &Index,
-    snapshot: SnapshotId,
     path: &[u8],
     id: BlobId,
     seen: &mut BTreeSet<BlobId>,
-    results: &mut CheckResults,
+    visit: &mut dyn FnMut(&[u8], BlobId, Result<&Tree, Error>),
 ) {
     if !seen.insert(id) {
         return;
     }
     let tree = match repo.load_tree(index, id).await {
         Ok(t) => t,
-        Err(error) => {
-            results.problems.push(CheckProblem::TreeUnreadable { snapshot, path: path.to_vec(), tree: id, error });
-            return;
-        }
+        Err(error) => return visit(path, id, Err(error)),
     };
-    for problem in tree.validate() {
-        results.problems.push(CheckProblem::TreeInvalid { snapshot, path: path.to_vec(), problem });
-    }
+    visit(path, id, Ok(&tree));
     for node in &tree.nodes {
-        let child = crate::tree::join_path(path, &node.name);
-        match &node.kind {
-            NodeKind::File { content } => {
-                if let Some(blob) = content.iter().find(|b| !index.contains(BlobType::Data, b)) {
-                    results.problems.push(CheckProblem::BlobMissing { snapshot, path: child, blob: *blob });
-                }
-            }
-            NodeKind::Dir { subtree } => {
-                Box::pin(check_tree(repo, index, snapshot, &child, *subtree, seen, results)).await;
-            }
-            NodeKind::Symlink { .. } => {}
+        if let NodeKind::Dir { subtree } = node.kind {
+            let child = crate::tree::join_path(path, &node.name);
+            Box::pin(walk_trees(repo, index, &child, subtree, seen, visit)).await;
         }
     }
+}
+
+async fn check_tree<S: Storage>(
+    repo: &Repository<S>,
+    index: &Index,
+    snapshot: SnapshotId,
+    root: BlobId,
+    seen: &mut BTreeSet<BlobId>,
+    results: &mut CheckResults,
+) {
+    walk_trees(repo, index, b"/", root, seen, &mut |path, id, tree| {
+        let tree = match tree {
+            Ok(t) => t,
+            Err(error) => {
+                results.problems.push(CheckProblem::TreeUnreadable { snapshot, path: path.to_vec(), tree: id, error });
+                return;
+            }
+        };
+        for problem in tree.validate() {
+            results.problems.push(CheckProblem::TreeInvalid { snapshot, path: path.to_vec(), problem });
+        }
+        for node in &tree.nodes {
+            if let NodeKind::File { content } = &node.kind
+                && let Some(blob) = content.iter().find(|b| !index.contains(BlobType::Data, b))
+            {
+                let path = crate::tree::join_path(path, &node.name);
+                results.problems.push(CheckProblem::BlobMissing { snapshot, path, blob: *blob });
+            }
+        }
+    })
+    .await;
 }
 
 /// Records, for each wanted blob, the paths that use it.
@@ -430,12 +444,11 @@ async fn find_uses<S: Storage>(
     repo: &Repository<S>,
     index: &Index,
     snapshot: SnapshotId,
-    path: &[u8],
-    id: BlobId,
+    root: BlobId,
     wanted: &BTreeSet<(BlobType, BlobId)>,
     uses: &mut BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)>,
 ) {
-    let record = |uses: &mut BTreeMap<(BlobType, BlobId), (Vec<Usage>, u64)>, t: BlobType, b: BlobId, p: &[u8]| {
+    let mut record = |t: BlobType, b: BlobId, p: &[u8]| {
         if wanted.contains(&(t, b)) {
             let entry = uses.entry((t, b)).or_default();
             if entry.0.len() < MAX_USAGES {
@@ -445,25 +458,24 @@ async fn find_uses<S: Storage>(
             }
         }
     };
-    record(uses, BlobType::Tree, id, path);
-    let Ok(tree) = repo.load_tree(index, id).await else { return };
-    for node in &tree.nodes {
-        let child = crate::tree::join_path(path, &node.name);
-        match &node.kind {
-            NodeKind::File { content } => {
+    // Every snapshot is walked whole (a blob's uses are wanted in each of them).
+    let mut seen = BTreeSet::new();
+    walk_trees(repo, index, b"/", root, &mut seen, &mut |path, id, tree| {
+        record(BlobType::Tree, id, path);
+        let Ok(tree) = tree else { return };
+        for node in &tree.nodes {
+            if let NodeKind::File { content } = &node.kind {
+                let file = crate::tree::join_path(path, &node.name);
                 let mut listed = BTreeSet::new();
                 for b in content {
                     if listed.insert(*b) {
-                        record(uses, BlobType::Data, *b, &child);
+                        record(BlobType::Data, *b, &file);
                     }
                 }
             }
-            NodeKind::Dir { subtree } => {
-                Box::pin(find_uses(repo, index, snapshot, &child, *subtree, wanted, uses)).await;
-            }
-            NodeKind::Symlink { .. } => {}
         }
-    }
+    })
+    .await;
 }
 
 /// Verifies one whole pack against the index: hash, header, every blob.

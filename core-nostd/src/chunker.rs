@@ -215,17 +215,7 @@ mod tests {
         ChunkerParams { min_size: 2048, avg_size: 10240, max_size: 65536, seed: [42; 32] }
     }
 
-    fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::testing::random_bytes;
 
     /// Cuts `data` fed in pieces of `piece` bytes; returns chunk lengths.
     fn chunk_lengths(params: &ChunkerParams, data: &[u8], piece: usize) -> Vec<usize> {

@@ -241,15 +241,7 @@ mod tests {
 
     #[test]
     fn incompressible_data_is_stored_raw() {
-        let mut x = 0x1234_5678_9abc_def0u64;
-        let data: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let data = crate::testing::random_bytes(0x1234_5678_9abc_def0u64, 100_000);
         let framed = frame_for_sealing(&data, Compression::DEFAULT);
         assert_eq!(framed[NONCE_LEN], Codec::None as u8);
         assert_eq!(framed.len(), NONCE_LEN + 1 + data.len());
@@ -259,15 +251,7 @@ mod tests {
 
     #[test]
     fn randomness_test() {
-        let mut x = 5u64;
-        let random: Vec<u8> = (0..300_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 11) as u8
-            })
-            .collect();
+        let random = crate::testing::random_bytes(5u64, 300_000);
         assert!(looks_random(&random));
         assert!(!looks_random(&random[..1000]), "small inputs are always tried");
         let base64ish: Vec<u8> = random
@@ -282,15 +266,7 @@ mod tests {
 
     #[test]
     fn large_inputs_are_probed_and_a_framer_is_reusable() {
-        let mut x = 99u64;
-        let random: Vec<u8> = (0..1_000_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let random = crate::testing::random_bytes(99u64, 1_000_000);
         let text = b"the quick brown fox jumps over the lazy dog; ".repeat(25_000);
         // Random bytes followed by text: compressed (the text part shrinks).
         let mut mixed = random.clone();

@@ -261,14 +261,14 @@ impl<S: Storage> Repository<S> {
         open_object(&self.keys, object_kind(handle.kind), handle.id, aad, &bytes, max_len)
     }
 
+    /// Lists all objects of `kind`, with their sizes.
+    pub async fn list_objects(&self, kind: FileKind) -> Result<Vec<crate::backend::ObjectInfo>, Error> {
+        self.storage.list(kind).await.map_err(|e| storage_error(StorageOp::List, &Handle::new(kind, Id::ZERO), e))
+    }
+
     /// Lists the ids of all objects of `kind`.
     pub async fn list(&self, kind: FileKind) -> Result<Vec<Id>, Error> {
-        let listed = self
-            .storage
-            .list(kind)
-            .await
-            .map_err(|e| storage_error(StorageOp::List, &Handle::new(kind, Id::ZERO), e))?;
-        Ok(listed.into_iter().map(|o| o.id).collect())
+        Ok(self.list_objects(kind).await?.into_iter().map(|o| o.id).collect())
     }
 
     /// Loads one index object.
@@ -295,13 +295,8 @@ impl<S: Storage> Repository<S> {
         index: &mut Index,
         rng: &mut R,
     ) -> Result<u64, Error> {
-        let listed = self
-            .storage
-            .list(FileKind::Pack)
-            .await
-            .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Pack, Id::ZERO), e))?;
         let mut adopted = Vec::new();
-        for info in listed {
+        for info in self.list_objects(FileKind::Pack).await? {
             let id = crate::id::PackId(info.id);
             if index.pack(&id).is_some() {
                 continue;
