@@ -381,6 +381,10 @@ async fn load_snapshots<S: Storage>(
     Ok(out)
 }
 
+/// What [`walk_trees`] hands over for each directory: its path, its tree id, the tree or why it
+/// could not be loaded.
+type TreeVisitor<'v> = dyn FnMut(&[u8], BlobId, Result<&Tree, Error>) + 'v;
+
 /// Walks the trees below `id` depth-first, handing each directory's path and its tree (or the
 /// error loading it) to `visit`. Trees already in `seen` are not walked again. A tree that cannot
 /// be loaded ends that branch, not the walk.
@@ -390,7 +394,7 @@ async fn walk_trees<S: Storage>(
     path: &[u8],
     id: BlobId,
     seen: &mut BTreeSet<BlobId>,
-    visit: &mut dyn FnMut(&[u8], BlobId, Result<&Tree, Error>),
+    visit: &mut TreeVisitor<'_>,
 ) {
     if !seen.insert(id) {
         return;

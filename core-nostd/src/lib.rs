@@ -69,22 +69,6 @@ mod tree;
 mod walker;
 mod worker;
 
-#[cfg(test)]
-mod testing {
-    /// Deterministic pseudo-random bytes (xorshift64) for unit tests.
-    pub(crate) fn random_bytes(seed: u64, n: usize) -> alloc::vec::Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
-}
-
 pub use archiver::{BackupOptions, BackupResults, backup};
 pub use backend::{
     FileKind, Handle, MemoryBackend, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode, slice_range,
@@ -120,3 +104,19 @@ pub use worker::{InlineWorker, Worker};
 pub use embedded_io_async;
 /// Re-exported so that callers name the same trait versions the engine uses.
 pub use rand_core;
+
+#[cfg(test)]
+mod testing {
+    /// Deterministic pseudo-random bytes (xorshift64) for unit tests.
+    pub(crate) fn random_bytes(seed: u64, n: usize) -> alloc::vec::Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+}
