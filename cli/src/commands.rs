@@ -474,6 +474,9 @@ async fn check_cmd(g: &Global, a: &CheckArgs, worker: &ThreadWorker) -> Result<E
                 "stats": {
                     "index_files": st.index_files, "packs": st.packs, "blobs": st.blobs, "snapshots": st.snapshots,
                     "trees": st.trees, "packs_read": st.packs_read, "bytes_read": st.bytes_read,
+                    "index_memory": st.index_memory.map(|m| json!({
+                        "blobs": m.blobs, "packs": m.packs, "blob_bytes": m.blob_bytes, "pack_bytes": m.pack_bytes,
+                    })),
                 },
                 "duration_secs": started.elapsed().as_secs_f64(),
             })

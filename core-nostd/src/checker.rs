@@ -226,6 +226,8 @@ pub struct CheckStats {
     pub packs_read: u64,
     /// Bytes read and verified (with `read_data`).
     pub bytes_read: u64,
+    /// Memory of the in-memory index built from the index objects.
+    pub index_memory: Option<crate::index::IndexMemory>,
 }
 
 /// The outcome of [`check`].
@@ -272,6 +274,7 @@ where
         results.stats.index_files += 1;
     }
     let index = Index::from_files(files.iter())?;
+    results.stats.index_memory = Some(index.memory());
     let mut indexed_blobs: BTreeMap<PackId, Vec<IndexBlob>> = BTreeMap::new();
     for file in &files {
         for p in &file.packs {
