@@ -30,6 +30,18 @@ fn backup_opts(paths: &[&[u8]], parent: Option<SnapshotId>, secs: i64) -> Backup
     o
 }
 
+/// Backs up with the inline worker (the engine tests run on one thread).
+async fn run_backup<S: Storage>(
+    repo: &Repository<S>,
+    index: &mut Index,
+    fs: &mut MemFs,
+    rng: &mut TestRng,
+    progress: &mut impl Progress,
+    options: &BackupOptions,
+) -> Result<BackupResults, Error> {
+    backup(repo, index, fs, &InlineWorker, rng, progress, options).await
+}
+
 fn restored_files(t: &MemTarget) -> Vec<(Vec<u8>, MemEntry)> {
     t.entries.iter().map(|(p, (e, _))| (p.clone(), e.clone())).collect()
 }
@@ -43,11 +55,10 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         let mut index = repo.load_index().await.unwrap();
         let mut fs = sample_fs();
         let mut rec = Recorder::default();
-        let first = backup(
+        let first = run_backup(
             &repo,
             &mut index,
             &mut fs,
-            &InlineWorker,
             &mut rng,
             &mut rec,
             &backup_opts(&[b"/data", b"/other/x"], None, 1000),
@@ -86,11 +97,10 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         // Second backup with the first as parent: nothing read, only a snapshot written.
         let before = store.handles();
         let opened = fs.opened.get();
-        let second = backup(
+        let second = run_backup(
             &repo,
             &mut index,
             &mut fs,
-            &InlineWorker,
             &mut rng,
             &mut NoProgress,
             &backup_opts(&[b"/data", b"/other/x"], Some(first.snapshot_id), 2000),
@@ -108,11 +118,10 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
 
         // Change one file: only it is read again.
         fs.touch(b"/data/docs/readme.txt", b"changed".to_vec());
-        let third = backup(
+        let third = run_backup(
             &repo,
             &mut index,
             &mut fs,
-            &InlineWorker,
             &mut rng,
             &mut NoProgress,
             &backup_opts(&[b"/data", b"/other/x"], Some(second.snapshot_id), 3000),
@@ -197,17 +206,9 @@ fn flipped_byte_in_any_pack_is_found_and_named() {
         let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
         let mut index = repo.load_index().await.unwrap();
         let mut fs = sample_fs();
-        backup(
-            &repo,
-            &mut index,
-            &mut fs,
-            &InlineWorker,
-            &mut rng,
-            &mut NoProgress,
-            &backup_opts(&[b"/data"], None, 1),
-        )
-        .await
-        .unwrap();
+        run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/data"], None, 1))
+            .await
+            .unwrap();
         let packs: Vec<PackInfo> = index.packs().to_vec();
         let mut o = CheckOptions::default();
         o.read_data = true;
@@ -270,17 +271,9 @@ fn interrupted_backup_leaves_a_valid_repository_and_the_next_one_reuses_its_pack
         let flaky = Flaky::new(&store, Some(11));
         let frepo = Repository::open(&flaky, b"pw").await.unwrap();
         let mut index = frepo.load_index().await.unwrap();
-        let err = backup(
-            &frepo,
-            &mut index,
-            &mut fs,
-            &InlineWorker,
-            &mut rng,
-            &mut NoProgress,
-            &backup_opts(&[b"/d"], None, 1),
-        )
-        .await
-        .unwrap_err();
+        let err = run_backup(&frepo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 1))
+            .await
+            .unwrap_err();
         assert_eq!(err.io_kind(), Some(IoErrorKind::Unavailable));
         assert!(repo.list_snapshots().await.unwrap().is_empty());
         let r = check(&repo, &InlineWorker, &mut NoProgress, &CheckOptions::default()).await.unwrap();
@@ -289,17 +282,9 @@ fn interrupted_backup_leaves_a_valid_repository_and_the_next_one_reuses_its_pack
         assert!(indexed_before > 0, "index objects were written as the backup went");
 
         let mut index = repo.load_index().await.unwrap();
-        let done = backup(
-            &repo,
-            &mut index,
-            &mut fs,
-            &InlineWorker,
-            &mut rng,
-            &mut NoProgress,
-            &backup_opts(&[b"/d"], None, 2),
-        )
-        .await
-        .unwrap();
+        let done = run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 2))
+            .await
+            .unwrap();
         let s = done.snapshot.stats;
         assert!(s.packs_adopted >= 1, "packs stored after the last index object are adopted: {s:?}");
         assert!(s.data_blobs_new < 40 * 50_000 / 4096, "{s:?}");
@@ -320,17 +305,9 @@ fn hostile_trees_never_escape_the_target() {
         let mut index = repo.load_index().await.unwrap();
         let mut fs = MemFs::new();
         fs.add(b"/x/ok", MemEntry::File(b"fine".to_vec()));
-        let first = backup(
-            &repo,
-            &mut index,
-            &mut fs,
-            &InlineWorker,
-            &mut rng,
-            &mut NoProgress,
-            &backup_opts(&[b"/x"], None, 1),
-        )
-        .await
-        .unwrap();
+        let first = run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/x"], None, 1))
+            .await
+            .unwrap();
         // Craft a tree with escaping and duplicate names that reuses the good file's content.
         let root = repo.load_tree(&index, first.snapshot.tree).await.unwrap();
         let x = repo.load_tree(&index, root.nodes[0].subtree().unwrap()).await.unwrap();
