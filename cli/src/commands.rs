@@ -302,19 +302,22 @@ fn mode_string(node: &Node) -> String {
         NodeKind::File { .. } => '-',
     };
     let m = node.meta.mode;
+    // Owner, group, other: read, write, then execute shown with setuid, setgid or sticky as ls does.
+    let triple = |shift: u32, special: u32, set: char| {
+        let x = match (m >> shift & 1 != 0, m & special != 0) {
+            (true, true) => set,
+            (false, true) => set.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        };
+        [if m >> (shift + 2) & 1 != 0 { 'r' } else { '-' }, if m >> (shift + 1) & 1 != 0 { 'w' } else { '-' }, x]
+    };
     let mut s = String::with_capacity(10);
     s.push(t);
-    for (i, c) in ['r', 'w', 'x', 'r', 'w', 'x', 'r', 'w', 'x'].iter().enumerate() {
-        s.push(if m & (0o400 >> i) != 0 { *c } else { '-' });
-    }
-    // setuid, setgid and sticky show in the execute columns, as ls does.
-    let mut chars: Vec<char> = s.chars().collect();
-    for (bit, pos, set) in [(0o4000, 3, 's'), (0o2000, 6, 's'), (0o1000, 9, 't')] {
-        if m & bit != 0 {
-            chars[pos] = if chars[pos] == 'x' { set } else { set.to_ascii_uppercase() };
-        }
-    }
-    chars.into_iter().collect()
+    s.extend(triple(6, 0o4000, 's'));
+    s.extend(triple(3, 0o2000, 's'));
+    s.extend(triple(0, 0o1000, 't'));
+    s
 }
 
 fn kind_name(node: &Node) -> &'static str {

@@ -125,27 +125,8 @@ impl<S: Storage> Repository<S> {
         config.chunker.avg_size = avg;
         config.chunker.max_size = max;
         config.validate()?;
-        options
-            .kdf
-            .validate()
-            .map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
-
-        let key = KeyObject::create(
-            &master,
-            password,
-            options.kdf,
-            random_bytes(rng),
-            random_bytes(rng),
-            options.key_info.clone(),
-        )
-        .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
-        let key_bytes = key.encode();
-        let key_id = KeyObject::id_of(&key_bytes);
+        let key_id = write_key_object(&storage, &master, password, options.kdf, options.key_info.clone(), rng).await?;
         let key_handle = Handle::new(FileKind::Key, key_id);
-        storage
-            .write(&key_handle, Bytes::from(key_bytes), WriteMode::CreateNew)
-            .await
-            .map_err(|e| storage_error(StorageOp::Write, &key_handle, e))?;
 
         let keys = Arc::new(Keys::new(&master));
         let sealed = seal_object(&keys, label::CONFIG, &config.encode(), Compression::OFF, &random_bytes(rng));
@@ -426,19 +407,7 @@ impl<S: Storage> Repository<S> {
         info: KeyInfo,
         rng: &mut R,
     ) -> Result<KeyId, Error> {
-        kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
-        let key =
-            KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info).map_err(|_| {
-                Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" }
-            })?;
-        let bytes = key.encode();
-        let id = KeyObject::id_of(&bytes);
-        let handle = Handle::new(FileKind::Key, id);
-        self.storage
-            .write(&handle, Bytes::from(bytes), WriteMode::CreateNew)
-            .await
-            .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
-        Ok(id)
+        write_key_object(&self.storage, master, password, kdf, info, rng).await
     }
 
     /// Removes a key object; refuses to remove the last one.
@@ -465,6 +434,28 @@ impl<S: Storage> Repository<S> {
         }
         Err(Error::WrongPassword)
     }
+}
+
+/// Seals `master` with `password` into a new key object and stores it (create-only). Returns its id.
+async fn write_key_object<S: Storage, R: CryptoRng + ?Sized>(
+    storage: &S,
+    master: &MasterKey,
+    password: &[u8],
+    kdf: KdfParams,
+    info: KeyInfo,
+    rng: &mut R,
+) -> Result<KeyId, Error> {
+    kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
+    let key = KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info)
+        .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
+    let bytes = key.encode();
+    let id = KeyObject::id_of(&bytes);
+    let handle = Handle::new(FileKind::Key, id);
+    storage
+        .write(&handle, Bytes::from(bytes), WriteMode::CreateNew)
+        .await
+        .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
+    Ok(id)
 }
 
 /// Frames (compressing with `compression` when that helps) and seals an object.

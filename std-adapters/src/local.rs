@@ -122,17 +122,33 @@ fn write_atomic(path: &Path, data: &[u8], mode: WriteMode) -> Result<(), IoError
     fsync_dir(dir).map_err(|e| core_io_error(dir, e))
 }
 
+/// An object on `path` that is not what was asked for.
+fn invalid_data(path: &Path, what: &str) -> IoError {
+    IoError::new(
+        IoErrorKind::InvalidData,
+        crate::error::PathError {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string()),
+        },
+    )
+}
+
+/// Exactly `len` bytes at `offset` of `file` (which is `path`).
+fn read_span(file: &File, path: &Path, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            invalid_data(path, "object is shorter than the range asked for")
+        } else {
+            core_io_error(path, e)
+        }
+    })?;
+    Ok(buf)
+}
+
 fn read_range(path: &Path, range: ReadRange) -> Result<Vec<u8>, IoError> {
     let mut file = File::open(path).map_err(|e| core_io_error(path, e))?;
-    let invalid = |what: &str| {
-        IoError::new(
-            IoErrorKind::InvalidData,
-            crate::error::PathError {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string()),
-            },
-        )
-    };
+    let invalid = |what: &str| invalid_data(path, what);
     match range {
         ReadRange::All { max_len } => {
             let len = file.metadata().map_err(|e| core_io_error(path, e))?.len();
@@ -146,17 +162,7 @@ fn read_range(path: &Path, range: ReadRange) -> Result<Vec<u8>, IoError> {
             }
             Ok(buf)
         }
-        ReadRange::Span { offset, len } => {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, offset).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    invalid("object is shorter than the range asked for")
-                } else {
-                    core_io_error(path, e)
-                }
-            })?;
-            Ok(buf)
-        }
+        ReadRange::Span { offset, len } => read_span(&file, path, offset, len),
         ReadRange::Tail { len } => {
             let size = file.metadata().map_err(|e| core_io_error(path, e))?.len();
             let start = size.saturating_sub(u64::from(len));
@@ -234,21 +240,7 @@ impl Storage for LocalBackend {
         // done in place, which keeps restore's pipeline simple.
         if let (FileKind::Pack, ReadRange::Span { offset, len }) = (handle.kind, range) {
             let file = self.pack_file(handle)?;
-            let mut buf = vec![0u8; len as usize];
-            return match file.read_exact_at(&mut buf, offset) {
-                Ok(()) => Ok(Bytes::from(buf)),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(IoError::new(
-                    IoErrorKind::InvalidData,
-                    crate::error::PathError {
-                        path: self.path_of(handle),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "pack is shorter than the range asked for",
-                        ),
-                    },
-                )),
-                Err(e) => Err(core_io_error(&self.path_of(handle), e)),
-            };
+            return read_span(&file, &self.path_of(handle), offset, len).map(Bytes::from);
         }
         read_range(&self.path_of(handle), range).map(Bytes::from)
     }
