@@ -30,3 +30,5 @@ echo "==> clippy"
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
 echo "==> tests"
 cargo test --workspace --locked
+echo "==> cairn-core without the zstd feature (the DEFLATE-only build appliances may use)"
+cargo test -p cairn-core --lib --locked

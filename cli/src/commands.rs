@@ -51,19 +51,19 @@ fn key_info() -> KeyInfo {
 fn parse_compression(s: &str) -> Result<Compression, Error> {
     let bad = || {
         Error::new(ErrorKind::InvalidInput, format!("invalid compression {s:?}"))
-            .with_hint("use off, deflate, or deflate:LEVEL with LEVEL 1 to 9")
+            .with_hint("use off, zstd, zstd:LEVEL (1 to 19), deflate or deflate:LEVEL (1 to 9)")
     };
-    match s.split_once(':') {
-        None if s == "off" => Ok(Compression::OFF),
-        None if s == "deflate" => Ok(Compression::DEFAULT),
-        Some(("deflate", level)) => {
-            let level: u8 = level.parse().map_err(|_| bad())?;
-            let c = Compression { codec: Codec::Deflate, level };
-            c.validate().map_err(|_| bad())?;
-            Ok(c)
-        }
-        _ => Err(bad()),
-    }
+    let (codec, level) = match s.split_once(':') {
+        None if s == "off" => return Ok(Compression::OFF),
+        None if s == "deflate" => return Ok(Compression::DEFAULT),
+        None if s == "zstd" => return Ok(Compression::ZSTD),
+        Some(("deflate", level)) => (Codec::Deflate, level),
+        Some(("zstd", level)) => (Codec::Zstd, level),
+        _ => return Err(bad()),
+    };
+    let c = Compression { codec, level: level.parse().map_err(|_| bad())? };
+    c.validate().map_err(|_| bad())?;
+    Ok(c)
 }
 
 async fn create_repository(
@@ -72,6 +72,7 @@ async fn create_repository(
     args: Option<&InitArgs>,
 ) -> Result<Repository<LocalBackend>, Error> {
     let mut options = InitOptions::default();
+    options.compression = Compression::best_available();
     options.key_info = key_info();
     if let Some(a) = args {
         if let Some(m) = a.kdf_memory_kib {
@@ -522,7 +523,10 @@ mod tests {
         assert_eq!(parse_compression("deflate").unwrap(), Compression::DEFAULT);
         assert_eq!(parse_compression("deflate:9").unwrap().level, 9);
         assert!(parse_compression("deflate:0").is_err());
-        assert!(parse_compression("zstd").is_err());
+        assert_eq!(parse_compression("zstd").unwrap(), Compression::ZSTD);
+        assert_eq!(parse_compression("zstd:19").unwrap().level, 19);
+        assert!(parse_compression("zstd:20").is_err());
+        assert!(parse_compression("lz4").is_err());
     }
 
     #[test]

@@ -6,12 +6,19 @@
 //!    times are kept from the parent snapshot while owner and permissions are unchanged).
 //! 2. Directories are walked depth-first, each listing sorted by name. A file whose size, mtime,
 //!    ctime and inode equal those in the **parent snapshot** (and whose blobs are all indexed)
-//!    reuses its blob list without being read. Other files are read in pieces, cut by the
-//!    [`Chunker`], and each chunk is hashed to its blob id.
-//! 3. New blobs (not in the index and not already queued) are handed to the [`Worker`] to be
-//!    compressed and sealed, several at a time. Sealed blobs go into a pack of their type; a full
-//!    pack is laid out by a worker job and uploaded while the walk goes on.
-//! 4. Every few stored packs an index object is written, so that after a crash the next backup
+//!    reuses its blob list without being read. Other files are read in pieces and cut by the
+//!    [`Chunker`] on the calling task; everything else happens on the [`Worker`].
+//! 3. Each chunk becomes one worker job, numbered in order: the job hashes the chunk to its blob
+//!    id and, unless a filter of the ids indexed before the backup says the blob may already be
+//!    stored, compresses and seals it straight away. Results are taken back in job order; the
+//!    calling task then settles duplicates exactly (the index and the blobs of this backup), so a
+//!    blob is stored once even when the filter or a parallel job was wrong.
+//! 4. A directory whose entries still wait for jobs is not encoded at once: it takes the next
+//!    number and is encoded when its turn comes, when every job before it (its files and
+//!    subdirectories) is done. Reading never waits for hashing, even across directories.
+//! 5. Sealed blobs go into a pack of their type; a full pack is laid out by a worker job and
+//!    uploaded while the walk goes on.
+//! 6. Every few stored packs an index object is written, so that after a crash the next backup
 //!    finds and reuses the packs already uploaded. The snapshot is written last, after every pack
 //!    and index object it depends on: a snapshot that exists is complete.
 
@@ -152,6 +159,7 @@ where
     };
     let root = archiver.save_trie(b"/", &trie, parent_root).await?;
     archiver.saver.finish().await?;
+    let root = archiver.saver.resolve(root)?;
     let mut stats = archiver.stats;
     archiver.saver.add_stats(&mut stats);
     stats.packs_adopted = adopted;
@@ -212,6 +220,58 @@ fn unchanged(old: &Metadata, new: &Metadata) -> bool {
     old.size == new.size && old.mtime == new.mtime && old.ctime == new.ctime && old.inode == new.inode
 }
 
+/// A blob id, or the number of the job that will know it.
+#[derive(Debug, Clone, Copy)]
+enum BlobRef {
+    Id(BlobId),
+    Job(u64),
+}
+
+/// The chunks of a file: the jobs `first..first + count`.
+#[derive(Debug, Clone, Copy)]
+struct Jobs {
+    first: u64,
+    count: u64,
+}
+
+/// A directory being built: its nodes, some of which still wait for job results.
+#[derive(Debug, Default)]
+struct PendingTree {
+    nodes: Vec<Node>,
+    /// (node index, what fills it in).
+    fills: Vec<(usize, Fill)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fill {
+    Content(Jobs),
+    Subtree(u64),
+}
+
+impl PendingTree {
+    fn with_capacity(n: usize) -> Self {
+        Self { nodes: Vec::with_capacity(n), fills: Vec::new() }
+    }
+
+    fn push_dir(&mut self, name: Vec<u8>, subtree: BlobRef, meta: Metadata) {
+        let subtree = match subtree {
+            BlobRef::Id(id) => id,
+            BlobRef::Job(job) => {
+                self.fills.push((self.nodes.len(), Fill::Subtree(job)));
+                BlobId::default()
+            }
+        };
+        self.nodes.push(Node { name, kind: NodeKind::Dir { subtree }, meta });
+    }
+
+    fn push_file(&mut self, name: Vec<u8>, jobs: Jobs, meta: Metadata) {
+        if jobs.count > 0 {
+            self.fills.push((self.nodes.len(), Fill::Content(jobs)));
+        }
+        self.nodes.push(Node { name, kind: NodeKind::File { content: Vec::new() }, meta });
+    }
+}
+
 impl<'a, 'r, S, Src, W, R, P> Archiver<'a, 'r, S, Src, W, R, P>
 where
     S: Storage,
@@ -230,12 +290,12 @@ where
     }
 
     /// Stores the part of the virtual root that leads to the backed-up paths.
-    async fn save_trie(&mut self, path: &[u8], trie: &PathTrie, parent: Option<BlobId>) -> Result<BlobId, Error> {
+    async fn save_trie(&mut self, path: &[u8], trie: &PathTrie, parent: Option<BlobId>) -> Result<BlobRef, Error> {
         if trie.whole {
             return self.save_dir(path, parent).await;
         }
         let parent = self.load_parent(parent).await;
-        let mut nodes = Vec::with_capacity(trie.children.len());
+        let mut tree = PendingTree::with_capacity(trie.children.len());
         for (name, child) in &trie.children {
             let child_path = tree::join_path(path, name);
             let old = parent.as_ref().and_then(|t| t.find(name));
@@ -245,9 +305,7 @@ where
                 .await
                 .map_err(|source| Error::Source { path: child_path.clone(), source })?;
             if child.whole {
-                if let Some(node) = self.save_entry(&child_path, entry, old).await? {
-                    nodes.push(node);
-                }
+                self.save_entry(&child_path, entry, old, &mut tree).await?;
             } else {
                 if entry.kind != EntryKind::Dir {
                     return Err(Error::Source {
@@ -265,20 +323,20 @@ where
                     Some(o) if o.is_dir() && same_owner_and_mode(&o.meta, &entry.meta) => o.meta.clone(),
                     _ => entry.meta,
                 };
-                nodes.push(Node { name: entry.name, kind: NodeKind::Dir { subtree }, meta });
+                tree.push_dir(entry.name, subtree, meta);
             }
         }
-        self.save_tree(Tree { nodes }).await
+        self.saver.save_tree(tree).await
     }
 
-    /// Stores a directory and everything below it; returns its tree blob id.
-    async fn save_dir(&mut self, path: &[u8], parent: Option<BlobId>) -> Result<BlobId, Error> {
+    /// Stores a directory and everything below it.
+    async fn save_dir(&mut self, path: &[u8], parent: Option<BlobId>) -> Result<BlobRef, Error> {
         let mut entries =
             self.source.read_dir(path).await.map_err(|source| Error::Source { path: path.to_vec(), source })?;
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         entries.dedup_by(|a, b| a.name == b.name);
         let parent = self.load_parent(parent).await;
-        let mut nodes = Vec::with_capacity(entries.len());
+        let mut tree = PendingTree::with_capacity(entries.len());
         for entry in entries {
             let child_path = tree::join_path(path, &entry.name);
             if tree::validate_name(&entry.name).is_err() {
@@ -287,15 +345,19 @@ where
                 continue;
             }
             let old = parent.as_ref().and_then(|t| t.find(&entry.name));
-            if let Some(node) = self.save_entry(&child_path, entry, old).await? {
-                nodes.push(node);
-            }
+            self.save_entry(&child_path, entry, old, &mut tree).await?;
         }
-        self.save_tree(Tree { nodes }).await
+        self.saver.save_tree(tree).await
     }
 
-    /// Stores one entry; `None` if it was left out (with a warning).
-    async fn save_entry(&mut self, path: &[u8], entry: SourceEntry, old: Option<&Node>) -> Result<Option<Node>, Error> {
+    /// Stores one entry into `tree`, or leaves it out with a warning.
+    async fn save_entry(
+        &mut self,
+        path: &[u8],
+        entry: SourceEntry,
+        old: Option<&Node>,
+        tree: &mut PendingTree,
+    ) -> Result<(), Error> {
         let SourceEntry { name, kind, mut meta } = entry;
         match kind {
             EntryKind::File => {
@@ -311,10 +373,11 @@ where
                     self.stats.files_unmodified += 1;
                     self.stats.bytes_total += meta.size;
                     self.progress.file(path, meta.size, FileStatus::Unmodified);
-                    return Ok(Some(Node { name, kind: NodeKind::File { content: content.clone() }, meta }));
+                    tree.nodes.push(Node { name, kind: NodeKind::File { content: content.clone() }, meta });
+                    return Ok(());
                 }
                 let status = if old_content.is_some() { FileStatus::Changed } else { FileStatus::New };
-                let Some((content, size)) = self.save_file(path, meta.size).await? else { return Ok(None) };
+                let Some((jobs, size)) = self.save_file(path, meta.size).await? else { return Ok(()) };
                 meta.size = size;
                 match status {
                     FileStatus::Changed => self.stats.files_changed += 1,
@@ -322,41 +385,41 @@ where
                 }
                 self.stats.bytes_total += size;
                 self.progress.file(path, size, status);
-                Ok(Some(Node { name, kind: NodeKind::File { content }, meta }))
+                tree.push_file(name, jobs, meta);
             }
             EntryKind::Dir => match Box::pin(self.save_dir(path, old.and_then(Node::subtree))).await {
                 Ok(subtree) => {
                     self.stats.dirs += 1;
-                    Ok(Some(Node { name, kind: NodeKind::Dir { subtree }, meta }))
+                    tree.push_dir(name, subtree, meta);
                 }
                 Err(Error::Source { path, source }) => {
                     self.stats.errors += 1;
                     self.warn(&path, WarningKind::Unreadable(source));
-                    Ok(None)
                 }
-                Err(e) => Err(e),
+                Err(e) => return Err(e),
             },
             EntryKind::Symlink => match self.source.read_link(path).await {
                 Ok(target) => {
                     self.stats.symlinks += 1;
-                    Ok(Some(Node { name, kind: NodeKind::Symlink { target }, meta }))
+                    tree.nodes.push(Node { name, kind: NodeKind::Symlink { target }, meta });
                 }
                 Err(e) => {
                     self.stats.errors += 1;
                     self.warn(path, WarningKind::Unreadable(e));
-                    Ok(None)
                 }
             },
             EntryKind::Special(what) => {
                 self.stats.skipped += 1;
                 self.warn(path, WarningKind::Special(what));
-                Ok(None)
             }
         }
+        Ok(())
     }
 
-    /// Reads, chunks and stores one file; `None` if it could not be read (with a warning).
-    async fn save_file(&mut self, path: &[u8], size_hint: u64) -> Result<Option<(Vec<BlobId>, u64)>, Error> {
+    /// Reads and chunks one file, one worker job per chunk; `None` if it could not be read (with
+    /// a warning). Jobs already started for a file that fails halfway are harmless: their blobs
+    /// are stored, just not referenced.
+    async fn save_file(&mut self, path: &[u8], size_hint: u64) -> Result<Option<(Jobs, u64)>, Error> {
         let mut file = match self.source.open(path).await {
             Ok(f) => f,
             Err(e) => {
@@ -369,7 +432,7 @@ where
         let chunk_capacity =
             (self.saver.repo.config().chunker.avg_size as usize * 2).min(self.chunker.max_size()) + READ_SIZE;
         let hint = usize::try_from(size_hint).unwrap_or(usize::MAX);
-        let mut content = Vec::new();
+        let mut jobs = Jobs { first: self.saver.next_job, count: 0 };
         let mut buf: Vec<u8> = Vec::with_capacity(hint.saturating_add(1).min(chunk_capacity));
         let mut total: u64 = 0;
         loop {
@@ -399,28 +462,16 @@ where
                 next.extend_from_slice(buf.get(end..).unwrap_or_default());
                 buf.truncate(end);
                 let chunk = mem::replace(&mut buf, next);
-                self.store_chunk(chunk, &mut content).await?;
+                self.saver.save_chunk(chunk).await?;
+                jobs.count += 1;
                 scan = 0;
             }
         }
         if !buf.is_empty() {
-            self.store_chunk(buf, &mut content).await?;
+            self.saver.save_chunk(buf).await?;
+            jobs.count += 1;
         }
-        Ok(Some((content, total)))
-    }
-
-    async fn store_chunk(&mut self, chunk: Vec<u8>, content: &mut Vec<BlobId>) -> Result<(), Error> {
-        let id = self.saver.keys.blob_id(&chunk);
-        content.push(id);
-        self.saver.save_blob(BlobType::Data, id, chunk).await?;
-        Ok(())
-    }
-
-    async fn save_tree(&mut self, tree: Tree) -> Result<BlobId, Error> {
-        let bytes = tree.encode();
-        let id = self.saver.keys.blob_id(&bytes);
-        self.saver.save_blob(BlobType::Tree, id, bytes).await?;
-        Ok(id)
+        Ok(Some((jobs, total)))
     }
 }
 
@@ -432,10 +483,31 @@ struct StoredPack {
     entries: Vec<PackEntry>,
 }
 
-type SealJob<'a> = Pin<Box<dyn Future<Output = (SealedBlob, Framer)> + 'a>>;
+/// What a worker job (or a turn in the job order) produced.
+enum Done {
+    /// A chunk hashed to `id`: sealed, or handed back because the filter says it may be stored.
+    Chunk { job: u64, id: BlobId, raw_len: usize, sealed: Result<SealedBlob, Vec<u8>>, framer: Framer },
+    /// A blob whose id was known when it was queued, sealed.
+    Sealed { sealed: SealedBlob, framer: Framer },
+    /// The turn of directory `job`: every job before it is done.
+    Tree { job: u64 },
+}
+
+type Job<'a> = Pin<Box<dyn Future<Output = Done> + 'a>>;
 type UploadJob<'a> = Pin<Box<dyn Future<Output = Result<StoredPack, Error>> + 'a>>;
 
-/// Turns blobs into stored packs and index objects, keeping worker jobs and uploads in flight.
+/// The ids of the data blobs indexed before the backup started, as sorted 64-bit prefixes: a
+/// worker that finds a chunk's prefix here hands the chunk back instead of compressing it (the
+/// calling task then checks the index itself). 8 bytes per blob, built at the first chunk.
+type KnownFilter = Arc<Vec<u64>>;
+
+fn id_prefix(id: &BlobId) -> u64 {
+    let b = &id.0.0;
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Turns chunks and trees into stored packs and index objects, keeping worker jobs and uploads
+/// in flight. See the [module docs](self) for the order of events.
 pub(crate) struct Saver<'a, 'r, S: Storage, W: Worker, R> {
     repo: &'a Repository<S>,
     index: &'r mut Index,
@@ -444,13 +516,21 @@ pub(crate) struct Saver<'a, 'r, S: Storage, W: Worker, R> {
     keys: Arc<Keys>,
     compression: Compression,
     pack_size: usize,
-    /// Blobs queued, sealing, in an open pack or uploading: known but not yet indexed.
+    /// Blobs settled as new and not yet indexed (sealing, in an open pack or uploading).
     pending: BTreeSet<(BlobType, BlobId)>,
-    sealing: FuturesOrdered<SealJob<'a>>,
-    /// Plaintext bytes in the sealing jobs.
-    sealing_bytes: usize,
-    max_sealing: usize,
-    max_sealing_bytes: usize,
+    /// Jobs and directory turns, taken back in order.
+    jobs: FuturesOrdered<Job<'a>>,
+    /// The number of the next chunk job or directory.
+    next_job: u64,
+    /// Ids of finished jobs not yet written into their directory.
+    resolved: BTreeMap<u64, BlobId>,
+    /// Directories waiting for their turn.
+    trees: BTreeMap<u64, PendingTree>,
+    known_filter: Option<KnownFilter>,
+    /// Plaintext bytes in the jobs.
+    job_bytes: usize,
+    max_jobs: usize,
+    max_job_bytes: usize,
     /// Compressors not in use by a job.
     framers: Vec<Framer>,
     data_pack: PackBuilder,
@@ -480,12 +560,16 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
             compression: repo.config().compression,
             pack_size: repo.config().pack_size as usize,
             pending: BTreeSet::new(),
-            sealing: FuturesOrdered::new(),
-            sealing_bytes: 0,
+            jobs: FuturesOrdered::new(),
+            next_job: 0,
+            resolved: BTreeMap::new(),
+            trees: BTreeMap::new(),
+            known_filter: None,
+            job_bytes: 0,
             // Enough jobs in flight to keep every thread busy even with many small files, and a
             // byte budget that bounds memory whatever the chunk sizes.
-            max_sealing: worker.threads().max(1) * 8 + 2,
-            max_sealing_bytes: worker.threads().max(1) * 4 * 1024 * 1024,
+            max_jobs: worker.threads().max(1) * 16 + 4,
+            max_job_bytes: worker.threads().max(1) * 4 * 1024 * 1024,
             framers: Vec::new(),
             data_pack: PackBuilder::new(BlobType::Data),
             tree_pack: PackBuilder::new(BlobType::Tree),
@@ -508,56 +592,179 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         self.index.contains(blob_type, id) || self.pending.contains(&(blob_type, *id))
     }
 
-    /// Queues a blob for storage unless it is already known. Returns true if it is new.
-    pub(crate) async fn save_blob(&mut self, blob_type: BlobType, id: BlobId, data: Vec<u8>) -> Result<bool, Error> {
-        if self.index.contains(blob_type, &id) || !self.pending.insert((blob_type, id)) {
-            return Ok(false);
-        }
+    fn framer(&mut self) -> Framer {
+        self.framers.pop().unwrap_or_else(|| Framer::new(self.compression))
+    }
+
+    fn filter(&mut self) -> KnownFilter {
+        let index = &*self.index;
+        let filter = self.known_filter.get_or_insert_with(|| {
+            let mut prefixes: Vec<u64> =
+                index.iter().filter(|(t, _, _)| *t == BlobType::Data).map(|(_, id, _)| id_prefix(&id)).collect();
+            prefixes.sort_unstable();
+            prefixes.dedup();
+            Arc::new(prefixes)
+        });
+        Arc::clone(filter)
+    }
+
+    /// Queues a chunk of file data: a worker hashes it and, if it is likely new, seals it.
+    async fn save_chunk(&mut self, data: Vec<u8>) -> Result<(), Error> {
+        let job = self.next_job;
+        self.next_job += 1;
+        let keys = Arc::clone(&self.keys);
+        let filter = self.filter();
+        let mut framer = self.framer();
+        let nonce: [u8; NONCE_LEN] = random_bytes(self.rng);
+        self.job_bytes += data.len();
+        let work = self.worker.spawn(move || {
+            let id = keys.blob_id(&data);
+            let raw_len = data.len();
+            let sealed = if filter.binary_search(&id_prefix(&id)).is_ok() {
+                Err(data)
+            } else {
+                Ok(seal_blob_with(&keys, BlobType::Data, id, &data, &mut framer, &nonce))
+            };
+            Done::Chunk { job, id, raw_len, sealed, framer }
+        });
+        self.jobs.push_back(Box::pin(work));
+        self.wait_for_room().await
+    }
+
+    /// Queues a blob whose id is known and that is not yet stored, to be sealed by a worker.
+    fn seal(&mut self, blob_type: BlobType, id: BlobId, data: Vec<u8>) {
+        self.pending.insert((blob_type, id));
         match blob_type {
             BlobType::Data => self.stats.data_blobs_new += 1,
             BlobType::Tree => self.stats.tree_blobs_new += 1,
         }
         self.stats.bytes_added_raw += data.len() as u64;
-        let nonce: [u8; NONCE_LEN] = random_bytes(self.rng);
         let keys = Arc::clone(&self.keys);
-        let mut framer = self.framers.pop().unwrap_or_else(|| Framer::new(self.compression));
-        self.sealing_bytes += data.len();
-        let job = self.worker.spawn(move || {
+        let mut framer = self.framer();
+        let nonce: [u8; NONCE_LEN] = random_bytes(self.rng);
+        self.job_bytes += data.len();
+        let work = self.worker.spawn(move || {
             let sealed = seal_blob_with(&keys, blob_type, id, &data, &mut framer, &nonce);
-            (sealed, framer)
+            Done::Sealed { sealed, framer }
         });
-        self.sealing.push_back(Box::pin(job));
-        while self.sealing.len() > self.max_sealing || self.sealing_bytes > self.max_sealing_bytes {
-            match self.next_sealed().await? {
-                Some(sealed) => self.add_sealed(sealed).await?,
+        self.jobs.push_back(Box::pin(work));
+    }
+
+    /// Stores a directory: at once if none of its entries waits for a job, else at its turn.
+    async fn save_tree(&mut self, tree: PendingTree) -> Result<BlobRef, Error> {
+        if tree.fills.is_empty() {
+            let id = self.encode_tree(tree.nodes);
+            return Ok(BlobRef::Id(id));
+        }
+        let job = self.next_job;
+        self.next_job += 1;
+        self.trees.insert(job, tree);
+        self.jobs.push_back(Box::pin(core::future::ready(Done::Tree { job })));
+        self.wait_for_room().await?;
+        Ok(BlobRef::Job(job))
+    }
+
+    /// Encodes a tree, queues it for sealing if new and returns its id.
+    fn encode_tree(&mut self, nodes: Vec<Node>) -> BlobId {
+        let bytes = Tree { nodes }.encode();
+        let id = self.keys.blob_id(&bytes);
+        if !self.known(BlobType::Tree, &id) {
+            self.seal(BlobType::Tree, id, bytes);
+        }
+        id
+    }
+
+    fn take_resolved(&mut self, job: u64) -> Result<BlobId, Error> {
+        self.resolved.remove(&job).ok_or(Error::InvalidParameter {
+            name: "backup pipeline",
+            reason: "a directory's turn came before its entries (a bug in the archiver)",
+        })
+    }
+
+    /// The id `r` stands for, once its job is done.
+    fn resolve(&mut self, r: BlobRef) -> Result<BlobId, Error> {
+        match r {
+            BlobRef::Id(id) => Ok(id),
+            BlobRef::Job(job) => self.take_resolved(job),
+        }
+    }
+
+    /// Takes back finished jobs while too many are in flight.
+    async fn wait_for_room(&mut self) -> Result<(), Error> {
+        while self.jobs.len() > self.max_jobs || self.job_bytes > self.max_job_bytes {
+            match self.next_done().await? {
+                Some(done) => self.settle(done).await?,
                 None => break,
             }
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// Waits for the oldest sealing job, handling uploads that finish meanwhile.
-    async fn next_sealed(&mut self) -> Result<Option<SealedBlob>, Error> {
+    /// Waits for the oldest job, handling uploads that finish meanwhile.
+    async fn next_done(&mut self) -> Result<Option<Done>, Error> {
         loop {
-            let done = if self.uploads.is_empty() {
-                self.sealing.next().await
-            } else {
-                match select(self.sealing.next(), self.uploads.next()).await {
-                    Either::Left((done, _)) => done,
-                    Either::Right((stored, _)) => {
-                        if let Some(stored) = stored {
-                            self.pack_stored(stored?).await?;
-                        }
-                        continue;
+            if self.uploads.is_empty() {
+                return Ok(self.jobs.next().await);
+            }
+            match select(self.jobs.next(), self.uploads.next()).await {
+                Either::Left((done, _)) => return Ok(done),
+                Either::Right((stored, _)) => {
+                    if let Some(stored) = stored {
+                        self.pack_stored(stored?).await?;
                     }
                 }
-            };
-            return Ok(done.map(|(sealed, framer)| {
-                self.sealing_bytes -= sealed.raw_len as usize;
-                self.framers.push(framer);
-                sealed
-            }));
+            }
         }
+    }
+
+    /// Handles a job result in job order.
+    async fn settle(&mut self, done: Done) -> Result<(), Error> {
+        match done {
+            Done::Chunk { job, id, raw_len, sealed, framer } => {
+                self.job_bytes -= raw_len;
+                self.framers.push(framer);
+                self.resolved.insert(job, id);
+                if self.known(BlobType::Data, &id) {
+                    return Ok(());
+                }
+                match sealed {
+                    Ok(sealed) => {
+                        self.pending.insert((BlobType::Data, id));
+                        self.stats.data_blobs_new += 1;
+                        self.stats.bytes_added_raw += raw_len as u64;
+                        self.add_sealed(sealed).await?;
+                    }
+                    // The filter was wrong (or the blob is a duplicate of one in flight).
+                    Err(data) => self.seal(BlobType::Data, id, data),
+                }
+            }
+            Done::Sealed { sealed, framer } => {
+                self.job_bytes -= sealed.raw_len as usize;
+                self.framers.push(framer);
+                self.add_sealed(sealed).await?;
+            }
+            Done::Tree { job } => {
+                let mut tree = self.trees.remove(&job).unwrap_or_default();
+                for (node, fill) in mem::take(&mut tree.fills) {
+                    let kind = match fill {
+                        Fill::Content(jobs) => {
+                            let mut content = Vec::with_capacity(usize::try_from(jobs.count).unwrap_or(0));
+                            for j in jobs.first..jobs.first + jobs.count {
+                                content.push(self.take_resolved(j)?);
+                            }
+                            NodeKind::File { content }
+                        }
+                        Fill::Subtree(j) => NodeKind::Dir { subtree: self.take_resolved(j)? },
+                    };
+                    if let Some(n) = tree.nodes.get_mut(node) {
+                        n.kind = kind;
+                    }
+                }
+                let id = self.encode_tree(tree.nodes);
+                self.resolved.insert(job, id);
+            }
+        }
+        Ok(())
     }
 
     async fn add_sealed(&mut self, blob: SealedBlob) -> Result<(), Error> {
@@ -622,10 +829,11 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         Ok(())
     }
 
-    /// Seals, packs and stores everything still queued, and writes the last index object.
+    /// Settles every job, packs and stores everything still queued, and writes the last index
+    /// object.
     pub(crate) async fn finish(&mut self) -> Result<(), Error> {
-        while let Some(sealed) = self.next_sealed().await? {
-            self.add_sealed(sealed).await?;
+        while let Some(done) = self.next_done().await? {
+            self.settle(done).await?;
         }
         self.finish_pack(BlobType::Data).await?;
         self.finish_pack(BlobType::Tree).await?;

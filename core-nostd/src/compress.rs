@@ -2,9 +2,15 @@
 //!
 //! Every sealed message (blob or object) has a **framed plaintext**: one codec byte followed by
 //! the payload. Codec `0` is stored as is, codec `1` is a raw DEFLATE stream (RFC 1951, no zlib
-//! header). Writers compress and keep the result only when it is smaller than the input, so
-//! incompressible data costs one byte. Readers always bound decompression by the length the
-//! index or header promised, so a hostile stream cannot inflate without limit.
+//! header), codec `2` is one Zstandard frame (RFC 8878). Writers compress and keep the result only
+//! when it is smaller than the input, so incompressible data costs one byte. Readers always bound
+//! decompression by the length the index or header promised, so a hostile stream cannot inflate
+//! without limit.
+//!
+//! DEFLATE (pure Rust, miniz_oxide) is always built: it is the baseline every build reads and
+//! writes. Zstandard needs the `zstd` cargo feature (libzstd compiled from C by the `zstd-safe`
+//! crate, usable without std); a build without it refuses a repository whose config names zstd
+//! with a clear message, and reports a zstd frame as an unavailable codec.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -25,6 +31,8 @@ pub enum Codec {
     None = 0,
     /// Raw DEFLATE (RFC 1951) via miniz_oxide.
     Deflate = 1,
+    /// One Zstandard frame (RFC 8878) via libzstd; needs the `zstd` feature.
+    Zstd = 2,
 }
 
 impl Codec {
@@ -33,7 +41,25 @@ impl Codec {
         match b {
             0 => Ok(Self::None),
             1 => Ok(Self::Deflate),
+            2 => Ok(Self::Zstd),
             other => Err(DecodeError::UnknownCodec(other)),
+        }
+    }
+
+    /// True if this build can compress and decompress with the codec.
+    pub const fn available(self) -> bool {
+        match self {
+            Self::None | Self::Deflate => true,
+            Self::Zstd => cfg!(feature = "zstd"),
+        }
+    }
+
+    /// The codec's name in messages and feature flags.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Deflate => "deflate",
+            Self::Zstd => "zstd",
         }
     }
 }
@@ -43,15 +69,25 @@ impl Codec {
 pub struct Compression {
     /// The codec tried first; the data is stored raw when it does not shrink.
     pub codec: Codec,
-    /// The codec's level (DEFLATE: 1 fastest to 9 smallest).
+    /// The codec's level (DEFLATE: 1 fastest to 9 smallest; zstd: 1 to 19).
     pub level: u8,
 }
 
 impl Compression {
-    /// DEFLATE level 1: the best throughput per byte saved on typical data.
+    /// DEFLATE level 1: the best throughput per byte saved on typical data, and readable by
+    /// every build. The default of the core, which must build without a C compiler.
     pub const DEFAULT: Self = Self { codec: Codec::Deflate, level: 1 };
+    /// Zstandard level 3: about 10% smaller than DEFLATE level 1 and nearly three times as fast;
+    /// the default where the `zstd` feature is built (the std side).
+    pub const ZSTD: Self = Self { codec: Codec::Zstd, level: 3 };
     /// No compression.
     pub const OFF: Self = Self { codec: Codec::None, level: 0 };
+
+    /// The best default this build can write: [`Self::ZSTD`] with the `zstd` feature, else
+    /// [`Self::DEFAULT`].
+    pub const fn best_available() -> Self {
+        if Codec::Zstd.available() { Self::ZSTD } else { Self::DEFAULT }
+    }
 
     /// Checks the level is valid for the codec.
     pub fn validate(&self) -> Result<(), &'static str> {
@@ -59,6 +95,9 @@ impl Compression {
             Codec::None => Ok(()),
             Codec::Deflate if (1..=9).contains(&self.level) => Ok(()),
             Codec::Deflate => Err("DEFLATE levels are 1 to 9"),
+            Codec::Zstd if !Codec::Zstd.available() => Err("this build lacks zstd (cairn-core's `zstd` feature)"),
+            Codec::Zstd if (1..=19).contains(&self.level) => Ok(()),
+            Codec::Zstd => Err("zstd levels are 1 to 19"),
         }
     }
 }
@@ -80,6 +119,8 @@ pub fn frame_for_sealing(data: &[u8], compression: Compression) -> Vec<u8> {
 pub struct Framer {
     compression: Compression,
     deflate: Option<Box<CompressorOxide>>,
+    #[cfg(feature = "zstd")]
+    zstd: Option<zstd_safe::CCtx<'static>>,
 }
 
 impl core::fmt::Debug for Framer {
@@ -117,11 +158,23 @@ fn looks_random(data: &[u8]) -> bool {
 impl Framer {
     /// A framer for `compression`.
     pub fn new(compression: Compression) -> Self {
-        Self { compression, deflate: None }
+        Self {
+            compression,
+            deflate: None,
+            #[cfg(feature = "zstd")]
+            zstd: None,
+        }
     }
 
-    /// Frames `data` (see [`frame_for_sealing`]).
+    /// Frames `data` (see [`frame_for_sealing`]). A codec this build lacks stores `data` raw.
     pub fn frame(&mut self, data: &[u8]) -> Vec<u8> {
+        #[cfg(feature = "zstd")]
+        if self.compression.codec == Codec::Zstd && !data.is_empty() && !looks_random(data) {
+            let cctx = self.zstd.get_or_insert_with(zstd_safe::CCtx::create);
+            if let Some(out) = zstd_into(cctx, self.compression.level, data) {
+                return out;
+            }
+        }
         if self.compression.codec == Codec::Deflate && !data.is_empty() && !looks_random(data) {
             let flags = create_comp_flags_from_zip_params(i32::from(self.compression.level), -15, 0);
             let compressor = match &mut self.deflate {
@@ -181,6 +234,41 @@ fn deflate_into(compressor: &mut CompressorOxide, data: &[u8], mut out: Vec<u8>)
     }
 }
 
+/// Compresses `data` into one zstd frame after a `NONCE_LEN + 1` header; `None` unless the
+/// frame is strictly smaller than `data`.
+#[cfg(feature = "zstd")]
+fn zstd_into(cctx: &mut zstd_safe::CCtx<'static>, level: u8, data: &[u8]) -> Option<Vec<u8>> {
+    let header = NONCE_LEN + 1;
+    // Room for strictly less than the input: libzstd fails (and we store raw) if it needs more.
+    let room = data.len() - 1;
+    let mut out = alloc::vec![0u8; header + room + crate::crypto::TAG_LEN];
+    if let Some(codec) = out.get_mut(NONCE_LEN) {
+        *codec = Codec::Zstd as u8;
+    }
+    let written = cctx.compress(out.get_mut(header..header + room)?, data, i32::from(level)).ok()?;
+    out.truncate(header + written);
+    Some(out)
+}
+
+/// Decompresses one zstd frame of at most `max_len` bytes.
+#[cfg(feature = "zstd")]
+fn unzstd(payload: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
+    let too_large = |len: u64| DecodeError::TooLarge { what: "decompressed payload", len, max: max_len as u64 };
+    // Our writer always records the content size; trust it only as far as the caller's limit.
+    let len = match zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n > max_len as u64 => return Err(too_large(n)),
+        Ok(Some(n)) => n as usize,
+        Ok(None) => return Err(DecodeError::Malformed("zstd frame without its content size")),
+        Err(_) => return Err(DecodeError::Malformed("invalid zstd frame header")),
+    };
+    let mut out = alloc::vec![0u8; len];
+    match zstd_safe::decompress(out.as_mut_slice(), payload) {
+        Ok(n) if n == len => Ok(out),
+        Ok(_) => Err(DecodeError::Malformed("zstd frame shorter than its header says")),
+        Err(_) => Err(DecodeError::Malformed("invalid zstd frame, or longer than its header says")),
+    }
+}
+
 /// Reads a framed plaintext: the codec byte, then the payload, decompressed to at most `max_len`
 /// bytes.
 pub fn unframe(framed: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
@@ -199,6 +287,10 @@ pub fn unframe(framed: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
                 DecodeError::Malformed("invalid DEFLATE stream")
             }
         }),
+        #[cfg(feature = "zstd")]
+        Codec::Zstd => unzstd(payload, max_len),
+        #[cfg(not(feature = "zstd"))]
+        Codec::Zstd => Err(DecodeError::CodecNotBuilt(Codec::Zstd.name())),
     }
 }
 
@@ -281,6 +373,42 @@ mod tests {
         assert_eq!(f.frame(&mixed)[NONCE_LEN], Codec::Deflate as u8);
         let t = f.frame(&text);
         assert!(t[NONCE_LEN] == Codec::Deflate as u8 && t.len() < text.len() / 20);
+    }
+
+    #[test]
+    #[cfg(feature = "zstd")]
+    fn zstd_frames() {
+        let text = b"the quick brown fox jumps over the lazy dog; ".repeat(25_000);
+        let random = crate::testing::random_bytes(42u64, 200_000);
+        let mut f = Framer::new(Compression::ZSTD);
+        let t = f.frame(&text);
+        assert_eq!(t[NONCE_LEN], Codec::Zstd as u8);
+        assert!(t.len() < text.len() / 50);
+        assert_eq!(unframe(strip(&t), text.len()).unwrap(), text);
+        assert!(matches!(unframe(strip(&t), text.len() - 1), Err(DecodeError::TooLarge { .. })));
+        assert_eq!(f.frame(&random)[NONCE_LEN], Codec::None as u8, "random data is not compressed");
+        assert_eq!(f.frame(&text), t, "a reused context gives the same frame");
+        // Small inputs that do not shrink are stored; tiny ones still round-trip.
+        for input in [&b"x"[..], b"short", &text[..100]] {
+            let framed = f.frame(input);
+            assert_eq!(unframe(strip(&framed), input.len()).unwrap(), input);
+        }
+        // Damaged frames are errors, never panics.
+        let mut bad = strip(&t).to_vec();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        let _ = unframe(&bad, text.len());
+        assert!(unframe(&[2, 0x28, 0xb5, 0x2f, 0xfd], 100).is_err());
+        assert!(unframe(&[2, 1, 2, 3], 100).is_err());
+        assert!(Compression { codec: Codec::Zstd, level: 20 }.validate().is_err());
+    }
+
+    #[test]
+    #[cfg(not(feature = "zstd"))]
+    fn zstd_without_the_feature() {
+        assert!(matches!(unframe(&[2, 0x28, 0xb5, 0x2f, 0xfd], 100), Err(DecodeError::CodecNotBuilt("zstd"))));
+        assert!(Compression::ZSTD.validate().is_err());
+        assert_eq!(Compression::best_available(), Compression::DEFAULT);
     }
 
     #[test]

@@ -16,15 +16,21 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::chunker::ChunkerParams;
-use crate::compress::Compression;
+use crate::compress::{Codec, Compression};
 use crate::error::{DecodeError, Error};
 use crate::id::Id;
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Feature flags this build understands (none beyond the base format yet).
-pub const KNOWN_FEATURES: &[&str] = &[];
+/// Feature flags this build understands.
+///
+/// - `zstd` (mandatory when present): blobs and objects may be compressed with Zstandard
+///   (codec 2). Known only to builds with the `zstd` cargo feature.
+pub const KNOWN_FEATURES: &[&str] = if cfg!(feature = "zstd") { &[FEATURE_ZSTD] } else { &[] };
+
+/// The feature flag of repositories that write zstd.
+pub const FEATURE_ZSTD: &str = "zstd";
 
 /// The largest config object accepted (sealed), 64 KiB.
 pub const MAX_CONFIG_LEN: u64 = 64 * 1024;
@@ -66,6 +72,15 @@ impl Config {
             chunker: ChunkerParams::with_seed(chunker_seed),
             pack_size: Self::DEFAULT_PACK_SIZE,
             compression: Compression::DEFAULT,
+        }
+    }
+
+    /// Sets the compression of new data, and the `zstd` mandatory feature if it needs zstd (so
+    /// that a build without zstd refuses the repository up front instead of failing per blob).
+    pub fn set_compression(&mut self, compression: Compression) {
+        self.compression = compression;
+        if compression.codec == Codec::Zstd && !self.mandatory_features.iter().any(|f| f == FEATURE_ZSTD) {
+            self.mandatory_features.push(String::from(FEATURE_ZSTD));
         }
     }
 

@@ -124,6 +124,8 @@ pub enum DecodeError {
     UnknownVersion(u32),
     /// A compression codec this implementation does not know.
     UnknownCodec(u8),
+    /// A known compression codec this build was compiled without (the `zstd` feature).
+    CodecNotBuilt(&'static str),
     /// The serialized form (postcard) is invalid.
     Serialization(postcard::Error),
 }
@@ -136,6 +138,9 @@ impl fmt::Display for DecodeError {
             Self::Malformed(what) => write!(f, "malformed: {what}"),
             Self::UnknownVersion(v) => write!(f, "unknown version {v}"),
             Self::UnknownCodec(c) => write!(f, "unknown compression codec {c}"),
+            Self::CodecNotBuilt(name) => {
+                write!(f, "compressed with {name}, which this build lacks (build cairn-core with the `{name}` feature)")
+            }
             Self::Serialization(e) => write!(f, "invalid encoding: {e}"),
         }
     }

@@ -77,7 +77,7 @@ pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob, seal_bl
 pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, Usage, check};
 pub use chunker::{Chunker, ChunkerParams, GearTable};
 pub use compress::{Codec, Compression, Framer, frame_for_sealing, unframe, unframe_owned};
-pub use config::{Config, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
+pub use config::{Config, FEATURE_ZSTD, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
 pub use crypto::{
     AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label,
     object_hash,

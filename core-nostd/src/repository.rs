@@ -119,7 +119,7 @@ impl<S: Storage> Repository<S> {
         let master = MasterKey::from_bytes(&random_bytes::<MASTER_KEY_LEN, _>(rng));
         let mut config = Config::new(Id(random_bytes(rng)), random_bytes(rng));
         config.pack_size = options.pack_size;
-        config.compression = options.compression;
+        config.set_compression(options.compression);
         let (min, avg, max) = options.chunk_sizes;
         config.chunker.min_size = min;
         config.chunker.avg_size = avg;

@@ -6,26 +6,31 @@
 //! - Trees are walked depth-first in name order. Every name is checked first: an invalid name
 //!   (`..`, `/` inside, empty, NUL) or a duplicate is refused with a warning, so nothing is ever
 //!   written outside the target.
-//! - File contents are fetched blob by blob; decrypting, decompressing and verifying run on the
-//!   [`Worker`], many blobs at a time across consecutive files, and are written in order.
+//! - File contents are fetched pack by pack: the blobs the next files need (a window of
+//!   16 MiB in restore order) are grouped by pack, and each group is read with as few
+//!   reads as its layout allows (one span per run of blobs with gaps under 256 KiB), so a
+//!   pack is read once even though its blobs are shuffled. Decrypting, decompressing and
+//!   verifying run on the [`Worker`], a group per job, and blobs are written in file order.
 //! - A blob that is missing or damaged is reported and its bytes are written as zeros, so the
 //!   rest of the file keeps its place and size; the file is named in a warning.
 //! - Directory metadata is applied at the end, children before parents, so that writing files
 //!   does not disturb the restored modification times.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
 
 use embedded_io_async::Write;
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::backend::{FileKind, Handle, ReadRange, Storage};
 use crate::blob::{BlobType, open_blob};
 use crate::error::{Error, IoErrorKind, StorageOp};
-use crate::index::Index;
+use crate::id::{BlobId, PackId};
+use crate::index::{BlobLocation, Index};
 use crate::progress::{FileStatus, Progress, Warning, WarningKind};
 use crate::repository::{Repository, storage_error};
 use crate::snapshot::Snapshot;
@@ -72,9 +77,15 @@ where
         target,
         worker,
         progress,
-        jobs: FuturesOrdered::new(),
+        next_seq: 0,
+        waiting: BTreeMap::new(),
+        order: VecDeque::new(),
+        waiting_bytes: 0,
+        groups: FuturesUnordered::new(),
+        max_groups: worker.threads().max(2),
+        ready: BTreeMap::new(),
+        next_write: 0,
         open: VecDeque::new(),
-        max_jobs: worker.threads().max(1) * 4,
         dirs: Vec::new(),
         stats: RestoreStats::default(),
     };
@@ -85,9 +96,7 @@ where
             None => r.restore_entry(node.name.clone(), &node).await?,
         },
     }
-    while !r.jobs.is_empty() {
-        r.write_next().await?;
-    }
+    r.drain().await?;
     let dirs = core::mem::take(&mut r.dirs);
     for (dir, node) in dirs {
         if let Err(e) = r.target.finish_dir(&dir, &node).await {
@@ -97,11 +106,27 @@ where
     Ok(r.stats)
 }
 
-type BlobJob<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, (Error, u32)>> + 'a>>;
+/// Bytes of blobs (plaintext) gathered in restore order before the oldest pack group is read.
+pub(crate) const WINDOW: u64 = 16 * 1024 * 1024;
+/// Blobs of one pack closer than this are read in one span, the gap read and dropped.
+pub(crate) const MAX_GAP: u64 = 256 * 1024;
 
+/// One blob to fetch for the file being written, numbered in write order.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    seq: u64,
+    id: BlobId,
+    loc: BlobLocation,
+}
+
+type BlobResult = Result<Vec<u8>, (Error, u32)>;
+type GroupJob<'a> = Pin<Box<dyn Future<Output = Vec<(u64, BlobResult)>> + 'a>>;
+
+/// A file whose blobs are on their way; created when its first blob is written, so that only
+/// one file is open however many the read window spans.
 struct OpenFile<F> {
     path: Vec<u8>,
-    file: F,
+    file: Option<F>,
     node: Node,
     remaining: usize,
     ok: bool,
@@ -113,9 +138,19 @@ struct Restorer<'a, 'r, S, T: RestoreTarget, W, P> {
     target: &'r mut T,
     worker: &'a W,
     progress: &'r mut P,
-    jobs: FuturesOrdered<BlobJob<'a>>,
+    /// The number of the next blob request.
+    next_seq: u64,
+    /// Requests not yet read, by pack, in request order.
+    waiting: BTreeMap<PackId, Vec<Request>>,
+    /// (first request, pack) in request order, to find the oldest waiting group.
+    order: VecDeque<(u64, PackId)>,
+    waiting_bytes: u64,
+    groups: FuturesUnordered<GroupJob<'a>>,
+    max_groups: usize,
+    /// Fetched blobs waiting for their turn to be written.
+    ready: BTreeMap<u64, BlobResult>,
+    next_write: u64,
     open: VecDeque<OpenFile<T::File>>,
-    max_jobs: usize,
     dirs: Vec<(Vec<u8>, Node)>,
     stats: RestoreStats,
 }
@@ -198,53 +233,158 @@ where
     }
 
     async fn restore_file(&mut self, path: Vec<u8>, node: &Node, content: &[crate::BlobId]) -> Result<(), Error> {
-        let file = match self.target.create_file(&path, node.meta.size).await {
-            Ok(f) => f,
-            Err(e) => return self.fatal_or_warn(&path, e),
-        };
         if content.is_empty() {
+            let file = match self.target.create_file(&path, 0).await {
+                Ok(f) => Some(f),
+                Err(e) => return self.fatal_or_warn(&path, e),
+            };
             return self.close_file(OpenFile { path, file, node: node.clone(), remaining: 0, ok: true }).await;
         }
-        self.open.push_back(OpenFile { path, file, node: node.clone(), remaining: content.len(), ok: true });
+        self.open.push_back(OpenFile { path, file: None, node: node.clone(), remaining: content.len(), ok: true });
         for &id in content {
-            let job: BlobJob<'a> = match self.index.get(BlobType::Data, &id) {
-                None => Box::pin(core::future::ready(Err((Error::BlobNotInIndex { kind: BlobType::Data, id }, 0)))),
-                Some(loc) => {
-                    let storage = self.repo.storage();
-                    let keys = alloc::sync::Arc::clone(self.repo.keys());
-                    let worker = self.worker;
-                    Box::pin(async move {
-                        let handle = Handle::new(FileKind::Pack, loc.pack);
-                        let sealed = storage
-                            .read(&handle, ReadRange::Span { offset: loc.offset.into(), len: loc.length })
-                            .await
-                            .map_err(|e| (storage_error(StorageOp::Read, &handle, e), loc.raw_len))?;
-                        worker
-                            .spawn(move || open_blob(&keys, BlobType::Data, id, &sealed, loc.raw_len))
-                            .await
-                            .map_err(|e| (e, loc.raw_len))
-                    })
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            match self.index.get(BlobType::Data, &id) {
+                None => {
+                    self.ready.insert(seq, Err((Error::BlobNotInIndex { kind: BlobType::Data, id }, 0)));
                 }
-            };
-            self.jobs.push_back(job);
-            while self.jobs.len() > self.max_jobs {
-                self.write_next().await?;
+                Some(loc) => {
+                    let group = self.waiting.entry(loc.pack).or_default();
+                    if group.is_empty() {
+                        self.order.push_back((seq, loc.pack));
+                    }
+                    group.push(Request { seq, id, loc });
+                    self.waiting_bytes += u64::from(loc.raw_len);
+                }
             }
+            while self.waiting_bytes > WINDOW {
+                self.start_oldest_group().await?;
+            }
+            self.write_ready().await?;
         }
         Ok(())
     }
 
-    /// Writes the oldest finished blob to its file; closes the file after its last blob.
-    async fn write_next(&mut self) -> Result<(), Error> {
-        let Some(result) = self.jobs.next().await else { return Ok(()) };
+    /// Starts reading the pack of the oldest waiting request, with every request for it so far.
+    async fn start_oldest_group(&mut self) -> Result<(), Error> {
+        while self.groups.len() >= self.max_groups {
+            self.finish_group().await?;
+        }
+        let pack = loop {
+            let Some(&(seq, pack)) = self.order.front() else { return Ok(()) };
+            self.order.pop_front();
+            // Stale if that group was started already (a newer group of the pack starts later).
+            if self.waiting.get(&pack).and_then(|g| g.first()).is_some_and(|r| r.seq == seq) {
+                break pack;
+            }
+        };
+        let Some(mut requests) = self.waiting.remove(&pack) else { return Ok(()) };
+        self.waiting_bytes -= requests.iter().map(|r| u64::from(r.loc.raw_len)).sum::<u64>();
+        requests.sort_unstable_by_key(|r| r.loc.offset);
+        let storage = self.repo.storage();
+        let keys = Arc::clone(self.repo.keys());
+        let worker = self.worker;
+        self.groups.push(Box::pin(async move {
+            let mut out = Vec::with_capacity(requests.len());
+            let mut rest = &requests[..];
+            while let Some(first) = rest.first() {
+                // One span for a run of blobs with small gaps.
+                let start = u64::from(first.loc.offset);
+                let mut end = start + u64::from(first.loc.length);
+                let mut n = 1;
+                while let Some(next) = rest.get(n) {
+                    let next_start = u64::from(next.loc.offset);
+                    if next_start > end + MAX_GAP {
+                        break;
+                    }
+                    end = end.max(next_start + u64::from(next.loc.length));
+                    n += 1;
+                }
+                let (run, tail) = rest.split_at(n);
+                rest = tail;
+                let handle = Handle::new(FileKind::Pack, pack);
+                let len = u32::try_from(end - start).unwrap_or(u32::MAX);
+                match storage.read(&handle, ReadRange::Span { offset: start, len }).await {
+                    Err(e) => {
+                        let message = alloc::string::ToString::to_string(&e);
+                        for r in run {
+                            let e = crate::IoError::new(e.kind(), message.clone());
+                            out.push((r.seq, Err((storage_error(StorageOp::Read, &handle, e), r.loc.raw_len))));
+                        }
+                    }
+                    Ok(span) => {
+                        let keys = Arc::clone(&keys);
+                        let run = run.to_vec();
+                        let opened = worker
+                            .spawn(move || {
+                                run.iter()
+                                    .map(|r| {
+                                        let from = (u64::from(r.loc.offset) - start) as usize;
+                                        let sealed = span.get(from..from + r.loc.length as usize).unwrap_or_default();
+                                        let result = open_blob(&keys, BlobType::Data, r.id, sealed, r.loc.raw_len)
+                                            .map_err(|e| (e, r.loc.raw_len));
+                                        (r.seq, result)
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                            .await;
+                        out.extend(opened);
+                    }
+                }
+            }
+            out
+        }));
+        Ok(())
+    }
+
+    /// Waits for one group and writes what can be written.
+    async fn finish_group(&mut self) -> Result<(), Error> {
+        if let Some(blobs) = self.groups.next().await {
+            self.ready.extend(blobs);
+        }
+        self.write_ready().await
+    }
+
+    /// Reads and writes everything still waiting.
+    async fn drain(&mut self) -> Result<(), Error> {
+        while !self.order.is_empty() {
+            self.start_oldest_group().await?;
+        }
+        while !self.groups.is_empty() {
+            self.finish_group().await?;
+        }
+        self.write_ready().await
+    }
+
+    /// Writes fetched blobs in order, as far as they are there.
+    async fn write_ready(&mut self) -> Result<(), Error> {
+        while let Some(result) = self.ready.remove(&self.next_write) {
+            self.next_write += 1;
+            self.write_blob(result).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the next blob to its file; closes the file after its last blob.
+    async fn write_blob(&mut self, result: BlobResult) -> Result<(), Error> {
         let Some(front) = self.open.front_mut() else { return Ok(()) };
         let (data, damaged) = match result {
             Ok(data) => (data, None),
             Err((e, raw_len)) => (alloc::vec![0u8; raw_len as usize], Some(e)),
         };
         let mut write_error = None;
+        if front.ok && front.file.is_none() {
+            match self.target.create_file(&front.path, front.node.meta.size).await {
+                Ok(f) => front.file = Some(f),
+                Err(e) => {
+                    front.ok = false;
+                    write_error = Some(e);
+                }
+            }
+        }
         if front.ok
-            && let Err(e) = front.file.write_all(&data).await
+            && let Some(file) = front.file.as_mut()
+            && let Err(e) = file.write_all(&data).await
         {
             front.ok = false;
             write_error = Some(e);
@@ -268,6 +408,7 @@ where
 
     async fn close_file(&mut self, f: OpenFile<T::File>) -> Result<(), Error> {
         let OpenFile { path, file, node, ok, .. } = f;
+        let Some(file) = file else { return Ok(()) };
         match self.target.finish_file(&path, file, &node).await {
             Ok(()) => {
                 if ok {

@@ -80,12 +80,12 @@ fn samples() -> Samples {
     let mut b = PackBuilder::new(BlobType::Data);
     b.add(sealed.clone());
     let pack = b.finish(&keys, &[2; 24]).bytes;
-    Samples {
-        valid: vec![config.encode(), key.encode(), tree.encode(), index.encode(), snapshot.encode()],
-        keys,
-        pack,
-        sealed_blob: (id, data.len() as u32, sealed.bytes),
-    }
+    #[allow(unused_mut)]
+    let mut valid = vec![config.encode(), key.encode(), tree.encode(), index.encode(), snapshot.encode()];
+    // A zstd frame, so that damaged zstd input is decoded too.
+    #[cfg(feature = "zstd")]
+    valid.push(frame_for_sealing(&b"zstd frame data ".repeat(40), Compression::ZSTD)[NONCE_LEN..].to_vec());
+    Samples { valid, keys, pack, sealed_blob: (id, data.len() as u32, sealed.bytes) }
 }
 
 /// Random bytes, or a valid encoding with random damage (flips, cuts, inserted bytes).
@@ -163,4 +163,15 @@ fn a_decompression_bomb_stops_at_the_limit() {
     assert!(payload.len() < 256 * 1024, "{} bytes", payload.len());
     let r = capped(payload.len(), || unframe(payload, 1 << 20));
     assert!(matches!(r, Err(DecodeError::TooLarge { .. })));
+}
+
+#[test]
+#[cfg(feature = "zstd")]
+fn a_zstd_bomb_stops_at_the_limit() {
+    let zeros = vec![0u8; 32 << 20];
+    let framed = frame_for_sealing(&zeros, Compression::ZSTD);
+    let payload = &framed[NONCE_LEN..];
+    assert_eq!(payload[0], Codec::Zstd as u8);
+    let r = capped(payload.len(), || unframe(payload, 1 << 20));
+    assert!(matches!(r, Err(DecodeError::TooLarge { .. })), "{r:?}");
 }

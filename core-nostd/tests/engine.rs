@@ -394,3 +394,56 @@ fn index_costs_48_bytes_per_blob() {
         m.pack_bytes
     );
 }
+
+#[test]
+fn restore_reads_each_pack_once() {
+    block_on(async {
+        let store = MemoryBackend::new();
+        let mut rng = TestRng(11);
+        let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
+        let mut index = repo.load_index().await.unwrap();
+        // Many files of several chunks, some repeated, over many 64 KiB packs.
+        let mut fs = MemFs::new();
+        for i in 0..60u64 {
+            let name = format!("/d/{}/f{i:03}", i % 7);
+            fs.add(name.as_bytes(), MemEntry::File(pseudo_random(i % 45, 20_000 + (i as usize) * 1_500)));
+        }
+        let snap = run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 5))
+            .await
+            .unwrap();
+        // 15 of the 60 files repeat another's bytes: stored once.
+        let s = snap.snapshot.stats;
+        assert_eq!(s.files_new, 60);
+        assert!(s.bytes_added_raw < s.bytes_read, "{s:?}");
+
+        let flaky = Flaky::new(&store, None);
+        let repo = Repository::open(&flaky, b"pw").await.unwrap();
+        let index = repo.load_index().await.unwrap();
+        let data_packs = index.packs().iter().filter(|p| p.blob_type == BlobType::Data).count();
+        assert!(data_packs > 10, "{data_packs}");
+        flaky.reads.borrow_mut().clear();
+        let mut target = MemTarget::default();
+        let stats =
+            restore(&repo, &index, &snap.snapshot, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
+        assert_eq!((stats.files, stats.errors), (60, 0));
+        let reads = flaky.reads.borrow();
+        let is_data = |h: &&Handle| {
+            h.kind == FileKind::Pack && index.pack(&PackId(h.id)).is_some_and(|p| p.blob_type == BlobType::Data)
+        };
+        let pack_reads: Vec<_> = reads.iter().filter(is_data).collect();
+        let mut distinct = pack_reads.clone();
+        distinct.sort_by_key(|h| h.id);
+        distinct.dedup();
+        assert_eq!(pack_reads.len(), distinct.len(), "every pack read once");
+        assert_eq!(distinct.len(), data_packs);
+        let mut files = 0;
+        for (path, (entry, _)) in &fs.entries {
+            if let MemEntry::File(_) = entry {
+                files += 1;
+                let restored = target.entries.get(&path[1..]).map(|(e, _)| e);
+                assert_eq!(restored, Some(entry), "{}", String::from_utf8_lossy(path));
+            }
+        }
+        assert_eq!(files, 60);
+    })
+}

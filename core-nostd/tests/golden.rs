@@ -214,3 +214,40 @@ fn tree_and_snapshot() {
     let plain = open_object(&keys, ObjectKind::Snapshot, id.0, label::SNAPSHOT, &stored, MAX_SNAPSHOT_LEN).unwrap();
     assert_eq!(Snapshot::decode(id, &plain).unwrap(), snap);
 }
+
+/// A zstd blob (codec 2) must keep decoding. Only decoding is pinned: libzstd may produce other
+/// (equally valid) bytes in another version, so the writer is checked by a round trip instead.
+#[test]
+#[cfg(feature = "zstd")]
+fn zstd_blob() {
+    let keys = Keys::new(&master());
+    let text = b"golden zstd blob, golden zstd blob, golden zstd blob\n".repeat(16);
+    let id = keys.blob_id(&text);
+    let fresh = seal_blob(&keys, BlobType::Data, id, &text, Compression::ZSTD, &[12; 24]);
+    assert_eq!(open_blob(&keys, BlobType::Data, id, &fresh.bytes, text.len() as u32).unwrap(), text);
+    let path = dir().join("zstd-blob.hex");
+    if std::env::var_os("CAIRN_BLESS").is_some() {
+        std::fs::write(&path, hex(&fresh.bytes)).unwrap();
+    }
+    let stored = unhex(&std::fs::read_to_string(&path).unwrap());
+    let framed = keys.open(label::DATA, &stored).unwrap();
+    assert_eq!(framed[0], Codec::Zstd as u8, "codec byte 2 is zstd");
+    assert_eq!(&framed[1..5], &[0x28, 0xb5, 0x2f, 0xfd], "one zstd frame (RFC 8878 magic)");
+    assert_eq!(open_blob(&keys, BlobType::Data, id, &stored, text.len() as u32).unwrap(), text);
+    // Refused: a smaller limit than the frame's content size, and a frame without a size.
+    assert!(unframe(&framed, text.len() - 1).is_err());
+}
+
+/// A config that uses zstd names the mandatory feature `zstd`, so that builds without it refuse
+/// the repository up front.
+#[test]
+fn zstd_config_is_a_mandatory_feature() {
+    let mut config = Config::new(Id([1; 32]), [2; 32]);
+    config.set_compression(Compression::ZSTD);
+    assert_eq!(config.mandatory_features, vec![FEATURE_ZSTD.to_string()]);
+    match Config::decode(&config.encode()) {
+        Ok(c) => assert!(cfg!(feature = "zstd") && c.compression == Compression::ZSTD),
+        Err(Error::UnknownMandatoryFeature { name }) => assert!(!cfg!(feature = "zstd") && name == "zstd"),
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -233,11 +233,17 @@ pub struct Flaky<'a> {
     pub inner: &'a MemoryBackend,
     pub writes_left: Cell<Option<u64>>,
     pub writes: RefCell<Vec<Handle>>,
+    pub reads: RefCell<Vec<Handle>>,
 }
 
 impl<'a> Flaky<'a> {
     pub fn new(inner: &'a MemoryBackend, budget: Option<u64>) -> Self {
-        Self { inner, writes_left: Cell::new(budget), writes: RefCell::new(Vec::new()) }
+        Self {
+            inner,
+            writes_left: Cell::new(budget),
+            writes: RefCell::new(Vec::new()),
+            reads: RefCell::new(Vec::new()),
+        }
     }
 }
 
@@ -249,6 +255,7 @@ impl Storage for Flaky<'_> {
         self.inner.list(kind).await
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.reads.borrow_mut().push(*handle);
         self.inner.read(handle, range).await
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
