@@ -141,7 +141,8 @@ PY
     best() { # command... : best wall time of 3 runs (warm cache), in seconds
         local b=999999 t
         for _ in 1 2 3; do
-            t=$( { /usr/bin/time -f %e "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+            /usr/bin/time -f %e -o "$WORK/best.txt" "$@" >/dev/null 2>&1
+            t=$(tail -1 "$WORK/best.txt")
             b=$(python3 -c "print(min($b, $t))")
         done
         echo "$b"

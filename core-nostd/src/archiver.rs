@@ -567,8 +567,9 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
             known_filter: None,
             job_bytes: 0,
             // Enough jobs in flight to keep every thread busy even with many small files, and a
-            // byte budget that bounds memory whatever the chunk sizes.
-            max_jobs: worker.threads().max(1) * 16 + 4,
+            // byte budget that bounds memory whatever the chunk sizes. Each queued job holds a
+            // compressor (a zstd context grows to a few MiB), so the count stays small.
+            max_jobs: worker.threads().max(1) * 4 + 2,
             max_job_bytes: worker.threads().max(1) * 4 * 1024 * 1024,
             framers: Vec::new(),
             data_pack: PackBuilder::new(BlobType::Data),
@@ -800,7 +801,8 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
                 .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
             Ok(StoredPack { id: pack.id, blob_type: pack.blob_type, size, entries: pack.entries })
         }));
-        while self.uploads.len() > self.max_uploads {
+        // At most `max_uploads` packs in flight: each is up to a pack size of memory.
+        while self.uploads.len() >= self.max_uploads {
             if let Some(stored) = self.uploads.next().await {
                 self.pack_stored(stored?).await?;
             }
