@@ -655,6 +655,9 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
     async fn save_tree(&mut self, tree: PendingTree) -> Result<BlobRef, Error> {
         if tree.fills.is_empty() {
             let id = self.encode_tree(tree.nodes);
+            // Its sealing job counts like any other: without this, a tree of empty files would
+            // queue every directory's tree unbounded.
+            self.wait_for_room().await?;
             return Ok(BlobRef::Id(id));
         }
         let job = self.next_job;
