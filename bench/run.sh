@@ -208,7 +208,6 @@ for step in ["backup-1", "backup-2", "backup-3", "restore", "check"]:
         for p, v in zip(peers, row[1:]):
             line += f"{c / v:>14.2f}" if v else f"{'-':>14}"
         print(line)
-c1 = med[("cairn", "backup-1", "wall")]
 print("\nfirst backup throughput: " + ", ".join(f"{t} {data / med[(t, 'backup-1', 'wall')] / 1e6:.0f} MB/s" for t in tools))
 if os.path.exists(kernels) and os.path.getsize(kernels):
     print("\nkernels, one core, MB/s (128 MiB sample of the corpus, 1 MiB pieces):")

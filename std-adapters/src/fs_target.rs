@@ -86,15 +86,6 @@ impl FsTarget {
         // Without root, setuid/setgid bits of files owned by others would be misleading: drop them.
         if self.restore_owner { node.meta.mode & 0o7777 } else { node.meta.mode & 0o1777 }
     }
-
-    /// What `finish_file` applies to a file, detached from `self` so that a worker can do it.
-    fn file_meta(&self, node: &Node) -> FileMeta {
-        FileMeta {
-            owner: self.restore_owner.then_some((node.meta.uid, node.meta.gid)),
-            mode: self.mode(node),
-            mtime: system_time(node.meta.mtime),
-        }
-    }
 }
 
 /// Files at least this large get their blocks reserved up front (less fragmentation, and a
@@ -125,24 +116,6 @@ fn create_at(path: &Path, size: u64) -> Result<File, IoError> {
         }
     }
     Ok(file)
-}
-
-/// Metadata applied to a restored file.
-#[derive(Debug, Clone, Copy)]
-struct FileMeta {
-    owner: Option<(u32, u32)>,
-    mode: u32,
-    mtime: SystemTime,
-}
-
-impl FileMeta {
-    fn apply(self, f: &File) -> Result<(), IoError> {
-        if let Some((uid, gid)) = self.owner {
-            std::os::unix::fs::fchown(f, Some(uid), Some(gid)).map_err(err)?;
-        }
-        f.set_permissions(fs::Permissions::from_mode(self.mode)).map_err(err)?;
-        f.set_times(FileTimes::new().set_modified(self.mtime)).map_err(err)
-    }
 }
 
 /// A file being restored.
@@ -190,7 +163,12 @@ impl RestoreTarget for FsTarget {
     }
 
     async fn finish_file(&mut self, _rel: &[u8], file: FsOut, node: &Node) -> Result<(), IoError> {
-        self.file_meta(node).apply(&file.0)
+        let f = file.0;
+        if self.restore_owner {
+            std::os::unix::fs::fchown(&f, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
+        }
+        f.set_permissions(fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
+        f.set_times(FileTimes::new().set_modified(system_time(node.meta.mtime))).map_err(err)
     }
 
     async fn create_symlink(&mut self, rel: &[u8], target: &[u8], node: &Node) -> Result<(), IoError> {
