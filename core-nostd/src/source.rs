@@ -55,6 +55,14 @@ pub trait Source {
 
     /// Reads a symbolic link's target.
     async fn read_link(&mut self, path: &[u8]) -> Result<Vec<u8>, IoError>;
+
+    /// A hint, given after listing directory `dir`: these of its regular files (name and size),
+    /// in this order, are about to be opened and read; unchanged files the archiver can reuse
+    /// from the parent snapshot are not named. A source on slow media may start fetching them.
+    /// The default does nothing; a hint never fails.
+    fn will_read(&mut self, dir: &[u8], files: &[(&[u8], u64)]) {
+        let _ = (dir, files);
+    }
 }
 
 /// Where a restore writes to.

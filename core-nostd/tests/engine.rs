@@ -67,6 +67,17 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         .unwrap();
         let s = first.snapshot.stats;
         assert_eq!(s.files_new, 7, "{s:?}");
+        // Every non-empty file of a listed directory was announced before it was read (/other/x
+        // is a backed-up path of its own, not listed).
+        let mut hinted = fs.hinted.take();
+        hinted.sort();
+        let expected: Vec<Vec<u8>> = fs
+            .entries
+            .iter()
+            .filter(|(p, (e, _))| p.starts_with(b"/data/") && matches!(e, MemEntry::File(d) if !d.is_empty()))
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(hinted, expected);
         assert_eq!(s.skipped, 1);
         assert_eq!(s.symlinks, 1);
         assert_eq!(s.bytes_read, 13000 + 1_400_000 + 5 + 4 + 1);
@@ -110,6 +121,7 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         let s2 = second.snapshot.stats;
         assert_eq!(s2.bytes_read, 0, "{s2:?}");
         assert_eq!(fs.opened.get(), opened, "no file was opened");
+        assert!(fs.hinted.borrow().is_empty(), "no file was announced for reading");
         assert_eq!(s2.files_unmodified, 7);
         assert_eq!((s2.packs_written, s2.index_files_written, s2.data_blobs_new, s2.tree_blobs_new), (0, 0, 0, 0));
         assert_eq!(second.snapshot.tree, first.snapshot.tree);
@@ -130,6 +142,7 @@ fn backup_restore_round_trip_and_incremental_reads_nothing() {
         .unwrap();
         assert_eq!(third.snapshot.stats.files_changed, 1);
         assert_eq!(third.snapshot.stats.bytes_read, 7);
+        assert_eq!(fs.hinted.take(), vec![b"/data/docs/readme.txt".to_vec()], "only the changed file is announced");
 
         // Sub-path restore: a directory's contents, and a single file.
         let mut t = MemTarget::default();

@@ -14,8 +14,9 @@
 //! Symbolic links are stored as links, never followed. Files are read with plain blocking reads
 //! on the calling thread (the engine calls them between handing chunks to worker threads); so
 //! that those reads rarely wait for the disk, the source asks the kernel to read ahead
-//! (`posix_fadvise`): the start of every file of a directory as soon as it is listed, and a
-//! window ahead of the read position in large files. These are hints: they never fail a backup.
+//! (`posix_fadvise`): the start of every file of a directory the archiver says it will read
+//! ([`Source::will_read`]: new and changed files only, so an unchanged backup reads no file
+//! contents at all), and a window ahead of the read position in large files. These are hints: they never fail a backup.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -257,20 +258,23 @@ impl Source for FsSource {
             };
             out.push(self.entry(name, &m));
         }
-        // Ask the kernel to start reading the files of this directory while earlier ones are
-        // being chunked and compressed.
+        Ok(out)
+    }
+
+    fn will_read(&mut self, dir: &[u8], files: &[(&[u8], u64)]) {
+        // Ask the kernel to start reading these files while earlier ones are being chunked and
+        // compressed.
         let mut asked = 0;
-        for e in out.iter().filter(|e| e.kind == EntryKind::File && e.meta.size > 0) {
+        for &(name, size) in files {
             if asked >= LISTING_AHEAD {
                 break;
             }
-            if let Ok(f) = File::open(os(&cairn_core::join_path(path, &e.name))) {
-                let len = e.meta.size.min(FILE_HEAD);
+            if let Ok(f) = File::open(os(&cairn_core::join_path(dir, name))) {
+                let len = size.min(FILE_HEAD);
                 advise(&f, 0, len, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED);
                 asked += len;
             }
         }
-        Ok(out)
     }
 
     async fn open(&mut self, path: &[u8]) -> Result<FsFile, IoError> {

@@ -63,6 +63,8 @@ pub enum MemEntry {
 pub struct MemFs {
     pub entries: BTreeMap<Vec<u8>, (MemEntry, Metadata)>,
     pub opened: std::rc::Rc<Cell<u64>>,
+    /// Paths named by `will_read` hints, in order.
+    pub hinted: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
 }
 
 impl MemFs {
@@ -176,6 +178,14 @@ impl Source for MemFs {
         match self.entries.get(path) {
             Some((MemEntry::Symlink(t), _)) => Ok(t.clone()),
             _ => Err(IoError::from_kind(IoErrorKind::InvalidData)),
+        }
+    }
+
+    fn will_read(&mut self, dir: &[u8], files: &[(&[u8], u64)]) {
+        for (name, size) in files {
+            let path = cairn_core::join_path(dir, name);
+            assert!(matches!(self.entries.get(&path), Some((MemEntry::File(d), _)) if d.len() as u64 == *size));
+            self.hinted.borrow_mut().push(path);
         }
     }
 }
