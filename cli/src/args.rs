@@ -39,6 +39,11 @@ pub(crate) struct Global {
     /// Never show a progress bar
     #[arg(long, global = true)]
     pub(crate) no_progress: bool,
+
+    /// If another process holds a conflicting repository lock, keep trying for this long
+    /// (30s, 5m, 2h) instead of failing at once
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub(crate) retry_lock: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +60,10 @@ pub(crate) enum Command {
     Restore(RestoreArgs),
     /// Check the repository for errors
     Check(CheckArgs),
+    /// Remove snapshots: by a retention policy (--keep-*), or the ones named
+    Forget(ForgetArgs),
+    /// Remove stale repository locks (left by processes that are gone)
+    Unlock(UnlockArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,10 @@ pub(crate) struct BackupArgs {
     /// Read every file, even those unchanged since the parent snapshot
     #[arg(long)]
     pub(crate) force: bool,
+    /// Record this time instead of now: RFC 3339 (2026-01-02T09:00:00Z) or local
+    /// 'YYYY-MM-DD HH:MM:SS' (for importing older copies; retention uses it)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) time: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -137,4 +150,54 @@ pub(crate) struct CheckArgs {
     /// Also read, decrypt and verify every blob (reads the whole repository)
     #[arg(long)]
     pub(crate) read_data: bool,
+}
+
+/// Retention rules apply to each group of snapshots with the same host and paths on its own; a
+/// snapshot is kept if any rule keeps it. Calendar rules (hourly to yearly) keep the newest
+/// snapshot of each of the N newest hours, days, ISO weeks, months or years (local time) that
+/// have one. The data of removed snapshots stays in the repository until a prune.
+#[derive(Debug, Args)]
+pub(crate) struct ForgetArgs {
+    /// Snapshots to remove (ids or unambiguous prefixes), instead of a policy
+    #[arg(value_name = "SNAPSHOT", conflicts_with_all = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly",
+        "keep_monthly", "keep_yearly", "keep_within", "keep_tag"])]
+    pub(crate) snapshots: Vec<String>,
+    /// Keep the N newest snapshots
+    #[arg(short = 'l', long, value_name = "N")]
+    pub(crate) keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest hours
+    #[arg(short = 'H', long, value_name = "N")]
+    pub(crate) keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest days
+    #[arg(short = 'd', long, value_name = "N")]
+    pub(crate) keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest weeks (Monday to Sunday)
+    #[arg(short = 'w', long, value_name = "N")]
+    pub(crate) keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest months
+    #[arg(short = 'm', long, value_name = "N")]
+    pub(crate) keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N newest years
+    #[arg(short = 'y', long, value_name = "N")]
+    pub(crate) keep_yearly: Option<u32>,
+    /// Keep every snapshot taken within DURATION of the group's newest, e.g. 2w, 36h, 1y6m
+    /// (units: y = 365 days, m = 30 days, w, d, h)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) keep_within: Option<String>,
+    /// Keep every snapshot with this tag (repeatable)
+    #[arg(long, value_name = "TAG")]
+    pub(crate) keep_tag: Vec<String>,
+    /// Only consider snapshots of this host
+    #[arg(long, value_name = "NAME")]
+    pub(crate) host: Option<String>,
+    /// Print the plan (kept and removed, with the rules that keep each) and change nothing
+    #[arg(short = 'n', long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnlockArgs {
+    /// Remove every lock, not only stale ones: only when you are sure no other cairn uses the repository
+    #[arg(long)]
+    pub(crate) remove_all: bool,
 }

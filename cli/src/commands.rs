@@ -7,32 +7,41 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cairn_core::{
-    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeyInfo, Node, NodeKind, Repository,
-    backup, check, restore, walk,
+    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeepPolicy, KeyInfo, Node, NodeKind,
+    Repository, RetentionInput, SnapshotId, Timestamp, backup, check, plan_retention, restore, walk,
 };
 use cairn_std::{
-    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LocalBackend, ThreadWorker, os_rng, runtime,
+    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, holder_is_dead, os_rng,
+    runtime,
 };
 use serde_json::json;
 
-use crate::args::{BackupArgs, CheckArgs, Cli, Command, Global, InitArgs, LsArgs, RestoreArgs, SnapshotsArgs};
+use crate::args::{
+    BackupArgs, CheckArgs, Cli, Command, ForgetArgs, Global, InitArgs, LsArgs, RestoreArgs, SnapshotsArgs, UnlockArgs,
+};
 use crate::exit;
 use crate::output::{CliProgress, bytes, local_time, now, rfc3339};
-use crate::repo::{self, Location, Purpose};
+use crate::repo::{self, Location, Purpose, Repo, Session};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     let worker = ThreadWorker::new();
     let rt = runtime(&worker).map_err(|e| Error::new(ErrorKind::Other, format!("cannot start the runtime: {e}")))?;
     let g = &cli.global;
+    let session = Session::default();
+    let s = &session;
     rt.block_on(async {
-        match &cli.command {
+        let result = match &cli.command {
             Command::Init(a) => init(g, a).await,
-            Command::Backup(a) => backup_cmd(g, a, &worker).await,
+            Command::Backup(a) => backup_cmd(g, s, a, &worker).await,
             Command::Snapshots(a) => snapshots(g, a).await,
-            Command::Ls(a) => ls(g, a).await,
-            Command::Restore(a) => restore_cmd(g, a, &worker).await,
-            Command::Check(a) => check_cmd(g, a, &worker).await,
-        }
+            Command::Ls(a) => ls(g, s, a).await,
+            Command::Restore(a) => restore_cmd(g, s, a, &worker).await,
+            Command::Check(a) => check_cmd(g, s, a, &worker).await,
+            Command::Forget(a) => forget(g, s, a).await,
+            Command::Unlock(a) => unlock(g, a).await,
+        };
+        session.release().await;
+        result
     })
 }
 
@@ -66,11 +75,7 @@ fn parse_compression(s: &str) -> Result<Compression, Error> {
     Ok(c)
 }
 
-async fn create_repository(
-    g: &Global,
-    location: &Location,
-    args: Option<&InitArgs>,
-) -> Result<Repository<LocalBackend>, Error> {
+async fn create_repository(g: &Global, location: &Location, args: Option<&InitArgs>) -> Result<Repo, Error> {
     let mut options = InitOptions::default();
     options.compression = Compression::best_available();
     options.key_info = key_info();
@@ -101,7 +106,7 @@ async fn create_repository(
     if password.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "the repository password cannot be empty"));
     }
-    Ok(Repository::init(location.backend(), password.expose(), &options, &mut os_rng()).await?)
+    Ok(Repository::init(LockKeeper::new(location.backend()), password.expose(), &options, &mut os_rng()).await?)
 }
 
 async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
@@ -142,9 +147,12 @@ fn absolute_path(p: &Path) -> Result<PathBuf, Error> {
     Ok(resolved)
 }
 
-async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
     let started = Instant::now();
-    let time = now();
+    let time = match &a.time {
+        Some(t) => parse_time(t)?,
+        None => now(),
+    };
     let paths = a.paths.iter().map(|p| absolute_path(p)).collect::<Result<Vec<_>, _>>()?;
     let mut patterns = a.exclude.clone();
     for f in &a.exclude_file {
@@ -169,6 +177,7 @@ async fn backup_cmd(g: &Global, a: &BackupArgs, worker: &ThreadWorker) -> Result
     } else {
         repo::open(g, &location).await?
     };
+    session.lock(g, &location, &repo, "backup", false).await?;
 
     let host = a.host.clone().unwrap_or_else(hostname);
     let mut byte_paths: Vec<Vec<u8>> = paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
@@ -329,9 +338,10 @@ fn kind_name(node: &Node) -> &'static str {
     }
 }
 
-async fn ls(g: &Global, a: &LsArgs) -> Result<ExitCode, Error> {
+async fn ls(g: &Global, session: &Session, a: &LsArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "ls", false).await?;
     let (_, snap) = repo.find_snapshot(&a.snapshot).await?;
     let index = repo.load_index().await?;
     let path = normalize_snapshot_path(&a.path)?;
@@ -403,7 +413,7 @@ fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
     Ok(path.into_bytes())
 }
 
-async fn restore_cmd(g: &Global, a: &RestoreArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
     let started = Instant::now();
     let (spec, path) = match a.snapshot.split_once(':') {
         Some((s, p)) => (s, normalize_snapshot_path(p)?),
@@ -411,6 +421,7 @@ async fn restore_cmd(g: &Global, a: &RestoreArgs, worker: &ThreadWorker) -> Resu
     };
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "restore", false).await?;
     let (id, snap) = repo.find_snapshot(spec).await?;
     let index = repo.load_index().await?;
     let mut target =
@@ -452,10 +463,11 @@ async fn restore_cmd(g: &Global, a: &RestoreArgs, worker: &ThreadWorker) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check_cmd(g: &Global, a: &CheckArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
+async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
     let started = Instant::now();
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "check", false).await?;
     let mut options = CheckOptions::default();
     options.read_data = a.read_data;
     let mut progress = CliProgress::new(g, "checking packs", a.read_data.then_some(0));
@@ -513,6 +525,227 @@ async fn check_cmd(g: &Global, a: &CheckArgs, worker: &ThreadWorker) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// Parses a `--keep-within` duration such as `2w`, `36h` or `1y6m` into seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<u64, Error> {
+    let bad = || {
+        Error::new(ErrorKind::InvalidInput, format!("invalid duration {s:?}"))
+            .with_hint("write a number and a unit, possibly several: 2w, 36h, 1y6m (y, m = 30 days, w, d, h)")
+    };
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            'y' => 365 * 86_400,
+            'm' => 30 * 86_400,
+            'w' => 7 * 86_400,
+            'd' => 86_400,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    if !number.is_empty() || s.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// The local time zone's offset from UTC at `t`, in seconds.
+fn utc_offset(t: Timestamp) -> i32 {
+    jiff::Timestamp::new(t.secs, 0).map(|ts| ts.to_zoned(jiff::tz::TimeZone::system()).offset().seconds()).unwrap_or(0)
+}
+
+async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "forget", false).await?;
+    let mut policy = KeepPolicy::default();
+    policy.last = a.keep_last.unwrap_or(0);
+    policy.hourly = a.keep_hourly.unwrap_or(0);
+    policy.daily = a.keep_daily.unwrap_or(0);
+    policy.weekly = a.keep_weekly.unwrap_or(0);
+    policy.monthly = a.keep_monthly.unwrap_or(0);
+    policy.yearly = a.keep_yearly.unwrap_or(0);
+    policy.within_secs = a.keep_within.as_deref().map(parse_duration).transpose()?;
+    policy.tags = a.keep_tag.clone();
+
+    if !a.snapshots.is_empty() {
+        let mut chosen: Vec<(SnapshotId, cairn_core::Snapshot)> = Vec::new();
+        for spec in &a.snapshots {
+            let found = repo.find_snapshot(spec).await?;
+            if !chosen.iter().any(|(id, _)| *id == found.0) {
+                chosen.push(found);
+            }
+        }
+        for (id, s) in &chosen {
+            if !a.dry_run {
+                repo.remove_snapshot(*id).await?;
+            }
+            if !g.json && !g.quiet {
+                let verb = if a.dry_run { "would remove" } else { "removed" };
+                println!("{verb} snapshot {} of {} ({})", id.short(), s.hostname, local_time(s.time));
+            }
+        }
+        if g.json {
+            let ids: Vec<String> = chosen.iter().map(|(id, _)| id.to_hex()).collect();
+            println!("{}", json!({ "dry_run": a.dry_run, "removed": ids }));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if policy.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "no snapshots and no --keep rule given").with_hint(
+            "name snapshots to remove, or give a policy such as --keep-daily 7 --keep-weekly 4 (try --dry-run first)",
+        ));
+    }
+
+    let snapshots = repo.list_snapshots().await?;
+    let input: Vec<RetentionInput> = snapshots
+        .iter()
+        .filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h))
+        .map(|(id, s)| RetentionInput {
+            id: *id,
+            time: s.time,
+            utc_offset_secs: utc_offset(s.time),
+            hostname: s.hostname.clone(),
+            paths: s.paths.clone(),
+            tags: s.tags.clone(),
+        })
+        .collect();
+    let plan = plan_retention(&input, &policy);
+    let mut removed = 0usize;
+    let mut failed = None;
+    if !a.dry_run {
+        for id in plan.removed() {
+            match repo.remove_snapshot(id).await {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    if g.json {
+        let groups: Vec<_> = plan
+            .groups
+            .iter()
+            .map(|gp| {
+                json!({
+                    "hostname": gp.hostname,
+                    "paths": gp.paths.iter().map(|p| cairn_std::show_path(p)).collect::<Vec<_>>(),
+                    "keep": gp.keep.iter().map(|k| json!({
+                        "id": k.id.to_hex(),
+                        "time": rfc3339(k.time),
+                        "reasons": k.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                    "remove": gp.remove.iter().map(|(id, t)| json!({ "id": id.to_hex(), "time": rfc3339(*t) })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "dry_run": a.dry_run, "groups": groups, "removed": removed }));
+    } else if !g.quiet {
+        for gp in &plan.groups {
+            let paths: Vec<String> = gp.paths.iter().map(|p| cairn_std::show_path(p)).collect();
+            println!("host {}, paths {}:", gp.hostname, paths.join(" "));
+            let mut rows: Vec<(Timestamp, String)> = gp
+                .keep
+                .iter()
+                .map(|k| {
+                    let why: Vec<String> = k.reasons.iter().map(ToString::to_string).collect();
+                    (k.time, format!("  keep    {}  {}  {}", k.id.short(), local_time(k.time), why.join(", ")))
+                })
+                .collect();
+            let verb = if a.dry_run { "remove?" } else { "remove " };
+            rows.extend(gp.remove.iter().map(|(id, t)| (*t, format!("  {verb} {}  {}", id.short(), local_time(*t)))));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+            for (_, row) in rows {
+                println!("{row}");
+            }
+        }
+        let to_remove = plan.removed().count();
+        let kept: usize = plan.groups.iter().map(|gp| gp.keep.len()).sum();
+        if a.dry_run {
+            println!("{kept} kept, {to_remove} would be removed (dry run: nothing changed)");
+        } else {
+            println!("{kept} kept, {removed} removed");
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses a time given on the command line: RFC 3339, or a local civil time.
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, Error> {
+    let ts = s.parse::<jiff::Timestamp>().ok().or_else(|| {
+        s.parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::system()).ok())
+            .map(|z| z.timestamp())
+    });
+    match ts {
+        Some(t) => Ok(Timestamp::new(t.as_second(), t.subsec_nanosecond().max(0) as u32)),
+        None => Err(Error::new(ErrorKind::InvalidInput, format!("invalid time {s:?}"))
+            .with_hint("use RFC 3339 such as 2026-01-02T09:00:00Z, or local time such as '2026-01-02 09:00:00'")),
+    }
+}
+
+async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    let now = now();
+    let mut removed = Vec::new();
+    let mut kept = Vec::new();
+    for entry in repo.list_locks().await? {
+        let describe = |e: &cairn_core::LockEntry| match &e.info {
+            Some(i) => format!(
+                "{}{} on {} (user {}, process {}) since {}, last refreshed {}",
+                i.operation,
+                if e.is_exclusive() { " (exclusive)" } else { "" },
+                i.hostname,
+                i.username,
+                i.pid,
+                local_time(i.created),
+                local_time(i.refreshed)
+            ),
+            None => format!("lock {} (unreadable)", entry_short(e)),
+        };
+        if a.remove_all || entry.is_stale(now, &holder_is_dead) {
+            repo.remove_lock(entry.id).await?;
+            removed.push(describe(&entry));
+        } else {
+            kept.push(describe(&entry));
+        }
+    }
+    if g.json {
+        println!("{}", json!({ "removed": removed, "kept": kept }));
+    } else if !g.quiet {
+        for r in &removed {
+            println!("removed stale lock: {r}");
+        }
+        for k in &kept {
+            println!("kept active lock: {k}");
+        }
+        if removed.is_empty() && kept.is_empty() {
+            println!("the repository has no locks");
+        } else if !kept.is_empty() {
+            println!("active locks are kept; use --remove-all only if no other cairn uses the repository");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_short(e: &cairn_core::LockEntry) -> String {
+    e.id.to_hex().chars().take(8).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,5 +780,20 @@ mod tests {
         assert_eq!(normalize_snapshot_path("home/me/").unwrap(), b"/home/me");
         assert_eq!(normalize_snapshot_path("/").unwrap(), b"/");
         assert!(normalize_snapshot_path("/a/../b").is_err());
+    }
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_duration("1y6m").unwrap(), (365 + 180) * 86_400);
+        assert_eq!(parse_duration("36h").unwrap(), 36 * 3600);
+        for bad in ["", "3", "h", "2x", "99999999999999999999y", "3 parsecs"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(crate::repo::parse_wait("90s").unwrap().as_secs(), 90);
+        assert_eq!(crate::repo::parse_wait("5m").unwrap().as_secs(), 300);
+        assert!(crate::repo::parse_wait("5 min").is_err());
+        assert_eq!(parse_time("2026-01-02T09:00:00Z").unwrap().secs, 1_767_344_400);
+        assert!(parse_time("yesterday").is_err());
     }
 }

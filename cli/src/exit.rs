@@ -8,6 +8,7 @@
 //! | 3 | backup or restore finished, but some files could not be read or written (listed as warnings) |
 //! | 4 | `check` found damage |
 //! | 10 | there is no repository at the location given |
+//! | 11 | the repository is locked by another process |
 //! | 12 | wrong password |
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub(crate) fn for_error(e: &Error) -> ExitCode {
     ExitCode::from(match e.kind() {
         ErrorKind::InvalidInput => 2,
         ErrorKind::RepositoryNotFound => 10,
+        ErrorKind::Locked => 11,
         ErrorKind::WrongPassword => 12,
         _ => 1,
     })

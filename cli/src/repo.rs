@@ -3,8 +3,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use cairn_core::Repository;
-use cairn_std::{Error, ErrorKind, LocalBackend, Secret, paths};
+use std::cell::RefCell;
+use std::time::Duration;
+
+use cairn_core::{FileKind, Handle, Id, Repository, Storage};
+use cairn_std::{Error, ErrorKind, LocalBackend, LockKeeper, Secret, lock_repository, paths};
 
 use crate::args::Global;
 
@@ -99,8 +102,68 @@ pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -
     Ok(Secret::new(first.into_bytes()))
 }
 
+/// A repository as the commands use it: its destination wrapped to keep this process's lock.
+pub(crate) type Repo = Repository<LockKeeper<LocalBackend>>;
+
+/// The locks this run of cairn took, released when the command ends however it ends (a lock
+/// left behind by a killed process is recognised as stale on this host, and everywhere after
+/// 30 minutes).
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    held: RefCell<Vec<(Location, Id)>>,
+}
+
+impl Session {
+    /// Takes a shared or exclusive lock on `repo` for `operation`, waiting up to --retry-lock.
+    pub(crate) async fn lock(
+        &self,
+        global: &Global,
+        location: &Location,
+        repo: &Repo,
+        operation: &str,
+        exclusive: bool,
+    ) -> Result<(), Error> {
+        let wait = match &global.retry_lock {
+            Some(s) => parse_wait(s)?,
+            None => Duration::ZERO,
+        };
+        lock_repository(repo, operation, exclusive, wait).await?;
+        if let Some(id) = repo.storage().held_id() {
+            self.held.borrow_mut().push((location.clone(), id));
+        }
+        Ok(())
+    }
+
+    /// Removes every lock taken (best effort).
+    pub(crate) async fn release(&self) {
+        let held = self.held.take();
+        for (location, id) in held {
+            let _ = location.backend().remove(&Handle::new(FileKind::Lock, id)).await;
+        }
+    }
+}
+
+/// Parses a --retry-lock duration: a number with s, m or h (`30s`, `5m`, `2h`).
+pub(crate) fn parse_wait(s: &str) -> Result<Duration, Error> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| bad_wait(s))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n.checked_mul(60).ok_or_else(|| bad_wait(s))?,
+        "h" => n.checked_mul(3600).ok_or_else(|| bad_wait(s))?,
+        _ => return Err(bad_wait(s)),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn bad_wait(s: &str) -> Error {
+    Error::new(ErrorKind::InvalidInput, format!("invalid --retry-lock duration {s:?}"))
+        .with_hint("write a number with s, m or h: 30s, 5m, 2h")
+}
+
 /// Opens the repository, with a clear error if it does not exist.
-pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repository<LocalBackend>, Error> {
+pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, Error> {
     if !location.exists() {
         let err = Error::new(ErrorKind::RepositoryNotFound, format!("there is no repository at {}", location.show()));
         return Err(if location.is_default {
@@ -110,5 +173,5 @@ pub(crate) async fn open(global: &Global, location: &Location) -> Result<Reposit
         });
     }
     let password = password(global, location, Purpose::Open)?;
-    Ok(Repository::open(location.backend(), password.expose()).await?)
+    Ok(Repository::open(LockKeeper::new(location.backend()), password.expose()).await?)
 }

@@ -49,6 +49,8 @@ pub mod label {
     pub const DATA: &[u8] = b"cairn.data";
     /// A tree blob.
     pub const TREE: &[u8] = b"cairn.tree";
+    /// Lock objects.
+    pub const LOCK: &[u8] = b"cairn.lock";
 }
 
 /// A sealed message failed authentication: wrong key, or the bytes were changed.

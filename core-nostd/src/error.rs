@@ -177,6 +177,8 @@ pub enum ObjectKind {
     DataBlob,
     /// A tree blob (a directory listing).
     TreeBlob,
+    /// A lock object.
+    Lock,
 }
 
 impl fmt::Display for ObjectKind {
@@ -190,6 +192,7 @@ impl fmt::Display for ObjectKind {
             Self::PackHeader => "pack header",
             Self::DataBlob => "data blob",
             Self::TreeBlob => "tree blob",
+            Self::Lock => "lock",
         })
     }
 }
@@ -375,6 +378,16 @@ pub enum Error {
     },
     /// Removing this key would leave the repository with no way to open it.
     LastKey,
+    /// Another process holds a lock that conflicts with the one asked for.
+    Locked {
+        /// The conflicting lock object.
+        id: Id,
+        /// What it says, if it can be read.
+        holder: Option<Box<crate::lock::LockInfo>>,
+    },
+    /// A lock this process held was removed or taken over (it was judged stale): the operation
+    /// must stop before it writes or deletes anything more.
+    LockLost,
 }
 
 impl Error {
@@ -434,6 +447,22 @@ impl fmt::Display for Error {
             Self::PathNotFound { path } => write!(f, "{} is not in the snapshot", DisplayPath(path)),
             Self::NotADirectory { path } => write!(f, "{} is not a directory in the snapshot", DisplayPath(path)),
             Self::LastKey => f.write_str("refusing to remove the last key: the repository could never be opened again"),
+            Self::Locked { id, holder: Some(h) } => write!(
+                f,
+                "the repository is locked{} by {} (user {}, process {} on {}), lock {}",
+                if h.exclusive { " exclusively" } else { "" },
+                h.operation,
+                h.username,
+                h.pid,
+                h.hostname,
+                id.to_hex().get(..8).unwrap_or_default()
+            ),
+            Self::Locked { id, holder: None } => {
+                write!(f, "the repository is locked by lock {}, which cannot be read", id.to_hex().get(..8).unwrap_or_default())
+            }
+            Self::LockLost => f.write_str(
+                "this process's repository lock was removed by another process (it had not been refreshed for 30 minutes)",
+            ),
         }
     }
 }

@@ -58,10 +58,12 @@ mod error;
 mod id;
 mod index;
 mod key;
+mod lock;
 mod pack;
 mod progress;
 mod repository;
 mod restorer;
+mod retention;
 mod snapshot;
 mod source;
 mod time;
@@ -86,6 +88,10 @@ pub use error::{DecodeError, DisplayPath, Error, IoError, IoErrorKind, ObjectKin
 pub use id::{BlobId, ID_LEN, Id, IndexId, KeyId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPack, MAX_INDEX_LEN, PackInfo};
 pub use key::{KEY_VERSION, Kdf, KeyInfo, KeyObject, MAX_KEY_LEN};
+pub use lock::{
+    EXCLUSIVE_LOCK_ID, HeldLock, LockEntry, LockInfo, MAX_LOCK_LEN, REFRESH_EVERY_SECS, STALE_AFTER_SECS,
+    read_lock_object, write_lock_object,
+};
 pub use pack::{
     FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry,
     PackHeader, decode_header, decode_pack, header_len,
@@ -93,6 +99,7 @@ pub use pack::{
 pub use progress::{FileStatus, NoProgress, Progress, Warning, WarningKind};
 pub use repository::{InitOptions, Repository, open_object, random_bytes, seal_object};
 pub use restorer::{RestoreStats, restore};
+pub use retention::{GroupPlan, KeepPolicy, KeepReason, Kept, RetentionInput, RetentionPlan, plan_retention};
 pub use snapshot::{BackupStats, MAX_SNAPSHOT_LEN, Snapshot};
 pub use source::{EntryKind, RestoreTarget, Source, SourceEntry};
 pub use time::Timestamp;

@@ -86,7 +86,8 @@ fn object_kind(kind: FileKind) -> ObjectKind {
         FileKind::Key => ObjectKind::Key,
         FileKind::Snapshot => ObjectKind::Snapshot,
         FileKind::Index => ObjectKind::Index,
-        FileKind::Pack | FileKind::Lock => ObjectKind::Pack,
+        FileKind::Pack => ObjectKind::Pack,
+        FileKind::Lock => ObjectKind::Lock,
     }
 }
 
@@ -337,6 +338,12 @@ impl<S: Storage> Repository<S> {
         rng: &mut R,
     ) -> Result<SnapshotId, Error> {
         self.save_object(FileKind::Snapshot, label::SNAPSHOT, &snapshot.encode(), rng).await.map(SnapshotId)
+    }
+
+    /// Removes one snapshot object (its data stays until a prune finds it unreferenced).
+    pub async fn remove_snapshot(&self, id: SnapshotId) -> Result<(), Error> {
+        let handle = Handle::new(FileKind::Snapshot, id);
+        self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
     }
 
     /// Every snapshot, oldest first.

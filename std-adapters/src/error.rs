@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Corrupt,
     /// The repository needs a newer version of Cairn.
     Unsupported,
+    /// Another process holds a conflicting repository lock.
+    Locked,
     /// Storage or filesystem failure.
     Io,
     /// Anything else.
@@ -198,6 +200,28 @@ impl From<cairn_core::Error> for Error {
             E::PathNotFound { .. } | E::NotADirectory { .. } => Self::new(ErrorKind::NotFound, message)
                 .with_hint("list the snapshot's contents with `cairn ls SNAPSHOT`"),
             E::InvalidParameter { .. } | E::LastKey => Self::new(ErrorKind::InvalidInput, message),
+            E::Locked { holder, id } => {
+                let message = match holder {
+                    Some(h) => format!(
+                        "the repository is locked{} by {} on {} (user {}, process {}) since {}, last refreshed {}",
+                        if h.exclusive { " exclusively" } else { "" },
+                        h.operation,
+                        h.hostname,
+                        h.username,
+                        h.pid,
+                        local_time(h.created),
+                        local_time(h.refreshed),
+                    ),
+                    None => format!("the repository is locked by lock {} which cannot be read", id.to_hex()),
+                };
+                Self::new(ErrorKind::Locked, message).with_hint(
+                    "wait for that to finish; if the process is gone, `cairn unlock` removes stale locks \
+                     (not refreshed for 30 minutes, or whose process no longer runs on this host)",
+                )
+            }
+            E::LockLost => {
+                Self::new(ErrorKind::Locked, message).with_hint("nothing more was written; run the operation again")
+            }
             E::Corrupt { .. } | E::Decode { .. } | E::BlobNotInIndex { .. } => Self::new(ErrorKind::Corrupt, message)
                 .with_hint("run `cairn check --read-data` to find everything that is affected"),
             E::Storage { source, .. } | E::Source { source, .. } | E::Target { source, .. } => {
@@ -222,4 +246,12 @@ impl From<cairn_core::Error> for Error {
 /// A path for messages (non-UTF-8 bytes shown as U+FFFD).
 pub fn show_path(path: &[u8]) -> String {
     DisplayPath(path).to_string()
+}
+
+/// A timestamp in local time for messages (`YYYY-MM-DD HH:MM:SS`).
+pub fn local_time(t: cairn_core::Timestamp) -> String {
+    match jiff::Timestamp::new(t.secs, 0) {
+        Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => format!("@{}", t.secs),
+    }
 }

@@ -59,6 +59,7 @@ impl Worker for ThreadWorker {
 /// not `Send`, so they run on this one thread while jobs run on the pool.
 pub fn runtime(worker: &ThreadWorker) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .max_blocking_threads(worker.threads() * 2 + 8)
         .thread_name("cairn-worker")
         .build()

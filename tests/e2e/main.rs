@@ -5,6 +5,7 @@
 mod bad_input;
 mod crash;
 mod damage;
+mod lifecycle;
 mod round_trip;
 mod source_options;
 

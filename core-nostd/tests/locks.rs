@@ -1,0 +1,55 @@
+//! Repository locks on in-memory storage.
+
+mod support;
+
+use cairn_core::*;
+use support::*;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::new(secs, 0)
+}
+
+#[test]
+fn shared_and_exclusive_exclude_each_other_and_stale_ones_do_not_count() {
+    block_on(async {
+        let store = MemoryBackend::new();
+        let mut rng = TestRng(9);
+        let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
+        let alive = |_: &LockInfo| false;
+        let shared = |op: &str| LockInfo::new(false, op, "h", "u", 1, at(0));
+        let exclusive = LockInfo::new(true, "prune", "h", "u", 2, at(0));
+
+        let b1 = repo.lock(shared("backup"), at(1000), &alive, &mut rng).await.unwrap();
+        let b2 = repo.lock(shared("backup"), at(1000), &alive, &mut rng).await.unwrap();
+        assert_ne!(b1.id, b2.id);
+        match repo.lock(exclusive.clone(), at(1000), &alive, &mut rng).await {
+            Err(Error::Locked { holder: Some(h), .. }) => assert_eq!(h.operation, "backup"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(repo.list_locks().await.unwrap().len(), 2, "the refused lock was removed");
+
+        repo.remove_lock(b1.id).await.unwrap();
+        repo.remove_lock(b2.id).await.unwrap();
+        let p = repo.lock(exclusive.clone(), at(1000), &alive, &mut rng).await.unwrap();
+        assert_eq!(p.id, EXCLUSIVE_LOCK_ID);
+        assert!(matches!(repo.lock(shared("backup"), at(1001), &alive, &mut rng).await, Err(Error::Locked { .. })));
+        assert!(matches!(repo.lock(exclusive.clone(), at(1001), &alive, &mut rng).await, Err(Error::Locked { .. })));
+
+        // Not refreshed for more than 30 minutes: stale, taken over; the old holder notices.
+        let later = at(1000 + STALE_AFTER_SECS + 1);
+        let p2 = repo.lock(exclusive.clone(), later, &alive, &mut rng).await.unwrap();
+        assert!(matches!(repo.verify_lock(&p).await, Err(Error::LockLost)));
+        let mut p2 = p2;
+        repo.refresh_lock(&mut p2, at(5000), &mut rng).await.unwrap();
+        assert_eq!(repo.read_lock(EXCLUSIVE_LOCK_ID).await.unwrap().refreshed, at(5000));
+
+        // A dead holder's lock does not block either.
+        let dead = |i: &LockInfo| i.pid == 2;
+        let b3 = repo.lock(shared("backup"), at(5001), &dead, &mut rng).await.unwrap();
+        repo.remove_lock(b3.id).await.unwrap();
+
+        // A removed lock is lost for its holder.
+        repo.remove_lock(p2.id).await.unwrap();
+        assert!(matches!(repo.refresh_lock(&mut p2, at(5002), &mut rng).await, Err(Error::LockLost)));
+    });
+}

@@ -1,0 +1,169 @@
+//! Repository lifecycle: retention (forget) on a real local repository.
+
+use std::fs;
+
+use cairn_e2e::diff_trees;
+
+use crate::{cairn, init, s};
+
+#[test]
+fn forget_keeps_what_the_policy_says_and_kept_snapshots_restore() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let repo = t.path().join("repo");
+    // Calendar rules use local time: pin it so that the expected buckets hold anywhere.
+    let c = cairn(t.path()).env("TZ", "UTC");
+    init(&c, &repo, 1);
+
+    // Seven backups over a few days; each leaves a different version of the tree.
+    let times = [
+        ("2026-01-01T08:00:00Z", None),
+        ("2026-01-01T20:00:00Z", None),
+        ("2026-01-02T08:00:00Z", Some("release")),
+        ("2026-01-03T08:00:00Z", None),
+        ("2026-01-03T09:00:00Z", None),
+        ("2026-01-04T08:00:00Z", None),
+        ("2026-01-04T10:00:00Z", None),
+    ];
+    let mut ids = Vec::new();
+    for (i, (time, tag)) in times.iter().enumerate() {
+        fs::write(src.join("version.txt"), format!("version {i}\n").repeat(1000)).unwrap();
+        fs::write(src.join(format!("added-{i}.bin")), cairn_e2e::random_bytes(i as u64, 100_000)).unwrap();
+        let mut args = vec!["--json", "backup", "--repo", s(&repo), "--host", "box", "--time", time, s(&src)];
+        if let Some(tag) = tag {
+            args.extend(["--tag", tag]);
+        }
+        let out = c.run(args).ok().json();
+        ids.push(out["snapshot_id"].as_str().unwrap().to_string());
+        // Keep a copy of this version to compare restores with.
+        let copy = t.path().join(format!("v{i}"));
+        assert!(std::process::Command::new("cp").arg("-a").arg(&src).arg(&copy).status().unwrap().success());
+    }
+
+    // No rule and no snapshot: refused with guidance.
+    let refused = c.run(["forget", "--repo", s(&repo)]).code(2);
+    assert!(refused.stderr.contains("--keep-daily"), "{}", refused.stderr);
+    // A bad duration says what to write.
+    let bad = c.run(["forget", "--repo", s(&repo), "--keep-within", "3 parsecs"]).code(2);
+    assert!(bad.stderr.contains("2w, 36h"), "{}", bad.stderr);
+
+    // The dry run prints the plan with reasons and changes nothing. Keep the newest of the 2
+    // newest days (6 and 4) plus the tagged one (2) and everything within 1 day of the newest
+    // (5 and 6).
+    let policy = ["--keep-daily", "2", "--keep-tag", "release", "--keep-within", "1d"];
+    let plan = c.run([&["--json", "forget", "--repo", s(&repo), "--dry-run"][..], &policy[..]].concat()).ok().json();
+    assert_eq!(plan["dry_run"], true);
+    let group = &plan["groups"][0];
+    let kept: Vec<&str> = group["keep"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
+    assert_eq!(kept, vec![&ids[6], &ids[5], &ids[4], &ids[2]]);
+    assert_eq!(group["keep"][0]["reasons"], serde_json::json!(["daily", "within"]));
+    assert_eq!(group["keep"][3]["reasons"], serde_json::json!(["tag release"]));
+    assert_eq!(group["remove"].as_array().unwrap().len(), 3);
+    let listed = c.run(["--json", "snapshots", "--repo", s(&repo)]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 7, "a dry run removes nothing");
+    let text = c.run([&["forget", "--repo", s(&repo), "--dry-run"][..], &policy[..]].concat()).ok();
+    assert!(text.stdout.contains("daily, within") && text.stdout.contains("would be removed"), "{}", text.stdout);
+
+    // The real run removes exactly the planned snapshots.
+    c.run([&["forget", "--repo", s(&repo)][..], &policy[..]].concat()).ok();
+    let listed = c.run(["--json", "snapshots", "--repo", s(&repo)]).ok().json();
+    let mut left: Vec<&str> = listed.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    left.sort();
+    let mut expected = vec![ids[2].as_str(), ids[4].as_str(), ids[5].as_str(), ids[6].as_str()];
+    expected.sort();
+    assert_eq!(left, expected);
+
+    // Every kept snapshot restores to its point in time.
+    for i in [2, 4, 5, 6] {
+        let out = t.path().join(format!("restore-{i}"));
+        c.run(["restore", &format!("{}:{}", ids[i], s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+        let diffs = diff_trees(&t.path().join(format!("v{i}")), &out);
+        assert!(diffs.is_empty(), "snapshot {i}:\n{}", diffs.join("\n"));
+    }
+
+    // Forget by id.
+    let by_id = c.run(["--json", "forget", "--repo", s(&repo), &ids[4][..10]]).ok().json();
+    assert_eq!(by_id["removed"], serde_json::json!([ids[4]]));
+    let listed = c.run(["--json", "snapshots", "--repo", s(&repo)]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn concurrent_backups_from_two_processes_both_succeed_and_restore() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let a = t.path().join("a");
+    let b = t.path().join("b");
+    cairn_e2e::make_tree(&a, 30 << 20);
+    cairn_e2e::make_tree(&b, 20 << 20);
+    // Shared content between the two trees, so both processes race to store the same blobs.
+    fs::write(b.join("shared.bin"), fs::read(a.join("big.bin")).unwrap()).unwrap();
+
+    let spawn = |src: &std::path::Path, host: &str| {
+        c.command(["--json", "backup", "--repo", s(&repo), "--host", host, s(src)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let pa = spawn(&a, "machine-a");
+    let pb = spawn(&b, "machine-b");
+    let ra = cairn_e2e::finish(pa.wait_with_output().unwrap()).ok().json();
+    let rb = cairn_e2e::finish(pb.wait_with_output().unwrap()).ok().json();
+    assert!(fs::read_dir(repo.join("locks")).unwrap().next().is_none(), "both locks were released");
+
+    for (src, res) in [(&a, &ra), (&b, &rb)] {
+        let id = res["snapshot_id"].as_str().unwrap();
+        let out = t.path().join(format!("out-{id}"));
+        c.run(["restore", &format!("{id}:{}", s(src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+        let diffs = diff_trees(src, &out);
+        assert!(diffs.is_empty(), "{}:\n{}", src.display(), diffs.join("\n"));
+    }
+    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
+    assert_eq!(check["errors"], 0, "{check}");
+}
+
+#[test]
+fn unlock_removes_only_locks_whose_process_is_gone() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    // A sparse 64 GiB file keeps the backup busy (hashing zeros) for as long as the test needs.
+    fs::File::create(src.join("huge.img")).unwrap().set_len(64 << 30).unwrap();
+    let locks = || fs::read_dir(repo.join("locks")).map(|d| d.count()).unwrap_or(0);
+
+    // A backup holds a shared lock while it runs.
+    let mut running = c
+        .command(["backup", "--repo", s(&repo), "--no-progress", s(&src)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while locks() == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the backup never took its lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kept = c.run(["--json", "unlock", "--repo", s(&repo)]).ok().json();
+    assert_eq!(kept["removed"], serde_json::json!([]), "a live process's lock stays: {kept}");
+    assert!(kept["kept"][0].as_str().unwrap().starts_with("backup on "), "{kept}");
+
+    // Killed, it leaves its lock behind; unlock sees the process is gone and removes it.
+    running.kill().unwrap();
+    running.wait().unwrap();
+    assert_eq!(locks(), 1, "a killed process leaves its lock");
+    let text = c.run(["unlock", "--repo", s(&repo)]).ok();
+    assert!(text.stdout.contains("removed stale lock: backup on"), "{}", text.stdout);
+    assert_eq!(locks(), 0);
+    // The interrupted backup left a valid repository.
+    fs::remove_file(src.join("huge.img")).unwrap();
+    fs::write(src.join("small.txt"), b"small").unwrap();
+    c.run(["backup", "--repo", s(&repo), "--no-progress", s(&src)]).ok();
+    c.run(["check", "--repo", s(&repo)]).ok();
+}
