@@ -64,6 +64,8 @@ pub(crate) enum Command {
     Forget(ForgetArgs),
     /// Remove stale repository locks (left by processes that are gone)
     Unlock(UnlockArgs),
+    /// Delete the data no snapshot needs any more (run after forget; takes the exclusive lock)
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +193,26 @@ pub(crate) struct ForgetArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) host: Option<String>,
     /// Print the plan (kept and removed, with the rules that keep each) and change nothing
+    #[arg(short = 'n', long)]
+    pub(crate) dry_run: bool,
+    /// Then prune: delete the data only the removed snapshots used
+    #[arg(long)]
+    pub(crate) prune: bool,
+    /// With --prune: see `cairn prune --repack-threshold`
+    #[arg(long, value_name = "PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) repack_threshold: u8,
+}
+
+/// Finds the blobs no snapshot needs from the index, snapshots and trees alone; deletes packs
+/// holding only such blobs, copies the used blobs of packs that are mostly unused into new
+/// packs, and rewrites the index. Safe to interrupt: run it again to finish.
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Repack a pack when more than PERCENT of it is unused (0 repacks every pack with any
+    /// unused data; 100 never repacks)
+    #[arg(long, value_name = "PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) repack_threshold: u8,
+    /// Print what would be deleted and repacked, and the space freed; change nothing
     #[arg(short = 'n', long)]
     pub(crate) dry_run: bool,
 }

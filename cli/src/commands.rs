@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use cairn_core::{
     BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeepPolicy, KeyInfo, Node, NodeKind,
-    Repository, RetentionInput, SnapshotId, Timestamp, backup, check, plan_retention, restore, walk,
+    PruneOptions, PruneStats, Repository, RetentionInput, SnapshotId, Timestamp, backup, check, plan_prune,
+    plan_retention, prune, restore, walk,
 };
 use cairn_std::{
     Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, holder_is_dead, os_rng,
@@ -17,7 +18,8 @@ use cairn_std::{
 use serde_json::json;
 
 use crate::args::{
-    BackupArgs, CheckArgs, Cli, Command, ForgetArgs, Global, InitArgs, LsArgs, RestoreArgs, SnapshotsArgs, UnlockArgs,
+    BackupArgs, CheckArgs, Cli, Command, ForgetArgs, Global, InitArgs, LsArgs, PruneArgs, RestoreArgs, SnapshotsArgs,
+    UnlockArgs,
 };
 use crate::exit;
 use crate::output::{CliProgress, bytes, local_time, now, rfc3339};
@@ -39,6 +41,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Check(a) => check_cmd(g, s, a, &worker).await,
             Command::Forget(a) => forget(g, s, a).await,
             Command::Unlock(a) => unlock(g, a).await,
+            Command::Prune(a) => prune_cmd(g, s, a).await,
         };
         session.release().await;
         result
@@ -564,7 +567,9 @@ fn utc_offset(t: Timestamp) -> i32 {
 async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
-    session.lock(g, &location, &repo, "forget", false).await?;
+    // Forgetting alone needs only a shared lock; pruning after it needs the exclusive one.
+    let operation = if a.prune { "forget --prune" } else { "forget" };
+    session.lock(g, &location, &repo, operation, a.prune).await?;
     let mut policy = KeepPolicy::default();
     policy.last = a.keep_last.unwrap_or(0);
     policy.hourly = a.keep_hourly.unwrap_or(0);
@@ -592,9 +597,15 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
                 println!("{verb} snapshot {} of {} ({})", id.short(), s.hostname, local_time(s.time));
             }
         }
+        let pruned = if a.prune {
+            let ignored = chosen.iter().map(|(id, _)| *id).collect();
+            Some(run_prune(g, &repo, a.repack_threshold, a.dry_run, ignored).await?)
+        } else {
+            None
+        };
         if g.json {
             let ids: Vec<String> = chosen.iter().map(|(id, _)| id.to_hex()).collect();
-            println!("{}", json!({ "dry_run": a.dry_run, "removed": ids }));
+            println!("{}", json!({ "dry_run": a.dry_run, "removed": ids, "prune": pruned.map(|p| prune_json(&p)) }));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -631,6 +642,10 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
             }
         }
     }
+    let pruned = match (&failed, a.prune) {
+        (None, true) => Some(run_prune(g, &repo, a.repack_threshold, a.dry_run, plan.removed().collect()).await?),
+        _ => None,
+    };
     if g.json {
         let groups: Vec<_> = plan
             .groups
@@ -648,7 +663,10 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
                 })
             })
             .collect();
-        println!("{}", json!({ "dry_run": a.dry_run, "groups": groups, "removed": removed }));
+        println!(
+            "{}",
+            json!({ "dry_run": a.dry_run, "groups": groups, "removed": removed, "prune": pruned.map(|p| prune_json(&p)) })
+        );
     } else if !g.quiet {
         for gp in &plan.groups {
             let paths: Vec<String> = gp.paths.iter().map(|p| cairn_std::show_path(p)).collect();
@@ -744,6 +762,84 @@ async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
 
 fn entry_short(e: &cairn_core::LockEntry) -> String {
     e.id.to_hex().chars().take(8).collect()
+}
+
+async fn prune_cmd(g: &Global, session: &Session, a: &PruneArgs) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "prune", true).await?;
+    let stats = run_prune(g, &repo, a.repack_threshold, a.dry_run, Vec::new()).await?;
+    if g.json {
+        println!("{}", json!({ "dry_run": a.dry_run, "prune": prune_json(&stats) }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plans a prune (counting `ignored` snapshots as removed), prints the plan, and unless
+/// `dry_run` carries it out.
+async fn run_prune(
+    g: &Global,
+    repo: &Repo,
+    repack_threshold: u8,
+    dry_run: bool,
+    ignored: Vec<SnapshotId>,
+) -> Result<PruneStats, Error> {
+    let mut options = PruneOptions::default();
+    options.repack_threshold_percent = repack_threshold;
+    options.ignore_snapshots = ignored;
+    let plan = plan_prune(repo, &options).await?;
+    let p = plan.stats;
+    let text = !g.json && !g.quiet;
+    if text {
+        println!(
+            "{} snapshots need {} blobs ({}); {} blobs ({}) are unused",
+            p.snapshots,
+            p.blobs_used,
+            bytes(p.bytes_used),
+            p.blobs_unused,
+            bytes(p.bytes_unused)
+        );
+        println!(
+            "packs: {} to delete, {} to repack ({} of used data to copy), {} kept",
+            p.packs_deleted,
+            p.packs_repacked,
+            bytes(p.bytes_repacked),
+            p.packs_kept
+        );
+    }
+    if dry_run {
+        if text {
+            println!("would free about {} (dry run: nothing changed)", bytes(p.bytes_freed));
+        }
+        return Ok(p);
+    }
+    if plan.is_empty() {
+        if text {
+            println!("nothing to prune");
+        }
+        return Ok(p);
+    }
+    let done = prune(repo, plan, &mut os_rng()).await?;
+    if text {
+        println!(
+            "freed {}: wrote {} packs and {} index objects",
+            bytes(done.bytes_freed),
+            done.packs_written,
+            done.index_files_written
+        );
+    }
+    Ok(done)
+}
+
+fn prune_json(p: &PruneStats) -> serde_json::Value {
+    json!({
+        "snapshots": p.snapshots,
+        "blobs_used": p.blobs_used, "blobs_unused": p.blobs_unused,
+        "bytes_used": p.bytes_used, "bytes_unused": p.bytes_unused,
+        "packs_deleted": p.packs_deleted, "packs_repacked": p.packs_repacked, "packs_kept": p.packs_kept,
+        "bytes_repacked": p.bytes_repacked, "bytes_freed": p.bytes_freed,
+        "packs_written": p.packs_written, "index_files_written": p.index_files_written,
+    })
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ mod key;
 mod lock;
 mod pack;
 mod progress;
+mod pruner;
 mod repository;
 mod restorer;
 mod retention;
@@ -97,6 +98,7 @@ pub use pack::{
     PackHeader, decode_header, decode_pack, header_len,
 };
 pub use progress::{FileStatus, NoProgress, Progress, Warning, WarningKind};
+pub use pruner::{PruneOptions, PrunePlan, PruneStats, plan_prune, prune};
 pub use repository::{InitOptions, Repository, open_object, random_bytes, seal_object};
 pub use restorer::{RestoreStats, restore};
 pub use retention::{GroupPlan, KeepPolicy, KeepReason, Kept, RetentionInput, RetentionPlan, plan_retention};

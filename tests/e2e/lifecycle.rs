@@ -167,3 +167,165 @@ fn unlock_removes_only_locks_whose_process_is_gone() {
     c.run(["backup", "--repo", s(&repo), "--no-progress", s(&src)]).ok();
     c.run(["check", "--repo", s(&repo)]).ok();
 }
+
+/// Bytes under `dir`, recursively.
+fn du(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() { du(&e.path()) } else { m.len() };
+    }
+    total
+}
+
+fn snapshot_ids(c: &cairn_e2e::Cairn, repo: &std::path::Path) -> Vec<String> {
+    let listed = c.run(["--json", "snapshots", "--repo", s(repo)]).ok().json();
+    listed.as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn prune_after_forget_frees_the_space_and_everything_left_restores() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("old.bin"), cairn_e2e::random_bytes(1, 12 << 20)).unwrap();
+    fs::write(src.join("kept.bin"), cairn_e2e::random_bytes(2, 6 << 20)).unwrap();
+    let first = c.run(["--json", "backup", "--repo", s(&repo), s(&src)]).ok().json();
+    fs::remove_file(src.join("old.bin")).unwrap();
+    fs::write(src.join("new.bin"), cairn_e2e::random_bytes(3, 3 << 20)).unwrap();
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    let full = du(&repo);
+
+    // Nothing to prune while both snapshots exist.
+    let none = c.run(["--json", "prune", "--repo", s(&repo)]).ok().json();
+    assert_eq!(none["prune"]["blobs_unused"], 0, "{none}");
+    assert_eq!(du(&repo), full);
+
+    c.run(["forget", "--repo", s(&repo), first["snapshot_id"].as_str().unwrap()]).ok();
+    let full = du(&repo);
+    let dry = c.run(["--json", "prune", "--repo", s(&repo), "--dry-run"]).ok().json();
+    let estimate = dry["prune"]["bytes_freed"].as_u64().unwrap();
+    assert!(estimate > 11 << 20, "old.bin's 12 MiB (random, incompressible) is freed: {dry}");
+    assert_eq!(du(&repo), full, "a dry run changes nothing");
+    let text = c.run(["prune", "--repo", s(&repo), "--dry-run"]).ok();
+    assert!(text.stdout.contains("would free about"), "{}", text.stdout);
+
+    let done = c.run(["--json", "prune", "--repo", s(&repo)]).ok().json();
+    let freed = done["prune"]["bytes_freed"].as_u64().unwrap();
+    let after = du(&repo);
+    assert!(freed > 11 << 20 && full - after > 11 << 20, "freed {freed}, {full} -> {after}");
+    assert!(after > 9 << 20, "kept.bin and new.bin stay: {after}");
+    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
+    assert_eq!((check["errors"].as_u64(), check["warnings"].as_u64()), (Some(0), Some(0)), "{check}");
+    let out = t.path().join("out");
+    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+    let diffs = diff_trees(&src, &out);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+
+    // forget --prune does both in one go.
+    fs::write(src.join("another.bin"), cairn_e2e::random_bytes(4, 4 << 20)).unwrap();
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    let before = du(&repo);
+    let both = c.run(["--json", "forget", "--repo", s(&repo), "--keep-last", "1", "--prune"]).ok().json();
+    assert_eq!(both["removed"], 1, "{both}");
+    assert!(both["prune"]["blobs_unused"].as_u64().unwrap() > 0, "{both}");
+    assert!(du(&repo) <= before);
+    c.run(["check", "--repo", s(&repo), "--read-data"]).ok();
+}
+
+#[test]
+fn a_prune_killed_midway_leaves_a_valid_repository_and_a_rerun_finishes() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    // Many small files in many packs, half of them forgotten: lots of repacking to interrupt.
+    for i in 0..400u64 {
+        fs::write(src.join(format!("f{i:03}")), cairn_e2e::random_bytes(i, 100_000)).unwrap();
+    }
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    for i in (0..400u64).step_by(2) {
+        fs::remove_file(src.join(format!("f{i:03}"))).unwrap();
+    }
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    c.run(["forget", "--repo", s(&repo), "--keep-last", "1"]).ok();
+
+    let mut interrupted = 0;
+    for delay_ms in [5u64, 20, 40, 70, 100, 150, 220, 300] {
+        let mut p = c
+            .command(["prune", "--repo", s(&repo), "--repack-threshold", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let still_running = p.try_wait().unwrap().is_none();
+        p.kill().ok();
+        p.wait().unwrap();
+        if still_running {
+            interrupted += 1;
+        }
+        // Whatever the moment, the repository checks clean of errors and the snapshot restores.
+        let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
+        assert_eq!(check["errors"], 0, "after a kill at {delay_ms} ms: {check}");
+        let out = t.path().join(format!("out-{delay_ms}"));
+        c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+        let diffs = diff_trees(&src, &out);
+        assert!(diffs.is_empty(), "after a kill at {delay_ms} ms:\n{}", diffs.join("\n"));
+    }
+    assert!(interrupted > 0, "no prune was interrupted: the test needs a slower prune");
+    // A rerun (taking over the killed prune's lock) finishes the job.
+    c.run(["prune", "--repo", s(&repo), "--repack-threshold", "0"]).ok();
+    let again = c.run(["--json", "prune", "--repo", s(&repo), "--dry-run", "--repack-threshold", "0"]).ok().json();
+    assert_eq!(again["prune"]["blobs_unused"], 0, "{again}");
+    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
+    assert_eq!((check["errors"].as_u64(), check["warnings"].as_u64()), (Some(0), Some(0)), "{check}");
+}
+
+#[test]
+fn two_backups_and_a_prune_at_once_lose_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let a = t.path().join("a");
+    let b = t.path().join("b");
+    cairn_e2e::make_tree(&a, 20 << 20);
+    cairn_e2e::make_tree(&b, 20 << 20);
+    // Something for the prune to delete: an older snapshot of a, forgotten.
+    fs::write(a.join("gone.bin"), cairn_e2e::random_bytes(9, 8 << 20)).unwrap();
+    let old = c.run(["--json", "backup", "--repo", s(&repo), s(&a)]).ok().json();
+    fs::remove_file(a.join("gone.bin")).unwrap();
+    c.run(["forget", "--repo", s(&repo), old["snapshot_id"].as_str().unwrap()]).ok();
+
+    let spawn = |args: &[&str]| {
+        let mut all = vec!["--json", "--retry-lock", "2m", "--repo", s(&repo)];
+        all.extend_from_slice(args);
+        c.command(all).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let ba = spawn(&["backup", "--host", "a", s(&a)]);
+    let pr = spawn(&["prune", "--repack-threshold", "0"]);
+    let bb = spawn(&["backup", "--host", "b", s(&b)]);
+    let ra = cairn_e2e::finish(ba.wait_with_output().unwrap()).ok().json();
+    let rb = cairn_e2e::finish(bb.wait_with_output().unwrap()).ok().json();
+    cairn_e2e::finish(pr.wait_with_output().unwrap()).ok();
+
+    // Every remaining snapshot restores exactly.
+    let ids = snapshot_ids(&c, &repo);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for (src, res) in [(&a, &ra), (&b, &rb)] {
+        let id = res["snapshot_id"].as_str().unwrap();
+        let out = t.path().join(format!("out-{id}"));
+        c.run(["restore", &format!("{id}:{}", s(src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+        let diffs = diff_trees(src, &out);
+        assert!(diffs.is_empty(), "{}:\n{}", src.display(), diffs.join("\n"));
+    }
+    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
+    assert_eq!(check["errors"], 0, "{check}");
+}

@@ -238,7 +238,7 @@ impl RestoreTarget for MemTarget {
     }
 }
 
-/// Storage that counts writes and can fail every write after a budget.
+/// Storage that counts writes and can fail every write and removal after a budget.
 pub struct Flaky<'a> {
     pub inner: &'a MemoryBackend,
     pub writes_left: Cell<Option<u64>>,
@@ -279,6 +279,13 @@ impl Storage for Flaky<'_> {
         self.inner.write(handle, data, mode).await
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        // Removals spend the same budget as writes: a crash may come between any two changes.
+        if let Some(left) = self.writes_left.get() {
+            if left == 0 {
+                return Err(IoError::from_kind(IoErrorKind::Unavailable));
+            }
+            self.writes_left.set(Some(left - 1));
+        }
         self.inner.remove(handle).await
     }
 }
