@@ -66,6 +66,9 @@ pub(crate) enum Command {
     Unlock(UnlockArgs),
     /// Delete the data no snapshot needs any more (run after forget; takes the exclusive lock)
     Prune(PruneArgs),
+    /// Manage the passwords that open the repository
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -222,4 +225,28 @@ pub(crate) struct UnlockArgs {
     /// Remove every lock, not only stale ones: only when you are sure no other cairn uses the repository
     #[arg(long)]
     pub(crate) remove_all: bool,
+}
+
+/// Several passwords can open one repository; each is a key object sealing the same master key.
+/// A new password comes from CAIRN_NEW_PASSWORD, --new-password-file, or a prompt on a terminal.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// List the keys (the one your password opened is marked)
+    List,
+    /// Add a password
+    Add(NewPasswordArgs),
+    /// Remove a key by id or unambiguous prefix (not the last one, not the one in use)
+    Remove {
+        /// The key's id or an unambiguous prefix
+        id: String,
+    },
+    /// Change the password you used: adds a key for the new one, then removes the old key
+    Passwd(NewPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewPasswordArgs {
+    /// Read the new password from the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) new_password_file: Option<PathBuf>,
 }

@@ -18,8 +18,8 @@ use cairn_std::{
 use serde_json::json;
 
 use crate::args::{
-    BackupArgs, CheckArgs, Cli, Command, ForgetArgs, Global, InitArgs, LsArgs, PruneArgs, RestoreArgs, SnapshotsArgs,
-    UnlockArgs,
+    BackupArgs, CheckArgs, Cli, Command, ForgetArgs, Global, InitArgs, KeyCommand, LsArgs, NewPasswordArgs, PruneArgs,
+    RestoreArgs, SnapshotsArgs, UnlockArgs,
 };
 use crate::exit;
 use crate::output::{CliProgress, bytes, local_time, now, rfc3339};
@@ -42,6 +42,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Forget(a) => forget(g, s, a).await,
             Command::Unlock(a) => unlock(g, a).await,
             Command::Prune(a) => prune_cmd(g, s, a).await,
+            Command::Key(k) => key_cmd(g, s, k).await,
         };
         session.release().await;
         result
@@ -840,6 +841,143 @@ fn prune_json(p: &PruneStats) -> serde_json::Value {
         "bytes_repacked": p.bytes_repacked, "bytes_freed": p.bytes_freed,
         "packs_written": p.packs_written, "index_files_written": p.index_files_written,
     })
+}
+
+/// The new password for `key add` / `key passwd`.
+fn new_password(a: &NewPasswordArgs) -> Result<cairn_std::Secret, Error> {
+    use std::io::IsTerminal;
+    let secret = if let Some(p) = std::env::var_os("CAIRN_NEW_PASSWORD").filter(|p| !p.is_empty()) {
+        cairn_std::Secret::new(std::os::unix::ffi::OsStringExt::into_vec(p))
+    } else if let Some(file) = &a.new_password_file {
+        cairn_std::paths::read_password_file(file)?
+    } else if std::io::stdin().is_terminal() {
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read the password from the terminal: {e}")))
+        };
+        let first = ask("new password: ")?;
+        if ask("the same new password again: ")? != first {
+            return Err(Error::new(ErrorKind::InvalidInput, "the two passwords differ"));
+        }
+        cairn_std::Secret::new(first.into_bytes())
+    } else {
+        return Err(Error::new(ErrorKind::InvalidInput, "no new password given").with_hint(
+            "set CAIRN_NEW_PASSWORD, use --new-password-file FILE, or run cairn in a terminal to be asked",
+        ));
+    };
+    if secret.expose().is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "the new password cannot be empty"));
+    }
+    Ok(secret)
+}
+
+/// Adds a key for a new password, with the same key-derivation cost as the key in use.
+async fn add_key_for(
+    g: &Global,
+    location: &Location,
+    repo: &Repo,
+    a: &NewPasswordArgs,
+) -> Result<cairn_core::KeyId, Error> {
+    let new = new_password(a)?;
+    let current = repo::password(g, location, Purpose::Open)?;
+    let master = repo.master_key(current.expose()).await?;
+    let kdf = match repo.list_keys().await?.into_iter().find(|(id, _)| *id == repo.key_id()) {
+        Some((_, key)) => match key.kdf {
+            cairn_core::Kdf::Argon2id(params) => params,
+        },
+        None => KdfParams::DEFAULT,
+    };
+    Ok(repo.add_key(&master, new.expose(), kdf, key_info(), &mut os_rng()).await?)
+}
+
+async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCode, Error> {
+    let location = Location::from_args(g)?;
+    let repo = repo::open(g, &location).await?;
+    session.lock(g, &location, &repo, "key", false).await?;
+    match k {
+        KeyCommand::List => {
+            let keys = repo.list_keys().await?;
+            if g.json {
+                let items: Vec<_> = keys
+                    .iter()
+                    .map(|(id, key)| {
+                        json!({
+                            "id": id.to_hex(), "current": *id == repo.key_id(), "created": rfc3339(key.created),
+                            "hostname": key.hostname, "username": key.username,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                println!("  {:<8}  {:<19}  {:<16}  User", "ID", "Created", "Host");
+                for (id, key) in &keys {
+                    let mark = if *id == repo.key_id() { "*" } else { " " };
+                    println!(
+                        "{mark} {:<8}  {:<19}  {:<16}  {}",
+                        id.short(),
+                        local_time(key.created),
+                        key.hostname,
+                        key.username
+                    );
+                }
+                println!("{} keys (* opened by your password)", keys.len());
+            }
+        }
+        KeyCommand::Add(a) => {
+            let id = add_key_for(g, &location, &repo, a).await?;
+            if g.json {
+                println!("{}", json!({ "added": id.to_hex() }));
+            } else if !g.quiet {
+                println!("added key {}", id.short());
+            }
+        }
+        KeyCommand::Remove { id } => {
+            let keys = repo.list_keys().await?;
+            let matches: Vec<_> = keys.iter().filter(|(k, _)| k.to_hex().starts_with(id.as_str())).collect();
+            let (target, _) = match matches.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(Error::new(ErrorKind::NotFound, format!("no key matches \"{id}\""))
+                        .with_hint("list the keys with `cairn key list`"));
+                }
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("\"{id}\" matches several keys; give more digits"),
+                    ));
+                }
+            };
+            if *target == repo.key_id() {
+                return Err(Error::new(ErrorKind::InvalidInput, "refusing to remove the key your password opened")
+                    .with_hint(
+                        "open the repository with another password to remove this key, or use `cairn key passwd`",
+                    ));
+            }
+            repo.remove_key(*target).await?;
+            if g.json {
+                println!("{}", json!({ "removed": target.to_hex() }));
+            } else if !g.quiet {
+                println!("removed key {}", target.short());
+            }
+        }
+        KeyCommand::Passwd(a) => {
+            if location.is_default && std::env::var_os("CAIRN_PASSWORD").is_none() && g.password_file.is_none() {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "the default repository's password is kept in a file that cairn reads for you",
+                )
+                .with_hint("use `cairn key add` to add a password of your own instead"));
+            }
+            let id = add_key_for(g, &location, &repo, a).await?;
+            repo.remove_key(repo.key_id()).await?;
+            if g.json {
+                println!("{}", json!({ "added": id.to_hex(), "removed": repo.key_id().to_hex() }));
+            } else if !g.quiet {
+                println!("password changed: key {} replaces key {}", id.short(), repo.key_id().short());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -329,3 +329,45 @@ fn two_backups_and_a_prune_at_once_lose_nothing() {
     let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
     assert_eq!(check["errors"], 0, "{check}");
 }
+
+#[test]
+fn several_passwords_open_one_repository_and_the_last_key_stays() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    let src = t.path().join("src");
+    cairn_e2e::make_tree(&src, 1 << 20);
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+
+    let added =
+        c.clone().env("CAIRN_NEW_PASSWORD", "second password").run(["--json", "key", "add", "--repo", s(&repo)]);
+    let second_id = added.ok().json()["added"].as_str().unwrap().to_string();
+    let keys = c.run(["--json", "key", "list", "--repo", s(&repo)]).ok().json();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let first_id = keys.iter().find(|k| k["current"] == true).unwrap()["id"].as_str().unwrap().to_string();
+    assert_ne!(first_id, second_id);
+
+    // The second password opens the repository too.
+    let second = c.clone().env("CAIRN_PASSWORD", "second password");
+    second.run(["snapshots", "--repo", s(&repo)]).ok();
+    // The key in use cannot be removed; another can.
+    let refused = c.run(["key", "remove", "--repo", s(&repo), &first_id[..8]]).code(2);
+    assert!(refused.stderr.contains("your password opened"), "{}", refused.stderr);
+    c.run(["key", "remove", "--repo", s(&repo), &second_id[..8]]).ok();
+    second.run(["snapshots", "--repo", s(&repo)]).code(12);
+
+    // passwd swaps the password; the old one stops working, the data is intact.
+    c.clone().env("CAIRN_NEW_PASSWORD", "third password").run(["key", "passwd", "--repo", s(&repo)]).ok();
+    c.run(["snapshots", "--repo", s(&repo)]).code(12);
+    let third = c.clone().env("CAIRN_PASSWORD", "third password");
+    let keys = third.run(["--json", "key", "list", "--repo", s(&repo)]).ok().json();
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    // The only key left is the one in use: it is never removed.
+    let only = keys[0]["id"].as_str().unwrap();
+    third.run(["key", "remove", "--repo", s(&repo), only]).code(2);
+    let out = t.path().join("out");
+    third.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
+    assert!(diff_trees(&src, &out).is_empty());
+}
