@@ -69,6 +69,8 @@ pub(crate) enum Command {
     /// Manage the passwords that open the repository
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Sizes: what the snapshots hold, what is stored after deduplication and compression
+    Stats,
 }
 
 #[derive(Debug, Args)]

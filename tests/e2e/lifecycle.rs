@@ -82,6 +82,13 @@ fn forget_keeps_what_the_policy_says_and_kept_snapshots_restore() {
         assert!(diffs.is_empty(), "snapshot {i}:\n{}", diffs.join("\n"));
     }
 
+    // Stats: seven snapshots' worth of files stored once.
+    let st = c.run(["--json", "stats", "--repo", s(&repo)]).ok().json();
+    assert_eq!(st["snapshots"], 4, "{st}");
+    assert!(st["deduplication_ratio"].as_f64().unwrap() > 2.0, "{st}");
+    assert!(st["compression_ratio"].as_f64().unwrap() > 1.0, "the repeated text compresses: {st}");
+    assert!(st["pack_bytes"].as_u64().unwrap() >= st["unique_stored_bytes"].as_u64().unwrap(), "{st}");
+
     // Forget by id.
     let by_id = c.run(["--json", "forget", "--repo", s(&repo), &ids[4][..10]]).ok().json();
     assert_eq!(by_id["removed"], serde_json::json!([ids[4]]));
