@@ -12,8 +12,8 @@ use cairn_core::{
     plan_retention, prune, restore, walk,
 };
 use cairn_std::{
-    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, holder_is_dead, os_rng,
-    runtime,
+    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock,
+    holder_is_dead, hostname, local_time, now, os_rng, runtime, username,
 };
 use serde_json::json;
 
@@ -22,7 +22,7 @@ use crate::args::{
     RestoreArgs, SnapshotsArgs, UnlockArgs,
 };
 use crate::exit;
-use crate::output::{CliProgress, bytes, local_time, now, rfc3339};
+use crate::output::{CliProgress, bytes, rfc3339};
 use crate::repo::{self, Location, Purpose, Repo, Session};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -48,14 +48,6 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         session.release().await;
         result
     })
-}
-
-fn hostname() -> String {
-    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn username() -> String {
-    nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default()
 }
 
 fn key_info() -> KeyInfo {
@@ -725,16 +717,7 @@ async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
     let mut kept = Vec::new();
     for entry in repo.list_locks().await? {
         let describe = |e: &cairn_core::LockEntry| match &e.info {
-            Some(i) => format!(
-                "{}{} on {} (user {}, process {}) since {}, last refreshed {}",
-                i.operation,
-                if e.is_exclusive() { " (exclusive)" } else { "" },
-                i.hostname,
-                i.username,
-                i.pid,
-                local_time(i.created),
-                local_time(i.refreshed)
-            ),
+            Some(i) => describe_lock(i),
             None => format!("lock {} (unreadable)", entry_short(e)),
         };
         if a.remove_all || entry.is_stale(now, &holder_is_dead) {
@@ -844,27 +827,20 @@ fn prune_json(p: &PruneStats) -> serde_json::Value {
     })
 }
 
-/// The new password for `key add` / `key passwd`.
+/// The new password for `key add` / `key passwd`: `CAIRN_NEW_PASSWORD`, then
+/// `--new-password-file`, then a prompt on a terminal.
 fn new_password(a: &NewPasswordArgs) -> Result<cairn_std::Secret, Error> {
     use std::io::IsTerminal;
-    let secret = if let Some(p) = std::env::var_os("CAIRN_NEW_PASSWORD").filter(|p| !p.is_empty()) {
-        cairn_std::Secret::new(std::os::unix::ffi::OsStringExt::into_vec(p))
-    } else if let Some(file) = &a.new_password_file {
-        cairn_std::paths::read_password_file(file)?
-    } else if std::io::stdin().is_terminal() {
-        let ask = |prompt: &str| {
-            rpassword::prompt_password(prompt)
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read the password from the terminal: {e}")))
-        };
-        let first = ask("new password: ")?;
-        if ask("the same new password again: ")? != first {
-            return Err(Error::new(ErrorKind::InvalidInput, "the two passwords differ"));
+    let secret = match repo::given_secret("CAIRN_NEW_PASSWORD", a.new_password_file.as_deref())? {
+        Some(secret) => secret,
+        None if std::io::stdin().is_terminal() => {
+            repo::ask_secret("new password: ", Some("the same new password again: "))?
         }
-        cairn_std::Secret::new(first.into_bytes())
-    } else {
-        return Err(Error::new(ErrorKind::InvalidInput, "no new password given").with_hint(
-            "set CAIRN_NEW_PASSWORD, use --new-password-file FILE, or run cairn in a terminal to be asked",
-        ));
+        None => {
+            return Err(Error::new(ErrorKind::InvalidInput, "no new password given").with_hint(
+                "set CAIRN_NEW_PASSWORD, use --new-password-file FILE, or run cairn in a terminal to be asked",
+            ));
+        }
     };
     if secret.expose().is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "the new password cannot be empty"));

@@ -93,14 +93,6 @@ impl Progress for CliProgress {
     }
 }
 
-/// A snapshot time in the local time zone, `YYYY-MM-DD HH:MM:SS`.
-pub(crate) fn local_time(t: Timestamp) -> String {
-    match jiff::Timestamp::new(t.secs, t.nanos as i32) {
-        Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
-        Err(_) => format!("@{}", t.secs),
-    }
-}
-
 /// A timestamp in RFC 3339 (UTC), for JSON.
 pub(crate) fn rfc3339(t: Timestamp) -> String {
     match jiff::Timestamp::new(t.secs, t.nanos as i32) {
@@ -111,10 +103,4 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
 
 pub(crate) fn bytes(n: u64) -> String {
     HumanBytes(n).to_string()
-}
-
-/// Now, as the core's timestamp.
-pub(crate) fn now() -> Timestamp {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }

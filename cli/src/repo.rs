@@ -70,11 +70,8 @@ pub(crate) enum Purpose {
 /// The password: `CAIRN_PASSWORD`, then `--password-file`, then (default repository) the
 /// generated password file, then a prompt on a terminal.
 pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -> Result<Secret, Error> {
-    if let Some(p) = std::env::var_os("CAIRN_PASSWORD").filter(|p| !p.is_empty()) {
-        return Ok(Secret::new(std::os::unix::ffi::OsStringExt::into_vec(p)));
-    }
-    if let Some(file) = &global.password_file {
-        return paths::read_password_file(file);
+    if let Some(secret) = given_secret("CAIRN_PASSWORD", global.password_file.as_deref())? {
+        return Ok(secret);
     }
     if location.is_default {
         let file = paths::default_password_file()?;
@@ -88,16 +85,30 @@ pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -
         return Err(Error::new(ErrorKind::InvalidInput, "no password given")
             .with_hint("set CAIRN_PASSWORD, use --password-file FILE, or run cairn in a terminal to be asked"));
     }
+    let prompt = format!("password for {}: ", location.show());
+    ask_secret(&prompt, (purpose == Purpose::Create).then_some("the same password again: "))
+}
+
+/// A secret from the environment variable `var` (if set and not empty), else from the first line
+/// of `file` (if given); `None` if neither is there.
+pub(crate) fn given_secret(var: &str, file: Option<&std::path::Path>) -> Result<Option<Secret>, Error> {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Ok(Some(Secret::new(std::os::unix::ffi::OsStringExt::into_vec(p))));
+    }
+    file.map(paths::read_password_file).transpose()
+}
+
+/// Asks for a secret on the terminal; with `again`, asks a second time and requires the same.
+pub(crate) fn ask_secret(prompt: &str, again: Option<&str>) -> Result<Secret, Error> {
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read the password from the terminal: {e}")))
     };
-    let first = ask(&format!("password for {}: ", location.show()))?;
-    if purpose == Purpose::Create {
-        let again = ask("the same password again: ")?;
-        if again != first {
-            return Err(Error::new(ErrorKind::InvalidInput, "the two passwords differ"));
-        }
+    let first = ask(prompt)?;
+    if let Some(again) = again
+        && ask(again)? != first
+    {
+        return Err(Error::new(ErrorKind::InvalidInput, "the two passwords differ"));
     }
     Ok(Secret::new(first.into_bytes()))
 }

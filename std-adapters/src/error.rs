@@ -202,16 +202,7 @@ impl From<cairn_core::Error> for Error {
             E::InvalidParameter { .. } | E::LastKey => Self::new(ErrorKind::InvalidInput, message),
             E::Locked { holder, id } => {
                 let message = match holder {
-                    Some(h) => format!(
-                        "the repository is locked{} by {} on {} (user {}, process {}) since {}, last refreshed {}",
-                        if h.exclusive { " exclusively" } else { "" },
-                        h.operation,
-                        h.hostname,
-                        h.username,
-                        h.pid,
-                        local_time(h.created),
-                        local_time(h.refreshed),
-                    ),
+                    Some(h) => format!("the repository is locked by {}", crate::describe_lock(h)),
                     None => format!("the repository is locked by lock {} which cannot be read", id.to_hex()),
                 };
                 Self::new(ErrorKind::Locked, message).with_hint(
@@ -248,9 +239,9 @@ pub fn show_path(path: &[u8]) -> String {
     DisplayPath(path).to_string()
 }
 
-/// A timestamp in local time for messages (`YYYY-MM-DD HH:MM:SS`).
+/// A timestamp in the local time zone for people (`YYYY-MM-DD HH:MM:SS`).
 pub fn local_time(t: cairn_core::Timestamp) -> String {
-    match jiff::Timestamp::new(t.secs, 0) {
+    match jiff::Timestamp::new(t.secs, t.nanos as i32) {
         Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
         Err(_) => format!("@{}", t.secs),
     }

@@ -42,8 +42,8 @@ pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kin
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};
 pub use local::LocalBackend;
-pub use lock::{LockKeeper, LockLost, holder_is_dead, lock_repository, now};
-pub use process::tune_allocator;
+pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
+pub use process::{hostname, now, timestamp_of, tune_allocator, username};
 pub use rng::os_rng;
 pub use secret::Secret;
 pub use worker::{ThreadWorker, runtime};

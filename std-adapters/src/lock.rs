@@ -13,16 +13,17 @@
 //! and key changes; exclusive for prune and repair. See FORMAT.md section 6 for the protocol.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use cairn_core::{
     Compression, FileKind, Handle, HeldLock, IoError, IoErrorKind, Keys, LockInfo, ObjectInfo, REFRESH_EVERY_SECS,
-    ReadRange, Repository, Storage, StorageProperties, Timestamp, WriteMode, read_lock_object, write_lock_object,
+    ReadRange, Repository, Storage, StorageProperties, WriteMode, read_lock_object, write_lock_object,
 };
 
-use crate::Error;
+use crate::process::{hostname, now, timestamp_of, username};
 use crate::rng::os_rng;
+use crate::{Error, local_time};
 
 /// The error a storage operation returns once the lock was lost.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +56,6 @@ impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Held").field("lock", &self.lock.id).finish_non_exhaustive()
     }
-}
-
-/// Now, as the core's timestamp.
-pub fn now() -> Timestamp {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
 fn lost() -> IoError {
@@ -119,7 +114,7 @@ impl<S: Storage> LockKeeper<S> {
         }
         if due {
             let mut info = held.lock.info.clone();
-            info.refreshed = now_of(now);
+            info.refreshed = timestamp_of(now);
             let nonce = cairn_core::random_bytes(&mut os_rng());
             write_lock_object(
                 &self.inner,
@@ -144,11 +139,6 @@ impl<S: Storage> LockKeeper<S> {
             let _ = self.inner.remove(&Handle::new(FileKind::Lock, held.lock.id)).await;
         }
     }
-}
-
-fn now_of(t: SystemTime) -> Timestamp {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
 }
 
 impl<S: Storage> Storage for LockKeeper<S> {
@@ -189,8 +179,7 @@ impl<S: Storage> Storage for LockKeeper<S> {
 
 /// True if `info`'s holder ran on this host and its process is gone.
 pub fn holder_is_dead(info: &LockInfo) -> bool {
-    let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    if info.hostname != host || info.pid == 0 {
+    if info.hostname != hostname() || info.pid == 0 {
         return false;
     }
     let Ok(pid) = i32::try_from(info.pid) else { return false };
@@ -199,9 +188,21 @@ pub fn holder_is_dead(info: &LockInfo) -> bool {
 
 /// Who this process is, for lock objects.
 fn lock_info(exclusive: bool, operation: &str) -> LockInfo {
-    let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default();
-    LockInfo::new(exclusive, operation, &host, &user, std::process::id(), now())
+    LockInfo::new(exclusive, operation, &hostname(), &username(), std::process::id(), now())
+}
+
+/// A lock's holder for people: `backup on host (user me, process 42) since ..., last refreshed ...`.
+pub fn describe_lock(info: &LockInfo) -> String {
+    format!(
+        "{}{} on {} (user {}, process {}) since {}, last refreshed {}",
+        info.operation,
+        if info.exclusive { " (exclusive)" } else { "" },
+        info.hostname,
+        info.username,
+        info.pid,
+        local_time(info.created),
+        local_time(info.refreshed)
+    )
 }
 
 /// Takes a shared or exclusive lock on `repo` for `operation` and keeps it through the

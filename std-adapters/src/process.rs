@@ -1,4 +1,28 @@
-//! Process-wide settings for programs that run the engine.
+//! Process-wide settings for programs that run the engine, and who and when this process is
+//! (for snapshots, keys and locks).
+
+use cairn_core::Timestamp;
+
+/// Now, from the system clock, as the core's timestamp.
+pub fn now() -> Timestamp {
+    timestamp_of(std::time::SystemTime::now())
+}
+
+/// A system time as the core's timestamp (times before 1970 become the epoch).
+pub fn timestamp_of(t: std::time::SystemTime) -> Timestamp {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// This machine's host name (empty if it cannot be read).
+pub fn hostname() -> String {
+    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The name of the user running this process (empty if unknown).
+pub fn username() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name).unwrap_or_default()
+}
 
 /// Large allocations (above 256 KiB) always get their own mapping, returned to the system when
 /// freed.
