@@ -91,7 +91,7 @@ pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPac
 pub use key::{KEY_VERSION, Kdf, KeyInfo, KeyObject, MAX_KEY_LEN};
 pub use lock::{
     EXCLUSIVE_LOCK_ID, HeldLock, LockEntry, LockInfo, MAX_LOCK_LEN, REFRESH_EVERY_SECS, STALE_AFTER_SECS,
-    read_lock_object, write_lock_object,
+    read_lock_object, verify_lock_object, write_lock_object,
 };
 pub use pack::{
     FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry,

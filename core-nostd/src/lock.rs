@@ -158,6 +158,17 @@ pub async fn read_lock_object<S: Storage>(storage: &S, keys: &Keys, id: Id) -> R
     LockInfo::decode(id, &plain)
 }
 
+/// Checks that a held lock is still in storage and still its holder's (same token); fails with
+/// [`Error::LockLost`] if it was removed or taken over.
+pub async fn verify_lock_object<S: Storage>(storage: &S, keys: &Keys, held: &HeldLock) -> Result<(), Error> {
+    match read_lock_object(storage, keys, held.id).await {
+        Ok(info) if info.token == held.info.token => Ok(()),
+        Ok(_) => Err(Error::LockLost),
+        Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => Err(Error::LockLost),
+        Err(e) => Err(e),
+    }
+}
+
 impl<S: Storage> Repository<S> {
     /// Seals and writes a lock object.
     pub async fn write_lock<R: CryptoRng + ?Sized>(
@@ -278,11 +289,6 @@ impl<S: Storage> Repository<S> {
 
     /// Checks that a held lock is still in the repository and still ours.
     pub async fn verify_lock(&self, held: &HeldLock) -> Result<(), Error> {
-        match self.read_lock(held.id).await {
-            Ok(info) if info.token == held.info.token => Ok(()),
-            Ok(_) => Err(Error::LockLost),
-            Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => Err(Error::LockLost),
-            Err(e) => Err(e),
-        }
+        verify_lock_object(self.storage(), self.keys(), held).await
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use cairn_core::{
     Compression, FileKind, Handle, HeldLock, IoError, IoErrorKind, Keys, LockInfo, ObjectInfo, REFRESH_EVERY_SECS,
-    ReadRange, Repository, Storage, StorageProperties, WriteMode, read_lock_object, write_lock_object,
+    ReadRange, Repository, Storage, StorageProperties, WriteMode, verify_lock_object, write_lock_object,
 };
 
 use crate::process::{hostname, now, timestamp_of, username};
@@ -106,10 +106,9 @@ impl<S: Storage> LockKeeper<S> {
                 h.refreshed_at = now;
             }
         });
-        match read_lock_object(&self.inner, &held.keys, held.lock.id).await {
-            Ok(info) if info.token == held.lock.info.token => {}
-            Ok(_) => return Err(lost()),
-            Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => return Err(lost()),
+        match verify_lock_object(&self.inner, &held.keys, &held.lock).await {
+            Ok(()) => {}
+            Err(cairn_core::Error::LockLost) => return Err(lost()),
             Err(e) => return Err(IoError::new(IoErrorKind::Unavailable, e)),
         }
         if due {
