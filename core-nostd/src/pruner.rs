@@ -114,13 +114,7 @@ pub struct PruneStats {
 /// Refuses (with the missing blob) if a snapshot needs a blob that is not indexed: the
 /// repository is damaged, and pruning it could make things worse.
 pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions) -> Result<PrunePlan, Error> {
-    let mut index_files = Vec::new();
-    let mut files = Vec::new();
-    for id in repo.list(FileKind::Index).await? {
-        let id = IndexId(id);
-        files.push(repo.load_index_file(id).await?);
-        index_files.push(id);
-    }
+    let (index_files, files): (Vec<IndexId>, Vec<IndexFile>) = repo.load_index_files().await?.into_iter().unzip();
     let index = Index::from_files(files.iter())?;
     let mut stats = PruneStats::default();
 

@@ -316,13 +316,20 @@ impl<S: Storage> Repository<S> {
         crate::pack::decode_header(&self.keys, id, size, sealed)
     }
 
-    /// Loads every index object into an in-memory [`Index`].
-    pub async fn load_index(&self) -> Result<Index, Error> {
+    /// Loads and decodes every index object, with its id.
+    pub async fn load_index_files(&self) -> Result<Vec<(IndexId, IndexFile)>, Error> {
         let mut files = Vec::new();
         for id in self.list(FileKind::Index).await? {
-            files.push(self.load_index_file(IndexId(id)).await?);
+            let id = IndexId(id);
+            files.push((id, self.load_index_file(id).await?));
         }
-        Index::from_files(files.iter())
+        Ok(files)
+    }
+
+    /// Loads every index object into an in-memory [`Index`].
+    pub async fn load_index(&self) -> Result<Index, Error> {
+        let files = self.load_index_files().await?;
+        Index::from_files(files.iter().map(|(_, f)| f))
     }
 
     /// Loads one snapshot.
