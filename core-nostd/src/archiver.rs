@@ -320,7 +320,8 @@ where
                 .await
                 .map_err(|source| Error::Source { path: child_path.clone(), source })?;
             if child.whole {
-                self.save_entry(&child_path, entry, old, &mut tree).await?;
+                let reuse = self.reusable(old, &entry);
+                self.save_entry(&child_path, entry, old, reuse, &mut tree).await?;
             } else {
                 if entry.kind != EntryKind::Dir {
                     return Err(Error::Source {
@@ -351,37 +352,45 @@ where
         entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         entries.dedup_by(|a, b| a.name == b.name);
         let parent = self.load_parent(parent).await;
-        let find = |name: &[u8]| parent.as_ref().and_then(|t| t.find(name));
+        // Each entry's node in the parent snapshot, and the blobs it can reuse without reading.
+        let olds: Vec<(Option<&Node>, Option<&Vec<BlobId>>)> = entries
+            .iter()
+            .map(|e| {
+                let old = parent.as_ref().and_then(|t| t.find(&e.name));
+                (old, self.reusable(old, e))
+            })
+            .collect();
         let to_read: Vec<(&[u8], u64)> = entries
             .iter()
-            .filter(|e| e.kind == EntryKind::File && e.meta.size > 0 && self.reusable(find(&e.name), &e.meta).is_none())
-            .map(|e| (e.name.as_slice(), e.meta.size))
+            .zip(&olds)
+            .filter(|(e, (_, reuse))| e.kind == EntryKind::File && e.meta.size > 0 && reuse.is_none())
+            .map(|(e, _)| (e.name.as_slice(), e.meta.size))
             .collect();
         if !to_read.is_empty() {
             self.source.will_read(path, &to_read);
         }
         drop(to_read);
         let mut tree = PendingTree::with_capacity(entries.len());
-        for entry in entries {
+        for (entry, (old, reuse)) in entries.into_iter().zip(olds) {
             let child_path = tree::join_path(path, &entry.name);
             if tree::validate_name(&entry.name).is_err() {
                 self.stats.errors += 1;
                 self.warn(&child_path, WarningKind::BadName);
                 continue;
             }
-            let old = parent.as_ref().and_then(|t| t.find(&entry.name));
-            self.save_entry(&child_path, entry, old, &mut tree).await?;
+            self.save_entry(&child_path, entry, old, reuse, &mut tree).await?;
         }
         self.saver.save_tree(tree).await
     }
 
-    /// The content of the parent snapshot's `old` node if a file with metadata `meta` can reuse it
-    /// without being read: same size, times and inode, and every blob still indexed.
-    fn reusable<'n>(&self, old: Option<&'n Node>, meta: &Metadata) -> Option<&'n Vec<BlobId>> {
+    /// The content of the parent snapshot's `old` node if `entry`, a file, can reuse it without
+    /// being read: same size, times and inode, and every blob still indexed.
+    fn reusable<'n>(&self, old: Option<&'n Node>, entry: &SourceEntry) -> Option<&'n Vec<BlobId>> {
         match old {
             Some(Node { kind: NodeKind::File { content }, meta: old_meta, .. })
-                if !self.force_read
-                    && unchanged(old_meta, meta)
+                if entry.kind == EntryKind::File
+                    && !self.force_read
+                    && unchanged(old_meta, &entry.meta)
                     && content.iter().all(|id| self.saver.known(BlobType::Data, id)) =>
             {
                 Some(content)
@@ -390,18 +399,20 @@ where
         }
     }
 
-    /// Stores one entry into `tree`, or leaves it out with a warning.
+    /// Stores one entry into `tree`, or leaves it out with a warning. `old` is its node in the
+    /// parent snapshot and `reuse` what [`Self::reusable`] said of it.
     async fn save_entry(
         &mut self,
         path: &[u8],
         entry: SourceEntry,
         old: Option<&Node>,
+        reuse: Option<&Vec<BlobId>>,
         tree: &mut PendingTree,
     ) -> Result<(), Error> {
         let SourceEntry { name, kind, mut meta } = entry;
         match kind {
             EntryKind::File => {
-                if let Some(content) = self.reusable(old, &meta) {
+                if let Some(content) = reuse {
                     self.stats.files_unmodified += 1;
                     self.stats.bytes_total += meta.size;
                     self.progress.file(path, meta.size, FileStatus::Unmodified);
