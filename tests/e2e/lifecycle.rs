@@ -77,9 +77,7 @@ fn forget_keeps_what_the_policy_says_and_kept_snapshots_restore() {
     // Every kept snapshot restores to its point in time.
     for i in [2, 4, 5, 6] {
         let out = t.path().join(format!("restore-{i}"));
-        c.run(["restore", &format!("{}:{}", ids[i], s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-        let diffs = diff_trees(&t.path().join(format!("v{i}")), &out);
-        assert!(diffs.is_empty(), "snapshot {i}:\n{}", diffs.join("\n"));
+        assert_restores(&c, &repo, &ids[i], &src, &t.path().join(format!("v{i}")), &out, &format!("snapshot {i}"));
     }
 
     // Stats: seven snapshots' worth of files stored once.
@@ -125,9 +123,7 @@ fn concurrent_backups_from_two_processes_both_succeed_and_restore() {
     for (src, res) in [(&a, &ra), (&b, &rb)] {
         let id = res["snapshot_id"].as_str().unwrap();
         let out = t.path().join(format!("out-{id}"));
-        c.run(["restore", &format!("{id}:{}", s(src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-        let diffs = diff_trees(src, &out);
-        assert!(diffs.is_empty(), "{}:\n{}", src.display(), diffs.join("\n"));
+        assert_restores(&c, &repo, id, src, src, &out, &src.display().to_string());
     }
     let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
     assert_eq!(check["errors"], 0, "{check}");
@@ -173,6 +169,22 @@ fn unlock_removes_only_locks_whose_process_is_gone() {
     fs::write(src.join("small.txt"), b"small").unwrap();
     c.run(["backup", "--repo", s(&repo), "--no-progress", s(&src)]).ok();
     c.run(["check", "--repo", s(&repo)]).ok();
+}
+
+/// Restores `src` as `snapshot` holds it into `out` and asserts that it equals `expected`.
+#[track_caller]
+fn assert_restores(
+    c: &cairn_e2e::Cairn,
+    repo: &std::path::Path,
+    snapshot: &str,
+    src: &std::path::Path,
+    expected: &std::path::Path,
+    out: &std::path::Path,
+    context: &str,
+) {
+    c.run(["restore", &format!("{snapshot}:{}", s(src)), "--repo", s(repo), "--target", s(out)]).ok();
+    let diffs = diff_trees(expected, out);
+    assert!(diffs.is_empty(), "{context}:\n{}", diffs.join("\n"));
 }
 
 /// Bytes under `dir`, recursively.
@@ -229,9 +241,7 @@ fn prune_after_forget_frees_the_space_and_everything_left_restores() {
     let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
     assert_eq!((check["errors"].as_u64(), check["warnings"].as_u64()), (Some(0), Some(0)), "{check}");
     let out = t.path().join("out");
-    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-    let diffs = diff_trees(&src, &out);
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert_restores(&c, &repo, "latest", &src, &src, &out, "after prune");
 
     // forget --prune does both in one go.
     fs::write(src.join("another.bin"), cairn_e2e::random_bytes(4, 4 << 20)).unwrap();
@@ -282,9 +292,7 @@ fn a_prune_killed_midway_leaves_a_valid_repository_and_a_rerun_finishes() {
         let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
         assert_eq!(check["errors"], 0, "after a kill at {delay_ms} ms: {check}");
         let out = t.path().join(format!("out-{delay_ms}"));
-        c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-        let diffs = diff_trees(&src, &out);
-        assert!(diffs.is_empty(), "after a kill at {delay_ms} ms:\n{}", diffs.join("\n"));
+        assert_restores(&c, &repo, "latest", &src, &src, &out, &format!("after a kill at {delay_ms} ms"));
     }
     assert!(interrupted > 0, "no prune was interrupted: the test needs a slower prune");
     // A rerun (taking over the killed prune's lock) finishes the job.
@@ -329,9 +337,7 @@ fn two_backups_and_a_prune_at_once_lose_nothing() {
     for (src, res) in [(&a, &ra), (&b, &rb)] {
         let id = res["snapshot_id"].as_str().unwrap();
         let out = t.path().join(format!("out-{id}"));
-        c.run(["restore", &format!("{id}:{}", s(src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-        let diffs = diff_trees(src, &out);
-        assert!(diffs.is_empty(), "{}:\n{}", src.display(), diffs.join("\n"));
+        assert_restores(&c, &repo, id, src, src, &out, &src.display().to_string());
     }
     let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
     assert_eq!(check["errors"], 0, "{check}");
@@ -375,6 +381,5 @@ fn several_passwords_open_one_repository_and_the_last_key_stays() {
     let only = keys[0]["id"].as_str().unwrap();
     third.run(["key", "remove", "--repo", s(&repo), only]).code(2);
     let out = t.path().join("out");
-    third.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
-    assert!(diff_trees(&src, &out).is_empty());
+    assert_restores(&third, &repo, "latest", &src, &src, &out, "after passwd");
 }
