@@ -35,23 +35,22 @@ use core::future::Future;
 use core::mem;
 use core::pin::Pin;
 
-use bytes::Bytes;
 use embedded_io_async::Read;
 use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use rand_core::CryptoRng;
 
-use crate::backend::{FileKind, Handle, Storage, WriteMode};
+use crate::backend::Storage;
 use crate::blob::{BlobType, SealedBlob, seal_blob_with};
 use crate::chunker::Chunker;
 use crate::compress::{Compression, Framer};
 use crate::crypto::{Keys, NONCE_LEN};
-use crate::error::{Error, StorageOp};
+use crate::error::Error;
 use crate::id::{BlobId, SnapshotId};
-use crate::index::{Index, IndexBlob, IndexFile, IndexPack};
-use crate::pack::{PackBuilder, PackEntry};
+use crate::index::{Index, IndexFile, IndexPack};
+use crate::pack::PackBuilder;
 use crate::progress::{FileStatus, Progress, Warning, WarningKind};
-use crate::repository::{Repository, random_bytes, storage_error};
+use crate::repository::{Repository, random_bytes};
 use crate::snapshot::{BackupStats, Snapshot};
 use crate::source::{EntryKind, Source, SourceEntry};
 use crate::time::Timestamp;
@@ -521,14 +520,6 @@ where
     }
 }
 
-/// A pack that was stored.
-struct StoredPack {
-    id: crate::id::PackId,
-    blob_type: BlobType,
-    size: u64,
-    entries: Vec<PackEntry>,
-}
-
 /// What a worker job (or a turn in the job order) produced.
 enum Done {
     /// A batch of chunks, in job order, and their buffers to reuse.
@@ -556,7 +547,7 @@ struct QueuedChunk {
 }
 
 type Job<'a> = Pin<Box<dyn Future<Output = Done> + 'a>>;
-type UploadJob<'a> = Pin<Box<dyn Future<Output = Result<StoredPack, Error>> + 'a>>;
+type UploadJob<'a> = Pin<Box<dyn Future<Output = Result<IndexPack, Error>> + 'a>>;
 
 /// The ids of the data blobs indexed before the backup started, as sorted 64-bit prefixes: a
 /// worker that finds a chunk's prefix here hands the chunk back instead of compressing it (the
@@ -919,17 +910,8 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         let nonce: [u8; NONCE_LEN] = random_bytes(self.rng);
         let keys = Arc::clone(&self.keys);
         let job = self.worker.spawn(move || builder.finish(&keys, &nonce));
-        let storage = self.repo.storage();
-        self.uploads.push(Box::pin(async move {
-            let pack = job.await;
-            let handle = Handle::new(FileKind::Pack, pack.id);
-            let size = pack.bytes.len() as u64;
-            storage
-                .write(&handle, Bytes::from(pack.bytes), WriteMode::Replace)
-                .await
-                .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
-            Ok(StoredPack { id: pack.id, blob_type: pack.blob_type, size, entries: pack.entries })
-        }));
+        let repo = self.repo;
+        self.uploads.push(Box::pin(async move { repo.store_pack(job.await).await }));
         // At most `max_uploads` packs in flight: each is up to a pack size of memory.
         while self.uploads.len() >= self.max_uploads {
             if let Some(stored) = self.uploads.next().await {
@@ -939,14 +921,13 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         Ok(())
     }
 
-    async fn pack_stored(&mut self, pack: StoredPack) -> Result<(), Error> {
-        let blobs: Vec<IndexBlob> = pack.entries.iter().map(|e| IndexBlob::from(*e)).collect();
-        self.index.add_pack(pack.id, pack.blob_type, pack.size, &blobs)?;
-        for e in &pack.entries {
-            self.pending.remove(&(pack.blob_type, e.id));
+    async fn pack_stored(&mut self, pack: IndexPack) -> Result<(), Error> {
+        self.index.add_pack(pack.id, pack.blob_type, pack.size, &pack.blobs)?;
+        for b in &pack.blobs {
+            self.pending.remove(&(pack.blob_type, b.id));
         }
         self.stats.packs_written += 1;
-        self.unsaved.push(IndexPack { id: pack.id, blob_type: pack.blob_type, size: pack.size, blobs });
+        self.unsaved.push(pack);
         if self.unsaved.len() >= self.index_every {
             self.write_index().await?;
         }

@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
 
-use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode};
+use crate::backend::{FileKind, Handle, ReadRange, Storage};
 use crate::blob::{BlobType, SealedBlob, open_blob};
 use crate::error::{Error, StorageOp};
 use crate::id::{BlobId, IndexId, PackId, SnapshotId};
@@ -310,17 +310,5 @@ async fn write_pack<S: Storage, R: CryptoRng + ?Sized>(
 ) -> Result<IndexPack, Error> {
     builder.shuffle(|| rng.next_u64());
     let nonce = random_bytes(rng);
-    let pack = builder.finish(repo.keys(), &nonce);
-    let handle = Handle::new(FileKind::Pack, pack.id);
-    let size = pack.bytes.len() as u64;
-    repo.storage()
-        .write(&handle, bytes::Bytes::from(pack.bytes), WriteMode::Replace)
-        .await
-        .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
-    Ok(IndexPack {
-        id: pack.id,
-        blob_type: pack.blob_type,
-        size,
-        blobs: pack.entries.into_iter().map(IndexBlob::from).collect(),
-    })
+    repo.store_pack(builder.finish(repo.keys(), &nonce)).await
 }

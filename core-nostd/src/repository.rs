@@ -316,6 +316,22 @@ impl<S: Storage> Repository<S> {
         crate::pack::decode_header(&self.keys, id, size, sealed)
     }
 
+    /// Stores a finished pack and returns its index entry.
+    pub async fn store_pack(&self, pack: crate::pack::FinishedPack) -> Result<crate::index::IndexPack, Error> {
+        let handle = Handle::new(FileKind::Pack, pack.id);
+        let size = pack.bytes.len() as u64;
+        self.storage
+            .write(&handle, Bytes::from(pack.bytes), WriteMode::Replace)
+            .await
+            .map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
+        Ok(crate::index::IndexPack {
+            id: pack.id,
+            blob_type: pack.blob_type,
+            size,
+            blobs: pack.entries.into_iter().map(crate::index::IndexBlob::from).collect(),
+        })
+    }
+
     /// Loads and decodes every index object, with its id.
     pub async fn load_index_files(&self) -> Result<Vec<(IndexId, IndexFile)>, Error> {
         let mut files = Vec::new();
