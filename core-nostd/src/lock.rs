@@ -189,8 +189,7 @@ impl<S: Storage> Repository<S> {
 
     /// Removes one lock object (a missing one is not an error).
     pub async fn remove_lock(&self, id: Id) -> Result<(), Error> {
-        let handle = lock_handle(id);
-        self.storage().remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
+        self.remove_object(&lock_handle(id)).await
     }
 
     /// Every lock object, read.

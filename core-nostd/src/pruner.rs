@@ -279,8 +279,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
 
     // 3. The old index objects (one identical to a new one has the same name: keep it).
     for id in plan.index_files.iter().filter(|id| !written.contains(id)) {
-        let handle = Handle::new(FileKind::Index, *id);
-        repo.storage().remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))?;
+        repo.remove_object(&Handle::new(FileKind::Index, *id)).await?;
     }
 
     // 4. The packs nothing needs any more.
@@ -292,8 +291,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
         .chain(plan.repack.iter().map(|(p, _)| (p.id, p.size)))
         .chain(plan.unindexed.iter().copied());
     for (id, size) in doomed {
-        let handle = Handle::new(FileKind::Pack, id);
-        repo.storage().remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))?;
+        repo.remove_object(&Handle::new(FileKind::Pack, id)).await?;
         freed += size;
     }
     stats.bytes_freed = freed.saturating_sub(written_bytes);

@@ -363,10 +363,14 @@ impl<S: Storage> Repository<S> {
         self.save_object(FileKind::Snapshot, label::SNAPSHOT, &snapshot.encode(), rng).await.map(SnapshotId)
     }
 
+    /// Removes one object (removing a missing one is not an error).
+    pub async fn remove_object(&self, handle: &Handle) -> Result<(), Error> {
+        self.storage.remove(handle).await.map_err(|e| storage_error(StorageOp::Remove, handle, e))
+    }
+
     /// Removes one snapshot object (its data stays until a prune finds it unreferenced).
     pub async fn remove_snapshot(&self, id: SnapshotId) -> Result<(), Error> {
-        let handle = Handle::new(FileKind::Snapshot, id);
-        self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
+        self.remove_object(&Handle::new(FileKind::Snapshot, id)).await
     }
 
     /// Every snapshot, oldest first.
@@ -449,8 +453,7 @@ impl<S: Storage> Repository<S> {
         if ids.len() <= 1 {
             return Err(Error::LastKey);
         }
-        let handle = Handle::new(FileKind::Key, id);
-        self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
+        self.remove_object(&Handle::new(FileKind::Key, id)).await
     }
 
     /// Opens the master key again with `password` (to add a key), checking it is this repository's.
