@@ -190,12 +190,12 @@ pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions
         let threshold = u64::from(options.repack_threshold_percent.min(100));
         if used_blobs.is_empty() {
             stats.packs_deleted += 1;
-            stats.bytes_freed += size;
+            stats.bytes_freed = stats.bytes_freed.saturating_add(size);
             plan.delete.push((pack.id, size));
-        } else if unused_blob_bytes > 0 && unused_blob_bytes * 100 > threshold * size {
+        } else if unused_blob_bytes > 0 && unused_blob_bytes * 100 > threshold.saturating_mul(size) {
             stats.packs_repacked += 1;
             stats.bytes_repacked += used_bytes;
-            stats.bytes_freed += size.saturating_sub(used_bytes);
+            stats.bytes_freed = stats.bytes_freed.saturating_add(size.saturating_sub(used_bytes));
             plan.repack.push((pack, used_blobs));
         } else {
             stats.packs_kept += 1;
@@ -205,7 +205,7 @@ pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions
     for (id, size) in stored {
         if !seen.contains(&id) {
             stats.packs_deleted += 1;
-            stats.bytes_freed += size;
+            stats.bytes_freed = stats.bytes_freed.saturating_add(size);
             plan.unindexed.push((id, size));
         }
     }
@@ -234,7 +234,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
         let handle = Handle::new(FileKind::Pack, pack.id);
         let bytes = repo
             .storage()
-            .read(&handle, ReadRange::All { max_len: pack.size })
+            .read(&handle, ReadRange::All { max_len: pack.size.min(crate::pack::MAX_PACK_LEN) })
             .await
             .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
         for b in blobs {
@@ -292,7 +292,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
         .chain(plan.unindexed.iter().copied());
     for (id, size) in doomed {
         repo.remove_object(&Handle::new(FileKind::Pack, id)).await?;
-        freed += size;
+        freed = freed.saturating_add(size);
     }
     stats.bytes_freed = freed.saturating_sub(written_bytes);
     Ok(stats)
