@@ -28,7 +28,7 @@ use crate::blob::{BlobType, open_blob};
 use crate::crypto::{Keys, object_hash};
 use crate::error::{DisplayPath, Error, StorageOp};
 use crate::id::{BlobId, Id, IndexId, PackId, SnapshotId};
-use crate::index::{Index, IndexBlob, IndexFile};
+use crate::index::{Index, IndexBlob, IndexFile, PackInfo};
 use crate::pack::{self, MAX_PACK_LEN};
 use crate::progress::Progress;
 use crate::repository::{Repository, storage_error};
@@ -41,6 +41,84 @@ use crate::worker::Worker;
 pub struct CheckOptions {
     /// Read and verify every blob of every pack.
     pub read_data: bool,
+    /// Read and verify only these packs (instead of all of them with `read_data`).
+    pub read_data_subset: Option<DataSubset>,
+}
+
+/// Which packs a partial data check reads. Each way covers the whole repository over successive
+/// runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSubset {
+    /// Part `n` of `of` (1-based): the packs whose id's first four bytes, read as a big-endian
+    /// number, leave `n - 1` when divided by `of`. Pack ids are hashes, so the parts are of
+    /// about equal size, and running parts 1 to `of` reads every pack once.
+    Part {
+        /// Which part, from 1.
+        n: u32,
+        /// Of how many.
+        of: u32,
+    },
+    /// A window of the packs in id order, continuing after pack `after` (from the first pack if
+    /// `None` or when past the last one, wrapping around). The caller keeps
+    /// [`CheckStats::subset_last`] and passes it as `after` next time.
+    Window {
+        /// The last pack the previous window read.
+        after: Option<PackId>,
+        /// How much to read.
+        limit: WindowLimit,
+    },
+}
+
+/// How large a [`DataSubset::Window`] is. At least one pack is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowLimit {
+    /// This many millionths of the packs, rounded up (`100_000` is 10%).
+    PartsPerMillion(u32),
+    /// Packs until their sizes add up to at least this many bytes.
+    Bytes(u64),
+}
+
+impl DataSubset {
+    /// Chooses packs from `packs`, which must be sorted by id.
+    fn select(&self, packs: &[PackInfo]) -> Vec<PackInfo> {
+        match *self {
+            Self::Part { n, of } => {
+                let of = of.max(1);
+                packs
+                    .iter()
+                    .filter(|p| {
+                        let b = p.id.0.as_bytes();
+                        let x = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        x % of == n.saturating_sub(1) % of
+                    })
+                    .copied()
+                    .collect()
+            }
+            Self::Window { after, limit } => {
+                let start = after.map_or(0, |a| packs.partition_point(|p| p.id <= a));
+                let start = if start >= packs.len() { 0 } else { start };
+                let rotated = packs.iter().skip(start).chain(packs.iter().take(start));
+                let mut out = Vec::new();
+                match limit {
+                    WindowLimit::PartsPerMillion(ppm) => {
+                        let want = (packs.len() as u64 * u64::from(ppm.min(1_000_000))).div_ceil(1_000_000).max(1);
+                        out.extend(rotated.take(usize::try_from(want).unwrap_or(usize::MAX)).copied());
+                    }
+                    WindowLimit::Bytes(max) => {
+                        let mut sum = 0u64;
+                        for p in rotated {
+                            if sum >= max.max(1) {
+                                break;
+                            }
+                            sum = sum.saturating_add(p.size);
+                            out.push(*p);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
 }
 
 /// Where a damaged or missing blob is used.
@@ -226,6 +304,8 @@ pub struct CheckStats {
     pub packs_read: u64,
     /// Bytes read and verified (with `read_data`).
     pub bytes_read: u64,
+    /// With a [`DataSubset::Window`]: the last pack of the window, where the next one starts.
+    pub subset_last: Option<PackId>,
     /// Memory of the in-memory index built from the index objects.
     pub index_memory: Option<crate::index::IndexMemory>,
 }
@@ -313,7 +393,13 @@ where
     }
     results.stats.trees = seen_trees.len() as u64;
 
-    if !options.read_data {
+    if let Some(subset) = &options.read_data_subset {
+        readable.sort_unstable_by_key(|p| p.id);
+        readable = subset.select(&readable);
+        if matches!(subset, DataSubset::Window { .. }) {
+            results.stats.subset_last = readable.last().map(|p| p.id);
+        }
+    } else if !options.read_data {
         return Ok(results);
     }
 

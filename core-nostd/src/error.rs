@@ -401,6 +401,16 @@ impl Error {
         Self::Corrupt { object: ObjectRef::new(kind, id), reason }
     }
 
+    /// True if this error means an object or blob is missing, damaged or undecodable (as opposed
+    /// to the storage failing to answer): what repair works around.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            Self::Decode { .. } | Self::Corrupt { .. } | Self::BlobNotInIndex { .. } => true,
+            Self::Storage { source, .. } => matches!(source.kind(), IoErrorKind::NotFound | IoErrorKind::InvalidData),
+            _ => false,
+        }
+    }
+
     /// The kind of the underlying [`IoError`], if this error came from outside.
     pub fn io_kind(&self) -> Option<IoErrorKind> {
         match self {

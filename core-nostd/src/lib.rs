@@ -54,6 +54,7 @@ mod chunker;
 mod compress;
 mod config;
 mod crypto;
+mod differ;
 mod error;
 mod id;
 mod index;
@@ -62,6 +63,7 @@ mod lock;
 mod pack;
 mod progress;
 mod pruner;
+mod repair;
 mod repository;
 mod restorer;
 mod retention;
@@ -77,7 +79,7 @@ pub use backend::{
     FileKind, Handle, MemoryBackend, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode, slice_range,
 };
 pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob, seal_blob_with};
-pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, Usage, check};
+pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, DataSubset, Usage, WindowLimit, check};
 pub use chunker::{Chunker, ChunkerParams, GearTable};
 pub use compress::{Codec, Compression, Framer, frame_for_sealing, unframe, unframe_owned};
 pub use config::{Config, FEATURE_ZSTD, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
@@ -85,6 +87,7 @@ pub use crypto::{
     AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label,
     object_hash,
 };
+pub use differ::{Change, DiffEntry, DiffSide, DiffStats, diff};
 pub use error::{DecodeError, DisplayPath, Error, IoError, IoErrorKind, ObjectKind, ObjectRef, Result, StorageOp};
 pub use id::{BlobId, ID_LEN, Id, IndexId, KeyId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPack, MAX_INDEX_LEN, PackInfo};
@@ -99,6 +102,10 @@ pub use pack::{
 };
 pub use progress::{FileStatus, NoProgress, Progress, Warning, WarningKind};
 pub use pruner::{PruneOptions, PrunePlan, PruneStats, plan_prune, prune};
+pub use repair::{
+    RebuildIndexResults, RepairDrop, RepairOptions, RepairReason, RepairResults, SnapshotRepair, rebuild_index,
+    repair_snapshots,
+};
 pub use repository::{InitOptions, Repository, open_object, random_bytes, seal_object};
 pub use restorer::{RestoreStats, restore};
 pub use retention::{GroupPlan, KeepPolicy, KeepReason, Kept, RetentionInput, RetentionPlan, plan_retention};

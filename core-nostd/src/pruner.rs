@@ -299,9 +299,9 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
 }
 
 /// Packs listed per new index object (keeps each object far below the index size limit).
-const PACKS_PER_INDEX_FILE: usize = 4096;
+pub(crate) const PACKS_PER_INDEX_FILE: usize = 4096;
 
-async fn write_pack<S: Storage, R: CryptoRng + ?Sized>(
+pub(crate) async fn write_pack<S: Storage, R: CryptoRng + ?Sized>(
     repo: &Repository<S>,
     mut builder: PackBuilder,
     rng: &mut R,
