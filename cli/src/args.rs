@@ -18,7 +18,7 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// Repository location: a directory path or local:PATH [default: the default repository]
     #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
@@ -71,6 +71,15 @@ pub(crate) enum Command {
     Key(KeyCommand),
     /// Sizes: what the snapshots hold, what is stored after deduplication and compression
     Stats,
+    /// Show what changed between two snapshots: added (+), removed (-), modified (M) and
+    /// type-changed (T) entries, with sizes
+    Diff(DiffArgs),
+    /// Write a file's contents, or a directory or whole snapshot as a tar or tar.gz archive, to
+    /// stdout or a file
+    Dump(DumpArgs),
+    /// Recover from damage: rebuild the index, or rewrite snapshots around lost data
+    #[command(subcommand)]
+    Repair(RepairCommand),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +166,66 @@ pub(crate) struct CheckArgs {
     /// Also read, decrypt and verify every blob (reads the whole repository)
     #[arg(long)]
     pub(crate) read_data: bool,
+    /// Read and verify only part of the data: N/M (part N of M; parts 1 to M cover everything),
+    /// P% (a share of the packs) or a size like 500M or 2G. Shares and sizes continue where the
+    /// previous such check stopped, so repeated runs cover the whole repository.
+    #[arg(long, value_name = "SUBSET", conflicts_with = "read_data")]
+    pub(crate) read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The older snapshot: SNAPSHOT or SNAPSHOT:PATH (an id, an unambiguous prefix, or 'latest')
+    pub(crate) first: String,
+    /// The newer snapshot: SNAPSHOT or SNAPSHOT:PATH
+    pub(crate) second: String,
+    /// Also list entries whose contents are the same but whose permissions, owner or
+    /// modification time changed (U)
+    #[arg(long)]
+    pub(crate) metadata: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DumpArgs {
+    /// Snapshot: an id, an unambiguous id prefix, or 'latest'
+    pub(crate) snapshot: String,
+    /// What to export: a file, a directory, or / for the whole snapshot
+    #[arg(default_value = "/")]
+    pub(crate) path: String,
+    /// Archive format: tar or tar.gz [default: tar for a directory; a file's plain contents;
+    /// from the --target name if it ends in .tar, .tar.gz or .tgz]
+    #[arg(short, long, value_name = "FORMAT")]
+    pub(crate) archive: Option<String>,
+    /// Write to FILE instead of stdout (written under a temporary name, renamed when complete)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) target: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepairCommand {
+    /// Rebuild the index from the packs themselves (after index objects were lost or damaged).
+    /// Takes the exclusive lock.
+    Index,
+    /// Rewrite snapshots that reference lost or damaged data: files whose data is gone are
+    /// dropped, unreadable directories emptied, and each is listed. The repaired snapshot is
+    /// tagged 'repaired' and replaces the original. Takes the exclusive lock.
+    Snapshots(RepairSnapshotsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RepairSnapshotsArgs {
+    /// Only these snapshots (ids or unambiguous prefixes) [default: all]
+    #[arg(value_name = "SNAPSHOT")]
+    pub(crate) snapshots: Vec<String>,
+    /// First read and verify all data, so that damaged (not only missing) blobs are found too
+    #[arg(long)]
+    pub(crate) read_data: bool,
+    /// Keep the original snapshots next to the repaired ones
+    #[arg(long)]
+    pub(crate) keep_original: bool,
+    /// Report what would be dropped; change nothing
+    #[arg(short = 'n', long)]
+    pub(crate) dry_run: bool,
 }
 
 /// Retention rules apply to each group of snapshots with the same host and paths on its own; a

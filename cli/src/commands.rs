@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use cairn_core::{
-    BackupOptions, CheckOptions, Codec, Compression, InitOptions, KdfParams, KeepPolicy, KeyInfo, Node, NodeKind,
-    PruneOptions, PruneStats, Repository, RetentionInput, SnapshotId, Timestamp, backup, check, plan_prune,
-    plan_retention, prune, restore, walk,
+    BackupOptions, CheckOptions, Codec, Compression, DataSubset, InitOptions, KdfParams, KeepPolicy, KeyInfo, Node,
+    NodeKind, PruneOptions, PruneStats, Repository, RetentionInput, SnapshotId, Timestamp, WindowLimit, backup, check,
+    plan_prune, plan_retention, prune, restore, walk,
 };
 use cairn_std::{
     Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock,
@@ -44,6 +44,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Prune(a) => prune_cmd(g, s, a).await,
             Command::Key(k) => key_cmd(g, s, k).await,
             Command::Stats => stats_cmd(g, s).await,
+            Command::Diff(a) => crate::inspect::diff_cmd(g, s, a).await,
+            Command::Dump(a) => crate::inspect::dump_cmd(g, s, a).await,
+            Command::Repair(r) => crate::repair::repair_cmd(g, s, r, &worker).await,
         };
         session.release().await;
         result
@@ -397,8 +400,16 @@ async fn ls(g: &Global, session: &Session, a: &LsArgs) -> Result<ExitCode, Error
     }
 }
 
+/// Splits `SNAPSHOT[:PATH]` (the path defaults to `/`).
+pub(crate) fn snapshot_and_path(s: &str) -> Result<(&str, Vec<u8>), Error> {
+    match s.split_once(':') {
+        Some((snap, p)) => Ok((snap, normalize_snapshot_path(p)?)),
+        None => Ok((s, b"/".to_vec())),
+    }
+}
+
 /// A path inside a snapshot as the user typed it: made absolute, trailing slash dropped.
-fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
     let mut path = if p.starts_with('/') { p.to_string() } else { format!("/{p}") };
     while path.len() > 1 && path.ends_with('/') {
         path.pop();
@@ -412,10 +423,7 @@ fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
 
 async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
     let started = Instant::now();
-    let (spec, path) = match a.snapshot.split_once(':') {
-        Some((s, p)) => (s, normalize_snapshot_path(p)?),
-        None => (a.snapshot.as_str(), b"/".to_vec()),
-    };
+    let (spec, path) = snapshot_and_path(&a.snapshot)?;
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "restore", false).await?;
@@ -467,10 +475,24 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
     session.lock(g, &location, &repo, "check", false).await?;
     let mut options = CheckOptions::default();
     options.read_data = a.read_data;
-    let mut progress = CliProgress::new(g, "checking packs", a.read_data.then_some(0));
+    let cursor = match &a.read_data_subset {
+        Some(spec) => {
+            let (subset, cursor) = parse_subset(spec, repo.config().id.to_hex())?;
+            options.read_data_subset = Some(subset);
+            cursor
+        }
+        None => None,
+    };
+    let reads = a.read_data || a.read_data_subset.is_some();
+    let mut progress = CliProgress::new(g, "checking packs", reads.then_some(0));
     let result = check(&repo, worker, &mut progress, &options).await;
     progress.finish();
     let results = result?;
+    if let (Some(file), Some(last)) = (&cursor, results.stats.subset_last) {
+        // Losing this file only means the next window starts from the beginning.
+        let _ = fs::create_dir_all(file.parent().unwrap_or(Path::new("/")))
+            .and_then(|()| fs::write(file, format!("{}\n", last.to_hex())));
+    }
     let errors = results.errors();
     let warnings = results.problems.len() - errors;
     let st = results.stats;
@@ -506,7 +528,11 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
                 st.trees,
                 st.packs,
                 st.blobs,
-                if a.read_data { format!("; read and verified {}", bytes(st.bytes_read)) } else { String::new() }
+                if reads {
+                    format!("; read and verified {} in {} packs", bytes(st.bytes_read), st.packs_read)
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -520,6 +546,48 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
         println!("no errors found{}", if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--read-data-subset`: `N/M`, `P%` or a size (`500M`, `2G`). Shares and sizes continue
+/// after the last pack the previous such check read, kept in the cache directory per repository;
+/// returns that file too.
+pub(crate) fn parse_subset(s: &str, repo_id: String) -> Result<(DataSubset, Option<PathBuf>), Error> {
+    let bad = || {
+        Error::new(ErrorKind::InvalidInput, format!("invalid data subset {s:?}"))
+            .with_hint("write N/M (part N of M, like 1/5), a share like 10% or 2.5%, or a size like 500M or 2G")
+    };
+    let t = s.trim();
+    if let Some((n, m)) = t.split_once('/') {
+        let n: u32 = n.trim().parse().map_err(|_| bad())?;
+        let of: u32 = m.trim().parse().map_err(|_| bad())?;
+        if of == 0 || n == 0 || n > of {
+            return Err(bad());
+        }
+        return Ok((DataSubset::Part { n, of }, None));
+    }
+    let limit = if let Some(p) = t.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(bad());
+        }
+        WindowLimit::PartsPerMillion((p * 10_000.0).round().max(1.0) as u32)
+    } else {
+        let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let mult: u64 = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+            "" => 1,
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            "T" => 1 << 40,
+            _ => return Err(bad()),
+        };
+        let bytes = n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(bad)?;
+        WindowLimit::Bytes(bytes)
+    };
+    let file = cairn_std::paths::cache_dir()?.join("check-subset").join(repo_id);
+    let after = fs::read_to_string(&file).ok().and_then(|h| cairn_core::PackId::from_hex(h.trim()).ok());
+    Ok((DataSubset::Window { after, limit }, Some(file)))
 }
 
 /// Parses a `--keep-within` duration such as `2w`, `36h` or `1y6m` into seconds.

@@ -8,7 +8,9 @@
 mod args;
 mod commands;
 mod exit;
+mod inspect;
 mod output;
+mod repair;
 mod repo;
 
 use std::process::ExitCode;

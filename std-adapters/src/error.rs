@@ -151,7 +151,7 @@ pub fn io_error_kind(e: &std::io::Error) -> IoErrorKind {
     }
 }
 
-fn error_kind_of_io(kind: IoErrorKind) -> ErrorKind {
+pub(crate) fn error_kind_of_io(kind: IoErrorKind) -> ErrorKind {
     match kind {
         IoErrorKind::NotFound => ErrorKind::NotFound,
         IoErrorKind::PermissionDenied | IoErrorKind::ReadOnly => ErrorKind::PermissionDenied,

@@ -6,6 +6,7 @@
 //! - [`FsSource`] and [`FsTarget`]: back up from and restore to the filesystem.
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
+//! - [`dump_archive`]: a snapshot or part of it as a tar or tar.gz stream.
 //! - [`paths`]: the default repository and its generated password.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
+mod archive;
 mod error;
 mod fs_source;
 mod fs_target;
@@ -38,6 +40,7 @@ mod rng;
 mod secret;
 mod worker;
 
+pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
 pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path};
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};

@@ -28,6 +28,22 @@ pub fn data_dir() -> Result<PathBuf, Error> {
     }
 }
 
+/// Cairn's cache directory (`$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`): state that can be
+/// lost without harm, such as where the last partial data check stopped.
+pub fn cache_dir() -> Result<PathBuf, Error> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("cairn"));
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cache/cairn")),
+        None => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "cannot find the cache directory: neither XDG_CACHE_HOME nor HOME is set",
+        )
+        .with_hint("set HOME or XDG_CACHE_HOME")),
+    }
+}
+
 /// The default repository directory.
 pub fn default_repository() -> Result<PathBuf, Error> {
     Ok(data_dir()?.join("repository"))

@@ -5,7 +5,9 @@
 mod bad_input;
 mod crash;
 mod damage;
+mod inspect;
 mod lifecycle;
+mod repair;
 mod round_trip;
 mod source_options;
 
