@@ -105,8 +105,8 @@ fn repair_snapshots_drops_only_the_files_whose_data_is_lost_and_says_which() {
     assert_eq!(snaps[0]["tags"], serde_json::json!(["repaired"]));
     let target = t.path().join("restored");
     c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&target)]).ok();
-    for i in 0..12u64 {
-        let name = format!("sub/f{i:02}");
+    let names = (0..12u64).map(|i| format!("sub/f{i:02}")).chain(["small.txt".to_string()]);
+    for name in names {
         let full = format!("{}/{name}", s(&src));
         let restored = target.join(&name);
         if dropped.contains(&full) {
@@ -115,7 +115,6 @@ fn repair_snapshots_drops_only_the_files_whose_data_is_lost_and_says_which() {
             assert_eq!(fs::read(&restored).unwrap(), fs::read(src.join(&name)).unwrap(), "{name}");
         }
     }
-    assert_eq!(fs::read(target.join("small.txt")).unwrap(), fs::read(src.join("small.txt")).unwrap());
 
     // The next backup stores the dropped files again, and everything is whole.
     c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
