@@ -67,6 +67,7 @@ mod repair;
 mod repository;
 mod restorer;
 mod retention;
+pub mod sigv4;
 mod snapshot;
 mod source;
 mod time;

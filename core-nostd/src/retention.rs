@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::id::SnapshotId;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, civil_from_days};
 
 /// How many snapshots to keep, per group. Zero (the default) disables a rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -266,21 +266,6 @@ impl Civil {
     fn year_key(&self) -> i64 {
         self.year
     }
-}
-
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (proleptic Gregorian; the
-/// well-known era algorithm, exact for every `i64` day within ±10^15 years).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
