@@ -25,17 +25,6 @@ impl Timestamp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn carries_nanoseconds() {
-        assert_eq!(Timestamp::new(5, 2_500_000_000), Timestamp { secs: 7, nanos: 500_000_000 });
-        assert!(Timestamp::new(1, 0) < Timestamp::new(1, 1));
-    }
-}
-
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (proleptic Gregorian; the
 /// well-known era algorithm, exact for every `i64` day within ±10^15 years).
 pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -49,4 +38,15 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_nanoseconds() {
+        assert_eq!(Timestamp::new(5, 2_500_000_000), Timestamp { secs: 7, nanos: 500_000_000 });
+        assert!(Timestamp::new(1, 0) < Timestamp::new(1, 1));
+    }
 }
