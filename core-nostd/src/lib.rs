@@ -11,6 +11,9 @@
 //! - [`Worker`]: where CPU-heavy jobs run ([`InlineWorker`] here, a thread pool in `cairn-std`).
 //!
 //! Times come in as [`Timestamp`]s and randomness as a [`rand_core::CryptoRng`].
+//!
+//! [`sigv4`] signs S3 requests (headers or presigned URLs) sans-IO and without an allocator, for
+//! the S3 destination in `cairn-std` and for appliances that talk to object storage themselves.
 //! The byte layouts are specified in `FORMAT.md` next to this crate and pinned by golden vectors.
 //!
 //! ```

@@ -768,6 +768,10 @@ fn presign_canonical<'a>(
     expires_secs: u32,
 ) -> Result<Canonical<'a>, SigV4Error> {
     let mut c = Canonical::new(req, credentials, scope)?;
+    // SDK headers a presigned URL's user will not send, as the AWS SDKs leave them out.
+    c.headers.retain(|h| {
+        !h.name.eq_ignore_ascii_case("x-amz-user-agent") && !h.name.eq_ignore_ascii_case("x-amz-checksum-mode")
+    });
     write!(c.computed.expires, "{expires_secs}").map_err(|_| SigV4Error::ScopeTooLong)?;
     c.push_query("X-Amz-Algorithm", Val::Str(ALGORITHM))?;
     c.push_query("X-Amz-Credential", Val::Credential)?;

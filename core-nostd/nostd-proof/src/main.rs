@@ -1,6 +1,7 @@
 //! A `no_std`, `no_main` program that initialises a repository in memory, backs up a small
-//! in-memory tree, restores it, compares, and checks every blob. Exit status 0 means all of it
-//! worked without the standard library.
+//! in-memory tree, restores it, compares, checks every blob, and signs an S3-style request with
+//! SigV4 without touching the heap. Exit status 0 means all of it worked without the standard
+//! library.
 #![no_std]
 #![no_main]
 
@@ -242,5 +243,52 @@ async fn run() -> Result<(), i32> {
     if results.errors() != 0 || results.stats.packs_read < 2 {
         return Err(8);
     }
+    sign_without_allocating()
+}
+
+/// Signs the AWS suite's `get-vanilla` request and checks that the heap did not move.
+fn sign_without_allocating() -> Result<(), i32> {
+    use cairn_core::sigv4::{Credentials, HeaderOptions, Request, Scope, SigningKey, sign_headers};
+    use core::fmt::Write;
+    let heap_before = NEXT.load(Ordering::Relaxed);
+    let creds = Credentials {
+        access_key_id: "AKIDEXAMPLE",
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        session_token: None,
+    };
+    // 2015-08-30T12:36:00Z
+    let scope = Scope { region: "us-east-1", service: "service", time: Timestamp::new(1_440_938_160, 0) };
+    let req = Request {
+        method: "GET",
+        host: "example.amazonaws.com",
+        path: "/",
+        query: &[],
+        headers: &[],
+        payload_hash: cairn_core::sigv4::EMPTY_PAYLOAD_SHA256,
+    };
+    let key = SigningKey::derive(creds.secret_access_key, &scope).map_err(|_| 9)?;
+    let mut options = HeaderOptions::default();
+    options.content_sha256_header = false;
+    let signed = sign_headers(&req, &creds, &scope, &key, options).map_err(|_| 9)?;
+    let mut auth = FixedText([0; 256], 0);
+    write!(auth, "{}", signed.authorization()).map_err(|_| 10)?;
+    if NEXT.load(Ordering::Relaxed) != heap_before {
+        return Err(11);
+    }
+    if signed.signature() != "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31" {
+        return Err(12);
+    }
     Ok(())
+}
+
+/// Text in a fixed buffer.
+struct FixedText([u8; 256], usize);
+
+impl core::fmt::Write for FixedText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.1 + s.len();
+        self.0.get_mut(self.1..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.1 = end;
+        Ok(())
+    }
 }
