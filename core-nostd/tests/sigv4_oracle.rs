@@ -88,10 +88,10 @@ fn input() -> impl Strategy<Value = Input> {
             |((method, key), query, headers, explicit_host, payload, token, secret, region, time, expires)| {
                 // Repeat a query name now and then: repeated names sort by value.
                 let mut query = query;
-                if let Some(first) = query.first().cloned() {
-                    if time % 3 == 0 {
-                        query.push((first.0, format!("{}x", first.1)));
-                    }
+                if let Some(first) = query.first().cloned()
+                    && time % 3 == 0
+                {
+                    query.push((first.0, format!("{}x", first.1)));
                 }
                 Input { method, key, query, headers, explicit_host, payload, token, secret, region, time, expires }
             },
