@@ -3,6 +3,7 @@
 //! The std side of Cairn: implementations of `cairn-core`'s traits for real systems.
 //!
 //! - [`LocalBackend`]: a repository in a local directory (atomic, durable writes).
+//! - [`S3Backend`]: a repository in an S3-compatible bucket (signed with the core's SigV4).
 //! - [`FsSource`] and [`FsTarget`]: back up from and restore to the filesystem.
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
@@ -37,6 +38,7 @@ mod lock;
 pub mod paths;
 mod process;
 mod rng;
+mod s3;
 mod secret;
 mod worker;
 
@@ -48,5 +50,6 @@ pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
 pub use rng::os_rng;
+pub use s3::{S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
 pub use worker::{ThreadWorker, runtime};

@@ -60,6 +60,7 @@ impl Worker for ThreadWorker {
 pub fn runtime(worker: &ThreadWorker) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .enable_io()
         .max_blocking_threads(worker.threads() * 2 + 8)
         .thread_name("cairn-worker")
         .build()

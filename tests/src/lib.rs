@@ -4,6 +4,8 @@
 //! In CI (`CI=true`) a test that cannot get what it needs fails; elsewhere it prints why it is
 //! skipped.
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;

@@ -1,0 +1,211 @@
+//! The backend conformance suite: one set of checks every destination type must pass, run here
+//! against the local destination and against a real S3-compatible server (s3s-fs, verifying
+//! SigV4). See the contract in `cairn_core::Storage`.
+
+use bytes::Bytes;
+use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMode};
+use cairn_e2e::servers::S3Server;
+use cairn_std::{LocalBackend, S3Backend, S3Config, Secret};
+
+fn id(n: u8) -> Id {
+    let mut b = [0u8; 32];
+    b[0] = n;
+    b[31] = n.wrapping_mul(7);
+    Id::from_hex(&b.iter().map(|x| format!("{x:02x}")).collect::<String>()).unwrap()
+}
+
+fn data(seed: u8, n: usize) -> Bytes {
+    Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Every check of the contract, on an empty store.
+async fn conformance<S: Storage>(s: &S) {
+    // Empty.
+    for kind in FileKind::ALL {
+        assert!(s.list(kind).await.unwrap().is_empty(), "{kind} listing of an empty store");
+    }
+    let missing = s.read(&Handle::new(FileKind::Index, id(1)), ReadRange::All { max_len: 1 << 20 }).await;
+    assert_eq!(missing.unwrap_err().kind(), IoErrorKind::NotFound);
+
+    // Write and read back whole, by span and by tail.
+    let pack = Handle::new(FileKind::Pack, id(0xab));
+    let bytes = data(1, 300_000);
+    s.write(&pack, bytes.clone(), WriteMode::Replace).await.unwrap();
+    assert_eq!(s.read(&pack, ReadRange::All { max_len: 1 << 20 }).await.unwrap(), bytes);
+    assert_eq!(s.read(&pack, ReadRange::Span { offset: 1000, len: 5000 }).await.unwrap(), bytes.slice(1000..6000));
+    assert_eq!(s.read(&pack, ReadRange::Span { offset: 299_999, len: 1 }).await.unwrap(), bytes.slice(299_999..));
+    assert_eq!(s.read(&pack, ReadRange::Tail { len: 100 }).await.unwrap(), bytes.slice(299_900..));
+    assert_eq!(s.read(&pack, ReadRange::Tail { len: 1 << 20 }).await.unwrap(), bytes, "a tail longer than the object");
+    // Reading past the end, or more than the caller accepts, is an error, never a short answer.
+    let past = s.read(&pack, ReadRange::Span { offset: 299_000, len: 5000 }).await;
+    assert_eq!(past.unwrap_err().kind(), IoErrorKind::InvalidData);
+    let too_big = s.read(&pack, ReadRange::All { max_len: 1000 }).await;
+    assert_eq!(too_big.unwrap_err().kind(), IoErrorKind::InvalidData);
+
+    // Listing: ids and sizes by kind; packs live under data/XX/.
+    let listed = s.list(FileKind::Pack).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].size), (id(0xab), 300_000));
+    assert!(s.list(FileKind::Index).await.unwrap().is_empty());
+
+    // Replace overwrites; CreateNew refuses an existing object and leaves it as it was.
+    let lock = Handle::new(FileKind::Lock, id(2));
+    s.write(&lock, Bytes::from_static(b"first"), WriteMode::CreateNew).await.unwrap();
+    let again = s.write(&lock, Bytes::from_static(b"second"), WriteMode::CreateNew).await;
+    assert_eq!(again.unwrap_err().kind(), IoErrorKind::AlreadyExists);
+    assert_eq!(&s.read(&lock, ReadRange::All { max_len: 100 }).await.unwrap()[..], b"first");
+    s.write(&lock, Bytes::from_static(b"third"), WriteMode::Replace).await.unwrap();
+    assert_eq!(&s.read(&lock, ReadRange::All { max_len: 100 }).await.unwrap()[..], b"third");
+
+    // The config is one object at the top.
+    s.write(&Handle::CONFIG, Bytes::from_static(b"config bytes"), WriteMode::CreateNew).await.unwrap();
+    let config = s.list(FileKind::Config).await.unwrap();
+    assert_eq!(config.len(), 1);
+    assert_eq!(config[0].size, 12);
+    let again = s.write(&Handle::CONFIG, Bytes::from_static(b"other"), WriteMode::CreateNew).await;
+    assert_eq!(again.unwrap_err().kind(), IoErrorKind::AlreadyExists);
+
+    // Empty objects.
+    let empty = Handle::new(FileKind::Snapshot, id(3));
+    s.write(&empty, Bytes::new(), WriteMode::Replace).await.unwrap();
+    assert!(s.read(&empty, ReadRange::All { max_len: 10 }).await.unwrap().is_empty());
+    assert!(s.read(&empty, ReadRange::Tail { len: 10 }).await.unwrap().is_empty());
+
+    // Concurrent writes: all land, all are listed.
+    let writes = (0..24u8).map(|i| {
+        let h = Handle::new(FileKind::Index, id(100 + i));
+        async move { s.write(&h, data(i, 1000 + usize::from(i)), WriteMode::Replace).await }
+    });
+    for r in futures_join_all(writes).await {
+        r.unwrap();
+    }
+    let mut index = s.list(FileKind::Index).await.unwrap();
+    index.sort_by_key(|o| o.id);
+    assert_eq!(index.len(), 24);
+    for (i, o) in index.iter().enumerate() {
+        assert_eq!((o.id, o.size), (id(100 + i as u8), 1000 + i as u64));
+    }
+
+    // Remove; removing what is not there is fine.
+    s.remove(&pack).await.unwrap();
+    s.remove(&pack).await.unwrap();
+    assert!(s.list(FileKind::Pack).await.unwrap().is_empty());
+    let gone = s.read(&pack, ReadRange::Tail { len: 10 }).await;
+    assert_eq!(gone.unwrap_err().kind(), IoErrorKind::NotFound);
+}
+
+/// Runs futures concurrently on the current task.
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = fs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn local_destination_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBackend::new(dir.path().join("repo"));
+    rt().block_on(conformance(&store));
+}
+
+fn s3_config(server: &S3Server, directory: &str) -> S3Config {
+    let mut c = S3Config::new(
+        &server.endpoint,
+        &server.bucket,
+        "us-east-1",
+        &server.access_key,
+        Secret::new(server.secret_key.as_bytes().to_vec()),
+    );
+    c.path_style = true;
+    c.directory = directory.to_string();
+    c.retries = 1;
+    c
+}
+
+#[test]
+fn s3_destination_conforms() {
+    let Some(server) = S3Server::start() else { return };
+    let store = S3Backend::new(s3_config(&server, "/backups/laptop")).unwrap();
+    rt().block_on(async {
+        conformance(&store).await;
+        assert!(store.probe_conditional_create().await.unwrap(), "s3s-fs enforces If-None-Match");
+    });
+    // The objects are where the layout says, under the backup directory.
+    assert!(server.data.join("cairn-test/backups/laptop/config").is_file());
+}
+
+#[test]
+fn s3_multipart_uploads_large_objects() {
+    let Some(server) = S3Server::start() else { return };
+    let mut config = s3_config(&server, "/");
+    config.multipart_threshold = 6 << 20;
+    config.part_size = 5 << 20;
+    let store = S3Backend::new(config).unwrap();
+    rt().block_on(async {
+        let big = data(9, 13 << 20);
+        let h = Handle::new(FileKind::Pack, id(0x42));
+        store.write(&h, big.clone(), WriteMode::Replace).await.unwrap();
+        assert_eq!(store.read(&h, ReadRange::All { max_len: 64 << 20 }).await.unwrap(), big);
+        assert_eq!(store.list(FileKind::Pack).await.unwrap()[0].size, 13 << 20);
+    });
+}
+
+#[test]
+fn s3_errors_say_what_to_fix() {
+    let Some(server) = S3Server::start() else { return };
+    let rt = rt();
+    let message = |config: S3Config| {
+        let store = S3Backend::new(config).unwrap();
+        let e = rt.block_on(store.list(FileKind::Snapshot)).unwrap_err();
+        (e.kind(), e.to_string())
+    };
+    let mut wrong_secret = s3_config(&server, "/");
+    wrong_secret.secret_key = Secret::new(b"not the secret".to_vec());
+    let (kind, text) = message(wrong_secret);
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("check the secret key"), "{text}");
+    assert!(!text.contains("not the secret"), "the secret leaked: {text}");
+
+    let mut wrong_access = s3_config(&server, "/");
+    wrong_access.access_key = "AKIAWRONG".into();
+    let (kind, text) = message(wrong_access);
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("check the access key") && text.contains("AKIAWRONG"), "{text}");
+
+    let mut no_bucket = s3_config(&server, "/");
+    no_bucket.bucket = "no-such-bucket".into();
+    let (kind, text) = message(no_bucket);
+    assert_eq!(kind, IoErrorKind::NotFound);
+    assert!(text.contains("no-such-bucket") && text.contains("does not exist"), "{text}");
+
+    // Nothing listening: retried, then a clear error.
+    let mut closed = s3_config(&server, "/");
+    closed.endpoint = format!("http://127.0.0.1:{}", cairn_e2e::servers::free_port());
+    closed.retries = 2;
+    let (kind, text) = message(closed);
+    assert_eq!(kind, IoErrorKind::Unavailable);
+    assert!(text.contains("cannot connect") && text.contains("after 2 retries"), "{text}");
+
+    // A bad backup directory is refused before any request, naming the character.
+    let mut bad_dir = s3_config(&server, "/");
+    bad_dir.directory = "/my backups".into();
+    let e = S3Backend::new(bad_dir).unwrap_err();
+    assert!(e.to_string().contains("' '"), "{e}");
+}
