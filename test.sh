@@ -24,6 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+# Real servers the destination tests start on 127.0.0.1 (see tests/src/servers.rs): s3s-fs, an
+# S3-compatible server that verifies SigV4. Installed once into a cache outside the clone.
+tools="${CAIRN_TOOLS:-${HOME}/.cache/cairn/tools}"
+export PATH="${tools}/bin:${PATH}"
+if ! command -v s3s-fs >/dev/null 2>&1; then
+    echo "==> installing s3s-fs (the S3 test server; about 4 minutes, once)"
+    CARGO_TARGET_DIR="${tools}/target" cargo install s3s-fs@0.14.1 --locked --features binary --root "${tools}" -q
+    rm -rf "${tools}/target"
+fi
+
 # --- checks and tests ----------------------------------------------------------------------
 echo "==> formatting"
 cargo fmt --all --check

@@ -106,12 +106,12 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
     if password.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "the repository password cannot be empty"));
     }
-    Ok(Repository::init(LockKeeper::new(location.backend()), password.expose(), &options, &mut os_rng()).await?)
+    Ok(Repository::init(LockKeeper::new(location.backend()?), password.expose(), &options, &mut os_rng()).await?)
 }
 
 async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
-    if location.exists() {
+    if location.exists().await? {
         return Err(Error::new(
             ErrorKind::RepositoryExists,
             format!("a repository already exists at {}", location.show()),
@@ -164,7 +164,7 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     let mut source = FsSource::new(&paths, source_options)?;
 
     let location = Location::from_args(g)?;
-    let repo = if location.is_default && !location.exists() {
+    let repo = if location.is_default && !location.exists().await? {
         let repo = create_repository(g, &location, None).await?;
         if !g.quiet && !g.json {
             eprintln!(

@@ -1,20 +1,22 @@
 //! Finding the repository and its password.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use cairn_core::{FileKind, Handle, Id, Repository, Storage};
-use cairn_std::{Error, ErrorKind, LocalBackend, LockKeeper, Secret, lock_repository, paths};
+use cairn_std::{
+    Destination, DestinationUrl, Error, ErrorKind, LockKeeper, S3Credentials, Secret, lock_repository,
+    parse_destination, paths,
+};
 
 use crate::args::Global;
 
 /// Where the repository is.
 #[derive(Debug, Clone)]
 pub(crate) struct Location {
-    pub(crate) path: PathBuf,
+    pub(crate) url: DestinationUrl,
     /// The default repository, whose password lives in the data directory.
     pub(crate) is_default: bool,
 }
@@ -22,42 +24,47 @@ pub(crate) struct Location {
 impl Location {
     pub(crate) fn from_args(global: &Global) -> Result<Self, Error> {
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
-            return Ok(Self { path: paths::default_repository()?, is_default: true });
+            return Ok(Self { url: DestinationUrl::Local(paths::default_repository()?), is_default: true });
         };
-        let path = if let Some(p) = spec.strip_prefix("local:") {
-            p
-        } else if let Some((scheme, _)) = spec.split_once(':').filter(|(s, _)| is_scheme(s)) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("repository type \"{scheme}:\" is not supported by this build"),
-            )
-            .with_hint("use a directory path or local:PATH"));
-        } else {
-            spec
+        // S3 credentials come from the environment, as for the AWS tools.
+        let credentials = S3Credentials {
+            access_key: std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|v| !v.is_empty()),
+            secret_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret::new(v.into_bytes())),
         };
-        if path.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, "the repository path is empty"));
+        Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
+    }
+
+    pub(crate) fn backend(&self) -> Result<Destination, Error> {
+        self.url.open()
+    }
+
+    /// Whether a repository (its config object) is there. For a remote destination this is the
+    /// first request, so a wrong key or bucket shows up here, with its own message.
+    pub(crate) async fn exists(&self) -> Result<bool, Error> {
+        match &self.url {
+            DestinationUrl::Local(p) => Ok(p.join("config").exists()),
+            _ => {
+                let backend = self.backend()?;
+                let found = backend.list(FileKind::Config).await.map_err(|source| {
+                    Error::from(cairn_core::Error::Storage {
+                        op: cairn_core::StorageOp::List,
+                        kind: FileKind::Config,
+                        id: Id::ZERO,
+                        source,
+                    })
+                    .context(self.show())
+                })?;
+                Ok(!found.is_empty())
+            }
         }
-        let path = std::path::absolute(path)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid repository path {path:?}: {e}")))?;
-        Ok(Self { path, is_default: false })
-    }
-
-    pub(crate) fn backend(&self) -> LocalBackend {
-        LocalBackend::new(&self.path)
-    }
-
-    pub(crate) fn exists(&self) -> bool {
-        self.path.join("config").exists()
     }
 
     pub(crate) fn show(&self) -> String {
-        self.path.display().to_string()
+        self.url.show()
     }
-}
-
-fn is_scheme(s: &str) -> bool {
-    s.len() > 1 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
 }
 
 /// How the password is wanted.
@@ -114,7 +121,7 @@ pub(crate) fn ask_secret(prompt: &str, again: Option<&str>) -> Result<Secret, Er
 }
 
 /// A repository as the commands use it: its destination wrapped to keep this process's lock.
-pub(crate) type Repo = Repository<LockKeeper<LocalBackend>>;
+pub(crate) type Repo = Repository<LockKeeper<Destination>>;
 
 /// The locks this run of cairn took, released when the command ends however it ends (a lock
 /// left behind by a killed process is recognised as stale on this host, and everywhere after
@@ -149,7 +156,9 @@ impl Session {
     pub(crate) async fn release(&self) {
         let held = self.held.take();
         for (location, id) in held {
-            let _ = location.backend().remove(&Handle::new(FileKind::Lock, id)).await;
+            if let Ok(backend) = location.backend() {
+                let _ = backend.remove(&Handle::new(FileKind::Lock, id)).await;
+            }
         }
     }
 }
@@ -175,7 +184,7 @@ fn bad_wait(s: &str) -> Error {
 
 /// Opens the repository, with a clear error if it does not exist.
 pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, Error> {
-    if !location.exists() {
+    if !location.exists().await? {
         let err = Error::new(ErrorKind::RepositoryNotFound, format!("there is no repository at {}", location.show()));
         return Err(if location.is_default {
             err.with_hint("run `cairn backup PATH` to create the default repository with a first backup")
@@ -184,5 +193,5 @@ pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, E
         });
     }
     let password = password(global, location, Purpose::Open)?;
-    Ok(Repository::open(LockKeeper::new(location.backend()), password.expose()).await?)
+    Ok(Repository::open(LockKeeper::new(location.backend()?), password.expose()).await?)
 }

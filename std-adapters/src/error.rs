@@ -217,7 +217,10 @@ impl From<cairn_core::Error> for Error {
                 .with_hint("run `cairn check --read-data` to find everything that is affected"),
             E::Storage { source, .. } | E::Source { source, .. } | E::Target { source, .. } => {
                 let err = Self::new(error_kind_of_io(source.kind()), message);
+                // A remote destination's own message already says what to fix.
+                let explained = source.inner().is_some_and(|s| s.is::<crate::s3::S3Error>());
                 match source.kind() {
+                    _ if explained => err,
                     IoErrorKind::StorageFull => err.with_hint("free some space there, or choose another location"),
                     IoErrorKind::PermissionDenied => {
                         err.with_hint("check the permissions, or run as a user who may access it")

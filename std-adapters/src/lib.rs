@@ -30,6 +30,7 @@
 //! ```
 
 mod archive;
+mod destination;
 mod error;
 mod fs_source;
 mod fs_target;
@@ -39,10 +40,12 @@ pub mod paths;
 mod process;
 mod rng;
 mod s3;
+pub mod s3_vendors;
 mod secret;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
+pub use destination::{Destination, DestinationUrl, S3Credentials, parse_destination};
 pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path};
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};

@@ -121,7 +121,7 @@ pub fn validate_directory(dir: &str) -> Result<(), String> {
 
 /// An error from the S3 destination, with a message that says what to fix.
 #[derive(Debug)]
-struct S3Error(String);
+pub(crate) struct S3Error(String);
 
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,6 +9,7 @@ mod inspect;
 mod lifecycle;
 mod repair;
 mod round_trip;
+mod s3;
 mod source_options;
 
 use std::path::Path;

@@ -1,0 +1,317 @@
+//! Destinations: where a repository lives, named by one URL syntax for every type.
+//!
+//! | URL | destination |
+//! |---|---|
+//! | `PATH`, `local:PATH` | a local directory |
+//! | `s3:https://HOST[:PORT]/BUCKET[/DIR][?OPTIONS]` | an S3-compatible bucket at that endpoint |
+//! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
+//!
+//! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
+//! `connections=N`, `storage-class=CLASS` (data packs only), `account=` (R2 account id, Oracle
+//! namespace), `endpoint=TEMPLATE` (vendor `custom`: `{region}` and optionally `{bucket}` are
+//! filled in), `access-key=`. The secret key never goes in a URL: it comes from the environment
+//! (`AWS_SECRET_ACCESS_KEY`) or the catalog. An explicit endpoint defaults to path-style
+//! addressing (it works without wildcard DNS) except on `amazonaws.com`.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode};
+
+use crate::error::{Error, ErrorKind};
+use crate::local::LocalBackend;
+use crate::s3::{S3Backend, S3Config, validate_directory};
+use crate::s3_vendors::{resolve_template, vendor};
+use crate::secret::Secret;
+
+/// A parsed destination URL.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DestinationUrl {
+    /// A local directory (absolute).
+    Local(PathBuf),
+    /// An S3-compatible bucket.
+    S3(Box<S3Config>),
+}
+
+impl DestinationUrl {
+    /// The URL to show: no secret in it.
+    pub fn show(&self) -> String {
+        match self {
+            Self::Local(p) => p.display().to_string(),
+            Self::S3(c) => {
+                let dir = if c.directory == "/" { String::new() } else { c.directory.clone() };
+                format!("s3:{}/{}{dir}", c.endpoint, c.bucket)
+            }
+        }
+    }
+
+    /// Opens the destination (no request is made yet).
+    pub fn open(&self) -> Result<Destination, Error> {
+        Ok(match self {
+            Self::Local(p) => Destination::Local(LocalBackend::new(p)),
+            Self::S3(c) => Destination::S3(Box::new(
+                S3Backend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid S3 destination: {e}")))?,
+            )),
+        })
+    }
+}
+
+/// Credentials for S3 destinations from outside the URL (environment, flags, catalog).
+#[derive(Debug, Clone, Default)]
+pub struct S3Credentials {
+    /// The access key id.
+    pub access_key: Option<String>,
+    /// The secret access key.
+    pub secret_key: Option<Secret>,
+}
+
+fn bad(url: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidInput, format!("invalid destination {url:?}: {why}"))
+}
+
+fn flag(url: &str, name: &str, v: &str) -> Result<bool, Error> {
+    match v {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err(bad(url, format!("{name} must be true or false, not {v:?}"))),
+    }
+}
+
+/// Parses a destination URL (see the [module docs](self)).
+pub fn parse_destination(url: &str, credentials: S3Credentials) -> Result<DestinationUrl, Error> {
+    if let Some(rest) = url.strip_prefix("s3:") {
+        return parse_s3(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
+    }
+    let path = if let Some(p) = url.strip_prefix("local:") {
+        p
+    } else if let Some((scheme, _)) = url.split_once(':').filter(|(s, _)| is_scheme(s)) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("destination type \"{scheme}:\" is not supported by this build"),
+        )
+        .with_hint("use a directory path, local:PATH, or s3:https://HOST/BUCKET/DIR"));
+    } else {
+        url
+    };
+    if path.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "the repository path is empty"));
+    }
+    let path = std::path::absolute(path)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid repository path {path:?}: {e}")))?;
+    Ok(DestinationUrl::Local(path))
+}
+
+fn is_scheme(s: &str) -> bool {
+    s.len() > 1 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
+}
+
+fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Config, Error> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut opts: Vec<(String, String)> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        opts.push((k.to_ascii_lowercase(), v.to_string()));
+    }
+    let opt = |name: &str| opts.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    const KNOWN: [&str; 9] = [
+        "region",
+        "path-style",
+        "verify-tls",
+        "retries",
+        "connections",
+        "storage-class",
+        "account",
+        "endpoint",
+        "access-key",
+    ];
+    for (k, _) in &opts {
+        if k == "secret-key" || k == "secret" {
+            return Err(bad(url, "the secret key cannot go in the URL")
+                .with_hint("set AWS_SECRET_ACCESS_KEY (or keep it in the catalog)"));
+        }
+        if !KNOWN.contains(&k.as_str()) {
+            return Err(
+                bad(url, format!("unknown option {k:?}")).with_hint(format!("known options: {}", KNOWN.join(", ")))
+            );
+        }
+    }
+
+    // Endpoint and bucket path: explicit `https://HOST/BUCKET/DIR`, or `VENDOR/BUCKET/DIR`.
+    let (endpoint, path, default_path_style, region) = if let Some((scheme, after)) = location.split_once("://") {
+        let (host, path) = after.split_once('/').unwrap_or((after, ""));
+        if host.is_empty() {
+            return Err(bad(url, "no host in the endpoint"));
+        }
+        let region = opt("region").map(String::from).unwrap_or_else(|| aws_region(host).unwrap_or("us-east-1").into());
+        (format!("{scheme}://{host}"), path.to_string(), !host.ends_with(".amazonaws.com"), region)
+    } else {
+        let (vendor_id, path) = location.split_once('/').unwrap_or((location, ""));
+        if vendor_id == "custom" {
+            let template = opt("endpoint").ok_or_else(|| {
+                bad(url, "the custom vendor needs endpoint=TEMPLATE (like https://s3.{region}.example.com)")
+            })?;
+            let region = opt("region").unwrap_or("us-east-1").to_string();
+            let (endpoint, virtual_hosted) =
+                resolve_template(template, &region, opt("account")).map_err(|e| bad(url, e))?;
+            (endpoint, path.to_string(), !virtual_hosted, region)
+        } else {
+            let v = vendor(vendor_id).ok_or_else(|| {
+                bad(url, format!("unknown vendor {vendor_id:?}")).with_hint(format!(
+                    "use s3:https://ENDPOINT/BUCKET/DIR, or a vendor: {}, custom",
+                    crate::s3_vendors::VENDORS.iter().map(|v| v.id).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if v.endpoint.is_empty() {
+                return Err(bad(url, format!("{} needs its endpoint: s3:https://HOST:PORT/BUCKET/DIR", v.name)));
+            }
+            let region = opt("region").or(v.regions.first().copied()).unwrap_or("us-east-1").to_string();
+            if !v.regions.is_empty() && !v.regions.contains(&region.as_str()) {
+                return Err(bad(url, format!("{} has no region {region:?}", v.name))
+                    .with_hint(format!("regions: {}", v.regions.join(", "))));
+            }
+            let (endpoint, _) = resolve_template(v.endpoint, &region, opt("account")).map_err(|e| bad(url, e))?;
+            (endpoint, path.to_string(), v.path_style, region)
+        }
+    };
+    let (bucket, dir) = path.split_once('/').unwrap_or((&path, ""));
+    if bucket.is_empty() {
+        return Err(bad(url, "no bucket: write s3:https://HOST/BUCKET/DIR"));
+    }
+    if !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        || bucket.len() < 3
+    {
+        return Err(bad(url, format!("{bucket:?} is not a bucket name (3 to 63 of a-z, 0-9, '.', '-')")));
+    }
+    let directory = format!("/{}", dir.trim_end_matches('/'));
+    validate_directory(&directory).map_err(|e| bad(url, e))?;
+
+    let access_key = opt("access-key").map(String::from).or(credentials.access_key).ok_or_else(|| {
+        Error::new(ErrorKind::InvalidInput, "no S3 access key")
+            .with_hint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    })?;
+    let secret_key = credentials.secret_key.ok_or_else(|| {
+        Error::new(ErrorKind::InvalidInput, "no S3 secret key").with_hint("set AWS_SECRET_ACCESS_KEY")
+    })?;
+    let mut c = S3Config::new(&endpoint, bucket, &region, &access_key, secret_key);
+    c.directory = directory;
+    c.path_style = opt("path-style").map(|v| flag(url, "path-style", v)).transpose()?.unwrap_or(default_path_style);
+    if let Some(v) = opt("verify-tls") {
+        c.verify_tls = flag(url, "verify-tls", v)?;
+    }
+    if let Some(v) = opt("retries") {
+        c.retries = v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?;
+    }
+    if let Some(v) = opt("connections") {
+        c.connections =
+            v.parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| bad(url, "connections must be 1 to 64"))?;
+    }
+    c.pack_storage_class = opt("storage-class").filter(|v| !v.is_empty()).map(String::from);
+    Ok(c)
+}
+
+/// The region in an AWS endpoint host (`s3.eu-west-1.amazonaws.com`).
+fn aws_region(host: &str) -> Option<&str> {
+    let rest = host.strip_suffix(".amazonaws.com")?;
+    let region = rest.rsplit('.').next()?;
+    (region != "s3" && !region.is_empty()).then_some(region)
+}
+
+/// An open destination of any type.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Destination {
+    /// A local directory.
+    Local(LocalBackend),
+    /// An S3-compatible bucket.
+    S3(Box<S3Backend>),
+}
+
+impl Storage for Destination {
+    fn properties(&self) -> StorageProperties {
+        match self {
+            Self::Local(s) => s.properties(),
+            Self::S3(s) => s.properties(),
+        }
+    }
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        match self {
+            Self::Local(s) => s.list(kind).await,
+            Self::S3(s) => s.list(kind).await,
+        }
+    }
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        match self {
+            Self::Local(s) => s.read(handle, range).await,
+            Self::S3(s) => s.read(handle, range).await,
+        }
+    }
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        match self {
+            Self::Local(s) => s.write(handle, data, mode).await,
+            Self::S3(s) => s.write(handle, data, mode).await,
+        }
+    }
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        match self {
+            Self::Local(s) => s.remove(handle).await,
+            Self::S3(s) => s.remove(handle).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> S3Credentials {
+        S3Credentials { access_key: Some("AK".into()), secret_key: Some(Secret::new(b"SK".to_vec())) }
+    }
+
+    fn s3(url: &str) -> Result<S3Config, Error> {
+        match parse_destination(url, creds())? {
+            DestinationUrl::S3(c) => Ok(*c),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let c = s3("s3:https://s3.eu-west-1.amazonaws.com/my-bucket/backups/laptop").unwrap();
+        assert_eq!(
+            (c.endpoint.as_str(), c.bucket.as_str(), c.directory.as_str()),
+            ("https://s3.eu-west-1.amazonaws.com", "my-bucket", "/backups/laptop")
+        );
+        assert_eq!(c.region, "eu-west-1");
+        assert!(!c.path_style);
+        let c = s3("s3:http://127.0.0.1:9000/bucket?region=eu-1&retries=5&verify-tls=false").unwrap();
+        assert!(c.path_style && !c.verify_tls);
+        assert_eq!((c.directory.as_str(), c.region.as_str(), c.retries), ("/", "eu-1", 5));
+        let c = s3("s3:wasabi/bucket/dir?region=eu-central-2").unwrap();
+        assert_eq!(c.endpoint, "https://s3.eu-central-2.wasabisys.com");
+        let c = s3("s3:r2/bucket?account=abc123").unwrap();
+        assert_eq!(c.endpoint, "https://abc123.r2.cloudflarestorage.com");
+        let c = s3("s3:custom/bucket/d?endpoint=https://{bucket}.s3.{region}.example.com&region=x-1").unwrap();
+        assert_eq!((c.endpoint.as_str(), c.path_style), ("https://s3.x-1.example.com", false));
+        let shown = parse_destination("s3:https://h.example/b-1/dir", creds()).unwrap().show();
+        assert_eq!(shown, "s3:https://h.example/b-1/dir");
+
+        let err = |u: &str| {
+            let e = s3(u).unwrap_err();
+            format!("{e} {}", e.hint().unwrap_or(""))
+        };
+        assert!(err("s3:https://h/b-1/dir?secret-key=x").contains("AWS_SECRET_ACCESS_KEY"));
+        assert!(err("s3:https://h/b-1?color=red").contains("unknown option \"color\""));
+        assert!(err("s3:https://h/b-1/my dir").contains("' '"));
+        assert!(err("s3:https://h/").contains("no bucket"));
+        assert!(err("s3:https://h/Bad_Bucket").contains("not a bucket name"));
+        assert!(err("s3:nowhere/bucket").contains("unknown vendor"));
+        assert!(err("s3:wasabi/bucket?region=mars-1").contains("regions: us-east-1"));
+        assert!(err("s3:r2/bucket").contains("account"));
+        assert!(err("s3:https://h/b-1?retries=many").contains("retries"));
+        let none = parse_destination("s3:https://h/b-1", S3Credentials::default()).unwrap_err();
+        assert!(none.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
+        assert!(parse_destination("ftp://x", creds()).unwrap_err().to_string().contains("not supported"));
+    }
+}

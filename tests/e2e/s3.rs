@@ -1,0 +1,74 @@
+//! The S3 destination end to end: the real `cairn` binary against a real S3-compatible server
+//! that verifies SigV4 signatures (s3s-fs), started on 127.0.0.1 for each test.
+
+use std::fs;
+
+use cairn_e2e::servers::S3Server;
+use cairn_e2e::{diff_trees, make_tree};
+
+use crate::{cairn, s};
+
+#[test]
+fn backup_restore_check_and_prune_on_an_s3_server() {
+    let Some(server) = S3Server::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 3_000_000);
+    let repo = format!("s3:{}/{}/backups/laptop?region=us-east-1", server.endpoint, server.bucket);
+    let c =
+        cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let init = c
+        .run([
+            "--json",
+            "init",
+            "--repo",
+            &repo,
+            "--kdf-memory-kib",
+            "8",
+            "--kdf-iterations",
+            "1",
+            "--pack-size-mib",
+            "1",
+        ])
+        .ok()
+        .json();
+    assert_eq!(init["repository"], format!("s3:{}/{}/backups/laptop", server.endpoint, server.bucket));
+    // The objects are where the format says, under the backup directory of the bucket.
+    assert!(server.data.join(&server.bucket).join("backups/laptop/config").is_file());
+
+    let first = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
+    fs::write(src.join("docs/added.txt"), b"a second backup").unwrap();
+    let second = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
+    assert_eq!(second["stats"]["files_new"], 1, "{second}");
+    c.run(["check", "--repo", &repo, "--read-data"]).ok();
+    let out = t.path().join("restored");
+    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
+    let diffs = diff_trees(&src, &out);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+
+    // Forget the first snapshot and prune: the repository stays sound.
+    c.run(["forget", "--repo", &repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
+    c.run(["check", "--repo", &repo, "--read-data"]).ok();
+    let snaps = c.run(["--json", "snapshots", "--repo", &repo]).ok().json();
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
+
+    // A wrong secret key gets the wrong-secret-key message, and no secret is printed.
+    let wrong = cairn(t.path())
+        .env("AWS_ACCESS_KEY_ID", &server.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", "definitely-not-the-secret")
+        .run(["snapshots", "--repo", &repo]);
+    assert_ne!(wrong.code, 0);
+    assert!(wrong.stderr.contains("check the secret key"), "{}", wrong.stderr);
+    for output in [&wrong.stdout, &wrong.stderr] {
+        assert!(!output.contains("definitely-not-the-secret") && !output.contains(&server.secret_key));
+    }
+    // No credentials: says which variable to set.
+    let none = cairn(t.path()).run(["snapshots", "--repo", &repo]).code(2);
+    assert!(none.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", none.stderr);
+    // A bucket that does not exist, and a bad directory, are named.
+    let nobucket = format!("s3:{}/no-such-bucket/x", server.endpoint);
+    let r = c.run(["snapshots", "--repo", &nobucket]);
+    assert!(r.stderr.contains("bucket no-such-bucket does not exist"), "{}", r.stderr);
+    let bad = c.run(["snapshots", "--repo", &format!("s3:{}/{}/my_dir", server.endpoint, server.bucket)]).code(2);
+    assert!(bad.stderr.contains("'_'"), "{}", bad.stderr);
+}
