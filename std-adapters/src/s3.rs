@@ -217,6 +217,24 @@ enum Attempt {
     Http(reqwest::Error),
 }
 
+/// A complete answer.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+enum AnswerError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
 /// One request before signing.
 struct Call<'a> {
     method: reqwest::Method,
@@ -333,27 +351,31 @@ impl S3Backend {
         builder.body(call.body.clone()).send().await.map_err(Attempt::Http)
     }
 
-    /// Sends with retries; returns the response of the first final answer (2xx, 3xx, or a 4xx
-    /// other than 429), or the error after the last retry.
-    async fn send(&self, call: &Call<'_>) -> Result<reqwest::Response, IoError> {
+    /// One whole exchange (request, then the full body), retried as a whole: connection
+    /// failures, stalls, bodies cut short, 5xx and 429 are retried up to the configured count
+    /// with exponential backoff and full jitter. A success body longer than `limit` is refused
+    /// (never retried); other answers' bodies are read up to [`MAX_SMALL_BODY`].
+    async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
         let mut attempt = 0u32;
         loop {
             let outcome = match self.send_once(call).await {
                 Err(Attempt::Sign(e)) => return Err(e),
-                Err(Attempt::Http(e)) => Err(e),
-                Ok(r) => Ok(r),
+                Err(Attempt::Http(e)) => Err(AnswerError::Http(e)),
+                Ok(r) => self.read_answer(r, limit).await,
             };
             let retryable = match &outcome {
-                Ok(r) => {
-                    let s = r.status().as_u16();
-                    s == 429 || s >= 500
-                }
-                Err(e) => !e.is_builder() && !is_tls_error(e),
+                Ok(a) => a.status == 429 || a.status >= 500,
+                Err(AnswerError::TooLarge) => false,
+                Err(AnswerError::Http(e)) => !e.is_builder() && !is_tls_error(e),
             };
             if !retryable || attempt >= self.config.retries {
                 return match outcome {
-                    Ok(r) => Ok(r),
-                    Err(e) => Err(self.transport_error(&e)),
+                    Ok(a) => Ok(a),
+                    Err(AnswerError::TooLarge) => Err(s3_error(
+                        IoErrorKind::InvalidData,
+                        format!("the server's answer for {} is larger than expected", call.key.unwrap_or("the bucket")),
+                    )),
+                    Err(AnswerError::Http(e)) => Err(self.transport_error(&e)),
                 };
             }
             // Full jitter: a random wait up to 0.25 s, 0.5 s, 1 s, ... (at most 20 s).
@@ -362,6 +384,22 @@ impl S3Backend {
             tokio::time::sleep(Duration::from_millis(wait)).await;
             attempt += 1;
         }
+    }
+
+    async fn read_answer(&self, mut r: reqwest::Response, limit: u64) -> Result<Answer, AnswerError> {
+        let status = r.status().as_u16();
+        let limit = if r.status().is_success() { limit } else { MAX_SMALL_BODY as u64 };
+        if r.content_length().is_some_and(|n| n > limit) {
+            return Err(AnswerError::TooLarge);
+        }
+        let mut body = Vec::with_capacity(r.content_length().unwrap_or(0).min(limit) as usize);
+        while let Some(chunk) = r.chunk().await.map_err(AnswerError::Http)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(AnswerError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, headers: r.headers().clone(), body: Bytes::from(body) })
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> IoError {
@@ -389,24 +427,11 @@ impl S3Backend {
         )
     }
 
-    /// Reads a small body (listing, error) with a size limit.
-    async fn small_body(&self, mut r: reqwest::Response) -> Result<Vec<u8>, IoError> {
-        let mut out = Vec::new();
-        while let Some(chunk) = r.chunk().await.map_err(|e| self.transport_error(&e))? {
-            if out.len() + chunk.len() > MAX_SMALL_BODY {
-                return Err(s3_error(IoErrorKind::InvalidData, "the server's answer is too large"));
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
-    }
-
     /// Turns a non-success answer into an error that says what to fix.
-    async fn failure(&self, op: Op, key: Option<&str>, r: reqwest::Response) -> IoError {
-        let status = r.status().as_u16();
-        let bucket_region = r.headers().get("x-amz-bucket-region").and_then(|v| v.to_str().ok()).map(String::from);
-        let body = self.small_body(r).await.unwrap_or_default();
-        let e: ErrorBody = quick_xml::de::from_reader(body.as_slice()).unwrap_or_default();
+    fn failure(&self, op: Op, key: Option<&str>, a: &Answer) -> IoError {
+        let status = a.status;
+        let bucket_region = a.headers.get("x-amz-bucket-region").and_then(|v| v.to_str().ok()).map(String::from);
+        let e: ErrorBody = quick_xml::de::from_reader(&a.body[..]).unwrap_or_default();
         let object = key.map_or_else(|| format!("bucket {}", self.config.bucket), |k| k.to_string());
         let detail = if e.message.is_empty() { String::new() } else { format!(" ({})", e.message) };
         let region = bucket_region.or(e.region.clone());
@@ -474,22 +499,21 @@ impl S3Backend {
             query.push(("continuation-token", t.to_string()));
         }
         let call = Call { method: reqwest::Method::GET, key: None, query, headers: Vec::new(), body: Bytes::new() };
-        let r = self.send(&call).await?;
-        if !r.status().is_success() {
-            return Err(self.failure(Op::List, None, r).await);
+        let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
+        if !a.ok() {
+            return Err(self.failure(Op::List, None, &a));
         }
-        let body = self.small_body(r).await?;
-        quick_xml::de::from_reader(body.as_slice())
+        quick_xml::de::from_reader(&a.body[..])
             .map_err(|e| s3_error(IoErrorKind::InvalidData, format!("the bucket listing does not parse: {e}")))
     }
 
     async fn put(&self, key: &str, data: Bytes, headers: Vec<(&'static str, String)>) -> Result<(), IoError> {
         let call = Call { method: reqwest::Method::PUT, key: Some(key), query: Vec::new(), headers, body: data };
-        let r = self.send(&call).await?;
-        if r.status().is_success() {
+        let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
+        if a.ok() {
             return Ok(());
         }
-        Err(self.failure(Op::Put, Some(key), r).await)
+        Err(self.failure(Op::Put, Some(key), &a))
     }
 
     async fn put_multipart(&self, key: &str, data: Bytes, headers: Vec<(&'static str, String)>) -> Result<(), IoError> {
@@ -500,12 +524,11 @@ impl S3Backend {
             headers,
             body: Bytes::new(),
         };
-        let r = self.send(&init).await?;
-        if !r.status().is_success() {
-            return Err(self.failure(Op::Put, Some(key), r).await);
+        let a = self.exchange(&init, MAX_SMALL_BODY as u64).await?;
+        if !a.ok() {
+            return Err(self.failure(Op::Put, Some(key), &a));
         }
-        let body = self.small_body(r).await?;
-        let upload: InitiateResult = quick_xml::de::from_reader(body.as_slice()).map_err(|e| {
+        let upload: InitiateResult = quick_xml::de::from_reader(&a.body[..]).map_err(|e| {
             s3_error(IoErrorKind::InvalidData, format!("the multipart upload answer does not parse: {e}"))
         })?;
         let result = self.upload_parts(key, &upload.upload_id, data).await;
@@ -518,7 +541,7 @@ impl S3Backend {
                 body: Bytes::new(),
             };
             // Best effort: an upload left behind is cleaned by the bucket's lifecycle rules.
-            let _ = self.send(&abort).await;
+            let _ = self.exchange(&abort, MAX_SMALL_BODY as u64).await;
         }
         result
     }
@@ -535,11 +558,11 @@ impl S3Backend {
                 headers: Vec::new(),
                 body: part,
             };
-            let r = self.send(&call).await?;
-            if !r.status().is_success() {
-                return Err(self.failure(Op::Put, Some(key), r).await);
+            let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
+            if !a.ok() {
+                return Err(self.failure(Op::Put, Some(key), &a));
             }
-            let etag = r.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let etag = a.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
             etags.push(etag);
         }
         let mut xml = String::from("<CompleteMultipartUpload>");
@@ -555,18 +578,16 @@ impl S3Backend {
             headers: Vec::new(),
             body: Bytes::from(xml),
         };
-        let r = self.send(&call).await?;
-        let status = r.status();
+        let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
         // CompleteMultipartUpload can fail with 200 and an <Error> body.
-        let body = self.small_body(r).await?;
-        if status.is_success() && !body.windows(7).any(|w| w == b"<Error>") {
+        if a.ok() && !a.body.windows(7).any(|w| w == b"<Error>") {
             return Ok(());
         }
-        let e: ErrorBody = quick_xml::de::from_reader(body.as_slice()).unwrap_or_default();
-        Err(s3_error(
-            IoErrorKind::Unavailable,
-            format!("completing the upload of {key} failed (HTTP {} {}: {})", status.as_u16(), e.code, e.message),
-        ))
+        if !a.ok() {
+            return Err(self.failure(Op::Put, Some(key), &a));
+        }
+        let e: ErrorBody = quick_xml::de::from_reader(&a.body[..]).unwrap_or_default();
+        Err(s3_error(IoErrorKind::Unavailable, format!("completing the upload of {key} failed ({}: {})", e.code, e.message)))
     }
 
     /// The size of an object (a HEAD request).
@@ -578,11 +599,11 @@ impl S3Backend {
             headers: Vec::new(),
             body: Bytes::new(),
         };
-        let r = self.send(&call).await?;
-        if !r.status().is_success() {
-            return Err(self.failure(Op::Get, Some(key), r).await);
+        let a = self.exchange(&call, 0).await?;
+        if !a.ok() {
+            return Err(self.failure(Op::Get, Some(key), &a));
         }
-        r.headers()
+        a.headers
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
@@ -603,7 +624,7 @@ impl S3Backend {
             headers: Vec::new(),
             body: Bytes::new(),
         };
-        let _ = self.send(&del).await;
+        let _ = self.exchange(&del, MAX_SMALL_BODY as u64).await;
         match second {
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => Ok(true),
             Ok(()) => Ok(false),
@@ -735,24 +756,14 @@ impl Storage for S3Backend {
         let headers = header.map(|h| vec![("range", h)]).unwrap_or_default();
         let call =
             Call { method: reqwest::Method::GET, key: Some(&key), query: Vec::new(), headers, body: Bytes::new() };
-        let mut r = self.send(&call).await?;
-        if !r.status().is_success() {
-            return Err(self.failure(Op::Get, Some(&key), r).await);
+        let a = self.exchange(&call, limit).await?;
+        if !a.ok() {
+            return Err(self.failure(Op::Get, Some(&key), &a));
         }
-        if r.content_length().is_some_and(|n| n > limit) {
-            return Err(s3_error(IoErrorKind::InvalidData, format!("{key} is larger than expected")));
-        }
-        let mut out = Vec::with_capacity(r.content_length().unwrap_or(0).min(limit) as usize);
-        while let Some(chunk) = r.chunk().await.map_err(|e| self.transport_error(&e))? {
-            if (out.len() + chunk.len()) as u64 > limit {
-                return Err(s3_error(IoErrorKind::InvalidData, format!("{key} is larger than expected")));
-            }
-            out.extend_from_slice(&chunk);
-        }
-        if exact.is_some_and(|n| out.len() as u64 != n) {
+        if exact.is_some_and(|n| a.body.len() as u64 != n) {
             return Err(s3_error(IoErrorKind::InvalidData, format!("{key} is shorter than the range asked for")));
         }
-        Ok(Bytes::from(out))
+        Ok(a.body)
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -766,10 +777,22 @@ impl Storage for S3Backend {
         {
             headers.push(("x-amz-storage-class", class.clone()));
         }
-        if data.len() > self.config.multipart_threshold {
-            self.put_multipart(&key, data, headers).await
+        let result = if data.len() > self.config.multipart_threshold {
+            self.put_multipart(&key, data.clone(), headers).await
         } else {
-            self.put(&key, data, headers).await
+            self.put(&key, data.clone(), headers).await
+        };
+        match result {
+            // A create whose answer was lost, then retried, finds its own object: the bytes
+            // (a lock's random token, a config's random id) tell it apart from another writer's.
+            Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
+                let max_len = data.len() as u64;
+                match self.read(handle, ReadRange::All { max_len }).await {
+                    Ok(found) if found == data => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            other => other,
         }
     }
 
@@ -782,11 +805,11 @@ impl Storage for S3Backend {
             headers: Vec::new(),
             body: Bytes::new(),
         };
-        let r = self.send(&call).await?;
-        if r.status().is_success() || r.status().as_u16() == 404 {
+        let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
+        if a.ok() || a.status == 404 {
             return Ok(());
         }
-        Err(self.failure(Op::Delete, Some(&key), r).await)
+        Err(self.failure(Op::Delete, Some(&key), &a))
     }
 }
 
