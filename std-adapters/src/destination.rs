@@ -7,6 +7,7 @@
 //! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
+//! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
 //! `connections=N`, `storage-class=CLASS` (data packs only), `account=` (R2 account id, Oracle
 //! namespace), `endpoint=TEMPLATE` (vendor `custom`: `{region}` and optionally `{bucket}` are
 //! filled in), `access-key=`. The secret key never goes in a URL: it comes from the environment
@@ -115,7 +116,8 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
         opts.push((k.to_ascii_lowercase(), v.to_string()));
     }
     let opt = |name: &str| opts.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 10] = [
+        "stall-timeout",
         "region",
         "path-style",
         "verify-tls",
@@ -206,6 +208,14 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
     if let Some(v) = opt("connections") {
         c.connections =
             v.parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| bad(url, "connections must be 1 to 64"))?;
+    }
+    if let Some(v) = opt("stall-timeout") {
+        let secs: u64 = v
+            .parse()
+            .ok()
+            .filter(|n| (1..=3600).contains(n))
+            .ok_or_else(|| bad(url, "stall-timeout must be 1 to 3600 seconds"))?;
+        c.stall_timeout = std::time::Duration::from_secs(secs);
     }
     c.pack_storage_class = opt("storage-class").filter(|v| !v.is_empty()).map(String::from);
     Ok(c)

@@ -587,7 +587,10 @@ impl S3Backend {
             return Err(self.failure(Op::Put, Some(key), &a));
         }
         let e: ErrorBody = quick_xml::de::from_reader(&a.body[..]).unwrap_or_default();
-        Err(s3_error(IoErrorKind::Unavailable, format!("completing the upload of {key} failed ({}: {})", e.code, e.message)))
+        Err(s3_error(
+            IoErrorKind::Unavailable,
+            format!("completing the upload of {key} failed ({}: {})", e.code, e.message),
+        ))
     }
 
     /// The size of an object (a HEAD request).

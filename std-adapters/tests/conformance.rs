@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMode};
-use cairn_e2e::servers::S3Server;
+use std::time::Duration;
+
+use cairn_e2e::servers::{Fault, FaultProxy, S3Server};
 use cairn_std::{LocalBackend, S3Backend, S3Config, Secret};
 
 fn id(n: u8) -> Id {
@@ -208,4 +210,69 @@ fn s3_errors_say_what_to_fix() {
     bad_dir.directory = "/my backups".into();
     let e = S3Backend::new(bad_dir).unwrap_err();
     assert!(e.to_string().contains("' '"), "{e}");
+}
+
+#[test]
+fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget() {
+    let Some(server) = S3Server::start() else { return };
+    let faults = vec![
+        Fault::Reset,
+        Fault::SlowDown,
+        Fault::Stall(Duration::from_millis(2500)),
+        Fault::Truncate,
+        Fault::InternalError,
+        Fault::Answer(429, "<Error><Code>TooManyRequests</Code></Error>".into(), Vec::new()),
+    ];
+    // Every third request fails, so no request fails more than once in a row.
+    let proxy = FaultProxy::start(server.port, 3, faults);
+    let mut config = s3_config(&server, "/faulty");
+    config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    config.retries = 3;
+    config.stall_timeout = Duration::from_secs(1);
+    let store = S3Backend::new(config).unwrap();
+    rt().block_on(conformance(&store));
+    let (faults, requests) = (proxy.faults(), proxy.requests.load(std::sync::atomic::Ordering::SeqCst));
+    println!("fault injection: {faults} faults in {requests} requests, all survived");
+    assert!(faults >= 12, "{faults} faults in {requests} requests");
+}
+
+#[test]
+fn s3_server_answers_become_messages_that_say_what_to_fix() {
+    let Some(server) = S3Server::start() else { return };
+    let rt = rt();
+    let answer = |status: u16, xml: &str, headers: Vec<(String, String)>| {
+        let proxy = FaultProxy::start(server.port, 1, vec![Fault::Answer(status, xml.to_string(), headers)]);
+        let mut config = s3_config(&server, "/");
+        config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+        config.retries = 0;
+        let store = S3Backend::new(config).unwrap();
+        let e = rt.block_on(store.list(FileKind::Snapshot)).unwrap_err();
+        (e.kind(), e.to_string())
+    };
+    let (kind, text) = answer(
+        403,
+        "<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current \
+         time is too large.</Message><RequestTime>20261122T080000Z</RequestTime>\
+         <ServerTime>2026-11-22T08:15:00Z</ServerTime></Error>",
+        Vec::new(),
+    );
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("clock") && text.contains("by 900 s"), "{text}");
+    let (_, text) = answer(
+        301,
+        "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed \
+         using the specified endpoint.</Message></Error>",
+        vec![("x-amz-bucket-region".into(), "eu-west-3".into())],
+    );
+    assert!(text.contains("is in region eu-west-3") && text.contains("set the region to eu-west-3"), "{text}");
+    let (kind, text) =
+        answer(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>", Vec::new());
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("s3:ListBucket"), "{text}");
+    let (kind, text) = answer(503, "<Error><Code>SlowDown</Code></Error>", Vec::new());
+    assert_eq!(kind, IoErrorKind::Unavailable);
+    assert!(text.contains("busy") && text.contains("SlowDown"), "{text}");
+    // A listing that is not XML is an error, not a panic.
+    let (kind, _) = answer(200, "\u{0}garbage<<<", Vec::new());
+    assert_eq!(kind, IoErrorKind::InvalidData);
 }

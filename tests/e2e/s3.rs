@@ -72,3 +72,34 @@ fn backup_restore_check_and_prune_on_an_s3_server() {
     let bad = c.run(["snapshots", "--repo", &format!("s3:{}/{}/my_dir", server.endpoint, server.bucket)]).code(2);
     assert!(bad.stderr.contains("'_'"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_backup_through_a_faulty_network_completes_intact() {
+    use cairn_e2e::servers::{Fault, FaultProxy};
+    use std::time::Duration;
+    let Some(server) = S3Server::start() else { return };
+    let faults = vec![
+        Fault::Reset,
+        Fault::SlowDown,
+        Fault::Truncate,
+        Fault::Stall(Duration::from_millis(2500)),
+        Fault::InternalError,
+    ];
+    let proxy = FaultProxy::start(server.port, 4, faults);
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 2_000_000);
+    let repo = format!("s3:http://127.0.0.1:{}/{}/flaky?retries=4&stall-timeout=1", proxy.port, server.bucket);
+    let c =
+        cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    c.run(["init", "--repo", &repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]).ok();
+    c.run(["backup", "--repo", &repo, s(&src)]).ok();
+    c.run(["check", "--repo", &repo, "--read-data"]).ok();
+    let out = t.path().join("restored");
+    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
+    let diffs = diff_trees(&src, &out);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    let requests = proxy.requests.load(std::sync::atomic::Ordering::SeqCst);
+    println!("fault injection: {} faults in {requests} requests; backup, check and restore all intact", proxy.faults());
+    assert!(proxy.faults() >= 10, "{} faults", proxy.faults());
+}

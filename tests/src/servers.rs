@@ -75,6 +75,8 @@ pub struct S3Server {
     pub secret_key: String,
     /// The directory the server stores into (a bucket is a subdirectory).
     pub data: PathBuf,
+    /// Its port.
+    pub port: u16,
     child: Child,
     _dir: ScratchDir,
 }
@@ -108,6 +110,7 @@ impl S3Server {
             access_key,
             secret_key,
             data,
+            port,
             child,
             _dir: dir,
         })
@@ -119,4 +122,176 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A fault a [`FaultProxy`] injects into one request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Close the connection without answering.
+    Reset,
+    /// Answer `503 SlowDown` as S3 does when throttling.
+    SlowDown,
+    /// Answer `500 InternalError`.
+    InternalError,
+    /// Say nothing for this long, then close.
+    Stall(Duration),
+    /// Forward, but cut the answer's body in half.
+    Truncate,
+    /// Answer with this status, body and extra headers instead of forwarding.
+    Answer(u16, String, Vec<(String, String)>),
+}
+
+/// An HTTP proxy on 127.0.0.1 in front of a server, injecting faults into every `every`-th
+/// request (cycling through the faults given). It handles one request per connection and
+/// answers with `Connection: close`.
+#[derive(Debug)]
+pub struct FaultProxy {
+    /// The port it listens on.
+    pub port: u16,
+    /// Requests seen.
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Faults injected.
+    pub injected: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream_port`.
+    pub fn start(upstream_port: u16, every: u64, faults: Vec<Fault>) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicU64::new(0));
+        let injected = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, i, s) = (requests.clone(), injected.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let n = r.fetch_add(1, Ordering::SeqCst);
+                let fault = (every > 0 && !faults.is_empty() && n % every == every - 1)
+                    .then(|| faults[((n / every) as usize) % faults.len()].clone());
+                if fault.is_some() {
+                    i.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, upstream_port, fault);
+                });
+            }
+        });
+        Self { port, requests, injected, stop }
+    }
+
+    /// Faults injected so far.
+    pub fn faults(&self) -> u64 {
+        self.injected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Reads one HTTP message head (up to the blank line) and returns it with what followed.
+fn read_head(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return Ok((buf, rest));
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before the head ended"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// The head with any `Connection` header replaced by `Connection: close`.
+fn closing(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+fn canned(status: u16, reason: &str, body: &str, extra: &[(String, String)]) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    head.into_bytes()
+}
+
+fn proxy_one(mut client: TcpStream, upstream_port: u16, fault: Option<Fault>) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let (head, mut body) = read_head(&mut client)?;
+    let want = content_length(&head);
+    while body.len() < want {
+        let mut chunk = vec![0u8; (want - body.len()).min(1 << 20)];
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    match &fault {
+        Some(Fault::Reset) => return Ok(()),
+        Some(Fault::Stall(d)) => {
+            std::thread::sleep(*d);
+            return Ok(());
+        }
+        Some(Fault::SlowDown) => {
+            let xml = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            return client.write_all(&canned(503, "Slow Down", xml, &[]));
+        }
+        Some(Fault::InternalError) => {
+            let xml = "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>";
+            return client.write_all(&canned(500, "Internal Server Error", xml, &[]));
+        }
+        Some(Fault::Answer(status, xml, extra)) => return client.write_all(&canned(*status, "Injected", xml, extra)),
+        Some(Fault::Truncate) | None => {}
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+    upstream.write_all(&closing(&head))?;
+    upstream.write_all(&body)?;
+    let (rhead, mut rbody) = read_head(&mut upstream)?;
+    upstream.read_to_end(&mut rbody)?;
+    client.write_all(&closing(&rhead))?;
+    if matches!(fault, Some(Fault::Truncate)) && rbody.len() > 1 {
+        client.write_all(&rbody[..rbody.len() / 2])?;
+        return Ok(());
+    }
+    client.write_all(&rbody)
 }
