@@ -8,7 +8,8 @@
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
-//! `connections=N`, `storage-class=CLASS` (data packs only), `account=` (R2 account id, Oracle
+//! `connections=N`, `storage-class=CLASS` (data packs only), `vendor=ID` (with an explicit
+//! endpoint: that vendor's addressing and regions), `account=` (R2 account id, Oracle
 //! namespace), `endpoint=TEMPLATE` (vendor `custom`: `{region}` and optionally `{bucket}` are
 //! filled in), `access-key=`. The secret key never goes in a URL: it comes from the environment
 //! (`AWS_SECRET_ACCESS_KEY`) or the catalog. An explicit endpoint defaults to path-style
@@ -116,8 +117,9 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
         opts.push((k.to_ascii_lowercase(), v.to_string()));
     }
     let opt = |name: &str| opts.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
         "stall-timeout",
+        "vendor",
         "region",
         "path-style",
         "verify-tls",
@@ -146,8 +148,20 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
         if host.is_empty() {
             return Err(bad(url, "no host in the endpoint"));
         }
-        let region = opt("region").map(String::from).unwrap_or_else(|| aws_region(host).unwrap_or("us-east-1").into());
-        (format!("{scheme}://{host}"), path.to_string(), !host.ends_with(".amazonaws.com"), region)
+        // `vendor=` with an explicit endpoint brings that vendor's addressing and region list.
+        let preset = match opt("vendor") {
+            Some(id) => Some(vendor(id).ok_or_else(|| bad(url, format!("unknown vendor {id:?}")))?),
+            None => None,
+        };
+        let default_region =
+            preset.and_then(|v| v.regions.first().copied()).or(aws_region(host)).unwrap_or("us-east-1");
+        let region = opt("region").unwrap_or(default_region).to_string();
+        if let Some(v) = preset.filter(|v| !v.regions.is_empty() && !v.regions.contains(&region.as_str())) {
+            return Err(bad(url, format!("{} has no region {region:?}", v.name))
+                .with_hint(format!("regions: {}", v.regions.join(", "))));
+        }
+        let path_style = preset.map_or(!host.ends_with(".amazonaws.com"), |v| v.path_style);
+        (format!("{scheme}://{host}"), path.to_string(), path_style, region)
     } else {
         let (vendor_id, path) = location.split_once('/').unwrap_or((location, ""));
         if vendor_id == "custom" {
@@ -298,6 +312,9 @@ mod tests {
         let c = s3("s3:http://127.0.0.1:9000/bucket?region=eu-1&retries=5&verify-tls=false").unwrap();
         assert!(c.path_style && !c.verify_tls);
         assert_eq!((c.directory.as_str(), c.region.as_str(), c.retries), ("/", "eu-1", 5));
+        let c = s3("s3:https://s3.eu-central-2.wasabisys.com/bucket/dir?vendor=wasabi&region=eu-central-2").unwrap();
+        assert!(!c.path_style);
+        assert!(s3("s3:https://x.example/bucket?vendor=wasabi&region=moon").is_err());
         let c = s3("s3:wasabi/bucket/dir?region=eu-central-2").unwrap();
         assert_eq!(c.endpoint, "https://s3.eu-central-2.wasabisys.com");
         let c = s3("s3:r2/bucket?account=abc123").unwrap();

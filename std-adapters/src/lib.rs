@@ -53,6 +53,6 @@ pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
 pub use rng::os_rng;
-pub use s3::{S3Backend, S3Config, validate_directory};
+pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
 pub use worker::{ThreadWorker, runtime};

@@ -202,6 +202,33 @@ struct ListEntry {
     size: u64,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersioningConfiguration {
+    status: Option<String>,
+}
+
+/// A bucket's versioning, as [`S3Backend::versioning`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketVersioning {
+    /// `Enabled`, `Suspended`, or empty if versioning was never turned on.
+    pub status: String,
+    /// Whether a lifecycle rule expires old (noncurrent) versions; `None` if unknown.
+    pub expires_old_versions: Option<bool>,
+}
+
+impl BucketVersioning {
+    /// A warning for the user, when deleted backup data would keep costing storage.
+    pub fn warning(&self) -> Option<String> {
+        let keeps = self.status == "Enabled" || self.status == "Suspended";
+        (keeps && self.expires_old_versions != Some(true)).then(|| {
+            "the bucket keeps old versions of objects and no lifecycle rule expires them: data that prune deletes \
+             will keep costing storage; add a lifecycle rule that expires noncurrent versions (after 1 day, say)"
+                .to_string()
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct InitiateResult {
@@ -503,6 +530,13 @@ impl S3Backend {
         if !a.ok() {
             return Err(self.failure(Op::List, None, &a));
         }
+        // The XML decoder ignores the root's name: make sure this is a listing at all.
+        if !a.body.windows(17).any(|w| w == b"<ListBucketResult") {
+            return Err(s3_error(
+                IoErrorKind::InvalidData,
+                format!("{} did not answer with a bucket listing: is it an S3 endpoint?", self.authority),
+            ));
+        }
         quick_xml::de::from_reader(&a.body[..])
             .map_err(|e| s3_error(IoErrorKind::InvalidData, format!("the bucket listing does not parse: {e}")))
     }
@@ -591,6 +625,38 @@ impl S3Backend {
             IoErrorKind::Unavailable,
             format!("completing the upload of {key} failed ({}: {})", e.code, e.message),
         ))
+    }
+
+    /// Whether the bucket keeps old versions of objects, and whether a lifecycle rule expires
+    /// them. `None` when the server does not say (many S3-compatible servers do not implement
+    /// versioning).
+    pub async fn versioning(&self) -> Result<Option<BucketVersioning>, IoError> {
+        let get = |sub: &'static str| Call {
+            method: reqwest::Method::GET,
+            key: None,
+            query: vec![(sub, String::new())],
+            headers: Vec::new(),
+            body: Bytes::new(),
+        };
+        let a = self.exchange(&get("versioning"), MAX_SMALL_BODY as u64).await?;
+        if matches!(a.status, 400 | 404 | 405 | 501) && !a.body.windows(12).any(|w| w == b"NoSuchBucket") {
+            return Ok(None);
+        }
+        if !a.ok() {
+            return Err(self.failure(Op::List, None, &a));
+        }
+        let v: VersioningConfiguration = quick_xml::de::from_reader(&a.body[..]).unwrap_or_default();
+        let status = v.status.unwrap_or_default();
+        if status.is_empty() {
+            return Ok(Some(BucketVersioning { status, expires_old_versions: None }));
+        }
+        let l = self.exchange(&get("lifecycle"), MAX_SMALL_BODY as u64).await?;
+        let expires_old_versions = match l.status {
+            200..=299 => Some(l.body.windows(27).any(|w| w == b"NoncurrentVersionExpiration")),
+            404 => Some(false),
+            _ => None,
+        };
+        Ok(Some(BucketVersioning { status, expires_old_versions }))
     }
 
     /// The size of an object (a HEAD request).

@@ -276,3 +276,115 @@ fn s3_server_answers_become_messages_that_say_what_to_fix() {
     let (kind, _) = answer(200, "\u{0}garbage<<<", Vec::new());
     assert_eq!(kind, IoErrorKind::InvalidData);
 }
+
+#[test]
+fn s3_bucket_versioning_is_reported_with_a_warning_when_old_versions_pile_up() {
+    let Some(server) = S3Server::start() else { return };
+    let rt = rt();
+    // s3s-fs does not implement versioning: nothing to say.
+    let store = S3Backend::new(s3_config(&server, "/")).unwrap();
+    assert_eq!(rt.block_on(store.versioning()).unwrap(), None);
+    let through = |answers: Vec<Fault>| {
+        let proxy = FaultProxy::start(server.port, 1, answers);
+        let mut config = s3_config(&server, "/");
+        config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+        rt.block_on(S3Backend::new(config).unwrap().versioning()).unwrap()
+    };
+    let enabled = Fault::Answer(
+        200,
+        "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>".into(),
+        Vec::new(),
+    );
+    let no_rule = Fault::Answer(404, "<Error><Code>NoSuchLifecycleConfiguration</Code></Error>".into(), Vec::new());
+    let v = through(vec![enabled.clone(), no_rule]).unwrap();
+    assert_eq!(v.status, "Enabled");
+    assert!(v.warning().unwrap().contains("lifecycle rule"), "{v:?}");
+    let rule = Fault::Answer(
+        200,
+        "<LifecycleConfiguration><Rule><Status>Enabled</Status><NoncurrentVersionExpiration>\
+         <NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>"
+            .into(),
+        Vec::new(),
+    );
+    let v = through(vec![enabled, rule]).unwrap();
+    assert_eq!((v.expires_old_versions, v.warning()), (Some(true), None));
+    let never = Fault::Answer(200, "<VersioningConfiguration/>".into(), Vec::new());
+    assert_eq!(through(vec![never]).unwrap().warning(), None);
+}
+
+#[test]
+fn s3_storage_class_goes_on_packs_only() {
+    let Some(server) = S3Server::start() else { return };
+    let proxy = FaultProxy::start(server.port, 0, Vec::new());
+    let mut config = s3_config(&server, "/classes");
+    config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    // s3s-fs accepts the standard class only; what matters is which requests carry it.
+    config.pack_storage_class = Some("STANDARD".into());
+    let store = S3Backend::new(config).unwrap();
+    rt().block_on(async {
+        store.write(&Handle::new(FileKind::Pack, id(0xcd)), data(1, 100), WriteMode::Replace).await.unwrap();
+        store.write(&Handle::new(FileKind::Index, id(0xcd)), data(2, 100), WriteMode::Replace).await.unwrap();
+    });
+    let log = proxy.log.lock().unwrap().clone();
+    let class_of = |what: &str| {
+        let head = log.iter().find(|h| h.starts_with("PUT") && h.contains(what)).unwrap();
+        head.lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-amz-storage-class:").map(|v| v.trim().to_string()))
+    };
+    assert_eq!(class_of("/data/cd/").as_deref(), Some("standard"));
+    assert_eq!(class_of("/index/"), None, "metadata stays in the standard class");
+}
+
+#[test]
+fn s3_tls_is_verified_and_an_untrusted_certificate_is_explained() {
+    let openssl = cairn_e2e::servers::find_tool("openssl");
+    if !cairn_e2e::prerequisite(openssl.is_some(), "openssl") {
+        return;
+    }
+    let openssl = openssl.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new(&openssl)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = cairn_e2e::servers::free_port();
+    let mut server = std::process::Command::new(&openssl)
+        .args(["s_server", "-quiet", "-www", "-accept", &port.to_string(), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    cairn_e2e::servers::wait_for_port(port, &mut server, "openssl s_server");
+    let config = |verify: bool| {
+        let mut c = S3Config::new(
+            &format!("https://127.0.0.1:{port}"),
+            "bucket",
+            "us-east-1",
+            "AK",
+            Secret::new(b"SK".to_vec()),
+        );
+        c.path_style = true;
+        c.verify_tls = verify;
+        c.retries = 0;
+        c
+    };
+    let rt = rt();
+    let e = rt.block_on(S3Backend::new(config(true)).unwrap().list(FileKind::Index)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("not trusted") && e.to_string().contains("verify TLS"), "{e}");
+    // With verification off the handshake succeeds (the server is not S3, so the answer is refused).
+    let e = rt.block_on(S3Backend::new(config(false)).unwrap().list(FileKind::Index)).unwrap_err();
+    assert!(e.to_string().contains("is it an S3 endpoint"), "{e}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

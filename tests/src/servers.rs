@@ -142,7 +142,7 @@ pub enum Fault {
 }
 
 /// An HTTP proxy on 127.0.0.1 in front of a server, injecting faults into every `every`-th
-/// request (cycling through the faults given). It handles one request per connection and
+/// request (cycling through the faults given), never into the same request twice in a row. It handles one request per connection and
 /// answers with `Connection: close`.
 #[derive(Debug)]
 pub struct FaultProxy {
@@ -152,6 +152,8 @@ pub struct FaultProxy {
     pub requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Faults injected.
     pub injected: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The head (request line and headers) of every request, in arrival order.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -165,25 +167,37 @@ impl FaultProxy {
         let requests = Arc::new(AtomicU64::new(0));
         let injected = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, i, s) = (requests.clone(), injected.clone(), stop.clone());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r, i, s, l) = (requests.clone(), injected.clone(), stop.clone(), log.clone());
+        // The same request (method and target) is never faulted twice in a row: faults are
+        // transient, as on a real network, so a client within its retry budget gets through.
+        let last_faulted = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let n = r.fetch_add(1, Ordering::SeqCst);
-                let fault = (every > 0 && !faults.is_empty() && n % every == every - 1)
-                    .then(|| faults[((n / every) as usize) % faults.len()].clone());
-                if fault.is_some() {
-                    i.fetch_add(1, Ordering::SeqCst);
-                }
+                let (r, i, l, faults, last_faulted) =
+                    (r.clone(), i.clone(), l.clone(), faults.clone(), last_faulted.clone());
                 std::thread::spawn(move || {
-                    let _ = proxy_one(conn, upstream_port, fault);
+                    let decide = |line: &str| {
+                        let n = r.fetch_add(1, Ordering::SeqCst);
+                        let due = every > 0 && !faults.is_empty() && n % every == every - 1;
+                        let mut last = last_faulted.lock().unwrap();
+                        let repeat = last.remove(line);
+                        if !due || repeat {
+                            return None;
+                        }
+                        last.insert(line.to_string());
+                        i.fetch_add(1, Ordering::SeqCst);
+                        Some(faults[((n / every) as usize) % faults.len()].clone())
+                    };
+                    let _ = proxy_one(conn, upstream_port, &decide, &l);
                 });
             }
         });
-        Self { port, requests, injected, stop }
+        Self { port, requests, injected, log, stop }
     }
 
     /// Faults injected so far.
@@ -254,9 +268,17 @@ fn canned(status: u16, reason: &str, body: &str, extra: &[(String, String)]) -> 
     head.into_bytes()
 }
 
-fn proxy_one(mut client: TcpStream, upstream_port: u16, fault: Option<Fault>) -> std::io::Result<()> {
+fn proxy_one(
+    mut client: TcpStream,
+    upstream_port: u16,
+    decide: &dyn Fn(&str) -> Option<Fault>,
+    log: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     use std::io::{Read, Write};
     let (head, mut body) = read_head(&mut client)?;
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let fault = decide(text.lines().next().unwrap_or_default());
+    log.lock().unwrap().push(text);
     let want = content_length(&head);
     while body.len() < want {
         let mut chunk = vec![0u8; (want - body.len()).min(1 << 20)];
