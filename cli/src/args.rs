@@ -20,13 +20,22 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
-    /// Repository location: a directory path or local:PATH [default: the default repository]
+    /// Repository location: a directory path, local:PATH, s3:https://HOST/BUCKET/DIR or
+    /// s3:VENDOR/BUCKET/DIR (options after ?, see the README) [default: the default repository]
     #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
     pub(crate) repo: Option<String>,
 
     /// Read the repository password from the first line of FILE (CAIRN_PASSWORD also works)
     #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
+
+    /// S3 access key id [default: AWS_ACCESS_KEY_ID; an access-key= in the URL wins]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub(crate) s3_access_key: Option<String>,
+
+    /// Read the S3 secret key from the first line of FILE [default: AWS_SECRET_ACCESS_KEY]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) s3_secret_key_file: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout instead of text
     #[arg(long, global = true)]

@@ -26,14 +26,18 @@ impl Location {
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(Self { url: DestinationUrl::Local(paths::default_repository()?), is_default: true });
         };
-        // S3 credentials come from the environment, as for the AWS tools.
-        let credentials = S3Credentials {
-            access_key: std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|v| !v.is_empty()),
-            secret_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+        // S3 credentials: the flags, else the environment as for the AWS tools (an access key
+        // in the URL wins over both).
+        let secret_key = match &global.s3_secret_key_file {
+            Some(file) => Some(paths::read_password_file(file).map_err(|e| e.context("S3 secret key"))?),
+            None => std::env::var("AWS_SECRET_ACCESS_KEY")
                 .ok()
                 .filter(|v| !v.is_empty())
                 .map(|v| Secret::new(v.into_bytes())),
         };
+        let access_key =
+            global.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|v| !v.is_empty());
+        let credentials = S3Credentials { access_key, secret_key };
         Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
     }
 

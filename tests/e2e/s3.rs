@@ -62,6 +62,12 @@ fn backup_restore_check_and_prune_on_an_s3_server() {
     for output in [&wrong.stdout, &wrong.stderr] {
         assert!(!output.contains("definitely-not-the-secret") && !output.contains(&server.secret_key));
     }
+    // Or from flags: the access key, and the secret key from a file only the user can read.
+    let secret_file = t.path().join("s3.secret");
+    fs::write(&secret_file, format!("{}\n", server.secret_key)).unwrap();
+    fs::set_permissions(&secret_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let flags = ["--s3-access-key", &server.access_key, "--s3-secret-key-file", s(&secret_file)];
+    cairn(t.path()).run([&["snapshots", "--repo", &repo][..], &flags[..]].concat()).ok();
     // No credentials: says which variable to set.
     let none = cairn(t.path()).run(["snapshots", "--repo", &repo]).code(2);
     assert!(none.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", none.stderr);
