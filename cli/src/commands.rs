@@ -119,6 +119,14 @@ async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
         .with_hint("use it as it is, or choose another location with --repo"));
     }
     let repo = create_repository(g, &location, Some(a)).await?;
+    let conditional = repo.storage().inner().enforces_conditional_create().await.unwrap_or(true);
+    if !conditional {
+        eprintln!(
+            "warning: {} ignores create-only writes (If-None-Match): two prunes started at the same moment \
+             could both run; avoid running prune from two machines at once",
+            location.show()
+        );
+    }
     if g.json {
         println!("{}", json!({ "repository": location.show(), "id": repo.config().id.to_hex() }));
     } else if !g.quiet {

@@ -285,6 +285,17 @@ impl Storage for Destination {
     }
 }
 
+impl Destination {
+    /// Checks that the destination enforces create-only writes (S3 `If-None-Match: *`), which
+    /// keeps two processes from both taking the exclusive lock. Local disks always do.
+    pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
+        match self {
+            Self::Local(_) => Ok(true),
+            Self::S3(s) => s.probe_conditional_create().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,8 @@ pub struct S3Backend {
     /// Key prefix: the directory without its leading `/`, with a trailing `/` unless empty.
     prefix: String,
     signing_key: RefCell<Option<SigningKey>>,
+    /// What [`S3Backend::probe_conditional_create`] found, if it ran.
+    conditional_create: std::cell::Cell<Option<bool>>,
 }
 
 impl fmt::Debug for S3Backend {
@@ -300,7 +302,15 @@ impl S3Backend {
             .tls_danger_accept_invalid_certs(!config.verify_tls)
             .build()
             .map_err(|e| s3_error(IoErrorKind::Other, format!("cannot set up HTTPS: {e}")))?;
-        Ok(Self { scheme: scheme.to_string(), authority, prefix, client, signing_key: RefCell::new(None), config })
+        Ok(Self {
+            scheme: scheme.to_string(),
+            authority,
+            prefix,
+            client,
+            signing_key: RefCell::new(None),
+            conditional_create: std::cell::Cell::new(None),
+            config,
+        })
     }
 
     /// The configuration.
@@ -694,11 +704,13 @@ impl S3Backend {
             body: Bytes::new(),
         };
         let _ = self.exchange(&del, MAX_SMALL_BODY as u64).await;
-        match second {
-            Err(e) if e.kind() == IoErrorKind::AlreadyExists => Ok(true),
-            Ok(()) => Ok(false),
-            Err(e) => Err(e),
-        }
+        let enforced = match second {
+            Err(e) if e.kind() == IoErrorKind::AlreadyExists => true,
+            Ok(()) => false,
+            Err(e) => return Err(e),
+        };
+        self.conditional_create.set(Some(enforced));
+        Ok(enforced)
     }
 }
 
@@ -760,7 +772,10 @@ fn id_of(prefix: &str, kind: FileKind, key: &str) -> Option<Id> {
 
 impl Storage for S3Backend {
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
+        let mut p = StorageProperties::new(self.config.connections);
+        // Assumed until a probe says otherwise (AWS S3 and most services enforce it).
+        p.conditional_create = self.conditional_create.get().unwrap_or(true);
+        p
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
