@@ -37,7 +37,9 @@ impl Location {
         };
         let access_key =
             global.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|v| !v.is_empty());
-        let credentials = S3Credentials { access_key, secret_key };
+        let session_token =
+            std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
+        let credentials = S3Credentials { access_key, secret_key, session_token };
         Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
     }
 

@@ -67,6 +67,8 @@ pub struct S3Credentials {
     pub access_key: Option<String>,
     /// The secret access key.
     pub secret_key: Option<Secret>,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -211,6 +213,7 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
         Error::new(ErrorKind::InvalidInput, "no S3 secret key").with_hint("set AWS_SECRET_ACCESS_KEY")
     })?;
     let mut c = S3Config::new(&endpoint, bucket, &region, &access_key, secret_key);
+    c.session_token = credentials.session_token;
     c.directory = directory;
     c.path_style = opt("path-style").map(|v| flag(url, "path-style", v)).transpose()?.unwrap_or(default_path_style);
     if let Some(v) = opt("verify-tls") {
@@ -301,7 +304,11 @@ mod tests {
     use super::*;
 
     fn creds() -> S3Credentials {
-        S3Credentials { access_key: Some("AK".into()), secret_key: Some(Secret::new(b"SK".to_vec())) }
+        S3Credentials {
+            access_key: Some("AK".into()),
+            secret_key: Some(Secret::new(b"SK".to_vec())),
+            session_token: None,
+        }
     }
 
     fn s3(url: &str) -> Result<S3Config, Error> {

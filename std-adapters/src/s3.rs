@@ -48,6 +48,8 @@ pub struct S3Config {
     pub access_key: String,
     /// The secret access key.
     pub secret_key: Secret,
+    /// The session token of temporary credentials (STS, SSO).
+    pub session_token: Option<Secret>,
     /// Address the bucket as `endpoint/bucket/...` instead of `bucket.endpoint/...`.
     pub path_style: bool,
     /// Verify the server's TLS certificate (turn off only for a server you control).
@@ -91,6 +93,7 @@ impl S3Config {
             region: region.to_string(),
             access_key: access_key.to_string(),
             secret_key,
+            session_token: None,
             path_style: false,
             verify_tls: true,
             retries: 3,
@@ -370,8 +373,9 @@ impl S3Backend {
             payload_hash: &payload,
         };
         let secret = std::str::from_utf8(self.config.secret_key.expose()).unwrap_or_default();
+        let token = self.config.session_token.as_ref().and_then(|t| std::str::from_utf8(t.expose()).ok());
         let creds =
-            Credentials { access_key_id: &self.config.access_key, secret_access_key: secret, session_token: None };
+            Credentials { access_key_id: &self.config.access_key, secret_access_key: secret, session_token: token };
         let scope = Scope { region: &self.config.region, service: "s3", time: crate::process::now() };
         let key = self.signing_key(&scope).map_err(Attempt::Sign)?;
         let signed = sigv4::sign_headers(&req, &creds, &scope, &key, HeaderOptions::default())
@@ -382,6 +386,9 @@ impl S3Backend {
             .header("x-amz-date", signed.x_amz_date())
             .header("x-amz-content-sha256", payload.as_str())
             .header("authorization", signed.authorization().to_string());
+        if let Some(t) = signed.security_token {
+            builder = builder.header("x-amz-security-token", t);
+        }
         for (k, v) in &call.headers {
             builder = builder.header(*k, v.as_str());
         }

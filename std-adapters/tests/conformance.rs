@@ -388,3 +388,19 @@ fn s3_tls_is_verified_and_an_untrusted_certificate_is_explained() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn s3_temporary_credentials_sign_their_session_token() {
+    let Some(server) = S3Server::start() else { return };
+    let proxy = FaultProxy::start(server.port, 0, Vec::new());
+    let mut config = s3_config(&server, "/");
+    config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    config.session_token = Some(Secret::new(b"FwoGZXIvYXdzEBY/session+token==".to_vec()));
+    let store = S3Backend::new(config).unwrap();
+    // The server checks the signature, which covers the token header.
+    rt().block_on(store.write(&Handle::new(FileKind::Key, id(5)), data(5, 10), WriteMode::Replace)).unwrap();
+    let log = proxy.log.lock().unwrap().clone();
+    let head = log.iter().find(|h| h.starts_with("PUT")).unwrap().to_ascii_lowercase();
+    assert!(head.contains("x-amz-security-token: fwogzxivyxdzeby/session+token=="), "{head}");
+    assert!(head.contains("x-amz-security-token;") || head.contains(";x-amz-security-token"), "signed: {head}");
+}
