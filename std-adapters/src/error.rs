@@ -218,7 +218,7 @@ impl From<cairn_core::Error> for Error {
             E::Storage { source, .. } | E::Source { source, .. } | E::Target { source, .. } => {
                 let err = Self::new(error_kind_of_io(source.kind()), message);
                 // A remote destination's own message already says what to fix.
-                let explained = source.inner().is_some_and(|s| s.is::<crate::s3::S3Error>());
+                let explained = source.inner().is_some_and(|s| s.is::<crate::http::DestinationError>());
                 match source.kind() {
                     _ if explained => err,
                     IoErrorKind::StorageFull => err.with_hint("free some space there, or choose another location"),

@@ -34,6 +34,7 @@ mod destination;
 mod error;
 mod fs_source;
 mod fs_target;
+mod http;
 mod local;
 mod lock;
 pub mod paths;

@@ -122,21 +122,7 @@ pub fn validate_directory(dir: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An error from the S3 destination, with a message that says what to fix.
-#[derive(Debug)]
-pub(crate) struct S3Error(String);
-
-impl fmt::Display for S3Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for S3Error {}
-
-fn s3_error(kind: IoErrorKind, message: impl Into<String>) -> IoError {
-    IoError::new(kind, S3Error(message.into()))
-}
+use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error as s3_error};
 
 /// A repository in an S3-compatible bucket.
 pub struct S3Backend {
@@ -240,33 +226,6 @@ struct InitiateResult {
     upload_id: String,
 }
 
-/// Largest listing page or error body accepted.
-const MAX_SMALL_BODY: usize = 16 << 20;
-
-/// Why one attempt failed: signing (final) or the exchange (maybe retried).
-enum Attempt {
-    Sign(IoError),
-    Http(reqwest::Error),
-}
-
-/// A complete answer.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-enum AnswerError {
-    TooLarge,
-    Http(reqwest::Error),
-}
-
 /// One request before signing.
 struct Call<'a> {
     method: reqwest::Method,
@@ -296,15 +255,7 @@ impl S3Backend {
         let authority = if config.path_style { host.to_string() } else { format!("{}.{host}", config.bucket) };
         let dir = config.directory.trim_matches('/');
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        // rustls needs a process-wide crypto provider; a second install is a harmless no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(config.stall_timeout)
-            .pool_max_idle_per_host(config.connections.max(1))
-            .tls_danger_accept_invalid_certs(!config.verify_tls)
-            .build()
-            .map_err(|e| s3_error(IoErrorKind::Other, format!("cannot set up HTTPS: {e}")))?;
+        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
         Ok(Self {
             scheme: scheme.to_string(),
             authority,
@@ -354,7 +305,7 @@ impl S3Backend {
     }
 
     /// Signs and sends one request, once.
-    async fn send_once(&self, call: &Call<'_>) -> Result<reqwest::Response, Attempt> {
+    async fn send_once(&self, call: &Call<'_>) -> Result<reqwest::Response, ExchangeError> {
         let path = self.path(call.key);
         let query: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut url = format!("{}://{}{}", self.scheme, self.authority, path);
@@ -377,9 +328,10 @@ impl S3Backend {
         let creds =
             Credentials { access_key_id: &self.config.access_key, secret_access_key: secret, session_token: token };
         let scope = Scope { region: &self.config.region, service: "s3", time: crate::process::now() };
-        let key = self.signing_key(&scope).map_err(Attempt::Sign)?;
-        let signed = sigv4::sign_headers(&req, &creds, &scope, &key, HeaderOptions::default())
-            .map_err(|e| Attempt::Sign(s3_error(IoErrorKind::InvalidData, format!("cannot sign the request: {e}"))))?;
+        let key = self.signing_key(&scope).map_err(ExchangeError::Request)?;
+        let signed = sigv4::sign_headers(&req, &creds, &scope, &key, HeaderOptions::default()).map_err(|e| {
+            ExchangeError::Request(s3_error(IoErrorKind::InvalidData, format!("cannot sign the request: {e}")))
+        })?;
         let mut builder = self
             .client
             .request(call.method.clone(), &url)
@@ -392,89 +344,26 @@ impl S3Backend {
         for (k, v) in &call.headers {
             builder = builder.header(*k, v.as_str());
         }
-        builder.body(call.body.clone()).send().await.map_err(Attempt::Http)
+        builder.body(call.body.clone()).send().await.map_err(ExchangeError::Http)
     }
 
-    /// One whole exchange (request, then the full body), retried as a whole: connection
-    /// failures, stalls, bodies cut short, 5xx and 429 are retried up to the configured count
-    /// with exponential backoff and full jitter. A success body longer than `limit` is refused
-    /// (never retried); other answers' bodies are read up to [`MAX_SMALL_BODY`].
+    /// One whole exchange, retried (see [`crate::http`]).
     async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
-        let mut attempt = 0u32;
-        loop {
-            let outcome = match self.send_once(call).await {
-                Err(Attempt::Sign(e)) => return Err(e),
-                Err(Attempt::Http(e)) => Err(AnswerError::Http(e)),
-                Ok(r) => self.read_answer(r, limit).await,
-            };
-            let retryable = match &outcome {
-                Ok(a) => a.status == 429 || a.status >= 500,
-                Err(AnswerError::TooLarge) => false,
-                Err(AnswerError::Http(e)) => !e.is_builder() && !is_tls_error(e),
-            };
-            if !retryable || attempt >= self.config.retries {
-                return match outcome {
-                    Ok(a) => Ok(a),
-                    Err(AnswerError::TooLarge) => Err(s3_error(
-                        IoErrorKind::InvalidData,
-                        format!("the server's answer for {} is larger than expected", call.key.unwrap_or("the bucket")),
-                    )),
-                    Err(AnswerError::Http(e)) => Err(self.transport_error(&e)),
-                };
-            }
-            // Full jitter: a random wait up to 0.25 s, 0.5 s, 1 s, ... (at most 20 s).
-            let cap_ms = (250u64 << attempt.min(7)).min(20_000);
-            let wait = crate::rng::os_rng().next_u64() % (cap_ms + 1);
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            attempt += 1;
+        match crate::http::exchange(self.config.retries, limit, || self.send_once(call)).await {
+            Ok(a) => Ok(a),
+            Err(ExchangeError::Request(e)) => Err(e),
+            Err(ExchangeError::TooLarge) => Err(s3_error(
+                IoErrorKind::InvalidData,
+                format!("the server's answer for {} is larger than expected", call.key.unwrap_or("the bucket")),
+            )),
+            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
         }
-    }
-
-    async fn read_answer(&self, mut r: reqwest::Response, limit: u64) -> Result<Answer, AnswerError> {
-        let status = r.status().as_u16();
-        let limit = if r.status().is_success() { limit } else { MAX_SMALL_BODY as u64 };
-        if r.content_length().is_some_and(|n| n > limit) {
-            return Err(AnswerError::TooLarge);
-        }
-        let mut body = Vec::with_capacity(r.content_length().unwrap_or(0).min(limit) as usize);
-        while let Some(chunk) = r.chunk().await.map_err(AnswerError::Http)? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(AnswerError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Answer { status, headers: r.headers().clone(), body: Bytes::from(body) })
-    }
-
-    fn transport_error(&self, e: &reqwest::Error) -> IoError {
-        if is_tls_error(e) {
-            return s3_error(
-                IoErrorKind::PermissionDenied,
-                format!(
-                    "the TLS certificate of {} is not trusted ({}): use a trusted certificate, or turn off \
-                     verify TLS for a server you control",
-                    self.authority,
-                    root_cause(e)
-                ),
-            );
-        }
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "cannot connect"
-        } else {
-            "failed"
-        };
-        s3_error(
-            IoErrorKind::Unavailable,
-            format!("{what}: {} ({}), after {} retries", self.authority, root_cause(e), self.config.retries),
-        )
     }
 
     /// Turns a non-success answer into an error that says what to fix.
     fn failure(&self, op: Op, key: Option<&str>, a: &Answer) -> IoError {
         let status = a.status;
-        let bucket_region = a.headers.get("x-amz-bucket-region").and_then(|v| v.to_str().ok()).map(String::from);
+        let bucket_region = a.header("x-amz-bucket-region").map(String::from);
         let e: ErrorBody = quick_xml::de::from_reader(&a.body[..]).unwrap_or_default();
         let object = key.map_or_else(|| format!("bucket {}", self.config.bucket), |k| k.to_string());
         let detail = if e.message.is_empty() { String::new() } else { format!(" ({})", e.message) };
@@ -613,7 +502,7 @@ impl S3Backend {
             if !a.ok() {
                 return Err(self.failure(Op::Put, Some(key), &a));
             }
-            let etag = a.headers.get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let etag = a.header("etag").unwrap_or_default().to_string();
             etags.push(etag);
         }
         let mut xml = String::from("<CompleteMultipartUpload>");
@@ -689,9 +578,7 @@ impl S3Backend {
         if !a.ok() {
             return Err(self.failure(Op::Get, Some(key), &a));
         }
-        a.headers
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
+        a.header("content-length")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| s3_error(IoErrorKind::InvalidData, format!("the server gave no size for {key}")))
     }
@@ -723,29 +610,6 @@ impl S3Backend {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn is_tls_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        let text = s.to_string();
-        if text.contains("certificate") || text.contains("InvalidCertificate") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e;
-    while let Some(s) = last.source() {
-        last = s;
-    }
-    last.to_string()
 }
 
 /// Seconds between the request's time and the server's, from an S3 error body.
