@@ -9,9 +9,10 @@ cd "$(dirname "$0")"
 # --- prerequisites -------------------------------------------------------------------------
 # mkfifo (coreutils), setpriv and mount (util-linux): the end-to-end tests use them to make a
 # FIFO, to read files as an unprivileged user, and to fill a small tmpfs; tar and gzip: to unpack
-# what `cairn dump` writes; openssl: a TLS server with a self-signed certificate.
+# what `cairn dump` writes; openssl: a TLS server with a self-signed certificate; rclone: the
+# restic REST server (`rclone serve restic`).
 missing=()
-for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl; do
+for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

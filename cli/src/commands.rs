@@ -640,6 +640,9 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
     // Forgetting alone needs only a shared lock; pruning after it needs the exclusive one.
     let operation = if a.prune { "forget --prune" } else { "forget" };
     session.lock(g, &location, &repo, operation, a.prune).await?;
+    if !a.dry_run {
+        repo.storage().inner().ensure_deletes_allowed(operation).await?;
+    }
     let mut policy = KeepPolicy::default();
     policy.last = a.keep_last.unwrap_or(0);
     policy.hourly = a.keep_hourly.unwrap_or(0);
@@ -829,6 +832,9 @@ async fn prune_cmd(g: &Global, session: &Session, a: &PruneArgs) -> Result<ExitC
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "prune", true).await?;
+    if !a.dry_run {
+        repo.storage().inner().ensure_deletes_allowed("prune").await?;
+    }
     let stats = run_prune(g, &repo, a.repack_threshold, a.dry_run, Vec::new()).await?;
     if g.json {
         println!("{}", json!({ "dry_run": a.dry_run, "prune": prune_json(&stats) }));
@@ -985,6 +991,7 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
             }
         }
         KeyCommand::Remove { id } => {
+            repo.storage().inner().ensure_deletes_allowed("key remove").await?;
             let keys = repo.list_keys().await?;
             let matches: Vec<_> = keys.iter().filter(|(k, _)| k.to_hex().starts_with(id.as_str())).collect();
             let (target, _) = match matches.as_slice() {
@@ -1014,6 +1021,7 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
             }
         }
         KeyCommand::Passwd(a) => {
+            repo.storage().inner().ensure_deletes_allowed("key passwd").await?;
             if location.is_default && std::env::var_os("CAIRN_PASSWORD").is_none() && g.password_file.is_none() {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,

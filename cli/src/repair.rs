@@ -27,6 +27,7 @@ async fn repair_index(g: &Global, session: &Session) -> Result<ExitCode, Error> 
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "repair index", true).await?;
+    repo.storage().inner().ensure_deletes_allowed("repair index").await?;
     let mut progress = CliProgress::new(g, "reading pack headers", Some(0));
     let result = rebuild_index(&repo, &mut os_rng(), &mut progress).await;
     progress.finish();
@@ -71,6 +72,9 @@ async fn repair_snapshots_cmd(
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "repair snapshots", !a.dry_run).await?;
+    if !a.dry_run && !a.keep_original {
+        repo.storage().inner().ensure_deletes_allowed("repair snapshots").await?;
+    }
     let mut options = RepairOptions::default();
     options.keep_original = a.keep_original;
     options.dry_run = a.dry_run;

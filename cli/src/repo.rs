@@ -39,7 +39,9 @@ impl Location {
             global.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|v| !v.is_empty());
         let session_token =
             std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
-        let credentials = S3Credentials { access_key, secret_key, session_token };
+        let rest_password =
+            std::env::var("CAIRN_REST_PASSWORD").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
+        let credentials = S3Credentials { access_key, secret_key, session_token, rest_password };
         Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
     }
 

@@ -5,6 +5,7 @@
 //! | `PATH`, `local:PATH` | a local directory |
 //! | `s3:https://HOST[:PORT]/BUCKET[/DIR][?OPTIONS]` | an S3-compatible bucket at that endpoint |
 //! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
+//! | `rest:https://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]` | a restic REST server |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -22,6 +23,7 @@ use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadRange, Storage, Stor
 
 use crate::error::{Error, ErrorKind};
 use crate::local::LocalBackend;
+use crate::rest::{RestBackend, RestConfig};
 use crate::s3::{S3Backend, S3Config, validate_directory};
 use crate::s3_vendors::{resolve_template, vendor};
 use crate::secret::Secret;
@@ -34,6 +36,8 @@ pub enum DestinationUrl {
     Local(PathBuf),
     /// An S3-compatible bucket.
     S3(Box<S3Config>),
+    /// A restic REST server.
+    Rest(Box<RestConfig>),
 }
 
 impl DestinationUrl {
@@ -45,6 +49,13 @@ impl DestinationUrl {
                 let dir = if c.directory == "/" { String::new() } else { c.directory.clone() };
                 format!("s3:{}/{}{dir}", c.endpoint, c.bucket)
             }
+            Self::Rest(c) => match &c.user {
+                Some(u) => {
+                    let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
+                    format!("rest:{scheme}://{u}@{rest}")
+                }
+                None => format!("rest:{}", c.url),
+            },
         }
     }
 
@@ -56,11 +67,15 @@ impl DestinationUrl {
                 S3Backend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid S3 destination: {e}")))?,
             )),
+            Self::Rest(c) => Destination::Rest(Box::new(
+                RestBackend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid REST destination: {e}")))?,
+            )),
         })
     }
 }
 
-/// Credentials for S3 destinations from outside the URL (environment, flags, catalog).
+/// Credentials from outside the URL (environment, flags, catalog): S3 keys, the REST password.
 #[derive(Debug, Clone, Default)]
 pub struct S3Credentials {
     /// The access key id.
@@ -69,6 +84,8 @@ pub struct S3Credentials {
     pub secret_key: Option<Secret>,
     /// The session token of temporary credentials.
     pub session_token: Option<Secret>,
+    /// The REST server password, when not in the URL.
+    pub rest_password: Option<Secret>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -87,6 +104,9 @@ fn flag(url: &str, name: &str, v: &str) -> Result<bool, Error> {
 pub fn parse_destination(url: &str, credentials: S3Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
         return parse_s3(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
+    }
+    if let Some(rest) = url.strip_prefix("rest:") {
+        return parse_rest(url, rest, credentials.rest_password).map(|c| DestinationUrl::Rest(Box::new(c)));
     }
     let path = if let Some(p) = url.strip_prefix("local:") {
         p
@@ -238,6 +258,87 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
     Ok(c)
 }
 
+/// `rest:http(s)://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]`.
+fn parse_rest(url: &str, rest: &str, password: Option<Secret>) -> Result<RestConfig, Error> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (scheme, after) = location
+        .split_once("://")
+        .filter(|(s, _)| matches!(*s, "http" | "https"))
+        .ok_or_else(|| bad(url, "write rest:https://[USER@]HOST[:PORT]/PATH"))?;
+    let (authority, path) = after.split_once('/').unwrap_or((after, ""));
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if host.is_empty() {
+        return Err(bad(url, "no host"));
+    }
+    let (user, url_password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((name, pw)) => (Some(percent_decode(name)), Some(Secret::new(percent_decode(pw).into_bytes()))),
+            None => (Some(percent_decode(u)), None),
+        },
+        None => (None, None),
+    };
+    let mut c = RestConfig::new(&format!("{scheme}://{host}/{}", path.trim_end_matches('/')));
+    c.password = url_password.or(password);
+    if user.is_some() && c.password.is_none() {
+        return Err(Error::new(ErrorKind::InvalidInput, "no password for the REST server")
+            .with_hint("set CAIRN_REST_PASSWORD, or put it in the URL as rest:https://USER:PASSWORD@HOST/PATH"));
+    }
+    c.user = user;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
+            "retries" => {
+                c.retries = v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?
+            }
+            "stall-timeout" => {
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .ok_or_else(|| bad(url, "stall-timeout must be 1 to 3600 seconds"))?;
+                c.stall_timeout = std::time::Duration::from_secs(secs);
+            }
+            "connections" => {
+                c.connections = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| bad(url, "connections must be 1 to 64"))?;
+            }
+            other => {
+                return Err(bad(url, format!("unknown option {other:?}"))
+                    .with_hint("known options: verify-tls, retries, stall-timeout, connections"));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// `%XX` decoding of a URL's user name or password (anything malformed stays as it is).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The region in an AWS endpoint host (`s3.eu-west-1.amazonaws.com`).
 fn aws_region(host: &str) -> Option<&str> {
     let rest = host.strip_suffix(".amazonaws.com")?;
@@ -253,6 +354,8 @@ pub enum Destination {
     Local(LocalBackend),
     /// An S3-compatible bucket.
     S3(Box<S3Backend>),
+    /// A restic REST server.
+    Rest(Box<RestBackend>),
 }
 
 impl Storage for Destination {
@@ -260,42 +363,66 @@ impl Storage for Destination {
         match self {
             Self::Local(s) => s.properties(),
             Self::S3(s) => s.properties(),
+            Self::Rest(s) => s.properties(),
         }
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         match self {
             Self::Local(s) => s.list(kind).await,
             Self::S3(s) => s.list(kind).await,
+            Self::Rest(s) => s.list(kind).await,
         }
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
         match self {
             Self::Local(s) => s.read(handle, range).await,
             Self::S3(s) => s.read(handle, range).await,
+            Self::Rest(s) => s.read(handle, range).await,
         }
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         match self {
             Self::Local(s) => s.write(handle, data, mode).await,
             Self::S3(s) => s.write(handle, data, mode).await,
+            Self::Rest(s) => s.write(handle, data, mode).await,
         }
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
         match self {
             Self::Local(s) => s.remove(handle).await,
             Self::S3(s) => s.remove(handle).await,
+            Self::Rest(s) => s.remove(handle).await,
         }
     }
 }
 
 impl Destination {
     /// Checks that the destination enforces create-only writes (S3 `If-None-Match: *`), which
-    /// keeps two processes from both taking the exclusive lock. Local disks always do.
+    /// keeps two processes from both taking the exclusive lock. Local disks always do; the
+    /// REST protocol has none.
     pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
         match self {
             Self::Local(_) => Ok(true),
             Self::S3(s) => s.probe_conditional_create().await,
+            Self::Rest(_) => Ok(false),
         }
+    }
+
+    /// Refuses, before anything is changed, an operation that deletes data on a destination
+    /// that does not allow deleting (an append-only REST server), saying so.
+    pub async fn ensure_deletes_allowed(&self, operation: &str) -> Result<(), Error> {
+        let allowed = match self {
+            Self::Rest(r) => r.allows_deletes().await.map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?,
+            _ => true,
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{operation} deletes data, and this REST server is append-only: it refuses deletes"),
+        )
+        .with_hint("run it against the server started without --append-only (backups and restores work as they are)"))
     }
 }
 
@@ -308,6 +435,7 @@ mod tests {
             access_key: Some("AK".into()),
             secret_key: Some(Secret::new(b"SK".to_vec())),
             session_token: None,
+            rest_password: None,
         }
     }
 
@@ -358,5 +486,22 @@ mod tests {
         let none = parse_destination("s3:https://h/b-1", S3Credentials::default()).unwrap_err();
         assert!(none.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
         assert!(parse_destination("ftp://x", creds()).unwrap_err().to_string().contains("not supported"));
+        let DestinationUrl::Rest(r) =
+            parse_destination("rest:https://me:p%40ss@host:8000/repo/?retries=1", creds()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((r.url.as_str(), r.user.as_deref(), r.retries), ("https://host:8000/repo", Some("me"), 1));
+        assert_eq!(r.password.as_ref().unwrap().expose(), b"p@ss");
+        let shown = DestinationUrl::Rest(r).show();
+        assert_eq!(shown, "rest:https://me@host:8000/repo", "no password shown");
+        assert!(
+            parse_destination("rest:https://me@host/r", creds())
+                .unwrap_err()
+                .hint()
+                .unwrap()
+                .contains("CAIRN_REST_PASSWORD")
+        );
+        assert!(parse_destination("rest:ftp://host/r", creds()).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`LocalBackend`]: a repository in a local directory (atomic, durable writes).
 //! - [`S3Backend`]: a repository in an S3-compatible bucket (signed with the core's SigV4).
+//! - [`RestBackend`]: a repository on a restic REST server (`rest-server`, `rclone serve restic`).
 //! - [`FsSource`] and [`FsTarget`]: back up from and restore to the filesystem.
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
@@ -39,6 +40,7 @@ mod local;
 mod lock;
 pub mod paths;
 mod process;
+mod rest;
 mod rng;
 mod s3;
 pub mod s3_vendors;
@@ -53,6 +55,7 @@ pub use fs_target::{FsOut, FsTarget};
 pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
+pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;
 pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;

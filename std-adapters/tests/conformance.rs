@@ -6,8 +6,8 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMode};
 use std::time::Duration;
 
-use cairn_e2e::servers::{Fault, FaultProxy, S3Server};
-use cairn_std::{LocalBackend, S3Backend, S3Config, Secret};
+use cairn_e2e::servers::{Fault, FaultProxy, RestServer, S3Server};
+use cairn_std::{LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret};
 
 fn id(n: u8) -> Id {
     let mut b = [0u8; 32];
@@ -403,4 +403,49 @@ fn s3_temporary_credentials_sign_their_session_token() {
     let head = log.iter().find(|h| h.starts_with("PUT")).unwrap().to_ascii_lowercase();
     assert!(head.contains("x-amz-security-token: fwogzxivyxdzeby/session+token=="), "{head}");
     assert!(head.contains("x-amz-security-token;") || head.contains(";x-amz-security-token"), "signed: {head}");
+}
+
+fn rest_config(server: &RestServer, path: &str) -> RestConfig {
+    let mut c = RestConfig::new(&format!("{}/{path}", server.url));
+    c.user = Some(server.user.clone());
+    c.password = Some(Secret::new(server.password.as_bytes().to_vec()));
+    c.retries = 1;
+    c
+}
+
+#[test]
+fn rest_destination_conforms() {
+    let Some(server) = RestServer::start(false) else { return };
+    let store = RestBackend::new(rest_config(&server, "repo")).unwrap();
+    rt().block_on(async {
+        conformance(&store).await;
+        assert!(store.allows_deletes().await.unwrap());
+    });
+    let mut wrong = rest_config(&server, "repo");
+    wrong.password = Some(Secret::new(b"nope".to_vec()));
+    let e = rt().block_on(RestBackend::new(wrong).unwrap().list(FileKind::Index)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("user name or password"), "{e}");
+}
+
+#[test]
+fn rest_append_only_keeps_data_and_says_why_it_cannot_delete() {
+    let Some(server) = RestServer::start(true) else { return };
+    let store = RestBackend::new(rest_config(&server, "repo")).unwrap();
+    rt().block_on(async {
+        assert!(!store.allows_deletes().await.unwrap());
+        let pack = Handle::new(FileKind::Pack, id(7));
+        store.write(&pack, data(7, 1000), WriteMode::Replace).await.unwrap();
+        // Writing it again (same name, same bytes) is fine; deleting is refused, clearly.
+        store.write(&pack, data(7, 1000), WriteMode::Replace).await.unwrap();
+        let e = store.remove(&pack).await.unwrap_err();
+        assert_eq!(e.kind(), IoErrorKind::ReadOnly);
+        assert!(e.to_string().contains("append-only"), "{e}");
+        // Locks can be refreshed (rewritten) and released.
+        let lock = Handle::new(FileKind::Lock, id(8));
+        store.write(&lock, data(1, 10), WriteMode::CreateNew).await.unwrap();
+        store.write(&lock, data(2, 10), WriteMode::Replace).await.unwrap();
+        assert_eq!(store.read(&lock, ReadRange::All { max_len: 100 }).await.unwrap(), data(2, 10));
+        store.remove(&lock).await.unwrap();
+    });
 }

@@ -8,6 +8,7 @@ mod damage;
 mod inspect;
 mod lifecycle;
 mod repair;
+mod rest;
 mod round_trip;
 mod s3;
 mod source_options;

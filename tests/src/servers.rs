@@ -317,3 +317,57 @@ fn proxy_one(
     }
     client.write_all(&rbody)
 }
+
+/// `rclone serve restic`: a restic REST server (protocol v2) with basic authentication.
+#[derive(Debug)]
+pub struct RestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    /// User name accepted.
+    pub user: String,
+    /// Password accepted.
+    pub password: String,
+    /// Where it stores.
+    pub data: PathBuf,
+    child: Child,
+    _dir: ScratchDir,
+}
+
+impl RestServer {
+    /// Starts a server (append-only if asked), or returns `None` (outside CI, saying why) if
+    /// rclone is not installed.
+    pub fn start(append_only: bool) -> Option<Self> {
+        let bin = find_tool("rclone");
+        if !crate::prerequisite(bin.is_some(), "rclone (apt-get install rclone)") {
+            return None;
+        }
+        let dir = ScratchDir::new("rest");
+        let data = dir.0.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        Self::start_on(bin.unwrap(), append_only, data, dir, free_port())
+    }
+
+    fn start_on(bin: PathBuf, append_only: bool, data: PathBuf, dir: ScratchDir, port: u16) -> Option<Self> {
+        let (user, password) = ("cairn".to_string(), "rest pass/word".to_string());
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password]);
+        if append_only {
+            cmd.arg("--append-only");
+        }
+        // rclone reads no config file it does not need; keep it from touching the user's.
+        cmd.env("RCLONE_CONFIG", dir.0.join("rclone.conf"));
+        let mut child =
+            cmd.arg(&data).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        wait_for_port(port, &mut child, "rclone serve restic");
+        Some(Self { url: format!("http://127.0.0.1:{port}"), port, user, password, data, child, _dir: dir })
+    }
+}
+
+impl Drop for RestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,323 @@
+//! The restic REST server destination (protocol v2), as served by restic's `rest-server` and by
+//! `rclone serve restic`.
+//!
+//! Objects are `BASE/config` and `BASE/<type>/<name>` with types `keys`, `snapshots`, `index`,
+//! `data` and `locks` (the server files packs under `data/<2 hex>/` itself). Reads are GETs with
+//! a `Range` header; the last bytes of an object are found with a HEAD first (servers answer a
+//! suffix range longer than the object differently). Listings ask for
+//! `application/vnd.x.restic.rest.v2` (names and sizes, as JSON). Writes are POSTs; the protocol
+//! has no create-only write, so [`WriteMode::CreateNew`] checks with a HEAD first and the
+//! destination says so in its properties (the lock protocol then relies on its read-back check).
+//! An append-only server refuses deletes (and overwriting data): removal fails with a message
+//! that says so, and rewriting an object that exists under its content-derived name succeeds.
+//! Requests are retried as for S3 ([`crate::http`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_core::{
+    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+};
+use serde::Deserialize;
+
+use crate::http::{Answer, ExchangeError, error};
+use crate::secret::Secret;
+
+/// Where and how to reach a REST server.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RestConfig {
+    /// `https://host[:port]/path` (no user name or password in it).
+    pub url: String,
+    /// Basic authentication user.
+    pub user: Option<String>,
+    /// Basic authentication password.
+    pub password: Option<Secret>,
+    /// Verify the server's TLS certificate.
+    pub verify_tls: bool,
+    /// Retries of a failed request.
+    pub retries: u32,
+    /// No byte for this long fails an attempt (then retried).
+    pub stall_timeout: Duration,
+    /// Requests at once.
+    pub connections: usize,
+}
+
+impl fmt::Debug for RestConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "**redacted**"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RestConfig {
+    /// A configuration with the defaults: TLS verified, 3 retries, 60 s stall timeout, 4
+    /// connections, no authentication.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_string(),
+            user: None,
+            password: None,
+            verify_tls: true,
+            retries: 3,
+            stall_timeout: Duration::from_secs(60),
+            connections: 4,
+        }
+    }
+}
+
+/// A repository on a REST server.
+pub struct RestBackend {
+    config: RestConfig,
+    client: reqwest::Client,
+    authority: String,
+}
+
+impl fmt::Debug for RestBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestBackend").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListEntry {
+    name: String,
+    size: u64,
+}
+
+/// Largest listing accepted (about 400,000 entries).
+const MAX_LISTING: u64 = 64 << 20;
+
+impl RestBackend {
+    /// A backend for `config` (no request is made yet).
+    pub fn new(config: RestConfig) -> Result<Self, IoError> {
+        let rest =
+            config.url.strip_prefix("https://").or_else(|| config.url.strip_prefix("http://")).ok_or_else(|| {
+                error(IoErrorKind::InvalidData, format!("the REST URL {:?} must start with https://", config.url))
+            })?;
+        let authority = rest.split('/').next().unwrap_or_default().to_string();
+        if authority.is_empty() || authority.contains('@') {
+            return Err(error(IoErrorKind::InvalidData, "the REST URL needs a host (and no user name in it)"));
+        }
+        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
+        Ok(Self { config, client, authority })
+    }
+
+    fn url_of(&self, handle: &Handle) -> String {
+        match handle.kind {
+            FileKind::Config => format!("{}/config", self.config.url),
+            kind => format!("{}/{}/{}", self.config.url, kind.dir(), handle.id.to_hex()),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+        limit: u64,
+    ) -> Result<Answer, IoError> {
+        let send = || {
+            let mut b = self.client.request(method.clone(), url);
+            if let Some(user) = &self.config.user {
+                let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
+                b = b.basic_auth(user, password);
+            }
+            for (k, v) in headers {
+                b = b.header(*k, v.as_str());
+            }
+            let b = b.body(body.clone());
+            async move { b.send().await.map_err(ExchangeError::Http) }
+        };
+        match crate::http::exchange(self.config.retries, limit, send).await {
+            Ok(a) => Ok(a),
+            Err(ExchangeError::Request(e)) => Err(e),
+            Err(ExchangeError::TooLarge) => {
+                Err(error(IoErrorKind::InvalidData, format!("the server's answer for {url} is larger than expected")))
+            }
+            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
+        }
+    }
+
+    fn failure(&self, what: &str, a: &Answer) -> IoError {
+        let (kind, message) = match a.status {
+            401 => (
+                IoErrorKind::PermissionDenied,
+                "the REST server refused the user name or password: check them".to_string(),
+            ),
+            403 => (IoErrorKind::PermissionDenied, format!("the REST server forbids {what}")),
+            404 => (IoErrorKind::NotFound, format!("{what}: not found")),
+            416 => (IoErrorKind::InvalidData, format!("{what}: the object is shorter than the range asked for")),
+            429 | 500..=599 => (
+                IoErrorKind::Unavailable,
+                format!(
+                    "the REST server is busy or failing (HTTP {}), after {} retries",
+                    a.status, self.config.retries
+                ),
+            ),
+            s => (IoErrorKind::Other, format!("{what}: the REST server answered HTTP {s}")),
+        };
+        error(kind, message)
+    }
+
+    /// The size of an object, or `None` if it does not exist.
+    async fn size_of(&self, handle: &Handle) -> Result<Option<u64>, IoError> {
+        let url = self.url_of(handle);
+        let a = self.exchange(reqwest::Method::HEAD, &url, &[], Bytes::new(), 0).await?;
+        match a.status {
+            404 => Ok(None),
+            _ if a.ok() => Ok(a.header("content-length").and_then(|v| v.parse().ok())),
+            _ => Err(self.failure(&format!("reading {}", handle.path()), &a)),
+        }
+    }
+
+    /// Whether the server lets data be deleted (false for an append-only server). Asks to delete
+    /// a pack that cannot exist: an append-only server refuses before looking.
+    pub async fn allows_deletes(&self) -> Result<bool, IoError> {
+        let url = format!("{}/data/{}", self.config.url, "0".repeat(64));
+        let a =
+            self.exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        match a.status {
+            403 => Ok(false),
+            401 => Err(self.failure("deleting", &a)),
+            _ => Ok(true),
+        }
+    }
+
+    /// Asks the server to create the repository's directories (`POST /?create=true`).
+    async fn create_repository(&self) -> Result<(), IoError> {
+        let url = format!("{}/?create=true", self.config.url);
+        let a =
+            self.exchange(reqwest::Method::POST, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        if a.ok() { Ok(()) } else { Err(self.failure("creating the repository", &a)) }
+    }
+}
+
+impl Storage for RestBackend {
+    fn properties(&self) -> StorageProperties {
+        let mut p = StorageProperties::new(self.config.connections);
+        p.conditional_create = false;
+        p
+    }
+
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        if kind == FileKind::Config {
+            return Ok(self
+                .size_of(&Handle::CONFIG)
+                .await?
+                .map(|size| ObjectInfo { id: Id::ZERO, size })
+                .into_iter()
+                .collect());
+        }
+        let url = format!("{}/{}/", self.config.url, kind.dir());
+        let accept = [("accept", "application/vnd.x.restic.rest.v2".to_string())];
+        let a = self.exchange(reqwest::Method::GET, &url, &accept, Bytes::new(), MAX_LISTING).await?;
+        if a.status == 404 {
+            return Ok(Vec::new());
+        }
+        if !a.ok() {
+            return Err(self.failure(&format!("listing {}", kind.dir()), &a));
+        }
+        let entries: Vec<ListEntry> = serde_json::from_slice(&a.body).map_err(|e| {
+            error(IoErrorKind::InvalidData, format!("the REST server's listing of {} does not parse: {e}", kind.dir()))
+        })?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| Id::from_hex(&e.name).ok().map(|id| ObjectInfo { id, size: e.size }))
+            .collect())
+    }
+
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        let (span, limit) = match range {
+            ReadRange::All { max_len } => (None, max_len),
+            ReadRange::Span { offset, len } => {
+                if len == 0 {
+                    return Ok(Bytes::new());
+                }
+                (Some((offset, u64::from(len))), u64::from(len))
+            }
+            ReadRange::Tail { len } => {
+                let size = self
+                    .size_of(handle)
+                    .await?
+                    .ok_or_else(|| error(IoErrorKind::NotFound, format!("{} does not exist", handle.path())))?;
+                let take = size.min(u64::from(len));
+                if take == 0 {
+                    return Ok(Bytes::new());
+                }
+                (Some((size - take, take)), take)
+            }
+        };
+        let headers: Vec<(&str, String)> =
+            span.map(|(o, n)| vec![("range", format!("bytes={}-{}", o, o + n - 1))]).unwrap_or_default();
+        let url = self.url_of(handle);
+        let a = self.exchange(reqwest::Method::GET, &url, &headers, Bytes::new(), limit).await?;
+        if !a.ok() {
+            return Err(self.failure(&format!("reading {}", handle.path()), &a));
+        }
+        if span.is_some_and(|(_, n)| a.body.len() as u64 != n) {
+            return Err(error(
+                IoErrorKind::InvalidData,
+                format!("{} is shorter than the range asked for", handle.path()),
+            ));
+        }
+        Ok(a.body)
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        if handle.kind == FileKind::Config {
+            self.create_repository().await?;
+        }
+        if mode == WriteMode::CreateNew && self.size_of(handle).await?.is_some() {
+            return Err(error(IoErrorKind::AlreadyExists, format!("{} already exists", handle.path())));
+        }
+        let url = self.url_of(handle);
+        let a =
+            self.exchange(reqwest::Method::POST, &url, &[], data.clone(), crate::http::MAX_SMALL_BODY as u64).await?;
+        if a.ok() {
+            return Ok(());
+        }
+        // An append-only server refuses to overwrite, but lets locks be deleted: a lock is
+        // refreshed by deleting and writing it again (no prune can run there anyway).
+        if a.status == 403 && handle.kind == FileKind::Lock && mode == WriteMode::Replace {
+            self.remove(handle).await?;
+            let again =
+                self.exchange(reqwest::Method::POST, &url, &[], data, crate::http::MAX_SMALL_BODY as u64).await?;
+            return if again.ok() { Ok(()) } else { Err(self.failure(&format!("writing {}", handle.path()), &again)) };
+        }
+        // An object that is there under its content-derived name (packs, index, snapshots,
+        // keys) already holds these bytes.
+        if a.status == 403
+            && mode == WriteMode::Replace
+            && !matches!(handle.kind, FileKind::Lock | FileKind::Config)
+            && self.size_of(handle).await? == Some(data.len() as u64)
+        {
+            return Ok(());
+        }
+        Err(self.failure(&format!("writing {}", handle.path()), &a))
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        let url = self.url_of(handle);
+        let a =
+            self.exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        match a.status {
+            404 => Ok(()),
+            403 => Err(error(
+                IoErrorKind::ReadOnly,
+                format!(
+                    "the REST server refuses to delete {} (it runs in append-only mode): forget and prune need \
+                     a server without --append-only; backups and restores still work",
+                    handle.path()
+                ),
+            )),
+            _ if a.ok() => Ok(()),
+            _ => Err(self.failure(&format!("deleting {}", handle.path()), &a)),
+        }
+    }
+}
