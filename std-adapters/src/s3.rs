@@ -66,6 +66,8 @@ pub struct S3Config {
     pub part_size: usize,
     /// Requests at once.
     pub connections: usize,
+    /// Keys per listing page (`max-keys`; the server's default, 1000, when `None`).
+    pub list_page_size: Option<u32>,
 }
 
 impl fmt::Debug for S3Config {
@@ -102,6 +104,7 @@ impl S3Config {
             multipart_threshold: 64 << 20,
             part_size: 16 << 20,
             connections: 4,
+            list_page_size: None,
         }
     }
 }
@@ -428,6 +431,9 @@ impl S3Backend {
 
     async fn list_page(&self, prefix: &str, token: Option<&str>) -> Result<ListResult, IoError> {
         let mut query = vec![("list-type", "2".to_string()), ("prefix", prefix.to_string())];
+        if let Some(n) = self.config.list_page_size {
+            query.push(("max-keys", n.to_string()));
+        }
         if let Some(t) = token {
             query.push(("continuation-token", t.to_string()));
         }

@@ -144,7 +144,10 @@ fn s3_config(server: &S3Server, directory: &str) -> S3Config {
 #[test]
 fn s3_destination_conforms() {
     let Some(server) = S3Server::start() else { return };
-    let store = S3Backend::new(s3_config(&server, "/backups/laptop")).unwrap();
+    let mut config = s3_config(&server, "/backups/laptop");
+    // Small pages, so that listings go through several continuation tokens.
+    config.list_page_size = Some(5);
+    let store = S3Backend::new(config).unwrap();
     rt().block_on(async {
         conformance(&store).await;
         assert!(store.probe_conditional_create().await.unwrap(), "s3s-fs enforces If-None-Match");
@@ -325,7 +328,20 @@ fn s3_storage_class_goes_on_packs_only() {
         store.write(&Handle::new(FileKind::Pack, id(0xcd)), data(1, 100), WriteMode::Replace).await.unwrap();
         store.write(&Handle::new(FileKind::Index, id(0xcd)), data(2, 100), WriteMode::Replace).await.unwrap();
     });
+    // Listing 12 objects 5 at a time takes three pages.
+    let mut paged = s3_config(&server, "/classes");
+    paged.endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    paged.list_page_size = Some(5);
+    let paged = S3Backend::new(paged).unwrap();
+    rt().block_on(async {
+        for i in 0..11u8 {
+            paged.write(&Handle::new(FileKind::Index, id(i)), data(i, 10), WriteMode::Replace).await.unwrap();
+        }
+        assert_eq!(paged.list(FileKind::Index).await.unwrap().len(), 12);
+    });
     let log = proxy.log.lock().unwrap().clone();
+    let pages = log.iter().filter(|h| h.starts_with("GET") && h.contains("list-type=2")).count();
+    assert_eq!(pages, 3, "listing pages");
     let class_of = |what: &str| {
         let head = log.iter().find(|h| h.starts_with("PUT") && h.contains(what)).unwrap();
         head.lines()
