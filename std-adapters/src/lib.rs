@@ -45,6 +45,7 @@ mod rng;
 mod s3;
 pub mod s3_vendors;
 mod secret;
+mod sftp;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
@@ -59,4 +60,5 @@ pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;
 pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
+pub use sftp::{SftpAuth, SftpBackend, SftpConfig};
 pub use worker::{ThreadWorker, runtime};

@@ -6,8 +6,10 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMode};
 use std::time::Duration;
 
-use cairn_e2e::servers::{Fault, FaultProxy, RestServer, S3Server};
-use cairn_std::{LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret};
+use cairn_e2e::servers::{Fault, FaultProxy, RestServer, S3Server, SshServer};
+use cairn_std::{
+    LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth, SftpBackend, SftpConfig,
+};
 
 fn id(n: u8) -> Id {
     let mut b = [0u8; 32];
@@ -464,4 +466,93 @@ fn rest_append_only_keeps_data_and_says_why_it_cannot_delete() {
         assert_eq!(store.read(&lock, ReadRange::All { max_len: 100 }).await.unwrap(), data(2, 10));
         store.remove(&lock).await.unwrap();
     });
+}
+
+fn sftp_config(server: &SshServer, dir: &str) -> SftpConfig {
+    let auth = SftpAuth::Key { path: server.client_key.clone(), passphrase: None };
+    let mut c = SftpConfig::new("127.0.0.1", &server.user, auth, &server.root.join(dir).display().to_string());
+    c.port = server.port;
+    c.known_hosts = Some(server.known_hosts.clone());
+    c.retries = 2;
+    c
+}
+
+#[test]
+fn sftp_destination_conforms() {
+    let Some(server) = SshServer::start() else { return };
+    let store = SftpBackend::new(sftp_config(&server, "repo")).unwrap();
+    rt().block_on(conformance(&store));
+    assert!(server.root.join("repo/config").is_file());
+    assert!(server.root.join("repo/data").is_dir());
+}
+
+#[test]
+fn sftp_host_keys_are_verified_never_ignored() {
+    let Some(server) = SshServer::start() else { return };
+    let rt = rt();
+    let try_list = |c: SftpConfig| rt.block_on(SftpBackend::new(c).unwrap().list(FileKind::Snapshot)).map(|_| ());
+
+    // Unknown host: refused, with the fingerprint and how to accept it.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let mut unknown = sftp_config(&server, "r");
+    unknown.known_hosts = Some(empty.path().to_path_buf());
+    let e = try_list(unknown.clone()).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    let text = e.to_string();
+    assert!(text.contains(&server.fingerprint) && text.contains("--accept-host-key"), "{text}");
+    // Accepting that fingerprint works.
+    unknown.accepted_host_key = Some(server.fingerprint.clone());
+    try_list(unknown).unwrap();
+    // A changed key is refused loudly, even with another fingerprint accepted.
+    let mut changed = sftp_config(&server, "r");
+    changed.known_hosts = Some(server.changed_known_hosts());
+    changed.accepted_host_key = Some("SHA256:somethingelse".into());
+    let text = try_list(changed).unwrap_err().to_string();
+    assert!(text.contains("HAS CHANGED") && text.contains(&server.fingerprint), "{text}");
+}
+
+#[test]
+fn sftp_keys_of_every_kind_and_refusals_that_name_the_methods() {
+    let Some(server) = SshServer::start() else { return };
+    let rt = rt();
+    let with_key = |path: std::path::PathBuf, passphrase: Option<&str>| {
+        let mut c = sftp_config(&server, "k");
+        c.auth = SftpAuth::Key { path, passphrase: passphrase.map(|p| Secret::new(p.as_bytes().to_vec())) };
+        rt.block_on(SftpBackend::new(c).unwrap().list(FileKind::Snapshot)).map(|_| ())
+    };
+    for kind in ["ecdsa", "rsa"] {
+        with_key(server.add_client_key(kind, ""), None).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    let protected = server.add_client_key("ed25519", "open sesame");
+    with_key(protected.clone(), Some("open sesame")).unwrap();
+    let e = with_key(protected, None).unwrap_err();
+    assert!(e.to_string().contains("passphrase"), "{e}");
+    // A key the server does not know: refused, naming what the server offers.
+    let stranger = tempfile::tempdir().unwrap();
+    let path = stranger.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let e = with_key(path, None).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("offers: publickey"), "{e}");
+}
+
+#[test]
+fn sftp_reconnects_after_the_server_restarts() {
+    let Some(mut server) = SshServer::start() else { return };
+    let store = SftpBackend::new(sftp_config(&server, "again")).unwrap();
+    let rt = rt();
+    rt.block_on(store.write(&Handle::new(FileKind::Index, id(1)), data(1, 100_000), WriteMode::Replace)).unwrap();
+    server.restart();
+    // The old connection is gone: the next operation reconnects by itself.
+    rt.block_on(store.write(&Handle::new(FileKind::Index, id(2)), data(2, 100_000), WriteMode::Replace)).unwrap();
+    assert_eq!(rt.block_on(store.list(FileKind::Index)).unwrap().len(), 2);
+    server.stop();
+    let e = rt.block_on(store.list(FileKind::Index)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::Unavailable);
+    assert!(e.to_string().contains("after 2 retries"), "{e}");
 }
