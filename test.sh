@@ -10,9 +10,10 @@ cd "$(dirname "$0")"
 # mkfifo (coreutils), setpriv and mount (util-linux): the end-to-end tests use them to make a
 # FIFO, to read files as an unprivileged user, and to fill a small tmpfs; tar and gzip: to unpack
 # what `cairn dump` writes; openssl: a TLS server with a self-signed certificate; rclone: the
-# restic REST server (`rclone serve restic`).
+# restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server.
 missing=()
-for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone; do
+for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone \
+    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

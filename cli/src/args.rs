@@ -20,8 +20,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
-    /// Repository location: a directory path, local:PATH, s3:https://HOST/BUCKET/DIR or
-    /// s3:VENDOR/BUCKET/DIR (options after ?, see the README) [default: the default repository]
+    /// Repository location: a directory path, local:PATH, s3:https://HOST/BUCKET/DIR,
+    /// s3:VENDOR/BUCKET/DIR, sftp://USER@HOST:PORT/PATH or rest:https://USER@HOST:PORT/PATH
+    /// (options after ?, see the README) [default: the default repository]
     #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
     pub(crate) repo: Option<String>,
 
@@ -36,6 +37,20 @@ pub(crate) struct Global {
     /// Read the S3 secret key from the first line of FILE [default: AWS_SECRET_ACCESS_KEY]
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) s3_secret_key_file: Option<PathBuf>,
+
+    /// SSH private key for sftp:// destinations [default: ~/.ssh/id_ed25519, id_ecdsa or id_rsa;
+    /// its passphrase from CAIRN_SSH_PASSPHRASE; a password instead from CAIRN_SSH_PASSWORD]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) ssh_key: Option<PathBuf>,
+
+    /// Trust the SFTP server whose host key has this fingerprint (SHA256:..., as an unknown
+    /// host's error shows it)
+    #[arg(long, global = true, value_name = "FINGERPRINT")]
+    pub(crate) accept_host_key: Option<String>,
+
+    /// known_hosts file to check SFTP host keys against [default: ~/.ssh/known_hosts]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) known_hosts: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout instead of text
     #[arg(long, global = true)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cairn_core::{FileKind, Handle, Id, Repository, Storage};
 use cairn_std::{
-    Destination, DestinationUrl, Error, ErrorKind, LockKeeper, S3Credentials, Secret, lock_repository,
-    parse_destination, paths,
+    Credentials, Destination, DestinationUrl, Error, ErrorKind, LockKeeper, Secret, lock_repository, parse_destination,
+    paths,
 };
 
 use crate::args::Global;
@@ -41,7 +41,19 @@ impl Location {
             std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
         let rest_password =
             std::env::var("CAIRN_REST_PASSWORD").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
-        let credentials = S3Credentials { access_key, secret_key, session_token, rest_password };
+        let env_secret =
+            |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
+        let credentials = Credentials {
+            access_key,
+            secret_key,
+            session_token,
+            rest_password,
+            ssh_key: global.ssh_key.clone(),
+            ssh_passphrase: env_secret("CAIRN_SSH_PASSPHRASE"),
+            ssh_password: env_secret("CAIRN_SSH_PASSWORD"),
+            accept_host_key: global.accept_host_key.clone(),
+            known_hosts: global.known_hosts.clone(),
+        };
         Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
     }
 

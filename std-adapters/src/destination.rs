@@ -6,6 +6,7 @@
 //! | `s3:https://HOST[:PORT]/BUCKET[/DIR][?OPTIONS]` | an S3-compatible bucket at that endpoint |
 //! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
 //! | `rest:https://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]` | a restic REST server |
+//! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE]` | a directory over SSH |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -27,6 +28,7 @@ use crate::rest::{RestBackend, RestConfig};
 use crate::s3::{S3Backend, S3Config, validate_directory};
 use crate::s3_vendors::{resolve_template, vendor};
 use crate::secret::Secret;
+use crate::sftp::{SftpAuth, SftpBackend, SftpConfig};
 
 /// A parsed destination URL.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub enum DestinationUrl {
     S3(Box<S3Config>),
     /// A restic REST server.
     Rest(Box<RestConfig>),
+    /// A directory on an SFTP server.
+    Sftp(Box<SftpConfig>),
 }
 
 impl DestinationUrl {
@@ -56,6 +60,7 @@ impl DestinationUrl {
                 }
                 None => format!("rest:{}", c.url),
             },
+            Self::Sftp(c) => format!("sftp://{}@{}:{}{}", c.user, c.host, c.port, c.directory),
         }
     }
 
@@ -71,13 +76,17 @@ impl DestinationUrl {
                 RestBackend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid REST destination: {e}")))?,
             )),
+            Self::Sftp(c) => Destination::Sftp(Box::new(
+                SftpBackend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid SFTP destination: {e}")))?,
+            )),
         })
     }
 }
 
 /// Credentials from outside the URL (environment, flags, catalog): S3 keys, the REST password.
 #[derive(Debug, Clone, Default)]
-pub struct S3Credentials {
+pub struct Credentials {
     /// The access key id.
     pub access_key: Option<String>,
     /// The secret access key.
@@ -86,6 +95,16 @@ pub struct S3Credentials {
     pub session_token: Option<Secret>,
     /// The REST server password, when not in the URL.
     pub rest_password: Option<Secret>,
+    /// The SSH private key file (a `key=` in the URL wins).
+    pub ssh_key: Option<PathBuf>,
+    /// The SSH key's passphrase.
+    pub ssh_passphrase: Option<Secret>,
+    /// The SSH password (used when there is no key).
+    pub ssh_password: Option<Secret>,
+    /// A host key fingerprint (`SHA256:...`) the user accepted.
+    pub accept_host_key: Option<String>,
+    /// The `known_hosts` file [default: `~/.ssh/known_hosts`].
+    pub known_hosts: Option<PathBuf>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -101,9 +120,12 @@ fn flag(url: &str, name: &str, v: &str) -> Result<bool, Error> {
 }
 
 /// Parses a destination URL (see the [module docs](self)).
-pub fn parse_destination(url: &str, credentials: S3Credentials) -> Result<DestinationUrl, Error> {
+pub fn parse_destination(url: &str, credentials: Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
         return parse_s3(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
+    }
+    if url.starts_with("sftp://") {
+        return parse_sftp(url, credentials).map(|c| DestinationUrl::Sftp(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("rest:") {
         return parse_rest(url, rest, credentials.rest_password).map(|c| DestinationUrl::Rest(Box::new(c)));
@@ -131,7 +153,7 @@ fn is_scheme(s: &str) -> bool {
     s.len() > 1 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-')
 }
 
-fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Config, Error> {
+fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config, Error> {
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut opts: Vec<(String, String)> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -258,6 +280,72 @@ fn parse_s3(url: &str, rest: &str, credentials: S3Credentials) -> Result<S3Confi
     Ok(c)
 }
 
+/// `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE&retries=N]`.
+fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> {
+    let rest = url.strip_prefix("sftp://").unwrap_or(url);
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = location
+        .split_once('/')
+        .ok_or_else(|| bad(url, "no directory: write sftp://USER@HOST[:PORT]/ABSOLUTE/PATH"))?;
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (percent_decode(u), h),
+        None => (std::env::var("USER").unwrap_or_else(|_| "root".into()), authority),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_matches(|c| c == '[' || c == ']'),
+            p.parse::<u16>().map_err(|_| bad(url, format!("bad port {p:?}")))?,
+        ),
+        _ => (hostport.trim_matches(|c| c == '[' || c == ']'), 22),
+    };
+    if host.is_empty() {
+        return Err(bad(url, "no host"));
+    }
+    let directory = format!("/{}", percent_decode(path).trim_end_matches('/'));
+    let mut key = credentials.ssh_key;
+    let mut known_hosts = credentials.known_hosts;
+    let mut retries = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "key" => key = Some(PathBuf::from(percent_decode(v))),
+            "known-hosts" => known_hosts = Some(PathBuf::from(percent_decode(v))),
+            "retries" => {
+                retries = Some(v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?)
+            }
+            other => {
+                return Err(
+                    bad(url, format!("unknown option {other:?}")).with_hint("known options: key, known-hosts, retries")
+                );
+            }
+        }
+    }
+    let auth = match (key, credentials.ssh_password) {
+        (Some(path), _) => SftpAuth::Key { path, passphrase: credentials.ssh_passphrase },
+        (None, Some(p)) => SftpAuth::Password(p),
+        (None, None) => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let found =
+                ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|n| home.join(".ssh").join(n)).find(|p| p.is_file());
+            match found {
+                Some(path) => SftpAuth::Key { path, passphrase: credentials.ssh_passphrase },
+                None => {
+                    return Err(Error::new(ErrorKind::InvalidInput, "no SSH key or password for the SFTP server")
+                        .with_hint("give --ssh-key FILE (or ?key=FILE in the URL), or set CAIRN_SSH_PASSWORD"));
+                }
+            }
+        }
+    };
+    let mut c = SftpConfig::new(host, &user, auth, &directory);
+    c.port = port;
+    c.known_hosts = known_hosts;
+    c.accepted_host_key = credentials.accept_host_key;
+    if let Some(r) = retries {
+        c.retries = r;
+    }
+    Ok(c)
+}
+
 /// `rest:http(s)://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]`.
 fn parse_rest(url: &str, rest: &str, password: Option<Secret>) -> Result<RestConfig, Error> {
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -356,6 +444,8 @@ pub enum Destination {
     S3(Box<S3Backend>),
     /// A restic REST server.
     Rest(Box<RestBackend>),
+    /// A directory on an SFTP server.
+    Sftp(Box<SftpBackend>),
 }
 
 impl Storage for Destination {
@@ -364,6 +454,7 @@ impl Storage for Destination {
             Self::Local(s) => s.properties(),
             Self::S3(s) => s.properties(),
             Self::Rest(s) => s.properties(),
+            Self::Sftp(s) => s.properties(),
         }
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -371,6 +462,7 @@ impl Storage for Destination {
             Self::Local(s) => s.list(kind).await,
             Self::S3(s) => s.list(kind).await,
             Self::Rest(s) => s.list(kind).await,
+            Self::Sftp(s) => s.list(kind).await,
         }
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
@@ -378,6 +470,7 @@ impl Storage for Destination {
             Self::Local(s) => s.read(handle, range).await,
             Self::S3(s) => s.read(handle, range).await,
             Self::Rest(s) => s.read(handle, range).await,
+            Self::Sftp(s) => s.read(handle, range).await,
         }
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -385,6 +478,7 @@ impl Storage for Destination {
             Self::Local(s) => s.write(handle, data, mode).await,
             Self::S3(s) => s.write(handle, data, mode).await,
             Self::Rest(s) => s.write(handle, data, mode).await,
+            Self::Sftp(s) => s.write(handle, data, mode).await,
         }
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
@@ -392,6 +486,7 @@ impl Storage for Destination {
             Self::Local(s) => s.remove(handle).await,
             Self::S3(s) => s.remove(handle).await,
             Self::Rest(s) => s.remove(handle).await,
+            Self::Sftp(s) => s.remove(handle).await,
         }
     }
 }
@@ -402,7 +497,7 @@ impl Destination {
     /// REST protocol has none.
     pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
         match self {
-            Self::Local(_) => Ok(true),
+            Self::Local(_) | Self::Sftp(_) => Ok(true),
             Self::S3(s) => s.probe_conditional_create().await,
             Self::Rest(_) => Ok(false),
         }
@@ -430,12 +525,14 @@ impl Destination {
 mod tests {
     use super::*;
 
-    fn creds() -> S3Credentials {
-        S3Credentials {
+    fn creds() -> Credentials {
+        Credentials {
             access_key: Some("AK".into()),
             secret_key: Some(Secret::new(b"SK".to_vec())),
             session_token: None,
             rest_password: None,
+            ssh_key: Some("/keys/id".into()),
+            ..Credentials::default()
         }
     }
 
@@ -483,7 +580,7 @@ mod tests {
         assert!(err("s3:wasabi/bucket?region=mars-1").contains("regions: us-east-1"));
         assert!(err("s3:r2/bucket").contains("account"));
         assert!(err("s3:https://h/b-1?retries=many").contains("retries"));
-        let none = parse_destination("s3:https://h/b-1", S3Credentials::default()).unwrap_err();
+        let none = parse_destination("s3:https://h/b-1", Credentials::default()).unwrap_err();
         assert!(none.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
         assert!(parse_destination("ftp://x", creds()).unwrap_err().to_string().contains("not supported"));
         let DestinationUrl::Rest(r) =
@@ -503,5 +600,21 @@ mod tests {
                 .contains("CAIRN_REST_PASSWORD")
         );
         assert!(parse_destination("rest:ftp://host/r", creds()).is_err());
+        let DestinationUrl::Sftp(c) =
+            parse_destination("sftp://me@nas.local:2222/srv/backup/?retries=5", creds()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.host.as_str(), c.port, c.user.as_str(), c.directory.as_str(), c.retries),
+            ("nas.local", 2222, "me", "/srv/backup", 5)
+        );
+        assert!(matches!(&c.auth, SftpAuth::Key { path, .. } if path == std::path::Path::new("/keys/id")));
+        assert_eq!(DestinationUrl::Sftp(c).show(), "sftp://me@nas.local:2222/srv/backup");
+        let DestinationUrl::Sftp(c) = parse_destination("sftp://me@h/d?key=/other", creds()).unwrap() else { panic!() };
+        assert_eq!(c.port, 22);
+        assert!(matches!(&c.auth, SftpAuth::Key { path, .. } if path == std::path::Path::new("/other")));
+        assert!(parse_destination("sftp://me@h", creds()).unwrap_err().to_string().contains("no directory"));
+        assert!(parse_destination("sftp://me@h:x/d", creds()).unwrap_err().to_string().contains("bad port"));
     }
 }

@@ -49,7 +49,7 @@ mod sftp;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
-pub use destination::{Destination, DestinationUrl, S3Credentials, parse_destination};
+pub use destination::{Credentials, Destination, DestinationUrl, parse_destination};
 pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path};
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};

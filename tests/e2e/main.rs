@@ -11,6 +11,7 @@ mod repair;
 mod rest;
 mod round_trip;
 mod s3;
+mod sftp;
 mod source_options;
 
 use std::path::Path;

@@ -1,0 +1,121 @@
+//! The SFTP destination end to end: the real `cairn` binary against a real OpenSSH `sshd`
+//! started for each test with its own host key, authorized key and config.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use cairn_e2e::servers::SshServer;
+use cairn_e2e::{diff_trees, make_tree};
+
+use crate::{cairn, s};
+
+fn repo_url(server: &SshServer, dir: &str) -> String {
+    format!("sftp://{}@127.0.0.1:{}{}", server.user, server.port, server.root.join(dir).display())
+}
+
+fn ssh_args(server: &SshServer) -> Vec<String> {
+    vec![
+        "--ssh-key".into(),
+        server.client_key.display().to_string(),
+        "--known-hosts".into(),
+        server.known_hosts.display().to_string(),
+    ]
+}
+
+#[test]
+fn backup_restore_check_and_prune_over_sftp() {
+    let Some(server) = SshServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 3_000_000);
+    let repo = repo_url(&server, "repo");
+    let c = cairn(t.path());
+    let ssh = ssh_args(&server);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(ssh.iter().map(String::as_str));
+        c.run(all)
+    };
+    run(&["init", "--repo", &repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]).ok();
+    let first = run(&["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
+    fs::write(src.join("docs/new.txt"), b"again").unwrap();
+    run(&["backup", "--repo", &repo, s(&src)]).ok();
+    run(&["check", "--repo", &repo, "--read-data"]).ok();
+    let out = t.path().join("restored");
+    run(&["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
+    let diffs = diff_trees(&src, &out);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    run(&["forget", "--repo", &repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
+    run(&["check", "--repo", &repo, "--read-data"]).ok();
+
+    // An unknown host: refused with its fingerprint and the flag that accepts it.
+    let empty = t.path().join("empty_known_hosts");
+    fs::write(&empty, "").unwrap();
+    let key = server.client_key.display().to_string();
+    let args = ["snapshots", "--repo", &repo, "--ssh-key", &key, "--known-hosts", s(&empty)];
+    let refused = c.run(args);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains(&format!("--accept-host-key {}", server.fingerprint)), "{}", refused.stderr);
+    c.run([&args[..], &["--accept-host-key", &server.fingerprint][..]].concat()).ok();
+}
+
+#[test]
+fn a_server_that_disappears_mid_backup_leaves_a_repository_the_next_backup_completes() {
+    let Some(mut server) = SshServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..40u64 {
+        fs::write(src.join(format!("f{i:02}")), cairn_e2e::random_bytes(i + 1, 2_000_000)).unwrap();
+    }
+    let repo = repo_url(&server, "interrupted");
+    let c = cairn(t.path());
+    let ssh = ssh_args(&server);
+    let with_ssh =
+        |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).chain(ssh.iter().cloned()).collect() };
+    c.run(with_ssh(&[
+        "init",
+        "--repo",
+        &repo,
+        "--kdf-memory-kib",
+        "8",
+        "--kdf-iterations",
+        "1",
+        "--pack-size-mib",
+        "1",
+    ]))
+    .ok();
+    let mut backup = c.command(with_ssh(&["backup", "--repo", &repo, "--no-progress", s(&src)])).spawn().unwrap();
+    // Stop the server once some packs are up.
+    let data = server.root.join("interrupted/data");
+    let start = Instant::now();
+    let complete_packs = || {
+        fs::read_dir(&data)
+            .map(|subdirs| {
+                subdirs
+                    .flatten()
+                    .flat_map(|d| fs::read_dir(d.path()).into_iter().flatten().flatten())
+                    .filter(|f| f.file_name().len() == 64)
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while complete_packs() < 8 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.stop();
+    let status = backup.wait().unwrap();
+    assert!(!status.success(), "the backup cannot have finished without its server");
+    server.restart();
+    // The next backup completes, reusing what was uploaded; the repository checks clean.
+    let done = c.run(with_ssh(&["--json", "backup", "--repo", &repo, s(&src)])).ok().json();
+    let st = &done["stats"];
+    let reuploaded = st["bytes_added_raw"].as_f64().unwrap() / st["bytes_total"].as_f64().unwrap();
+    println!("after the interruption: re-upload ratio {reuploaded:.2} ({} packs adopted)", st["packs_adopted"]);
+    // What was uploaded before the server went away (indexed, or adopted) is not sent again.
+    assert!(reuploaded < 0.95, "{st}");
+    c.run(with_ssh(&["check", "--repo", &repo, "--read-data"])).ok();
+    let out = t.path().join("restored");
+    c.run(with_ssh(&["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)])).ok();
+    assert!(diff_trees(&src, &out).is_empty());
+}
