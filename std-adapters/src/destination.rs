@@ -280,7 +280,7 @@ fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config,
     Ok(c)
 }
 
-/// `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE&retries=N]`.
+/// `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE&retries=N&connections=N]`.
 fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> {
     let rest = url.strip_prefix("sftp://").unwrap_or(url);
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -305,10 +305,19 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     let mut key = credentials.ssh_key;
     let mut known_hosts = credentials.known_hosts;
     let mut retries = None;
+    let mut connections = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "key" => key = Some(PathBuf::from(percent_decode(v))),
+            "connections" => {
+                connections = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| bad(url, "connections must be 1 to 64"))?,
+                );
+            }
             "known-hosts" => known_hosts = Some(PathBuf::from(percent_decode(v))),
             "retries" => {
                 retries = Some(v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?)
@@ -342,6 +351,9 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     c.accepted_host_key = credentials.accept_host_key;
     if let Some(r) = retries {
         c.retries = r;
+    }
+    if let Some(n) = connections {
+        c.connections = n;
     }
     Ok(c)
 }

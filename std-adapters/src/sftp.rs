@@ -72,6 +72,8 @@ pub struct SftpConfig {
     pub retries: u32,
     /// Pieces of a read or write in flight at once.
     pub pipeline: usize,
+    /// Operations at once (uploads of packs in flight), all on one connection's channel.
+    pub connections: usize,
 }
 
 impl fmt::Debug for SftpConfig {
@@ -87,7 +89,7 @@ impl fmt::Debug for SftpConfig {
 
 impl SftpConfig {
     /// A configuration with the defaults: port 22, `~/.ssh/known_hosts`, 3 retries, 16 pieces
-    /// in flight.
+    /// in flight, 4 operations at once.
     pub fn new(host: &str, user: &str, auth: SftpAuth, directory: &str) -> Self {
         Self {
             host: host.to_string(),
@@ -99,6 +101,7 @@ impl SftpConfig {
             accepted_host_key: None,
             retries: 3,
             pipeline: 16,
+            connections: 4,
         }
     }
 }
@@ -532,7 +535,7 @@ impl SftpBackend {
 
 impl Storage for SftpBackend {
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(4)
+        StorageProperties::new(self.config.connections)
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {

@@ -556,3 +556,35 @@ fn sftp_reconnects_after_the_server_restarts() {
     assert_eq!(e.kind(), IoErrorKind::Unavailable);
     assert!(e.to_string().contains("after 2 retries"), "{e}");
 }
+
+#[test]
+fn sftp_password_login_and_a_wrong_password() {
+    let Some(server) = SshServer::start_with_passwords() else { return };
+    let rt = rt();
+    let with_password = |p: &str| {
+        let mut c = sftp_config(&server, "pw");
+        c.auth = SftpAuth::Password(Secret::new(p.as_bytes().to_vec()));
+        SftpBackend::new(c).unwrap()
+    };
+    let store = with_password(cairn_e2e::servers::PASSWORD);
+    rt.block_on(conformance(&store));
+    let e = rt.block_on(with_password("wrong").list(FileKind::Index)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("refused the password") && e.to_string().contains("password"), "{e}");
+    assert!(!e.to_string().contains("wrong"), "{e}");
+}
+
+#[test]
+fn rest_survives_a_faulty_network_within_the_retry_budget() {
+    let Some(server) = RestServer::start(false) else { return };
+    let faults = vec![Fault::Reset, Fault::InternalError, Fault::Truncate, Fault::Stall(Duration::from_millis(2500))];
+    let proxy = FaultProxy::start(server.port, 3, faults);
+    let mut config = rest_config(&server, "faulty");
+    config.url = format!("http://127.0.0.1:{}/faulty", proxy.port);
+    config.retries = 3;
+    config.stall_timeout = Duration::from_secs(1);
+    let store = RestBackend::new(config).unwrap();
+    rt().block_on(conformance(&store));
+    println!("REST fault injection: {} faults survived", proxy.faults());
+    assert!(proxy.faults() >= 10, "{}", proxy.faults());
+}

@@ -372,6 +372,11 @@ impl Drop for RestServer {
     }
 }
 
+/// The account [`SshServer::start_with_passwords`] logs in as.
+pub const PASSWORD_USER: &str = "cairn-sftp-test";
+/// Its password.
+pub const PASSWORD: &str = "a passphrase: not secret";
+
 /// OpenSSH `sshd` started by hand with its own config, host key and authorized key (no system
 /// config touched). Needs root (sshd's privilege separation) and the openssh-server package.
 #[derive(Debug)]
@@ -402,6 +407,16 @@ fn run_ok(cmd: &mut Command) -> String {
 impl SshServer {
     /// Starts a server, or returns `None` (outside CI, saying why) if sshd cannot run here.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that also takes passwords, for [`PASSWORD_USER`] (created if missing,
+    /// with password [`PASSWORD`]); its `root` belongs to that user.
+    pub fn start_with_passwords() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(passwords: bool) -> Option<Self> {
         let sshd = Path::new("/usr/sbin/sshd");
         let ok = sshd.is_file() && find_tool("ssh-keygen").is_some() && crate::is_root();
         if !crate::prerequisite(ok, "sshd as root (apt-get install openssh-server)") {
@@ -425,7 +440,7 @@ impl SshServer {
             format!("PidFile {}", d.join("sshd.pid").display()),
             format!("AuthorizedKeysFile {}", d.join("authorized_keys").display()),
             "PermitRootLogin prohibit-password".into(),
-            "PasswordAuthentication no".into(),
+            format!("PasswordAuthentication {}", if passwords { "yes" } else { "no" }),
             "KbdInteractiveAuthentication no".into(),
             "UsePAM no".into(),
             "StrictModes no".into(),
@@ -441,9 +456,26 @@ impl SshServer {
                 .nth(1)
                 .unwrap()
                 .to_string();
-        let user = run_ok(Command::new("id").arg("-un")).trim().to_string();
+        let mut user = run_ok(Command::new("id").arg("-un")).trim().to_string();
         let root = d.join("files");
         std::fs::create_dir_all(&root).unwrap();
+        if passwords {
+            // A dedicated account (sshd refuses locked ones such as nobody) that owns `root`.
+            if !Command::new("id").arg(PASSWORD_USER).output().unwrap().status.success() {
+                run_ok(Command::new("useradd").args(["--create-home", "--shell", "/bin/sh", PASSWORD_USER]));
+            }
+            let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+            std::io::Write::write_all(
+                chpasswd.stdin.as_mut().unwrap(),
+                format!("{PASSWORD_USER}:{PASSWORD}\n").as_bytes(),
+            )
+            .unwrap();
+            assert!(chpasswd.wait().unwrap().success());
+            run_ok(Command::new("chown").arg(PASSWORD_USER).arg(&root));
+            // The scratch directory's parents must let that user through.
+            let _ = Command::new("chmod").arg("755").arg(d).status();
+            user = PASSWORD_USER.to_string();
+        }
         let mut server = Self {
             port,
             user,
