@@ -8,9 +8,10 @@
 //!   sorted, unique names; every data blob a file needs is in the index.
 //!
 //! Data (`read_data`):
-//! - every indexed pack is read whole; its bytes must hash to its name, its header must open and
-//!   agree with the index, and every blob is decrypted, decompressed and checked against its id
-//!   (on the [`Worker`], several packs at a time);
+//! - every indexed pack is read whole; its header must open and agree with the index, and every
+//!   blob is decrypted, decompressed and checked against its id (on the [`Worker`], several packs
+//!   at a time). That authenticates every byte of the pack (see `verify_pack`); the pack's name is
+//!   hashed only when something is wrong, to tell damage from a swapped file;
 //! - each damaged blob is then traced to the snapshots and paths that use it.
 
 use alloc::boxed::Box;
@@ -571,7 +572,15 @@ async fn find_uses<S: Storage>(
     .await;
 }
 
-/// Verifies one whole pack against the index: hash, header, every blob.
+/// Verifies one whole pack against the index: header, every blob, and (only if something is
+/// wrong) the pack's name.
+///
+/// The format leaves no byte unauthenticated: the blobs tile the pack from offset 0 up to the
+/// sealed header (their lengths come from the header, and must add up to the pack's size), the
+/// header is sealed, and the trailer must give the header's exact length. So when the header
+/// opens, agrees with the index, and every blob opens and hashes to its id, every byte of the pack
+/// is as written, and hashing the whole pack against its name would add nothing but CPU time.
+/// When anything fails, the name is checked too, to say whether the file was damaged or swapped.
 fn verify_pack(
     keys: &Keys,
     id: PackId,
@@ -580,12 +589,6 @@ fn verify_pack(
     indexed: &[IndexBlob],
 ) -> (Vec<CheckProblem>, Vec<(BlobType, BlobId, Error)>) {
     let mut problems = Vec::new();
-    if object_hash(bytes) != id.0 {
-        problems.push(CheckProblem::PackDamaged {
-            pack: id,
-            error: Error::corrupt(crate::ObjectKind::Pack, id, "contents do not match the pack name"),
-        });
-    }
     match pack::decode_pack(keys, id, bytes) {
         Ok(header) => {
             let mut from_header: Vec<(BlobId, u32, u32, u32)> =
@@ -618,6 +621,15 @@ fn verify_pack(
         if let Err(e) = result {
             bad.push((blob_type, b.id, e));
         }
+    }
+    if (!problems.is_empty() || !bad.is_empty()) && object_hash(bytes) != id.0 {
+        problems.insert(
+            0,
+            CheckProblem::PackDamaged {
+                pack: id,
+                error: Error::corrupt(crate::ObjectKind::Pack, id, "contents do not match the pack name"),
+            },
+        );
     }
     (problems, bad)
 }
