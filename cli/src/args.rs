@@ -117,7 +117,7 @@ pub(crate) struct InitArgs {
     /// Target size of pack files, in MiB (default 16)
     #[arg(long, value_name = "MIB")]
     pub(crate) pack_size_mib: Option<u32>,
-    /// Compression of new data: zstd[:LEVEL] (1-19, default zstd:3), deflate[:LEVEL] (1-9, default 1;
+    /// Compression of new data: zstd[:LEVEL] (1-19, default zstd:2), deflate[:LEVEL] (1-9, default 1;
     /// readable by builds without zstd) or off
     #[arg(long, value_name = "CODEC")]
     pub(crate) compression: Option<String>,
