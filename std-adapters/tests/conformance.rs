@@ -572,6 +572,14 @@ fn sftp_password_login_and_a_wrong_password() {
     assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
     assert!(e.to_string().contains("refused the password") && e.to_string().contains("password"), "{e}");
     assert!(!e.to_string().contains("wrong"), "{e}");
+    // A backup directory the account may not write to: permission denied, naming the path.
+    let mut forbidden = sftp_config(&server, "pw");
+    forbidden.auth = SftpAuth::Password(Secret::new(cairn_e2e::servers::PASSWORD.as_bytes().to_vec()));
+    forbidden.directory = "/root/cairn-forbidden".into();
+    let store = SftpBackend::new(forbidden).unwrap();
+    let e = rt.block_on(store.write(&Handle::CONFIG, data(1, 10), WriteMode::CreateNew)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("/root/cairn-forbidden") && e.to_string().contains("ermission denied"), "{e}");
 }
 
 #[test]
