@@ -9,6 +9,7 @@
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
 //! - [`dump_archive`]: a snapshot or part of it as a tar or tar.gz stream.
+//! - [`catalog`]: the SQLite catalog of destinations, with their secrets sealed.
 //! - [`paths`]: the default repository and its generated password.
 //!
 //! ```no_run
@@ -31,6 +32,7 @@
 //! ```
 
 mod archive;
+pub mod catalog;
 mod destination;
 mod error;
 mod fs_source;

@@ -1,0 +1,103 @@
+//! The catalog on a real SQLite file: destinations, sealed secrets, validation, the key file.
+
+use std::os::unix::fs::PermissionsExt;
+
+use cairn_std::catalog::{Catalog, DestinationSecrets, NewDestination};
+use cairn_std::{DestinationUrl, ErrorKind, Secret};
+
+fn open(dir: &std::path::Path) -> Catalog {
+    Catalog::open(&dir.join("catalog.sqlite"), &dir.join("catalog.key")).unwrap()
+}
+
+#[test]
+fn destinations_are_created_listed_and_removed_with_their_secrets_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    assert_eq!(catalog.schema_version().unwrap(), 1);
+    let key_mode = std::fs::metadata(dir.path().join("catalog.key")).unwrap().permissions().mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    let local = catalog.create_destination(&NewDestination::new("usb-disk", "/media/usb/backups")).unwrap();
+    assert_eq!((local.kind.as_str(), local.enabled, local.read_only), ("local", true, false));
+    let mut s3 = NewDestination::new("wasabi", "s3:wasabi/my-backups/laptop?region=eu-central-2");
+    s3.s3_access_key = Some("AKIAEXAMPLE".into());
+    s3.secrets = DestinationSecrets::default();
+    s3.secrets.s3_secret_key = Some(Secret::new(b"very-secret-s3-key-123".to_vec()));
+    let created = catalog.create_destination(&s3).unwrap();
+    assert_eq!(created.kind, "s3");
+    assert!(created.url.contains("access-key=AKIAEXAMPLE") && !created.url.contains("very-secret"));
+
+    // The repository password is generated: 256 bits, different per destination.
+    let p1 = catalog.destination_password("usb-disk").unwrap();
+    let p2 = catalog.destination_password("wasabi").unwrap();
+    assert_eq!(p1.expose().len(), 64);
+    assert_ne!(p1.expose(), p2.expose());
+    // The URL comes back with its secret, ready to open.
+    let DestinationUrl::S3(c) = catalog.destination_url("wasabi").unwrap() else { panic!() };
+    assert_eq!(c.secret_key.expose(), b"very-secret-s3-key-123");
+    assert_eq!(c.endpoint, "https://s3.eu-central-2.wasabisys.com");
+
+    // Secrets are sealed at rest: neither appears in the database file.
+    drop(catalog);
+    let mut bytes = std::fs::read(dir.path().join("catalog.sqlite")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("catalog.sqlite-wal")) {
+        bytes.extend(wal);
+    }
+    for secret in [&b"very-secret-s3-key-123"[..], p1.expose(), p2.expose()] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret), "a secret is stored in clear");
+    }
+
+    // Reopened with its key, everything is there.
+    let catalog = open(dir.path());
+    let names: Vec<String> = catalog.list_destinations().unwrap().into_iter().map(|d| d.name).collect();
+    assert_eq!(names, ["usb-disk", "wasabi"]);
+    assert_eq!(catalog.destination_password("usb-disk").unwrap().expose(), p1.expose());
+    catalog.set_enabled("wasabi", false).unwrap();
+    assert!(!catalog.get_destination("wasabi").unwrap().unwrap().enabled);
+    catalog.record_test("usb-disk", true, "connect 1 ms, write 2 ms").unwrap();
+    let (_, ok, report) = catalog.get_destination("usb-disk").unwrap().unwrap().last_test.unwrap();
+    assert!(ok && report.contains("write"));
+    catalog.delete_destination("wasabi").unwrap();
+    assert!(catalog.get_destination("wasabi").unwrap().is_none());
+    assert_eq!(catalog.destination_password("wasabi").unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(catalog.recovery_kit().expose().starts_with(b"cairn-catalog-key:"));
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    catalog.create_destination(&NewDestination::new("one", "/srv/one")).unwrap();
+    let refuse = |d: NewDestination| {
+        let e = catalog.create_destination(&d).unwrap_err();
+        format!("{} {}", e, e.hint().unwrap_or(""))
+    };
+    assert!(refuse(NewDestination::new("one", "/srv/two")).contains("exists already"));
+    assert!(refuse(NewDestination::new("bad name!", "/srv/x")).starts_with("name:"));
+    assert!(refuse(NewDestination::new("s3", "s3:https://h.example/bucket/my dir")).starts_with("url:"));
+    assert!(refuse(NewDestination::new("s3b", "s3:https://h.example/bucket")).contains("AWS_ACCESS_KEY_ID"));
+    assert!(
+        refuse(NewDestination::new("rest", "rest:https://me:pw@h.example/r")).contains("cannot be stored in the URL")
+    );
+    assert!(refuse(NewDestination::new("ftp", "ftp://x/y")).starts_with("url:"));
+    assert_eq!(catalog.list_destinations().unwrap().len(), 1, "nothing half-saved");
+}
+
+#[test]
+fn a_catalog_key_that_others_can_read_or_that_does_not_belong_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    catalog.create_destination(&NewDestination::new("one", "/srv/one")).unwrap();
+    drop(catalog);
+    let key = dir.path().join("catalog.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Catalog::open(&dir.path().join("catalog.sqlite"), &key).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    assert!(e.hint().unwrap().contains("chmod 600"));
+    // Another key: the catalog opens, but its secrets do not, and the error says what to do.
+    let other = dir.path().join("other.key");
+    let catalog = Catalog::open(&dir.path().join("catalog.sqlite"), &other).unwrap();
+    let e = catalog.destination_password("one").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt);
+    assert!(e.hint().unwrap().contains("recovery kit"));
+}
