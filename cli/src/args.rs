@@ -26,6 +26,15 @@ pub(crate) struct Global {
     #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
     pub(crate) repo: Option<String>,
 
+    /// Use the catalog's destination NAME (its URL, credentials and repository password)
+    /// instead of --repo
+    #[arg(short = 'd', long, global = true, value_name = "NAME", conflicts_with = "repo")]
+    pub(crate) destination: Option<String>,
+
+    /// The catalog database [default: ~/.local/share/cairn/catalog.sqlite; key in catalog.key]
+    #[arg(long, env = "CAIRN_CATALOG", global = true, value_name = "FILE")]
+    pub(crate) catalog: Option<PathBuf>,
+
     /// Read the repository password from the first line of FILE (CAIRN_PASSWORD also works)
     #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
@@ -104,6 +113,56 @@ pub(crate) enum Command {
     /// Recover from damage: rebuild the index, or rewrite snapshots around lost data
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Manage the catalog's destinations (where backups go), used with --destination NAME
+    #[command(subcommand)]
+    Destination(DestinationCommand),
+}
+
+/// Destinations are kept in the catalog with their credentials and their own repository
+/// password (generated, 256 bits), all sealed under the catalog's key.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DestinationCommand {
+    /// Add a destination. Secrets come from the environment: AWS_SECRET_ACCESS_KEY (S3),
+    /// CAIRN_REST_PASSWORD (REST), CAIRN_SSH_PASSPHRASE or CAIRN_SSH_PASSWORD (SFTP)
+    Create(DestinationCreateArgs),
+    /// List destinations
+    List,
+    /// Show one destination
+    Get {
+        /// Its name
+        name: String,
+        /// Also print its repository password (for a sealed envelope)
+        #[arg(long)]
+        show_password: bool,
+    },
+    /// Remove a destination from the catalog (the repository itself is left in place)
+    Delete {
+        /// Its name
+        name: String,
+    },
+    /// Let jobs use it again
+    Enable {
+        /// Its name
+        name: String,
+    },
+    /// Keep jobs from using it
+    Disable {
+        /// Its name
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestinationCreateArgs {
+    /// A unique name (letters, digits, '-', '_', '.')
+    #[arg(long)]
+    pub(crate) name: String,
+    /// Where: a path, s3:..., sftp://... or rest:... (the --repo syntax, without secrets)
+    #[arg(long)]
+    pub(crate) url: String,
+    /// Restore and browse only
+    #[arg(long)]
+    pub(crate) read_only: bool,
 }
 
 #[derive(Debug, Args)]

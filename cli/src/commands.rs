@@ -47,6 +47,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Diff(a) => crate::inspect::diff_cmd(g, s, a).await,
             Command::Dump(a) => crate::inspect::dump_cmd(g, s, a).await,
             Command::Repair(r) => crate::repair::repair_cmd(g, s, r, &worker).await,
+            Command::Destination(d) => crate::destinations::destination_cmd(g, d).await,
         };
         session.release().await;
         result

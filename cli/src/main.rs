@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod destinations;
 mod exit;
 mod inspect;
 mod output;

@@ -19,12 +19,23 @@ pub(crate) struct Location {
     pub(crate) url: DestinationUrl,
     /// The default repository, whose password lives in the data directory.
     pub(crate) is_default: bool,
+    /// The password kept in the catalog, for `--destination NAME`.
+    pub(crate) catalog_password: Option<Secret>,
+    /// The catalog's name for it.
+    pub(crate) name: Option<String>,
 }
 
 impl Location {
     pub(crate) fn from_args(global: &Global) -> Result<Self, Error> {
+        if let Some(name) = &global.destination {
+            let catalog = open_catalog(global)?;
+            let url = catalog.destination_url(name)?;
+            let password = catalog.destination_password(name)?;
+            return Ok(Self { url, is_default: false, catalog_password: Some(password), name: Some(name.clone()) });
+        }
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
-            return Ok(Self { url: DestinationUrl::Local(paths::default_repository()?), is_default: true });
+            let url = DestinationUrl::Local(paths::default_repository()?);
+            return Ok(Self { url, is_default: true, catalog_password: None, name: None });
         };
         // S3 credentials: the flags, else the environment as for the AWS tools (an access key
         // in the URL wins over both).
@@ -54,7 +65,7 @@ impl Location {
             accept_host_key: global.accept_host_key.clone(),
             known_hosts: global.known_hosts.clone(),
         };
-        Ok(Self { url: parse_destination(spec, credentials)?, is_default: false })
+        Ok(Self { url: parse_destination(spec, credentials)?, is_default: false, catalog_password: None, name: None })
     }
 
     pub(crate) fn backend(&self) -> Result<Destination, Error> {
@@ -83,8 +94,21 @@ impl Location {
     }
 
     pub(crate) fn show(&self) -> String {
-        self.url.show()
+        match &self.name {
+            Some(name) => format!("{} (destination {name})", self.url.show()),
+            None => self.url.show(),
+        }
     }
+}
+
+/// The catalog: `--catalog FILE` (or `CAIRN_CATALOG`), else the data directory's; its key file
+/// sits next to it (`FILE` with the extension `.key`).
+pub(crate) fn open_catalog(global: &Global) -> Result<cairn_std::catalog::Catalog, Error> {
+    let (db, key) = match &global.catalog {
+        Some(file) => (file.clone(), file.with_extension("key")),
+        None => cairn_std::catalog::Catalog::default_paths()?,
+    };
+    cairn_std::catalog::Catalog::open(&db, &key)
 }
 
 /// How the password is wanted.
@@ -97,6 +121,9 @@ pub(crate) enum Purpose {
 /// The password: `CAIRN_PASSWORD`, then `--password-file`, then (default repository) the
 /// generated password file, then a prompt on a terminal.
 pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -> Result<Secret, Error> {
+    if let Some(p) = &location.catalog_password {
+        return Ok(p.clone());
+    }
     if let Some(secret) = given_secret("CAIRN_PASSWORD", global.password_file.as_deref())? {
         return Ok(secret);
     }

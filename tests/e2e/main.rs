@@ -5,6 +5,7 @@
 mod bad_input;
 mod crash;
 mod damage;
+mod destinations;
 mod inspect;
 mod lifecycle;
 mod repair;
