@@ -28,7 +28,7 @@ pub(crate) struct Global {
 
     /// Use the catalog's destination NAME (its URL, credentials and repository password)
     /// instead of --repo
-    #[arg(short = 'd', long, global = true, value_name = "NAME", conflicts_with = "repo")]
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "repo")]
     pub(crate) destination: Option<String>,
 
     /// The catalog database [default: ~/.local/share/cairn/catalog.sqlite; key in catalog.key]

@@ -1090,6 +1090,14 @@ async fn stats_cmd(g: &Global, session: &Session) -> Result<ExitCode, Error> {
 mod tests {
     use super::*;
 
+    /// clap checks a command's definition only when that command runs: check them all here
+    /// (duplicate short options across global and command flags, and the like).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
     #[test]
     fn compression_arguments() {
         assert_eq!(parse_compression("off").unwrap(), Compression::OFF);

@@ -23,9 +23,9 @@ fn a_local_destination_is_created_tested_and_used_by_name() {
     let created = c.run(["--json", "destination", "create", "--name", "usb-disk", "--url", s(&repo)]).ok().json();
     assert_eq!(created["test"]["ok"], true, "{created}");
     assert!(repo.join("config").is_file(), "initialised by the test");
-    c.run(["backup", "-d", "usb-disk", s(&src)]).ok();
+    c.run(["backup", "--destination", "usb-disk", s(&src)]).ok();
     let out = t.path().join("out");
-    c.run(["restore", "-d", "usb-disk", &format!("latest:{}", s(&src)), "--target", s(&out)]).ok();
+    c.run(["restore", "--destination", "usb-disk", &format!("latest:{}", s(&src)), "--target", s(&out)]).ok();
     assert!(diff_trees(&src, &out).is_empty());
     let listed = c.run(["--json", "destination", "list"]).ok().json();
     assert_eq!(listed[0]["name"], "usb-disk");
@@ -40,8 +40,8 @@ fn a_local_destination_is_created_tested_and_used_by_name() {
     // Names are unique; --destination and --repo do not mix; a missing name says how to list.
     let dup = c.run(["destination", "create", "--name", "usb-disk", "--url", s(&t.path().join("x"))]);
     assert!(dup.stderr.contains("exists already"), "{}", dup.stderr);
-    c.run(["snapshots", "-d", "usb-disk", "--repo", s(&repo)]).code(2);
-    let missing = c.run(["snapshots", "-d", "nope"]);
+    c.run(["snapshots", "--destination", "usb-disk", "--repo", s(&repo)]).code(2);
+    let missing = c.run(["snapshots", "--destination", "nope"]);
     assert!(missing.stderr.contains("cairn destination list"), "{}", missing.stderr);
     c.run(["destination", "disable", "usb-disk"]).ok();
     assert_eq!(c.run(["--json", "destination", "list"]).ok().json()[0]["enabled"], false);
@@ -63,8 +63,8 @@ fn an_s3_destination_keeps_its_secret_key_sealed_in_the_catalog() {
         .run(["destination", "create", "--name", "s3", "--url", &url])
         .ok();
     // Later runs need no credentials in the environment: the catalog has them.
-    c.run(["backup", "-d", "s3", s(&src)]).ok();
-    c.run(["check", "-d", "s3", "--read-data"]).ok();
+    c.run(["backup", "--destination", "s3", s(&src)]).ok();
+    c.run(["check", "--destination", "s3", "--read-data"]).ok();
     let listing = c.run(["--json", "destination", "list"]).ok();
     assert!(!listing.stdout.contains(&server.secret_key));
     let catalog = t.path().join("home/.local/share/cairn/catalog.sqlite");
