@@ -635,9 +635,7 @@ pub fn sign_headers<'a>(
     key: &SigningKey,
     options: HeaderOptions,
 ) -> Result<SignedHeaders<'a>, SigV4Error> {
-    let mut c = headers_canonical(req, credentials, scope, options)?;
-    let names = c.sort_headers();
-    c.sort_query();
+    let (c, names) = headers_canonical(req, credentials, scope, options)?;
     let signature = c.sign(req, &names, scope, key);
     let date = c.computed.date;
     Ok(SignedHeaders {
@@ -655,12 +653,13 @@ pub fn sign_headers<'a>(
     })
 }
 
+/// The canonical request of [`sign_headers`], sorted, with its signed header names.
 fn headers_canonical<'a>(
     req: &Request<'a>,
     credentials: &Credentials<'a>,
     scope: &Scope<'a>,
     options: HeaderOptions,
-) -> Result<Canonical<'a>, SigV4Error> {
+) -> Result<(Canonical<'a>, Names<'a>), SigV4Error> {
     let mut c = Canonical::new(req, credentials, scope)?;
     c.set_header("x-amz-date", Val::Date)?;
     if let Some(token) = credentials.session_token {
@@ -669,7 +668,9 @@ fn headers_canonical<'a>(
     if options.content_sha256_header {
         c.set_header("x-amz-content-sha256", Val::Str(req.payload_hash))?;
     }
-    Ok(c)
+    let names = c.sort_headers();
+    c.sort_query();
+    Ok((c, names))
 }
 
 /// The canonical request [`sign_headers`] hashes, written out (for tests and debugging; it
@@ -681,9 +682,7 @@ pub fn write_canonical_request(
     scope: &Scope<'_>,
     options: HeaderOptions,
 ) -> Result<(), SigV4Error> {
-    let mut c = headers_canonical(req, credentials, scope, options)?;
-    let names = c.sort_headers();
-    c.sort_query();
+    let (c, names) = headers_canonical(req, credentials, scope, options)?;
     c.write(f, req, &names).map_err(|_| SigV4Error::ScopeTooLong)
 }
 
@@ -692,15 +691,15 @@ pub fn write_canonical_request(
 pub struct Presigned<'a> {
     credential: heapless::String<512>,
     date: AmzDate,
-    expires_secs: u32,
-    names: Names<'a>,
+    expires: heapless::String<20>,
+    signed_headers: heapless::String<2048>,
     security_token: Option<&'a str>,
     signature: [u8; 64],
 }
 
 impl fmt::Debug for Presigned<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Presigned").field("date", &self.date).field("expires_secs", &self.expires_secs).finish()
+        f.debug_struct("Presigned").field("date", &self.date).field("expires", &self.expires.as_str()).finish()
     }
 }
 
@@ -713,17 +712,13 @@ impl Presigned<'_> {
     /// Writes `X-Amz-Algorithm=...&...&X-Amz-Signature=...`, encoded, to append to the URL's
     /// query (after the request's own parameters and a `&`, or after `?`).
     pub fn write_query(&self, f: &mut dyn fmt::Write) -> fmt::Result {
-        let mut expires: heapless::String<20> = heapless::String::new();
-        write!(expires, "{}", self.expires_secs)?;
-        let mut names: heapless::String<2048> = heapless::String::new();
-        write!(names, "{}", self.names)?;
         let mut pairs: heapless::Vec<(&str, &str), 7> = heapless::Vec::new();
         let all = [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", &self.credential),
             ("X-Amz-Date", self.date.as_str()),
-            ("X-Amz-Expires", &expires),
-            ("X-Amz-SignedHeaders", &names),
+            ("X-Amz-Expires", &self.expires),
+            ("X-Amz-SignedHeaders", &self.signed_headers),
         ];
         for p in all {
             pairs.push(p).map_err(|_| fmt::Error)?;
@@ -746,27 +741,25 @@ pub fn presign<'a>(
     key: &SigningKey,
     expires_secs: u32,
 ) -> Result<Presigned<'a>, SigV4Error> {
-    let mut c = presign_canonical(req, credentials, scope, expires_secs)?;
-    let names = c.sort_headers();
-    write!(c.computed.signed_headers, "{names}").map_err(|_| SigV4Error::TooManyHeaders)?;
-    c.sort_query();
+    let (c, names) = presign_canonical(req, credentials, scope, expires_secs)?;
     let signature = c.sign(req, &names, scope, key);
     Ok(Presigned {
-        credential: c.computed.credential.clone(),
+        credential: c.computed.credential,
         date: c.computed.date,
-        expires_secs,
-        names,
+        expires: c.computed.expires,
+        signed_headers: c.computed.signed_headers,
         security_token: credentials.session_token,
         signature,
     })
 }
 
+/// The canonical request of [`presign`], sorted, with its signed header names.
 fn presign_canonical<'a>(
     req: &Request<'a>,
     credentials: &Credentials<'a>,
     scope: &Scope<'a>,
     expires_secs: u32,
-) -> Result<Canonical<'a>, SigV4Error> {
+) -> Result<(Canonical<'a>, Names<'a>), SigV4Error> {
     let mut c = Canonical::new(req, credentials, scope)?;
     // SDK headers a presigned URL's user will not send, as the AWS SDKs leave them out.
     c.headers.retain(|h| {
@@ -781,7 +774,10 @@ fn presign_canonical<'a>(
     if let Some(token) = credentials.session_token {
         c.push_query("X-Amz-Security-Token", Val::Str(token))?;
     }
-    Ok(c)
+    let names = c.sort_headers();
+    write!(c.computed.signed_headers, "{names}").map_err(|_| SigV4Error::TooManyHeaders)?;
+    c.sort_query();
+    Ok((c, names))
 }
 
 /// The canonical request [`presign`] hashes, written out (for tests and debugging).
@@ -792,9 +788,6 @@ pub fn write_presign_canonical_request(
     scope: &Scope<'_>,
     expires_secs: u32,
 ) -> Result<(), SigV4Error> {
-    let mut c = presign_canonical(req, credentials, scope, expires_secs)?;
-    let names = c.sort_headers();
-    write!(c.computed.signed_headers, "{names}").map_err(|_| SigV4Error::TooManyHeaders)?;
-    c.sort_query();
+    let (c, names) = presign_canonical(req, credentials, scope, expires_secs)?;
     c.write(f, req, &names).map_err(|_| SigV4Error::ScopeTooLong)
 }
