@@ -119,6 +119,26 @@ fn flag(url: &str, name: &str, v: &str) -> Result<bool, Error> {
     }
 }
 
+/// `retries=N` (0 to 20).
+fn retries(url: &str, v: &str) -> Result<u32, Error> {
+    v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))
+}
+
+/// `connections=N` (1 to 64).
+fn connections(url: &str, v: &str) -> Result<usize, Error> {
+    v.parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| bad(url, "connections must be 1 to 64"))
+}
+
+/// `stall-timeout=SECONDS` (1 to 3600).
+fn stall_timeout(url: &str, v: &str) -> Result<std::time::Duration, Error> {
+    let secs: u64 = v
+        .parse()
+        .ok()
+        .filter(|n| (1..=3600).contains(n))
+        .ok_or_else(|| bad(url, "stall-timeout must be 1 to 3600 seconds"))?;
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 /// Parses a destination URL (see the [module docs](self)).
 pub fn parse_destination(url: &str, credentials: Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
@@ -262,19 +282,13 @@ fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config,
         c.verify_tls = flag(url, "verify-tls", v)?;
     }
     if let Some(v) = opt("retries") {
-        c.retries = v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?;
+        c.retries = retries(url, v)?;
     }
     if let Some(v) = opt("connections") {
-        c.connections =
-            v.parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| bad(url, "connections must be 1 to 64"))?;
+        c.connections = connections(url, v)?;
     }
     if let Some(v) = opt("stall-timeout") {
-        let secs: u64 = v
-            .parse()
-            .ok()
-            .filter(|n| (1..=3600).contains(n))
-            .ok_or_else(|| bad(url, "stall-timeout must be 1 to 3600 seconds"))?;
-        c.stall_timeout = std::time::Duration::from_secs(secs);
+        c.stall_timeout = stall_timeout(url, v)?;
     }
     c.pack_storage_class = opt("storage-class").filter(|v| !v.is_empty()).map(String::from);
     Ok(c)
@@ -304,28 +318,18 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     let directory = format!("/{}", percent_decode(path).trim_end_matches('/'));
     let mut key = credentials.ssh_key;
     let mut known_hosts = credentials.known_hosts;
-    let mut retries = None;
-    let mut connections = None;
+    let mut retry_count = None;
+    let mut pool = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "key" => key = Some(PathBuf::from(percent_decode(v))),
-            "connections" => {
-                connections = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n| (1..=64).contains(n))
-                        .ok_or_else(|| bad(url, "connections must be 1 to 64"))?,
-                );
-            }
+            "connections" => pool = Some(connections(url, v)?),
             "known-hosts" => known_hosts = Some(PathBuf::from(percent_decode(v))),
-            "retries" => {
-                retries = Some(v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?)
-            }
+            "retries" => retry_count = Some(retries(url, v)?),
             other => {
-                return Err(
-                    bad(url, format!("unknown option {other:?}")).with_hint("known options: key, known-hosts, retries")
-                );
+                return Err(bad(url, format!("unknown option {other:?}"))
+                    .with_hint("known options: key, known-hosts, retries, connections"));
             }
         }
     }
@@ -349,10 +353,10 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     c.port = port;
     c.known_hosts = known_hosts;
     c.accepted_host_key = credentials.accept_host_key;
-    if let Some(r) = retries {
+    if let Some(r) = retry_count {
         c.retries = r;
     }
-    if let Some(n) = connections {
+    if let Some(n) = pool {
         c.connections = n;
     }
     Ok(c)
@@ -391,24 +395,9 @@ fn parse_rest(url: &str, rest: &str, password: Option<Secret>) -> Result<RestCon
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
-            "retries" => {
-                c.retries = v.parse().ok().filter(|n| *n <= 20).ok_or_else(|| bad(url, "retries must be 0 to 20"))?
-            }
-            "stall-timeout" => {
-                let secs: u64 = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=3600).contains(n))
-                    .ok_or_else(|| bad(url, "stall-timeout must be 1 to 3600 seconds"))?;
-                c.stall_timeout = std::time::Duration::from_secs(secs);
-            }
-            "connections" => {
-                c.connections = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| bad(url, "connections must be 1 to 64"))?;
-            }
+            "retries" => c.retries = retries(url, v)?,
+            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
+            "connections" => c.connections = connections(url, v)?,
             other => {
                 return Err(bad(url, format!("unknown option {other:?}"))
                     .with_hint("known options: verify-tls, retries, stall-timeout, connections"));

@@ -595,17 +595,14 @@ impl Storage for SftpBackend {
                     .map_err(|e| classify(&what, e))?;
                 let h = opened.handle;
                 let result = async {
+                    let size = || async {
+                        let attrs = conn.sftp.fstat(h.as_str()).await.map_err(|e| classify(&what, e))?.attrs;
+                        Ok::<u64, Failure>(attrs.size.unwrap_or(0))
+                    };
                     let (offset, len) = match range {
                         ReadRange::Span { offset, len } => (offset, u64::from(len)),
                         ReadRange::All { max_len } => {
-                            let size = conn
-                                .sftp
-                                .fstat(h.as_str())
-                                .await
-                                .map_err(|e| classify(&what, e))?
-                                .attrs
-                                .size
-                                .unwrap_or(0);
+                            let size = size().await?;
                             if size > max_len {
                                 return Err(Failure::Final(error(
                                     IoErrorKind::InvalidData,
@@ -615,14 +612,7 @@ impl Storage for SftpBackend {
                             (0, size)
                         }
                         ReadRange::Tail { len } => {
-                            let size = conn
-                                .sftp
-                                .fstat(h.as_str())
-                                .await
-                                .map_err(|e| classify(&what, e))?
-                                .attrs
-                                .size
-                                .unwrap_or(0);
+                            let size = size().await?;
                             let take = size.min(u64::from(len));
                             (size - take, take)
                         }
