@@ -27,7 +27,7 @@ use crate::backend::{FileKind, Handle, Storage};
 use crate::blob::{BlobType, seal_blob};
 use crate::error::Error;
 use crate::id::{BlobId, IndexId, PackId, SnapshotId};
-use crate::index::{Index, IndexBlob, IndexFile, IndexPack};
+use crate::index::{Index, IndexFile, IndexPack};
 use crate::pack::PackBuilder;
 use crate::progress::Progress;
 use crate::pruner::{PACKS_PER_INDEX_FILE, write_pack};
@@ -66,12 +66,11 @@ pub async fn rebuild_index<S: Storage, R: CryptoRng + ?Sized, P: Progress>(
     let total = packs.len() as u64;
     for (done, info) in packs.into_iter().enumerate() {
         let id = PackId(info.id);
-        match repo.read_pack_header(id, info.size).await {
-            Ok(header) => {
-                let blobs: Vec<IndexBlob> = header.entries.iter().map(|e| (*e).into()).collect();
+        match repo.index_entry_from_header(id, info.size).await {
+            Ok(pack) => {
                 results.packs_indexed += 1;
-                results.blobs_indexed += blobs.len() as u64;
-                indexed.push(IndexPack { id, blob_type: header.blob_type, size: info.size, blobs });
+                results.blobs_indexed += pack.blobs.len() as u64;
+                indexed.push(pack);
             }
             Err(error) => results.packs_unreadable.push((id, error)),
         }

@@ -283,16 +283,26 @@ impl<S: Storage> Repository<S> {
             if index.pack(&id).is_some() {
                 continue;
             }
-            let Ok(header) = self.read_pack_header(id, info.size).await else { continue };
-            let blobs: Vec<crate::index::IndexBlob> = header.entries.iter().map(|e| (*e).into()).collect();
-            index.add_pack(id, header.blob_type, info.size, &blobs)?;
-            adopted.push(crate::index::IndexPack { id, blob_type: header.blob_type, size: info.size, blobs });
+            let Ok(pack) = self.index_entry_from_header(id, info.size).await else { continue };
+            index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
+            adopted.push(pack);
         }
         let count = adopted.len() as u64;
         if !adopted.is_empty() {
             self.save_index_file(&IndexFile { packs: adopted }, rng).await?;
         }
         Ok(count)
+    }
+
+    /// The index entry of a pack of `size` bytes, from its authenticated header.
+    pub async fn index_entry_from_header(
+        &self,
+        id: crate::id::PackId,
+        size: u64,
+    ) -> Result<crate::index::IndexPack, Error> {
+        let header = self.read_pack_header(id, size).await?;
+        let blobs = header.entries.iter().map(|e| (*e).into()).collect();
+        Ok(crate::index::IndexPack { id, blob_type: header.blob_type, size, blobs })
     }
 
     /// Reads and authenticates the header of a pack of `size` bytes, from its tail.

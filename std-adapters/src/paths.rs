@@ -13,35 +13,31 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
-/// Cairn's data directory.
-pub fn data_dir() -> Result<PathBuf, Error> {
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+/// `$VAR/cairn`, else `$HOME/FALLBACK/cairn`: an XDG base directory for Cairn.
+fn xdg_dir(var: &str, fallback: &str, what: &str) -> Result<PathBuf, Error> {
+    if let Some(x) = std::env::var_os(var).filter(|x| !x.is_empty()) {
         return Ok(PathBuf::from(x).join("cairn"));
     }
     match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".local/share/cairn")),
+        Some(home) => Ok(PathBuf::from(home).join(fallback).join("cairn")),
         None => Err(Error::new(
             ErrorKind::InvalidInput,
-            "cannot find the data directory: neither XDG_DATA_HOME nor HOME is set",
+            format!("cannot find the {what} directory: neither {var} nor HOME is set"),
         )
-        .with_hint("set HOME, or name a repository with --repo")),
+        .with_hint(format!("set HOME or {var}"))),
     }
+}
+
+/// Cairn's data directory.
+pub fn data_dir() -> Result<PathBuf, Error> {
+    xdg_dir("XDG_DATA_HOME", ".local/share", "data")
+        .map_err(|e| e.with_hint("set HOME, or name a repository with --repo"))
 }
 
 /// Cairn's cache directory (`$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`): state that can be
 /// lost without harm, such as where the last partial data check stopped.
 pub fn cache_dir() -> Result<PathBuf, Error> {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return Ok(PathBuf::from(x).join("cairn"));
-    }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".cache/cairn")),
-        None => Err(Error::new(
-            ErrorKind::InvalidInput,
-            "cannot find the cache directory: neither XDG_CACHE_HOME nor HOME is set",
-        )
-        .with_hint("set HOME or XDG_CACHE_HOME")),
-    }
+    xdg_dir("XDG_CACHE_HOME", ".cache", "cache")
 }
 
 /// The default repository directory.
