@@ -4,13 +4,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::Bytes;
-use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, WriteMode};
+use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, WriteMode};
 use cairn_std::catalog::{Catalog, DestinationSecrets, NewDestination};
 use cairn_std::{Error, ErrorKind, LockKeeper, Secret, local_time, os_rng};
 use serde_json::json;
 
 use crate::args::{DestinationCommand, DestinationCreateArgs, Global};
-use crate::repo::open_catalog;
+use crate::repo::{open_catalog, storage_error};
 
 fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()))
@@ -91,7 +91,9 @@ async fn test(catalog: &Catalog, name: &str, read_only: bool) -> Result<Vec<Stri
     let url = catalog.destination_url(name)?;
     let backend = url.open()?;
     let t = Instant::now();
-    let existing = backend.list(FileKind::Config).await.map_err(|e| io(&url.show(), e))?;
+    let place = url.show();
+    let existing =
+        backend.list(FileKind::Config).await.map_err(|e| storage_error(&place, StorageOp::List, &Handle::CONFIG, e))?;
     step("connect, authenticate and list", t);
     if !read_only {
         let mut id = [0u8; 32];
@@ -101,16 +103,19 @@ async fn test(catalog: &Catalog, name: &str, read_only: bool) -> Result<Vec<Stri
         backend
             .write(&probe, Bytes::from_static(b"cairn write probe"), WriteMode::CreateNew)
             .await
-            .map_err(|e| io(&url.show(), e))?;
+            .map_err(|e| storage_error(&place, StorageOp::Write, &probe, e))?;
         step("write a probe", t);
         let t = Instant::now();
-        let back = backend.read(&probe, ReadRange::All { max_len: 64 }).await.map_err(|e| io(&url.show(), e))?;
+        let back = backend
+            .read(&probe, ReadRange::All { max_len: 64 })
+            .await
+            .map_err(|e| storage_error(&place, StorageOp::Read, &probe, e))?;
         if &back[..] != b"cairn write probe" {
             return Err(Error::new(ErrorKind::Corrupt, "the probe read back differs from what was written"));
         }
         step("read it back", t);
         let t = Instant::now();
-        backend.remove(&probe).await.map_err(|e| io(&url.show(), e))?;
+        backend.remove(&probe).await.map_err(|e| storage_error(&place, StorageOp::Remove, &probe, e))?;
         step("delete it", t);
     }
     let password = catalog.destination_password(name)?;
@@ -131,16 +136,6 @@ async fn test(catalog: &Catalog, name: &str, read_only: bool) -> Result<Vec<Stri
         step("repository found and opened", t);
     }
     Ok(steps)
-}
-
-fn io(what: &str, e: cairn_core::IoError) -> Error {
-    Error::from(cairn_core::Error::Storage {
-        op: cairn_core::StorageOp::Write,
-        kind: FileKind::Lock,
-        id: Id::ZERO,
-        source: e,
-    })
-    .context(what)
 }
 
 fn list(g: &Global, catalog: &Catalog) -> Result<ExitCode, Error> {

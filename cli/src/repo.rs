@@ -79,15 +79,10 @@ impl Location {
             DestinationUrl::Local(p) => Ok(p.join("config").exists()),
             _ => {
                 let backend = self.backend()?;
-                let found = backend.list(FileKind::Config).await.map_err(|source| {
-                    Error::from(cairn_core::Error::Storage {
-                        op: cairn_core::StorageOp::List,
-                        kind: FileKind::Config,
-                        id: Id::ZERO,
-                        source,
-                    })
-                    .context(self.show())
-                })?;
+                let found = backend
+                    .list(FileKind::Config)
+                    .await
+                    .map_err(|e| storage_error(&self.show(), cairn_core::StorageOp::List, &Handle::CONFIG, e))?;
                 Ok(!found.is_empty())
             }
         }
@@ -99,6 +94,17 @@ impl Location {
             None => self.url.show(),
         }
     }
+}
+
+/// An error from a destination, outside the engine, said as the engine says it: what was being
+/// done to which object, where.
+pub(crate) fn storage_error(
+    place: &str,
+    op: cairn_core::StorageOp,
+    handle: &Handle,
+    source: cairn_core::IoError,
+) -> Error {
+    Error::from(cairn_core::Error::Storage { op, kind: handle.kind, id: handle.id, source }).context(place)
 }
 
 /// The catalog: `--catalog FILE` (or `CAIRN_CATALOG`), else the data directory's; its key file
