@@ -120,13 +120,7 @@ fn concurrent_backups_from_two_processes_both_succeed_and_restore() {
     let rb = cairn_e2e::finish(pb.wait_with_output().unwrap()).ok().json();
     assert!(fs::read_dir(repo.join("locks")).unwrap().next().is_none(), "both locks were released");
 
-    for (src, res) in [(&a, &ra), (&b, &rb)] {
-        let id = res["snapshot_id"].as_str().unwrap();
-        let out = t.path().join(format!("out-{id}"));
-        assert_restores(&c, &repo, id, src, src, &out, &src.display().to_string());
-    }
-    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
-    assert_eq!(check["errors"], 0, "{check}");
+    both_restore_and_check(&c, &repo, t.path(), [(&a, &ra), (&b, &rb)]);
 }
 
 #[test]
@@ -185,6 +179,23 @@ fn assert_restores(
     c.run(["restore", &format!("{snapshot}:{}", s(src)), "--repo", s(repo), "--target", s(out)]).ok();
     let diffs = diff_trees(expected, out);
     assert!(diffs.is_empty(), "{context}:\n{}", diffs.join("\n"));
+}
+
+/// Each backup's snapshot (from its `--json` output) restores to its source exactly, and
+/// `check --read-data` finds no error.
+fn both_restore_and_check(
+    c: &cairn_e2e::Cairn,
+    repo: &std::path::Path,
+    scratch: &std::path::Path,
+    backups: [(&std::path::PathBuf, &serde_json::Value); 2],
+) {
+    for (src, res) in backups {
+        let id = res["snapshot_id"].as_str().unwrap();
+        let out = scratch.join(format!("out-{id}"));
+        assert_restores(c, repo, id, src, src, &out, &src.display().to_string());
+    }
+    let check = c.run(["--json", "check", "--repo", s(repo), "--read-data"]).ok().json();
+    assert_eq!(check["errors"], 0, "{check}");
 }
 
 /// Bytes under `dir`, recursively.
@@ -334,13 +345,7 @@ fn two_backups_and_a_prune_at_once_lose_nothing() {
     // Every remaining snapshot restores exactly.
     let ids = snapshot_ids(&c, &repo);
     assert_eq!(ids.len(), 2, "{ids:?}");
-    for (src, res) in [(&a, &ra), (&b, &rb)] {
-        let id = res["snapshot_id"].as_str().unwrap();
-        let out = t.path().join(format!("out-{id}"));
-        assert_restores(&c, &repo, id, src, src, &out, &src.display().to_string());
-    }
-    let check = c.run(["--json", "check", "--repo", s(&repo), "--read-data"]).ok().json();
-    assert_eq!(check["errors"], 0, "{check}");
+    both_restore_and_check(&c, &repo, t.path(), [(&a, &ra), (&b, &rb)]);
 }
 
 #[test]

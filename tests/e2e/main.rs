@@ -26,21 +26,36 @@ pub(crate) fn cairn(dir: &Path) -> Cairn {
     Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home")).env("CAIRN_PASSWORD", PASSWORD)
 }
 
+/// The arguments of `init` at `repo` with cheap key derivation (tests only) and packs of
+/// `pack_mib`.
+pub(crate) fn init_args(repo: &str, pack_mib: u32) -> Vec<String> {
+    let args = ["init", "--repo", repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib"];
+    args.iter().map(|a| a.to_string()).chain([pack_mib.to_string()]).collect()
+}
+
 /// Creates a repository with cheap key derivation (tests only) and small packs.
 pub(crate) fn init(c: &Cairn, repo: &Path, pack_mib: u32) -> Run {
-    let pack = pack_mib.to_string();
-    c.run([
-        "init",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--kdf-memory-kib",
-        "8",
-        "--kdf-iterations",
-        "1",
-        "--pack-size-mib",
-        &pack,
-    ])
-    .ok()
+    c.run(init_args(repo.to_str().unwrap(), pack_mib)).ok()
+}
+
+/// What every destination must do through the CLI, on a repository just created at `repo`:
+/// two backups of `src` (the second adds one file), `check --read-data`, an exact restore into
+/// `out`, then forgetting the first snapshot with `--prune`, after which the check still passes
+/// and one snapshot is left. `extra` goes at the end of every command (SSH flags, say).
+pub(crate) fn destination_cycle(c: &Cairn, repo: &str, extra: &[String], src: &Path, out: &Path) {
+    let run = |args: &[&str]| c.run(args.iter().map(|a| a.to_string()).chain(extra.iter().cloned()));
+    let first = run(&["--json", "backup", "--repo", repo, s(src)]).ok().json();
+    std::fs::write(src.join("docs/added-by-the-second-backup.txt"), b"a second backup").unwrap();
+    let second = run(&["--json", "backup", "--repo", repo, s(src)]).ok().json();
+    assert_eq!(second["stats"]["files_new"], 1, "{second}");
+    run(&["check", "--repo", repo, "--read-data"]).ok();
+    run(&["restore", &format!("latest:{}", s(src)), "--repo", repo, "--target", s(out)]).ok();
+    let diffs = cairn_e2e::diff_trees(src, out);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    run(&["forget", "--repo", repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
+    run(&["check", "--repo", repo, "--read-data"]).ok();
+    let snaps = run(&["--json", "snapshots", "--repo", repo]).ok().json();
+    assert_eq!(snaps.as_array().unwrap().len(), 1);
 }
 
 /// Pack files of a local repository, largest first.

@@ -6,11 +6,7 @@ use std::fs;
 use cairn_e2e::servers::RestServer;
 use cairn_e2e::{diff_trees, make_tree};
 
-use crate::{cairn, s};
-
-fn init_args(repo: &str) -> Vec<&str> {
-    vec!["init", "--repo", repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]
-}
+use crate::{cairn, destination_cycle, init_args, s};
 
 #[test]
 fn backup_restore_check_and_prune_on_a_rest_server() {
@@ -20,19 +16,10 @@ fn backup_restore_check_and_prune_on_a_rest_server() {
     make_tree(&src, 3_000_000);
     let repo = format!("rest:http://{}@127.0.0.1:{}/laptop", server.user, server.port);
     let c = cairn(t.path()).env("CAIRN_REST_PASSWORD", &server.password);
-    let init = c.run([&["--json"][..], &init_args(&repo)[..]].concat()).ok().json();
+    let init = c.run([&["--json".to_string()][..], &init_args(&repo, 1)[..]].concat()).ok().json();
     assert_eq!(init["repository"], format!("rest:http://cairn@127.0.0.1:{}/laptop", server.port));
     assert!(server.data.join("laptop/config").is_file());
-    let first = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
-    fs::write(src.join("docs/more.txt"), b"second").unwrap();
-    c.run(["backup", "--repo", &repo, s(&src)]).ok();
-    c.run(["check", "--repo", &repo, "--read-data"]).ok();
-    let out = t.path().join("restored");
-    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
-    let diffs = diff_trees(&src, &out);
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    c.run(["forget", "--repo", &repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
-    c.run(["check", "--repo", &repo, "--read-data"]).ok();
+    destination_cycle(&c, &repo, &[], &src, &t.path().join("restored"));
 
     // A wrong password says so, and is never printed.
     let wrong = cairn(t.path()).env("CAIRN_REST_PASSWORD", "not-it").run(["snapshots", "--repo", &repo]);
@@ -49,7 +36,7 @@ fn an_append_only_server_takes_backups_and_refuses_forget_before_changing_anythi
     make_tree(&src, 500_000);
     let repo = format!("rest:http://{}@127.0.0.1:{}/locked", server.user, server.port);
     let c = cairn(t.path()).env("CAIRN_REST_PASSWORD", &server.password);
-    c.run(init_args(&repo)).ok();
+    c.run(init_args(&repo, 1)).ok();
     let first = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
     c.run(["backup", "--repo", &repo, s(&src)]).ok();
     c.run(["check", "--repo", &repo, "--read-data"]).ok();

@@ -6,7 +6,7 @@ use std::fs;
 use cairn_e2e::servers::S3Server;
 use cairn_e2e::{diff_trees, make_tree};
 
-use crate::{cairn, s};
+use crate::{cairn, destination_cycle, init_args, s};
 
 #[test]
 fn backup_restore_check_and_prune_on_an_s3_server() {
@@ -17,40 +17,11 @@ fn backup_restore_check_and_prune_on_an_s3_server() {
     let repo = format!("s3:{}/{}/backups/laptop?region=us-east-1", server.endpoint, server.bucket);
     let c =
         cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
-    let init = c
-        .run([
-            "--json",
-            "init",
-            "--repo",
-            &repo,
-            "--kdf-memory-kib",
-            "8",
-            "--kdf-iterations",
-            "1",
-            "--pack-size-mib",
-            "1",
-        ])
-        .ok()
-        .json();
+    let init = c.run([&["--json".to_string()][..], &init_args(&repo, 1)[..]].concat()).ok().json();
     assert_eq!(init["repository"], format!("s3:{}/{}/backups/laptop", server.endpoint, server.bucket));
     // The objects are where the format says, under the backup directory of the bucket.
     assert!(server.data.join(&server.bucket).join("backups/laptop/config").is_file());
-
-    let first = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
-    fs::write(src.join("docs/added.txt"), b"a second backup").unwrap();
-    let second = c.run(["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
-    assert_eq!(second["stats"]["files_new"], 1, "{second}");
-    c.run(["check", "--repo", &repo, "--read-data"]).ok();
-    let out = t.path().join("restored");
-    c.run(["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
-    let diffs = diff_trees(&src, &out);
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-
-    // Forget the first snapshot and prune: the repository stays sound.
-    c.run(["forget", "--repo", &repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
-    c.run(["check", "--repo", &repo, "--read-data"]).ok();
-    let snaps = c.run(["--json", "snapshots", "--repo", &repo]).ok().json();
-    assert_eq!(snaps.as_array().unwrap().len(), 1);
+    destination_cycle(&c, &repo, &[], &src, &t.path().join("restored"));
 
     // A wrong secret key gets the wrong-secret-key message, and no secret is printed.
     let wrong = cairn(t.path())
@@ -98,7 +69,7 @@ fn a_backup_through_a_faulty_network_completes_intact() {
     let repo = format!("s3:http://127.0.0.1:{}/{}/flaky?retries=4&stall-timeout=1", proxy.port, server.bucket);
     let c =
         cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
-    c.run(["init", "--repo", &repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]).ok();
+    c.run(init_args(&repo, 1)).ok();
     c.run(["backup", "--repo", &repo, s(&src)]).ok();
     c.run(["check", "--repo", &repo, "--read-data"]).ok();
     let out = t.path().join("restored");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use cairn_e2e::servers::SshServer;
 use cairn_e2e::{diff_trees, make_tree};
 
-use crate::{cairn, s};
+use crate::{cairn, destination_cycle, init_args, s};
 
 fn repo_url(server: &SshServer, dir: &str) -> String {
     format!("sftp://{}@127.0.0.1:{}{}", server.user, server.port, server.root.join(dir).display())
@@ -31,22 +31,8 @@ fn backup_restore_check_and_prune_over_sftp() {
     let repo = repo_url(&server, "repo");
     let c = cairn(t.path());
     let ssh = ssh_args(&server);
-    let run = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(ssh.iter().map(String::as_str));
-        c.run(all)
-    };
-    run(&["init", "--repo", &repo, "--kdf-memory-kib", "8", "--kdf-iterations", "1", "--pack-size-mib", "1"]).ok();
-    let first = run(&["--json", "backup", "--repo", &repo, s(&src)]).ok().json();
-    fs::write(src.join("docs/new.txt"), b"again").unwrap();
-    run(&["backup", "--repo", &repo, s(&src)]).ok();
-    run(&["check", "--repo", &repo, "--read-data"]).ok();
-    let out = t.path().join("restored");
-    run(&["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)]).ok();
-    let diffs = diff_trees(&src, &out);
-    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    run(&["forget", "--repo", &repo, first["snapshot_id"].as_str().unwrap(), "--prune"]).ok();
-    run(&["check", "--repo", &repo, "--read-data"]).ok();
+    c.run(init_args(&repo, 1).into_iter().chain(ssh.iter().cloned())).ok();
+    destination_cycle(&c, &repo, &ssh, &src, &t.path().join("restored"));
 
     // An unknown host: refused with its fingerprint and the flag that accepts it.
     let empty = t.path().join("empty_known_hosts");
@@ -73,18 +59,7 @@ fn a_server_that_disappears_mid_backup_leaves_a_repository_the_next_backup_compl
     let ssh = ssh_args(&server);
     let with_ssh =
         |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).chain(ssh.iter().cloned()).collect() };
-    c.run(with_ssh(&[
-        "init",
-        "--repo",
-        &repo,
-        "--kdf-memory-kib",
-        "8",
-        "--kdf-iterations",
-        "1",
-        "--pack-size-mib",
-        "1",
-    ]))
-    .ok();
+    c.run(init_args(&repo, 1).into_iter().chain(ssh.iter().cloned())).ok();
     let mut backup = c.command(with_ssh(&["backup", "--repo", &repo, "--no-progress", s(&src)])).spawn().unwrap();
     // Stop the server once some packs are up.
     let data = server.root.join("interrupted/data");

@@ -346,12 +346,9 @@ impl RestServer {
         let dir = ScratchDir::new("rest");
         let data = dir.0.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        Self::start_on(bin.unwrap(), append_only, data, dir, free_port())
-    }
-
-    fn start_on(bin: PathBuf, append_only: bool, data: PathBuf, dir: ScratchDir, port: u16) -> Option<Self> {
+        let port = free_port();
         let (user, password) = ("cairn".to_string(), "rest pass/word".to_string());
-        let mut cmd = Command::new(bin);
+        let mut cmd = Command::new(bin.unwrap());
         cmd.args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password]);
         if append_only {
             cmd.arg("--append-only");
