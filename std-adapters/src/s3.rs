@@ -308,7 +308,8 @@ impl S3Backend {
     }
 
     /// Signs and sends one request, once.
-    async fn send_once(&self, call: &Call<'_>) -> Result<reqwest::Response, ExchangeError> {
+    /// Signs and sends one attempt; `payload` is the body's SHA-256 in hex.
+    async fn send_once(&self, call: &Call<'_>, payload: &str) -> Result<reqwest::Response, ExchangeError> {
         let path = self.path(call.key);
         let query: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut url = format!("{}://{}{}", self.scheme, self.authority, path);
@@ -316,7 +317,6 @@ impl S3Backend {
             url.push('?');
             let _ = sigv4::write_encoded_query(&mut url, &query);
         }
-        let payload = hex(&sha2::Sha256::digest(&call.body));
         let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let req = Request {
             method: call.method.as_str(),
@@ -324,7 +324,7 @@ impl S3Backend {
             path: &path,
             query: &query,
             headers: &headers,
-            payload_hash: &payload,
+            payload_hash: payload,
         };
         let secret = std::str::from_utf8(self.config.secret_key.expose()).unwrap_or_default();
         let token = self.config.session_token.as_ref().and_then(|t| std::str::from_utf8(t.expose()).ok());
@@ -339,7 +339,7 @@ impl S3Backend {
             .client
             .request(call.method.clone(), &url)
             .header("x-amz-date", signed.x_amz_date())
-            .header("x-amz-content-sha256", payload.as_str())
+            .header("x-amz-content-sha256", payload)
             .header("authorization", signed.authorization().to_string());
         if let Some(t) = signed.security_token {
             builder = builder.header("x-amz-security-token", t);
@@ -352,7 +352,9 @@ impl S3Backend {
 
     /// One whole exchange, retried (see [`crate::http`]).
     async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
-        match crate::http::exchange(self.config.retries, limit, || self.send_once(call)).await {
+        // Hashed once for all attempts: a retried 16 MiB pack is not hashed again.
+        let payload = hex(&sha2::Sha256::digest(&call.body));
+        match crate::http::exchange(self.config.retries, limit, || self.send_once(call, &payload)).await {
             Ok(a) => Ok(a),
             Err(ExchangeError::Request(e)) => Err(e),
             Err(ExchangeError::TooLarge) => Err(s3_error(
