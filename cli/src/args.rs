@@ -27,9 +27,9 @@ pub(crate) struct Global {
     pub(crate) repo: Option<String>,
 
     /// Use the catalog's destination NAME (its URL, credentials and repository password)
-    /// instead of --repo
+    /// instead of --repo; for `job create` and `job update`, repeatable: the job's destinations
     #[arg(long, global = true, value_name = "NAME", conflicts_with = "repo")]
-    pub(crate) destination: Option<String>,
+    pub(crate) destination: Vec<String>,
 
     /// The catalog database [default: ~/.local/share/cairn/catalog.sqlite; key in catalog.key]
     #[arg(long, env = "CAIRN_CATALOG", global = true, value_name = "FILE")]
@@ -116,16 +116,214 @@ pub(crate) enum Command {
     /// Manage the catalog's destinations (where backups go), used with --destination NAME
     #[command(subcommand)]
     Destination(DestinationCommand),
+    /// Manage backup jobs: sources, destinations, schedule, retention; run them
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Where events (backup succeeded or failed, destination unhealthy) are sent
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+    /// Run due jobs, re-test destinations daily, refresh disk info, export the configuration
+    Daemon(DaemonArgs),
+    /// The catalog itself: its recovery kit, a configuration export now
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Rebuild the catalog on a new machine from a configuration export, with the recovery kit
+    Recover(RecoverArgs),
+    /// The .tar and .tar.gz files of archived and compressed jobs on a destination
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCommand {
+    /// Add a job
+    Create(JobCreateArgs),
+    /// List jobs
+    List,
+    /// Show one job with its latest runs
+    Get {
+        /// Its name
+        name: String,
+    },
+    /// Change a job: the options given replace its settings (--source and --destination
+    /// replace the whole list)
+    Update(JobUpdateArgs),
+    /// Delete a job and its history (backups stay where they are)
+    Delete {
+        /// Its name
+        name: String,
+    },
+    /// Run a job now: its pre-hook, a backup to each destination, retention, its post-hook
+    Run {
+        /// Its name
+        name: String,
+    },
+    /// Show the run history (of one job, or all)
+    History {
+        /// The job
+        name: Option<String>,
+        /// How many runs
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Let the daemon run it on its schedule
+    Enable {
+        /// Its name
+        name: String,
+    },
+    /// Keep the daemon from running it (it still runs with `job run`)
+    Disable {
+        /// Its name
+        name: String,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub(crate) struct JobSettingsArgs {
+    /// A folder or file to back up (repeatable)
+    #[arg(long = "source", value_name = "PATH")]
+    pub(crate) sources: Vec<PathBuf>,
+    /// Leave out entries matching PATTERN (repeatable; the backup --exclude syntax)
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) exclude: Vec<String>,
+    /// When it runs by itself: hourly, "hourly at :30", "daily at 02:30", "weekly on sun at
+    /// 03:00" or "cron M H DOM MON DOW" ("none" removes it)
+    #[arg(long, value_name = "SCHEDULE")]
+    pub(crate) schedule: Option<String>,
+    /// incremental (deduplicated snapshots, the default), archived (.tar per run) or
+    /// compressed (.tar.gz per run)
+    #[arg(long, value_name = "STRUCTURE")]
+    pub(crate) structure: Option<String>,
+    /// Keep the last N backups
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_last: Option<u32>,
+    /// Keep the last backup of each of the last N hours
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_hourly: Option<u32>,
+    /// ... days
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_daily: Option<u32>,
+    /// ... weeks
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_weekly: Option<u32>,
+    /// ... months
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_monthly: Option<u32>,
+    /// ... years
+    #[arg(long, value_name = "N")]
+    pub(crate) keep_yearly: Option<u32>,
+    /// A shell command run before the backup; if it fails, the run fails ("" removes it)
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) pre_hook: Option<String>,
+    /// A shell command run after the backup, with CAIRN_JOB and CAIRN_STATUS set ("" removes it)
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) post_hook: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobCreateArgs {
+    /// A unique name (letters, digits, '-', '_', '.')
+    #[arg(long)]
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) settings: JobSettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobUpdateArgs {
+    /// The job
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) settings: JobSettingsArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Add a sink: a webhook (HTTP POST of the event as JSON) or a command (the event as JSON
+    /// on its stdin, CAIRN_EVENT set)
+    Add {
+        /// An http:// or https:// URL
+        #[arg(long, conflicts_with = "command", required_unless_present = "command")]
+        webhook: Option<String>,
+        /// A shell command
+        #[arg(long)]
+        command: Option<String>,
+    },
+    /// List the sinks
+    List,
+    /// Remove a sink
+    Remove {
+        /// Its id (see `notify list`)
+        id: i64,
+    },
+    /// Send a test event to every sink
+    Test,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DaemonArgs {
+    /// Do what is due now, once, and exit
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Print the systemd user unit that runs the daemon, and exit
+    #[arg(long)]
+    pub(crate) systemd_unit: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CatalogCommand {
+    /// Print the recovery kit: the key that opens the catalog's secrets and its configuration
+    /// exports (keep it offline, like a house key)
+    RecoveryKit,
+    /// Export the configuration now to a destination (as the daemon does daily)
+    Export {
+        /// The destination
+        destination: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RecoverArgs {
+    /// Where a configuration export is: a destination URL (the --repo syntax; credentials from
+    /// the usual flags and environment)
+    #[arg(long, value_name = "URL")]
+    pub(crate) from: String,
+    /// Read the recovery kit from the first line of FILE [default: CAIRN_RECOVERY_KIT, else asked]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kit_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCommand {
+    /// List the archives on the destination (--destination NAME)
+    List {
+        /// Only this job's
+        #[arg(long)]
+        job: Option<String>,
+    },
+    /// Extract an archive into a directory
+    Restore {
+        /// The archive's name (see `archive list`), or "latest" with --job
+        name: String,
+        /// The job, for "latest"
+        #[arg(long)]
+        job: Option<String>,
+        /// The directory to extract into (created if needed)
+        #[arg(long, value_name = "DIR")]
+        target: PathBuf,
+    },
 }
 
 /// Destinations are kept in the catalog with their credentials and their own repository
 /// password (generated, 256 bits), all sealed under the catalog's key.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DestinationCommand {
-    /// Add a destination. Secrets come from the environment: AWS_SECRET_ACCESS_KEY (S3),
-    /// CAIRN_REST_PASSWORD (REST), CAIRN_SSH_PASSPHRASE or CAIRN_SSH_PASSWORD (SFTP)
+    /// Add a destination: --url, or --type with its fields. It is tested first (connect, write
+    /// a probe, find or create the repository) and saved only if the test passes. Secrets come
+    /// from the environment: AWS_SECRET_ACCESS_KEY (S3), CAIRN_REST_PASSWORD (REST),
+    /// CAIRN_SSH_PASSPHRASE or CAIRN_SSH_PASSWORD (SFTP)
     Create(DestinationCreateArgs),
-    /// List destinations
+    /// List destinations with their health and disk info
     List,
     /// Show one destination
     Get {
@@ -135,8 +333,18 @@ pub(crate) enum DestinationCommand {
         #[arg(long)]
         show_password: bool,
     },
-    /// Remove a destination from the catalog (the repository itself is left in place)
+    /// Change a destination; it is re-tested with the new settings, which are kept only if the
+    /// test passes
+    Update(DestinationUpdateArgs),
+    /// Remove a destination from the catalog (refused while a job uses it; the repository is
+    /// left in place)
     Delete {
+        /// Its name
+        name: String,
+    },
+    /// Test a destination: connect, list, write/read/delete a probe, open or create the
+    /// repository; each step with its time
+    Test {
         /// Its name
         name: String,
     },
@@ -150,6 +358,72 @@ pub(crate) enum DestinationCommand {
         /// Its name
         name: String,
     },
+    /// List the raw objects under its backup directory, with sizes
+    Browse {
+        /// Its name
+        name: String,
+    },
+    /// Rebuild the catalog's snapshot cache and disk info from the destination; with a
+    /// password (CAIRN_PASSWORD or --password-file), adopt the repository there
+    Reindex {
+        /// Its name
+        name: String,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub(crate) struct DestinationFieldArgs {
+    /// Where, as one URL: a path, s3:..., sftp://... or rest:... (the --repo syntax, without
+    /// secrets); or give --type and the fields
+    #[arg(long, conflicts_with = "kind")]
+    pub(crate) url: Option<String>,
+    /// local, s3, sftp or rest
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) kind: Option<String>,
+    /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3), a
+    /// path on the server (REST)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) backup_dir: Option<String>,
+    /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
+    /// minio or custom
+    #[arg(long)]
+    pub(crate) vendor: Option<String>,
+    /// S3 endpoint (https://HOST[:PORT]), or the custom vendor's template with {region}
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+    /// S3 region
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// S3 bucket
+    #[arg(long)]
+    pub(crate) bucket: Option<String>,
+    /// S3 account id (Cloudflare R2) or namespace (Oracle)
+    #[arg(long)]
+    pub(crate) account: Option<String>,
+    /// S3 storage class for data packs
+    #[arg(long)]
+    pub(crate) storage_class: Option<String>,
+    /// SFTP or REST host
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// SFTP or REST port
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// SFTP or REST user
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// REST: http or https [default: https]
+    #[arg(long)]
+    pub(crate) scheme: Option<String>,
+    /// Do not check TLS certificates (S3, REST): only for servers you trust on a network you trust
+    #[arg(long)]
+    pub(crate) no_verify_tls: bool,
+    /// Retries of a failed request
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
+    /// Parallel connections
+    #[arg(long, value_name = "N")]
+    pub(crate) connections: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -157,12 +431,36 @@ pub(crate) struct DestinationCreateArgs {
     /// A unique name (letters, digits, '-', '_', '.')
     #[arg(long)]
     pub(crate) name: String,
-    /// Where: a path, s3:..., sftp://... or rest:... (the --repo syntax, without secrets)
-    #[arg(long)]
-    pub(crate) url: String,
-    /// Restore and browse only
+    #[command(flatten)]
+    pub(crate) fields: DestinationFieldArgs,
+    /// Restore and browse only (fixed at creation); give the repository's password with
+    /// CAIRN_PASSWORD or --password-file
     #[arg(long)]
     pub(crate) read_only: bool,
+    /// Send it a daily encrypted copy of the catalog's configuration (for `cairn recover`)
+    #[arg(long)]
+    pub(crate) export_config: bool,
+    /// Save without testing (for a destination that is offline now)
+    #[arg(long)]
+    pub(crate) skip_test: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestinationUpdateArgs {
+    /// The destination
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) fields: DestinationFieldArgs,
+    /// Turn the daily configuration export on or off
+    #[arg(long, value_name = "BOOL")]
+    pub(crate) export_config: Option<bool>,
+    /// Make a destination added by `cairn recover` writable (this machine takes it over)
+    #[arg(long)]
+    pub(crate) writable: bool,
+    /// Take new secrets from the environment (AWS_SECRET_ACCESS_KEY, CAIRN_REST_PASSWORD,
+    /// CAIRN_SSH_PASSPHRASE, CAIRN_SSH_PASSWORD)
+    #[arg(long)]
+    pub(crate) secrets_from_env: bool,
 }
 
 #[derive(Debug, Args)]

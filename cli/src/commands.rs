@@ -48,6 +48,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Dump(a) => crate::inspect::dump_cmd(g, s, a).await,
             Command::Repair(r) => crate::repair::repair_cmd(g, s, r, &worker).await,
             Command::Destination(d) => crate::destinations::destination_cmd(g, d).await,
+            Command::Job(j) => crate::jobs::job_cmd(g, j, &worker).await,
+            Command::Notify(n) => crate::jobs::notify_cmd(g, n).await,
+            Command::Daemon(a) => crate::jobs::daemon_cmd(g, a, &worker).await,
+            Command::Catalog(c) => crate::jobs::catalog_cmd(g, c).await,
+            Command::Recover(a) => crate::jobs::recover_cmd(g, a).await,
+            Command::Archive(a) => crate::jobs::archive_cmd(g, a).await,
         };
         session.release().await;
         result
@@ -120,7 +126,7 @@ async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
         .with_hint("use it as it is, or choose another location with --repo"));
     }
     let repo = create_repository(g, &location, Some(a)).await?;
-    let conditional = repo.storage().inner().enforces_conditional_create().await.unwrap_or(true);
+    let conditional = repo.storage().inner().destination().enforces_conditional_create().await.unwrap_or(true);
     if !conditional {
         eprintln!(
             "warning: {} ignores create-only writes (If-None-Match): two prunes started at the same moment \

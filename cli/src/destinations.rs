@@ -1,27 +1,46 @@
 //! `cairn destination ...`: the catalog's destinations.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
-use bytes::Bytes;
-use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, WriteMode};
-use cairn_std::catalog::{Catalog, DestinationSecrets, NewDestination};
-use cairn_std::{Error, ErrorKind, LockKeeper, Secret, local_time, os_rng};
+use cairn_std::catalog::{Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination};
+use cairn_std::form::DestinationFields;
+use cairn_std::health::{Owner, TestReport, TestStep, browse, measure_disk, reindex, test_destination, test_saved};
+use cairn_std::{Error, ErrorKind, Secret, local_time, now};
 use serde_json::json;
 
-use crate::args::{DestinationCommand, DestinationCreateArgs, Global};
-use crate::repo::{open_catalog, storage_error};
+use crate::args::{DestinationCommand, DestinationCreateArgs, DestinationFieldArgs, DestinationUpdateArgs, Global};
+use crate::output::bytes;
+use crate::repo::{given_secret, open_catalog};
 
 fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()))
+}
+
+fn env_secrets() -> DestinationSecrets {
+    let mut secrets = DestinationSecrets::default();
+    secrets.s3_secret_key = env_secret("AWS_SECRET_ACCESS_KEY");
+    secrets.rest_password = env_secret("CAIRN_REST_PASSWORD");
+    secrets.ssh_passphrase = env_secret("CAIRN_SSH_PASSPHRASE");
+    secrets.ssh_password = env_secret("CAIRN_SSH_PASSWORD");
+    secrets
+}
+
+fn not_found(name: &str) -> Error {
+    Error::new(ErrorKind::NotFound, format!("no destination named {name:?}"))
+        .with_hint("list them with `cairn destination list`")
 }
 
 pub(crate) async fn destination_cmd(g: &Global, command: &DestinationCommand) -> Result<ExitCode, Error> {
     let catalog = open_catalog(g)?;
     match command {
         DestinationCommand::Create(a) => create(g, &catalog, a).await,
+        DestinationCommand::Update(a) => update(g, &catalog, a).await,
         DestinationCommand::List => list(g, &catalog),
         DestinationCommand::Get { name, show_password } => get(g, &catalog, name, *show_password),
+        DestinationCommand::Test { name } => {
+            let report = test_saved(&catalog, name, now().secs, &mut |s| print_step(g, s)).await?;
+            finish_test(g, name, &report)
+        }
         DestinationCommand::Delete { name } => {
             catalog.delete_destination(name)?;
             if !g.quiet && !g.json {
@@ -37,125 +56,213 @@ pub(crate) async fn destination_cmd(g: &Global, command: &DestinationCommand) ->
             }
             Ok(ExitCode::SUCCESS)
         }
+        DestinationCommand::Browse { name } => {
+            let dest = catalog.destination_url(name)?.open()?;
+            let objects = browse(&dest).await?;
+            if g.json {
+                println!("{}", serde_json::to_string(&objects).unwrap_or_default());
+            } else {
+                for o in &objects {
+                    println!("{:>12}  {}", o.size, o.path);
+                }
+                let total: u64 = objects.iter().map(|o| o.size).sum();
+                if !g.quiet {
+                    println!("{} objects, {}", objects.len(), bytes(total));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DestinationCommand::Reindex { name } => {
+            let password = given_secret("CAIRN_PASSWORD", g.password_file.as_deref())?;
+            let (snapshots, disk) = reindex(&catalog, name, password.as_ref(), now().secs).await?;
+            if g.json {
+                println!("{}", json!({ "snapshots": snapshots, "disk": disk, "adopted": password.is_some() }));
+            } else if !g.quiet {
+                if password.is_some() {
+                    println!("adopted the repository at destination {name}: its password is now stored in the catalog");
+                }
+                println!("{snapshots} snapshots cached; {}", disk_line(&disk));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The fields given on the command line, as a URL.
+fn url_of(f: &DestinationFieldArgs, g: &Global) -> Result<Option<String>, Error> {
+    if let Some(url) = &f.url {
+        return Ok(Some(url.clone()));
+    }
+    let Some(kind) = &f.kind else { return Ok(None) };
+    let mut fields = DestinationFields::default();
+    fields.kind = kind.clone();
+    fields.backup_dir = f.backup_dir.clone().unwrap_or_default();
+    fields.vendor = f.vendor.clone();
+    fields.endpoint = f.endpoint.clone();
+    fields.region = f.region.clone();
+    fields.bucket = f.bucket.clone();
+    fields.account = f.account.clone();
+    fields.storage_class = f.storage_class.clone();
+    fields.access_key =
+        g.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|_| kind == "s3");
+    fields.host = f.host.clone();
+    fields.port = f.port;
+    fields.user = f.user.clone();
+    fields.key_file = g.ssh_key.clone();
+    fields.host_key = g.accept_host_key.clone();
+    fields.scheme = f.scheme.clone();
+    fields.verify_tls = f.no_verify_tls.then_some(false);
+    fields.retries = f.retries;
+    fields.connections = f.connections;
+    fields.to_url().map(Some)
+}
+
+fn print_step(g: &Global, s: &TestStep) {
+    if g.json || g.quiet {
+        return;
+    }
+    let detail = s.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+    println!("  {:<38} {:>6} ms  {}{detail}", s.name, s.millis, if s.ok { "ok" } else { "FAILED" });
+}
+
+fn report_json(report: &TestReport) -> serde_json::Value {
+    json!({ "ok": report.ok, "steps": report.steps, "error": report.error, "initialised": report.initialised })
+}
+
+fn finish_test(g: &Global, name: &str, report: &TestReport) -> Result<ExitCode, Error> {
+    if g.json {
+        println!("{}", json!({ "name": name, "test": report_json(report) }));
+    }
+    match &report.error {
+        None => {
+            if !g.json && !g.quiet {
+                println!("destination {name} passed its test");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(e) => Err(Error::new(ErrorKind::Io, format!("destination {name} failed its test: {e}"))),
     }
 }
 
 async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Result<ExitCode, Error> {
-    let mut new = NewDestination::new(&a.name, &a.url);
+    let url = url_of(&a.fields, g)?.ok_or_else(|| {
+        Error::new(ErrorKind::InvalidInput, "url: give --url URL, or --type local|s3|sftp|rest with its fields")
+    })?;
+    let mut new = NewDestination::new(&a.name, &url);
     new.read_only = a.read_only;
-    let mut secrets = DestinationSecrets::default();
-    secrets.s3_secret_key = env_secret("AWS_SECRET_ACCESS_KEY");
-    secrets.rest_password = env_secret("CAIRN_REST_PASSWORD");
-    secrets.ssh_passphrase = env_secret("CAIRN_SSH_PASSPHRASE");
-    secrets.ssh_password = env_secret("CAIRN_SSH_PASSWORD");
-    new.secrets = secrets;
-    if a.url.starts_with("s3:") && !a.url.contains("access-key=") {
+    new.export_config = a.export_config;
+    new.secrets = env_secrets();
+    // An access key from the flag or environment when the URL has none (the --url form).
+    if url.starts_with("s3:") && !url.contains("access-key=") {
         new.s3_access_key =
             g.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|v| !v.is_empty());
     }
-    let record = catalog.create_destination(&new)?;
-    // Test it right away: reach it, prove it can be written, find or create the repository.
-    let report = test(catalog, &record.name, record.read_only).await;
-    match &report {
-        Ok(steps) => catalog.record_test(&record.name, true, &steps.join("; "))?,
-        Err(e) => catalog.record_test(&record.name, false, &e.to_string())?,
+    new.password = given_secret("CAIRN_PASSWORD", g.password_file.as_deref())?;
+    let candidate = catalog.check_new(&new)?;
+    if a.skip_test {
+        let record = catalog.insert_destination(&new, &candidate)?;
+        if g.json {
+            println!("{}", json!({ "name": record.name, "kind": record.kind, "url": record.url, "test": null }));
+        } else if !g.quiet {
+            println!("created destination {} ({}, {}) without testing it", record.name, record.kind, record.url);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !g.json && !g.quiet {
+        println!("testing {} ({}):", candidate.name, candidate.parsed.show());
+    }
+    let owner = Owner::new(&catalog.catalog_id()?, &a.name);
+    let report = test_destination(&candidate, &owner, &mut |s| print_step(g, s)).await;
+    if !report.ok {
+        if g.json {
+            println!("{}", json!({ "name": a.name, "saved": false, "test": report_json(&report) }));
+        }
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("destination {} was not saved: its test failed: {}", a.name, report.error.as_deref().unwrap_or("")),
+        )
+        .with_hint("fix the settings and create it again, or --skip-test to save it untested"));
+    }
+    let record = catalog.insert_destination(&new, &candidate)?;
+    catalog.record_test(&record.name, true, &report.summary())?;
+    if let Ok(disk) = measure_disk(&candidate.parsed.open()?, now().secs).await {
+        catalog.set_disk_info(&record.name, &disk)?;
     }
     if g.json {
         println!(
             "{}",
-            json!({ "name": record.name, "kind": record.kind, "url": record.url, "test": match &report {
-                Ok(steps) => json!({ "ok": true, "steps": steps }),
-                Err(e) => json!({ "ok": false, "error": e.to_string() }),
-            }})
+            json!({ "name": record.name, "kind": record.kind, "url": record.url, "saved": true, "test": report_json(&report) })
         );
     } else if !g.quiet {
         println!("created destination {} ({}, {})", record.name, record.kind, record.url);
-        if let Ok(steps) = &report {
-            for s in steps {
-                println!("  {s}");
-            }
-        }
     }
-    match report {
-        Ok(_) => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e.context(format!("destination {} was saved, but its test failed", record.name))),
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn update(g: &Global, catalog: &Catalog, a: &DestinationUpdateArgs) -> Result<ExitCode, Error> {
+    let mut update = DestinationUpdate::default();
+    update.url = url_of(&a.fields, g)?;
+    update.export_config = a.export_config;
+    update.make_writable = a.writable;
+    if a.secrets_from_env {
+        update.secrets = env_secrets();
+    }
+    if a.fields.url.is_none() && a.fields.kind.is_none() {
+        update.s3_access_key = g.s3_access_key.clone();
+    }
+    let candidate = catalog.check_update(&a.name, &update)?;
+    if !g.json && !g.quiet {
+        println!("testing {} with the new settings ({}):", a.name, candidate.parsed.show());
+    }
+    let owner = Owner::new(&catalog.catalog_id()?, &a.name);
+    let report = test_destination(&candidate, &owner, &mut |s| print_step(g, s)).await;
+    if !report.ok {
+        if g.json {
+            println!("{}", json!({ "name": a.name, "saved": false, "test": report_json(&report) }));
+        }
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "destination {} keeps its previous settings: the test with the new ones failed: {}",
+                a.name,
+                report.error.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    let record = catalog.apply_update(&update, &candidate)?;
+    catalog.record_test(&record.name, true, &report.summary())?;
+    if g.json {
+        println!("{}", json!({ "name": record.name, "url": record.url, "saved": true, "test": report_json(&report) }));
+    } else if !g.quiet {
+        println!("updated destination {} ({})", record.name, record.url);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn disk_line(d: &cairn_std::catalog::DiskInfo) -> String {
+    match d.free_bytes {
+        Some(f) => format!("{} stored, {} free", bytes(d.repository_bytes), bytes(f)),
+        None => format!("{} stored", bytes(d.repository_bytes)),
     }
 }
 
-/// Connects, lists, writes, reads back and deletes a probe (unless read-only), then opens the
-/// repository with the stored password, or creates it if there is none. Returns the steps with
-/// their times.
-async fn test(catalog: &Catalog, name: &str, read_only: bool) -> Result<Vec<String>, Error> {
-    let mut steps = Vec::new();
-    let mut step = |what: &str, t: Instant| steps.push(format!("{what}: ok ({} ms)", t.elapsed().as_millis()));
-    let url = catalog.destination_url(name)?;
-    let backend = url.open()?;
-    let t = Instant::now();
-    let place = url.show();
-    let existing =
-        backend.list(FileKind::Config).await.map_err(|e| storage_error(&place, StorageOp::List, &Handle::CONFIG, e))?;
-    step("connect, authenticate and list", t);
-    if !read_only {
-        let mut id = [0u8; 32];
-        rand_core::Rng::fill_bytes(&mut os_rng(), &mut id);
-        let probe = Handle::new(FileKind::Lock, Id(id));
-        let t = Instant::now();
-        backend
-            .write(&probe, Bytes::from_static(b"cairn write probe"), WriteMode::CreateNew)
-            .await
-            .map_err(|e| storage_error(&place, StorageOp::Write, &probe, e))?;
-        step("write a probe", t);
-        let t = Instant::now();
-        let back = backend
-            .read(&probe, ReadRange::All { max_len: 64 })
-            .await
-            .map_err(|e| storage_error(&place, StorageOp::Read, &probe, e))?;
-        if &back[..] != b"cairn write probe" {
-            return Err(Error::new(ErrorKind::Corrupt, "the probe read back differs from what was written"));
-        }
-        step("read it back", t);
-        let t = Instant::now();
-        backend.remove(&probe).await.map_err(|e| storage_error(&place, StorageOp::Remove, &probe, e))?;
-        step("delete it", t);
-    }
-    let password = catalog.destination_password(name)?;
-    let t = Instant::now();
-    if existing.is_empty() {
-        if read_only {
-            return Err(Error::new(
-                ErrorKind::RepositoryNotFound,
-                "there is no repository there, and the destination is read-only",
-            ));
-        }
-        let mut options = cairn_core::InitOptions::default();
-        options.compression = cairn_core::Compression::best_available();
-        Repository::init(LockKeeper::new(backend), password.expose(), &options, &mut os_rng()).await?;
-        step("no repository found: initialised one", t);
-    } else {
-        Repository::open(LockKeeper::new(backend), password.expose()).await?;
-        step("repository found and opened", t);
-    }
-    Ok(steps)
+fn record_json(d: &DestinationRecord) -> serde_json::Value {
+    json!({
+        "name": d.name, "kind": d.kind, "url": d.url, "owner": d.owner, "enabled": d.enabled,
+        "read_only": d.read_only, "recovered": d.recovered, "export_config": d.export_config,
+        "created": d.created, "disk": d.disk, "last_export": d.last_export,
+        "last_test": d.last_test.as_ref().map(|(t, ok, report)| json!({ "time": t, "ok": ok, "report": report })),
+    })
 }
 
 fn list(g: &Global, catalog: &Catalog) -> Result<ExitCode, Error> {
     let all = catalog.list_destinations()?;
     if g.json {
-        let items: Vec<_> = all
-            .iter()
-            .map(|d| {
-                json!({
-                    "name": d.name, "kind": d.kind, "url": d.url, "owner": d.owner, "enabled": d.enabled,
-                    "read_only": d.read_only,
-                    "last_test": d.last_test.as_ref().map(|(t, ok, report)| json!({ "time": t, "ok": ok, "report": report })),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(items));
+        println!("{}", serde_json::Value::Array(all.iter().map(record_json).collect()));
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
-        println!("no destinations (add one with `cairn destination create --name NAME --url URL`)");
+        println!("no destinations (add one with `cairn destination create --name NAME --type local --backup-dir DIR`)");
         return Ok(ExitCode::SUCCESS);
     }
     for d in &all {
@@ -171,28 +278,26 @@ fn list(g: &Global, catalog: &Catalog) -> Result<ExitCode, Error> {
         if d.read_only {
             badges.push("read-only");
         }
+        if d.recovered {
+            badges.push("recovered");
+        }
         let badges = if badges.is_empty() { String::new() } else { format!(" [{}]", badges.join(", ")) };
-        println!("{:<20} {:<6} {}{badges}  ({health}; owner {})", d.name, d.kind, d.url, d.owner);
+        let disk = d.disk.as_ref().map(|d| format!("; {}", disk_line(d))).unwrap_or_default();
+        println!("{:<20} {:<6} {}{badges}  ({health}{disk}; owner {})", d.name, d.kind, d.url, d.owner);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn get(g: &Global, catalog: &Catalog, name: &str, show_password: bool) -> Result<ExitCode, Error> {
-    let d = catalog.get_destination(name)?.ok_or_else(|| {
-        Error::new(ErrorKind::NotFound, format!("no destination named {name:?}"))
-            .with_hint("list them with `cairn destination list`")
-    })?;
+    let d = catalog.get_destination(name)?.ok_or_else(|| not_found(name))?;
     let password = if show_password { Some(catalog.destination_password(name)?) } else { None };
     let shown = password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
+    let jobs = catalog.jobs_targeting(name)?;
     if g.json {
-        println!(
-            "{}",
-            json!({
-                "name": d.name, "kind": d.kind, "url": d.url, "owner": d.owner, "enabled": d.enabled,
-                "read_only": d.read_only, "created": d.created, "password": shown,
-                "last_test": d.last_test.as_ref().map(|(t, ok, report)| json!({ "time": t, "ok": ok, "report": report })),
-            })
-        );
+        let mut v = record_json(&d);
+        v["password"] = json!(shown);
+        v["jobs"] = json!(jobs);
+        println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     println!("name:      {}", d.name);
@@ -200,7 +305,18 @@ fn get(g: &Global, catalog: &Catalog, name: &str, show_password: bool) -> Result
     println!("url:       {}", d.url);
     println!("owner:     {}", d.owner);
     println!("enabled:   {}", d.enabled);
-    println!("read-only: {}", d.read_only);
+    println!(
+        "read-only: {}{}",
+        d.read_only,
+        if d.recovered { " (recovered: `update --writable` to take it over)" } else { "" }
+    );
+    println!("export configuration: {}", d.export_config);
+    if let Some(disk) = &d.disk {
+        println!("disk:      {} (at {})", disk_line(disk), local_time(cairn_core::Timestamp::new(disk.time, 0)));
+    }
+    if !jobs.is_empty() {
+        println!("jobs:      {}", jobs.join(", "));
+    }
     if let Some((t, ok, report)) = &d.last_test {
         println!(
             "last test: {} at {}: {report}",

@@ -10,6 +10,7 @@ mod commands;
 mod destinations;
 mod exit;
 mod inspect;
+mod jobs;
 mod output;
 mod repair;
 mod repo;

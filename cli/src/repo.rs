@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cairn_core::{FileKind, Handle, Id, Repository, Storage};
 use cairn_std::{
-    Credentials, Destination, DestinationUrl, Error, ErrorKind, LockKeeper, Secret, lock_repository, parse_destination,
-    paths,
+    Access, Credentials, DestinationUrl, Error, ErrorKind, LockKeeper, Secret, lock_repository, parse_destination,
+    paths, read_only_error,
 };
 
 use crate::args::Global;
@@ -23,19 +23,34 @@ pub(crate) struct Location {
     pub(crate) catalog_password: Option<Secret>,
     /// The catalog's name for it.
     pub(crate) name: Option<String>,
+    /// A read-only catalog destination: opened through [`Access::ReadOnly`], never written.
+    pub(crate) read_only: bool,
 }
 
 impl Location {
     pub(crate) fn from_args(global: &Global) -> Result<Self, Error> {
-        if let Some(name) = &global.destination {
+        if global.destination.len() > 1 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "this command works on one destination: give --destination once",
+            ));
+        }
+        if let Some(name) = global.destination.first() {
             let catalog = open_catalog(global)?;
             let url = catalog.destination_url(name)?;
             let password = catalog.destination_password(name)?;
-            return Ok(Self { url, is_default: false, catalog_password: Some(password), name: Some(name.clone()) });
+            let read_only = catalog.require_destination(name)?.read_only;
+            return Ok(Self {
+                url,
+                is_default: false,
+                catalog_password: Some(password),
+                name: Some(name.clone()),
+                read_only,
+            });
         }
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
             let url = DestinationUrl::Local(paths::default_repository()?);
-            return Ok(Self { url, is_default: true, catalog_password: None, name: None });
+            return Ok(Self { url, is_default: true, catalog_password: None, name: None, read_only: false });
         };
         // S3 credentials: the flags, else the environment as for the AWS tools (an access key
         // in the URL wins over both).
@@ -65,11 +80,12 @@ impl Location {
             accept_host_key: global.accept_host_key.clone(),
             known_hosts: global.known_hosts.clone(),
         };
-        Ok(Self { url: parse_destination(spec, credentials)?, is_default: false, catalog_password: None, name: None })
+        let url = parse_destination(spec, credentials)?;
+        Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false })
     }
 
-    pub(crate) fn backend(&self) -> Result<Destination, Error> {
-        self.url.open()
+    pub(crate) fn backend(&self) -> Result<Access, Error> {
+        Ok(Access::new(self.url.open()?, self.read_only))
     }
 
     /// Whether a repository (its config object) is there. For a remote destination this is the
@@ -174,7 +190,7 @@ pub(crate) fn ask_secret(prompt: &str, again: Option<&str>) -> Result<Secret, Er
 }
 
 /// A repository as the commands use it: its destination wrapped to keep this process's lock.
-pub(crate) type Repo = Repository<LockKeeper<Destination>>;
+pub(crate) type Repo = Repository<LockKeeper<Access>>;
 
 /// The locks this run of cairn took, released when the command ends however it ends (a lock
 /// left behind by a killed process is recognised as stale on this host, and everywhere after
@@ -194,6 +210,11 @@ impl Session {
         operation: &str,
         exclusive: bool,
     ) -> Result<(), Error> {
+        // A read-only destination is never written, so it is read without a lock (like
+        // `restic --no-lock`); an operation that needs the exclusive lock would write.
+        if location.read_only {
+            return if exclusive { Err(read_only_error(operation)) } else { Ok(()) };
+        }
         let wait = match &global.retry_lock {
             Some(s) => parse_wait(s)?,
             None => Duration::ZERO,

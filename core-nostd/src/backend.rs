@@ -228,6 +228,42 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
 }
 
+/// A store that can only be read: it wraps any [`Storage`] and has no write path. Writes and
+/// removals fail with [`IoErrorKind::ReadOnly`] without reaching the wrapped store, so a
+/// read-only destination is enforced in one place rather than by checks in every caller.
+#[derive(Debug, Clone)]
+pub struct ReadOnly<S>(S);
+
+impl<S: Storage> ReadOnly<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self(inner)
+    }
+
+    /// The wrapped store, for reading only.
+    pub fn inner(&self) -> &S {
+        &self.0
+    }
+}
+
+impl<S: Storage> Storage for ReadOnly<S> {
+    fn properties(&self) -> StorageProperties {
+        self.0.properties()
+    }
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        self.0.list(kind).await
+    }
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.0.read(handle, range).await
+    }
+    async fn write(&self, _: &Handle, _: Bytes, _: WriteMode) -> Result<(), IoError> {
+        Err(IoError::from_kind(IoErrorKind::ReadOnly))
+    }
+    async fn remove(&self, _: &Handle) -> Result<(), IoError> {
+        Err(IoError::from_kind(IoErrorKind::ReadOnly))
+    }
+}
+
 /// Applies a [`ReadRange`] to a whole object held in memory.
 pub fn slice_range(data: &Bytes, range: ReadRange) -> Result<Bytes, IoError> {
     let len = data.len() as u64;
@@ -336,5 +372,21 @@ mod tests {
         assert_eq!(slice_range(&d, ReadRange::Tail { len: 4 }).unwrap(), &b"6789"[..]);
         assert_eq!(slice_range(&d, ReadRange::Tail { len: 40 }).unwrap(), &b"0123456789"[..]);
         assert!(slice_range(&d, ReadRange::All { max_len: 9 }).is_err());
+    }
+
+    #[test]
+    fn read_only_never_writes() {
+        let mem = MemoryBackend::new();
+        mem.put_raw(Handle::CONFIG, Bytes::from_static(b"c"));
+        let ro = ReadOnly::new(&mem);
+        let h = Handle::new(FileKind::Lock, Id([1; 32]));
+        let write = ro.write(&h, Bytes::from_static(b"x"), WriteMode::CreateNew);
+        let err = futures_executor::block_on(write).unwrap_err();
+        assert_eq!(err.kind(), IoErrorKind::ReadOnly);
+        let remove = ro.remove(&Handle::CONFIG);
+        assert_eq!(futures_executor::block_on(remove).unwrap_err().kind(), IoErrorKind::ReadOnly);
+        assert_eq!(mem.handles(), [Handle::CONFIG]);
+        let read = ro.read(&Handle::CONFIG, ReadRange::All { max_len: 10 });
+        assert_eq!(futures_executor::block_on(read).unwrap(), &b"c"[..]);
     }
 }

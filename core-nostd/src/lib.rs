@@ -80,7 +80,8 @@ mod worker;
 
 pub use archiver::{BackupOptions, BackupResults, backup};
 pub use backend::{
-    FileKind, Handle, MemoryBackend, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode, slice_range,
+    FileKind, Handle, MemoryBackend, ObjectInfo, ReadOnly, ReadRange, Storage, StorageProperties, WriteMode,
+    slice_range,
 };
 pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob, seal_blob_with};
 pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, DataSubset, Usage, WindowLimit, check};

@@ -6,7 +6,7 @@
 //! | `s3:https://HOST[:PORT]/BUCKET[/DIR][?OPTIONS]` | an S3-compatible bucket at that endpoint |
 //! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
 //! | `rest:https://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]` | a restic REST server |
-//! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE]` | a directory over SSH |
+//! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&host-key=FP&known-hosts=FILE]` | a directory over SSH |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode};
+use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadOnly, ReadRange, Storage, StorageProperties, WriteMode};
 
 use crate::error::{Error, ErrorKind};
 use crate::local::LocalBackend;
@@ -294,7 +294,8 @@ fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config,
     Ok(c)
 }
 
-/// `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&known-hosts=FILE&retries=N&connections=N]`.
+/// `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&host-key=SHA256:...&known-hosts=FILE&retries=N&connections=N]`
+/// (`host-key` pins the server's key by its fingerprint, percent-encoded).
 fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> {
     let rest = url.strip_prefix("sftp://").unwrap_or(url);
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -320,16 +321,18 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     let mut known_hosts = credentials.known_hosts;
     let mut retry_count = None;
     let mut pool = None;
+    let mut host_key = credentials.accept_host_key;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
             "key" => key = Some(PathBuf::from(percent_decode(v))),
+            "host-key" => host_key = Some(percent_decode(v)),
             "connections" => pool = Some(connections(url, v)?),
             "known-hosts" => known_hosts = Some(PathBuf::from(percent_decode(v))),
             "retries" => retry_count = Some(retries(url, v)?),
             other => {
                 return Err(bad(url, format!("unknown option {other:?}"))
-                    .with_hint("known options: key, known-hosts, retries, connections"));
+                    .with_hint("known options: key, host-key, known-hosts, retries, connections"));
             }
         }
     }
@@ -352,7 +355,7 @@ fn parse_sftp(url: &str, credentials: Credentials) -> Result<SftpConfig, Error> 
     let mut c = SftpConfig::new(host, &user, auth, &directory);
     c.port = port;
     c.known_hosts = known_hosts;
-    c.accepted_host_key = credentials.accept_host_key;
+    c.accepted_host_key = host_key;
     if let Some(r) = retry_count {
         c.retries = r;
     }
@@ -519,6 +522,164 @@ impl Destination {
             format!("{operation} deletes data, and this REST server is append-only: it refuses deletes"),
         )
         .with_hint("run it against the server started without --append-only (backups and restores work as they are)"))
+    }
+}
+
+/// Checks a side file's name: `/`-separated segments of letters, digits, `-`, `_` and `.`, none
+/// starting with a dot.
+fn side_file_name(name: &str) -> Result<(), IoError> {
+    let valid = !name.is_empty()
+        && name.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if valid { Ok(()) } else { Err(IoError::from_kind(cairn_core::IoErrorKind::InvalidData)) }
+}
+
+/// Files beside the repository, outside its format: the ownership marker, the archives of
+/// `archived` and `compressed` jobs, and configuration exports. A restic REST server holds
+/// only a repository's own objects, so it has none.
+impl Destination {
+    fn no_side_files() -> IoError {
+        crate::http::error(
+            cairn_core::IoErrorKind::Unsupported,
+            "a REST server stores only repository objects, not other files",
+        )
+    }
+
+    /// Whether this destination can hold files beside the repository.
+    pub fn has_side_files(&self) -> bool {
+        !matches!(self, Self::Rest(_))
+    }
+
+    /// Writes (replacing) the file `name` beside the repository.
+    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
+        side_file_name(name)?;
+        match self {
+            Self::Local(s) => s.put_file(name, data).await,
+            Self::S3(s) => s.put_file(name, data).await,
+            Self::Sftp(s) => s.put_file(name, data).await,
+            Self::Rest(_) => Err(Self::no_side_files()),
+        }
+    }
+
+    /// Reads the file `name` beside the repository (at most `max_len` bytes).
+    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
+        side_file_name(name)?;
+        match self {
+            Self::Local(s) => s.get_file(name, max_len).await,
+            Self::S3(s) => s.get_file(name, max_len).await,
+            Self::Sftp(s) => s.get_file(name, max_len).await,
+            Self::Rest(_) => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
+        }
+    }
+
+    /// The files directly in `dir` beside the repository, with their sizes, sorted by name.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
+        side_file_name(dir)?;
+        let mut out = match self {
+            Self::Local(s) => s.list_files(dir).await?,
+            Self::S3(s) => s.list_files(dir).await?,
+            Self::Sftp(s) => s.list_files(dir).await?,
+            Self::Rest(_) => Vec::new(),
+        };
+        out.sort();
+        Ok(out)
+    }
+
+    /// Free bytes on the destination, where it can tell (local disks; SFTP servers with the
+    /// `statvfs` extension). S3 and REST have no such notion.
+    pub async fn free_space(&self) -> Result<Option<u64>, IoError> {
+        match self {
+            Self::Local(s) => s.free_space().map(Some),
+            Self::Sftp(s) => s.free_space().await,
+            Self::S3(_) | Self::Rest(_) => Ok(None),
+        }
+    }
+
+    /// Removes the file `name` beside the repository (absent is fine).
+    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
+        side_file_name(name)?;
+        match self {
+            Self::Local(s) => s.remove_file(name).await,
+            Self::S3(s) => s.remove_file(name).await,
+            Self::Sftp(s) => s.remove_file(name).await,
+            Self::Rest(_) => Ok(()),
+        }
+    }
+}
+
+/// A destination as commands use it: writable, or wrapped in [`ReadOnly`] so that nothing can
+/// write to it (a read-only destination is restored from and browsed, never written).
+#[derive(Debug)]
+pub enum Access {
+    /// Reads and writes.
+    Writable(Destination),
+    /// Reads only: writes and removals fail before reaching the destination.
+    ReadOnly(ReadOnly<Destination>),
+}
+
+impl Access {
+    /// `destination`, read-only if `read_only`.
+    pub fn new(destination: Destination, read_only: bool) -> Self {
+        if read_only { Self::ReadOnly(ReadOnly::new(destination)) } else { Self::Writable(destination) }
+    }
+
+    /// Whether writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::ReadOnly(_))
+    }
+
+    /// The destination, for reading and for questions about it.
+    pub fn destination(&self) -> &Destination {
+        match self {
+            Self::Writable(d) => d,
+            Self::ReadOnly(r) => r.inner(),
+        }
+    }
+
+    /// The destination for writing, or the error that says it is read-only.
+    pub fn writable(&self, operation: &str) -> Result<&Destination, Error> {
+        match self {
+            Self::Writable(d) => Ok(d),
+            Self::ReadOnly(_) => Err(read_only_error(operation)),
+        }
+    }
+
+    /// As [`Destination::ensure_deletes_allowed`], and refused on a read-only destination.
+    pub async fn ensure_deletes_allowed(&self, operation: &str) -> Result<(), Error> {
+        self.writable(operation)?.ensure_deletes_allowed(operation).await
+    }
+}
+
+/// The error for an operation that would write to a read-only destination.
+pub fn read_only_error(operation: &str) -> Error {
+    Error::new(ErrorKind::PermissionDenied, format!("{operation} writes to the destination, and it is read-only"))
+        .with_hint("read-only destinations are for restoring and browsing; back up to a writable destination")
+}
+
+impl Storage for Access {
+    fn properties(&self) -> StorageProperties {
+        self.destination().properties()
+    }
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        self.destination().list(kind).await
+    }
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.destination().read(handle, range).await
+    }
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        match self {
+            Self::Writable(d) => d.write(handle, data, mode).await,
+            Self::ReadOnly(r) => r.write(handle, data, mode).await,
+        }
+    }
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        match self {
+            Self::Writable(d) => d.remove(handle).await,
+            Self::ReadOnly(r) => r.remove(handle).await,
+        }
     }
 }
 

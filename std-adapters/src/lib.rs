@@ -33,25 +33,31 @@
 
 mod archive;
 pub mod catalog;
+pub mod daemon;
 mod destination;
 mod error;
+pub mod form;
 mod fs_source;
 mod fs_target;
+pub mod health;
 mod http;
 mod local;
 mod lock;
 pub mod paths;
 mod process;
+pub mod recovery;
 mod rest;
 mod rng;
+pub mod runner;
 mod s3;
 pub mod s3_vendors;
+pub mod schedule;
 mod secret;
 mod sftp;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
-pub use destination::{Credentials, Destination, DestinationUrl, parse_destination};
+pub use destination::{Access, Credentials, Destination, DestinationUrl, parse_destination, read_only_error};
 pub use error::{Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path};
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};

@@ -266,6 +266,61 @@ impl Storage for LocalBackend {
     }
 }
 
+impl LocalBackend {
+    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
+    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
+        let path = self.root.join(name);
+        tokio::task::spawn_blocking(move || write_atomic(&path, &data, WriteMode::Replace))
+            .await
+            .map_err(blocking_error)?
+    }
+
+    /// Reads a file beside the repository, at most `max_len` bytes.
+    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
+        read_range(&self.root.join(name), ReadRange::All { max_len }).map(Bytes::from)
+    }
+
+    /// The files (name and size) directly in the directory `dir` beside the repository.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
+        let dir = self.root.join(dir);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(core_io_error(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| core_io_error(&dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            match entry.metadata() {
+                Ok(meta) if meta.is_file() && !name.starts_with('.') => out.push((name, meta.len())),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Free bytes for this user on the filesystem holding the repository (or, before it
+    /// exists, its nearest existing parent).
+    pub fn free_space(&self) -> Result<u64, IoError> {
+        let mut dir = self.root.as_path();
+        while !dir.exists() {
+            dir = dir.parent().unwrap_or(Path::new("/"));
+        }
+        let v = nix::sys::statvfs::statvfs(dir).map_err(|e| core_io_error(dir, std::io::Error::from(e)))?;
+        Ok(v.blocks_available().saturating_mul(v.fragment_size()))
+    }
+
+    /// Removes a file beside the repository (absent is fine).
+    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
+        match fs::remove_file(self.root.join(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(core_io_error(&self.root.join(name), e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -669,15 +669,36 @@ impl Storage for S3Backend {
                 .collect());
         }
         let prefix = format!("{}{}/", self.prefix, kind.dir());
+        let keys = self.list_keys(&prefix).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|(key, size)| id_of(&self.prefix, kind, key).map(|id| ObjectInfo { id, size: *size }))
+            .collect())
+    }
+
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_key(&self.key_of(handle), range).await
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        let key = self.key_of(handle);
+        let class = if handle.kind == FileKind::Pack { self.config.pack_storage_class.clone() } else { None };
+        self.write_key(&key, data, mode, class).await
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        self.remove_key(&self.key_of(handle)).await
+    }
+}
+
+impl S3Backend {
+    /// Every key under `prefix` with its size, through all listing pages.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<(String, u64)>, IoError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.list_page(&prefix, token.as_deref()).await?;
-            out.extend(
-                page.contents
-                    .iter()
-                    .filter_map(|e| id_of(&self.prefix, kind, &e.key).map(|id| ObjectInfo { id, size: e.size })),
-            );
+            let page = self.list_page(prefix, token.as_deref()).await?;
+            out.extend(page.contents.iter().map(|e| (e.key.clone(), e.size)));
             match page.next_continuation_token {
                 Some(next) if page.is_truncated => {
                     if token.as_deref() == Some(next.as_str()) {
@@ -691,8 +712,34 @@ impl Storage for S3Backend {
         Ok(out)
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        let key = self.key_of(handle);
+    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
+    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
+        self.write_key(&format!("{}{name}", self.prefix), data, WriteMode::Replace, None).await
+    }
+
+    /// Reads a file beside the repository, at most `max_len` bytes.
+    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
+        self.read_key(&format!("{}{name}", self.prefix), ReadRange::All { max_len }).await
+    }
+
+    /// The files (name and size) directly in the directory `dir` beside the repository.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
+        let prefix = format!("{}{dir}/", self.prefix);
+        Ok(self
+            .list_keys(&prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(k, size)| k.strip_prefix(&prefix).filter(|n| !n.contains('/')).map(|n| (n.to_string(), size)))
+            .collect())
+    }
+
+    /// Removes a file beside the repository (absent is fine).
+    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
+        self.remove_key(&format!("{}{name}", self.prefix)).await
+    }
+
+    async fn read_key(&self, key: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        let key = key.to_string();
         let (header, limit, exact) = match range {
             ReadRange::All { max_len } => (None, max_len, None),
             ReadRange::Span { offset, len } => {
@@ -729,16 +776,14 @@ impl Storage for S3Backend {
         Ok(a.body)
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        let key = self.key_of(handle);
+    async fn write_key(&self, key: &str, data: Bytes, mode: WriteMode, class: Option<String>) -> Result<(), IoError> {
+        let key = key.to_string();
         let mut headers = Vec::new();
         if mode == WriteMode::CreateNew {
             headers.push(("if-none-match", "*".to_string()));
         }
-        if handle.kind == FileKind::Pack
-            && let Some(class) = &self.config.pack_storage_class
-        {
-            headers.push(("x-amz-storage-class", class.clone()));
+        if let Some(class) = class {
+            headers.push(("x-amz-storage-class", class));
         }
         let result = if data.len() > self.config.multipart_threshold {
             self.put_multipart(&key, data.clone(), headers).await
@@ -750,7 +795,7 @@ impl Storage for S3Backend {
             // (a lock's random token, a config's random id) tell it apart from another writer's.
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
                 let max_len = data.len() as u64;
-                match self.read(handle, ReadRange::All { max_len }).await {
+                match self.read_key(&key, ReadRange::All { max_len }).await {
                     Ok(found) if found == data => Ok(()),
                     _ => Err(e),
                 }
@@ -759,8 +804,8 @@ impl Storage for S3Backend {
         }
     }
 
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        let key = self.key_of(handle);
+    async fn remove_key(&self, key: &str) -> Result<(), IoError> {
+        let key = key.to_string();
         let call = Call {
             method: reqwest::Method::DELETE,
             key: Some(&key),

@@ -445,8 +445,8 @@ impl SftpBackend {
         Ok(())
     }
 
-    async fn write_once(&self, conn: Rc<Conn>, handle: &Handle, data: &Bytes, mode: WriteMode) -> Result<(), Failure> {
-        let path = self.path_of(handle);
+    async fn write_once(&self, conn: Rc<Conn>, path: &str, data: &Bytes, mode: WriteMode) -> Result<(), Failure> {
+        let path = path.to_string();
         let dir = path.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
         let tmp = format!("{dir}/.cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
         let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE | OpenFlags::EXCLUDE;
@@ -583,7 +583,21 @@ impl Storage for SftpBackend {
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        let path = self.path_of(handle);
+        self.read_path(&self.path_of(handle), range).await
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        self.write_path(&self.path_of(handle), data, mode).await
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        self.remove_path(&self.path_of(handle)).await
+    }
+}
+
+impl SftpBackend {
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        let path = path.to_string();
         self.with_conn(|conn| {
             let path = path.clone();
             async move {
@@ -630,12 +644,12 @@ impl Storage for SftpBackend {
         .await
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        let result = self.with_conn(|conn| self.write_once(conn, handle, &data, mode)).await;
+    async fn write_path(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        let result = self.with_conn(|conn| self.write_once(conn, path, &data, mode)).await;
         match result {
             // A create whose answer was lost, then retried, finds its own object.
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
-                match self.read(handle, ReadRange::All { max_len: data.len() as u64 }).await {
+                match self.read_path(path, ReadRange::All { max_len: data.len() as u64 }).await {
                     Ok(found) if found == data => Ok(()),
                     _ => Err(e),
                 }
@@ -644,8 +658,8 @@ impl Storage for SftpBackend {
         }
     }
 
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        let path = self.path_of(handle);
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        let path = path.to_string();
         self.with_conn(|conn| {
             let path = path.clone();
             async move {
@@ -653,6 +667,57 @@ impl Storage for SftpBackend {
                     Ok(_) => Ok(()),
                     Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(()),
                     Err(e) => Err(classify(&format!("deleting {path}"), e)),
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl SftpBackend {
+    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
+    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
+        self.write_path(&format!("{}/{name}", self.config.directory), data, WriteMode::Replace).await
+    }
+
+    /// Reads a file beside the repository, at most `max_len` bytes.
+    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
+        self.read_path(&format!("{}/{name}", self.config.directory), ReadRange::All { max_len }).await
+    }
+
+    /// The files (name and size) directly in the directory `dir` beside the repository.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
+        let dir = format!("{}/{dir}", self.config.directory);
+        self.with_conn(|conn| {
+            let dir = dir.clone();
+            async move {
+                Ok(Self::list_dir(&conn, &dir)
+                    .await?
+                    .into_iter()
+                    .filter(|(n, _, is_dir)| !is_dir && !n.starts_with('.'))
+                    .map(|(n, size, _)| (n, size))
+                    .collect())
+            }
+        })
+        .await
+    }
+
+    /// Removes a file beside the repository (absent is fine).
+    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
+        self.remove_path(&format!("{}/{name}", self.config.directory)).await
+    }
+
+    /// Free bytes for this user on the server's filesystem (`statvfs@openssh.com`), if the
+    /// server tells.
+    pub async fn free_space(&self) -> Result<Option<u64>, IoError> {
+        let dir = self.config.directory.clone();
+        self.with_conn(|conn| {
+            let dir = dir.clone();
+            async move {
+                match conn.sftp.statvfs(dir.as_str()).await {
+                    Ok(v) => Ok(Some(v.blocks_avail.saturating_mul(v.fragment_size))),
+                    Err(SftpError::Status(s)) if s.status_code == StatusCode::OpUnsupported => Ok(None),
+                    Err(e) => Err(classify(&format!("asking the free space of {dir}"), e)),
                 }
             }
         })

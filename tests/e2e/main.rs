@@ -7,6 +7,7 @@ mod crash;
 mod damage;
 mod destinations;
 mod inspect;
+mod jobs;
 mod lifecycle;
 mod repair;
 mod rest;

@@ -1,0 +1,338 @@
+//! A destination described field by field, as the CLI's `destination create --type` and the
+//! desktop form give it, checked one field at a time and turned into the one URL syntax of
+//! [`crate::parse_destination`].
+//!
+//! Every error names its field (`bucket: ...`, `port: ...`), so a form can show it next to the
+//! field that caused it. Secrets are not fields here: they go to the catalog sealed.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+use crate::s3_vendors::vendor;
+
+/// A destination's fields (see the [module docs](self)). Which fields apply depends on `kind`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DestinationFields {
+    /// `local`, `s3`, `sftp` or `rest`.
+    pub kind: String,
+    /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
+    /// the server (REST).
+    pub backup_dir: String,
+    /// S3: a vendor preset id (`aws`, `wasabi`, `b2`, ..., `custom`), or none with `endpoint`.
+    pub vendor: Option<String>,
+    /// S3: the endpoint URL (`https://host[:port]`), or for `custom` a template with
+    /// `{region}` and optionally `{bucket}`.
+    pub endpoint: Option<String>,
+    /// S3: the region.
+    pub region: Option<String>,
+    /// S3: the bucket.
+    pub bucket: Option<String>,
+    /// S3: the account id (Cloudflare R2) or namespace (Oracle).
+    pub account: Option<String>,
+    /// S3: the access key id.
+    pub access_key: Option<String>,
+    /// S3: storage class for data packs.
+    pub storage_class: Option<String>,
+    /// SFTP and REST: the host name or address.
+    pub host: Option<String>,
+    /// SFTP and REST: the port.
+    pub port: Option<u16>,
+    /// SFTP and REST: the user.
+    pub user: Option<String>,
+    /// SFTP: the private key file (else the password secret).
+    pub key_file: Option<PathBuf>,
+    /// SFTP: the server's host key fingerprint to trust (`SHA256:...`).
+    pub host_key: Option<String>,
+    /// REST: `https` (default) or `http`.
+    pub scheme: Option<String>,
+    /// S3 and REST: check TLS certificates (default true).
+    pub verify_tls: Option<bool>,
+    /// HTTP and SFTP retries.
+    pub retries: Option<u32>,
+    /// Parallel connections.
+    pub connections: Option<u32>,
+}
+
+fn field(name: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidInput, format!("{name}: {why}"))
+}
+
+fn required<'a>(name: &str, v: &'a Option<String>) -> Result<&'a str, Error> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| field(name, "is required"))
+}
+
+/// Percent-encodes a query value or path segment (RFC 3986 unreserved characters stay).
+fn encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && (h.parse::<std::net::IpAddr>().is_ok()
+            || h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+            }))
+}
+
+fn absolute_dir(name: &str, dir: &str) -> Result<String, Error> {
+    if !dir.starts_with('/') {
+        return Err(field(name, format!("{dir:?} is not an absolute path")).with_hint("start it with /"));
+    }
+    if dir.contains('\0') || dir.split('/').any(|s| s == "..") {
+        return Err(field(name, format!("{dir:?} may not contain '..' or NUL")));
+    }
+    Ok(dir.trim_end_matches('/').to_string())
+}
+
+impl DestinationFields {
+    /// Checks every field and returns the destination URL (without secrets).
+    pub fn to_url(&self) -> Result<String, Error> {
+        let mut options: Vec<String> = Vec::new();
+        if let Some(r) = self.retries {
+            options.push(format!("retries={r}"));
+        }
+        if let Some(c) = self.connections {
+            if c == 0 || c > 64 {
+                return Err(field("connections", "must be 1 to 64"));
+            }
+            options.push(format!("connections={c}"));
+        }
+        let tls_option = |options: &mut Vec<String>| {
+            if self.verify_tls == Some(false) {
+                options.push("verify-tls=false".into());
+            }
+        };
+        let url = match self.kind.as_str() {
+            "local" => {
+                if !options.is_empty() {
+                    return Err(field("retries", "applies to network destinations only"));
+                }
+                absolute_dir("backup-dir", &self.backup_dir)?
+            }
+            "s3" => {
+                let bucket = required("bucket", &self.bucket)?;
+                let valid_bucket = (3..=63).contains(&bucket.len())
+                    && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+                    && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+                if !valid_bucket {
+                    return Err(field("bucket", format!("{bucket:?} is not a bucket name"))
+                        .with_hint("3 to 63 of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"));
+                }
+                let dir = self.backup_dir.trim_matches('/');
+                if !dir.is_empty() {
+                    crate::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
+                }
+                let path = if dir.is_empty() { bucket.to_string() } else { format!("{bucket}/{dir}") };
+                let region = self.region.as_deref().map(str::trim).filter(|s| !s.is_empty());
+                match (
+                    self.vendor.as_deref().filter(|v| !v.is_empty()),
+                    self.endpoint.as_deref().filter(|e| !e.is_empty()),
+                ) {
+                    (Some("custom"), Some(template)) => {
+                        options.push(format!("endpoint={}", encode(template, false)));
+                        options.push(format!("region={}", region.ok_or_else(|| field("region", "is required"))?));
+                    }
+                    (Some("custom"), None) => {
+                        return Err(field("endpoint", "a custom vendor needs an endpoint template")
+                            .with_hint("for example https://s3.{region}.example.com"));
+                    }
+                    (Some(v), None) => {
+                        let preset = vendor(v).ok_or_else(|| field("vendor", format!("unknown vendor {v:?}")))?;
+                        if let Some(r) = region {
+                            if !preset.regions.is_empty() && !preset.regions.contains(&r) {
+                                return Err(field("region", format!("{r:?} is not a {} region", preset.name))
+                                    .with_hint(format!("regions: {}", preset.regions.join(", "))));
+                            }
+                            options.push(format!("region={r}"));
+                        }
+                    }
+                    (vendor_id, Some(endpoint)) => {
+                        let ok = reqwest::Url::parse(endpoint)
+                            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && u.path() == "/");
+                        if !ok {
+                            return Err(field("endpoint", format!("{endpoint:?} is not an http(s)://HOST[:PORT] URL")));
+                        }
+                        if let Some(v) = vendor_id {
+                            options.push(format!("vendor={v}"));
+                        }
+                        if let Some(r) = region {
+                            options.push(format!("region={r}"));
+                        }
+                    }
+                    (None, None) => return Err(field("vendor", "choose a vendor or give an endpoint")),
+                }
+                if let Some(a) = self.account.as_deref().filter(|a| !a.is_empty()) {
+                    options.push(format!("account={}", encode(a, false)));
+                }
+                if let Some(k) = self.access_key.as_deref().filter(|k| !k.is_empty()) {
+                    if !k.bytes().all(|b| b.is_ascii_graphic()) {
+                        return Err(field("access-key", "may hold only printable characters without spaces"));
+                    }
+                    options.push(format!("access-key={}", encode(k, false)));
+                }
+                if let Some(c) = self.storage_class.as_deref().filter(|c| !c.is_empty()) {
+                    options.push(format!("storage-class={c}"));
+                }
+                tls_option(&mut options);
+                match (
+                    self.vendor.as_deref().filter(|v| !v.is_empty()),
+                    self.endpoint.as_deref().filter(|e| !e.is_empty()),
+                ) {
+                    (Some(v), None) => format!("s3:{v}/{path}"),
+                    (Some("custom"), Some(_)) => format!("s3:custom/{path}"),
+                    (_, Some(endpoint)) => format!("s3:{}/{path}", endpoint.trim_end_matches('/')),
+                    // Refused above: a vendor or an endpoint is required.
+                    (None, None) => return Err(field("vendor", "choose a vendor or give an endpoint")),
+                }
+            }
+            "sftp" => {
+                let host = required("host", &self.host)?;
+                if !valid_host(host) {
+                    return Err(field("host", format!("{host:?} is not a host name or address")));
+                }
+                let user = required("user", &self.user)?;
+                if user.contains(['@', '/', ':', ' ']) {
+                    return Err(field("user", format!("{user:?} may not contain '@', '/', ':' or spaces")));
+                }
+                let dir = absolute_dir("backup-dir", &self.backup_dir)?;
+                if let Some(k) = &self.key_file {
+                    check_key_file(k)?;
+                    options.push(format!("key={}", encode(&k.to_string_lossy(), true)));
+                }
+                if let Some(fp) = self.host_key.as_deref().filter(|f| !f.is_empty()) {
+                    if !fp.starts_with("SHA256:") || fp.len() < 20 {
+                        return Err(field("host-key", format!("{fp:?} is not a SHA256:... fingerprint"))
+                            .with_hint("copy it from `ssh-keygen -lf` on the server, or from the unknown-host error"));
+                    }
+                    options.push(format!("host-key={}", encode(fp, false)));
+                }
+                let port = self.port.unwrap_or(22);
+                if port == 0 {
+                    return Err(field("port", "must be 1 to 65535"));
+                }
+                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+                format!("sftp://{}@{host}:{port}{dir}", encode(user, false))
+            }
+            "rest" => {
+                let host = required("host", &self.host)?;
+                if !valid_host(host) {
+                    return Err(field("host", format!("{host:?} is not a host name or address")));
+                }
+                let scheme = self.scheme.as_deref().unwrap_or("https");
+                if !matches!(scheme, "http" | "https") {
+                    return Err(field("scheme", "must be http or https"));
+                }
+                if self.port == Some(0) {
+                    return Err(field("port", "must be 1 to 65535"));
+                }
+                let dir = self.backup_dir.trim_matches('/');
+                if dir.contains("..") || dir.contains(['?', '#', ' ']) {
+                    return Err(field("backup-dir", format!("{dir:?} may not contain '..', '?', '#' or spaces")));
+                }
+                let user = match self.user.as_deref().filter(|u| !u.is_empty()) {
+                    Some(u) => format!("{}@", encode(u, false)),
+                    None => String::new(),
+                };
+                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+                tls_option(&mut options);
+                format!("rest:{scheme}://{user}{host}{port}/{}", encode(dir, true))
+            }
+            other => {
+                return Err(field("type", format!("unknown destination type {other:?}"))
+                    .with_hint("use local, s3, sftp or rest"));
+            }
+        };
+        Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
+    }
+}
+
+/// Checks that an SSH private key file exists and parses (an encrypted key is accepted: its
+/// passphrase is a secret, checked by the Test).
+pub fn check_key_file(path: &std::path::Path) -> Result<(), Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| field("key-file", format!("cannot read {}: {e}", path.display())))?;
+    match russh::keys::decode_secret_key(&text, None) {
+        Ok(_) => Ok(()),
+        Err(russh::keys::Error::KeyIsEncrypted) => Ok(()),
+        Err(e) => Err(field("key-file", format!("{} is not an SSH private key: {e}", path.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(kind: &str) -> DestinationFields {
+        DestinationFields { kind: kind.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn urls_from_fields() {
+        let mut f = fields("local");
+        f.backup_dir = "/srv/backup/".into();
+        assert_eq!(f.to_url().unwrap(), "/srv/backup");
+        f.backup_dir = "backup".into();
+        assert!(f.to_url().unwrap_err().to_string().starts_with("backup-dir:"));
+
+        let mut f = fields("s3");
+        f.vendor = Some("wasabi".into());
+        f.region = Some("eu-central-2".into());
+        f.bucket = Some("my-backups".into());
+        f.backup_dir = "laptop".into();
+        f.access_key = Some("AKIA1".into());
+        assert_eq!(f.to_url().unwrap(), "s3:wasabi/my-backups/laptop?region=eu-central-2&access-key=AKIA1");
+        f.region = Some("mars-1".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("region:"));
+        f.vendor = Some("custom".into());
+        f.endpoint = Some("https://s3.{region}.example.com".into());
+        assert_eq!(
+            f.to_url().unwrap(),
+            "s3:custom/my-backups/laptop?endpoint=https%3A%2F%2Fs3.%7Bregion%7D.example.com&region=mars-1&access-key=AKIA1"
+        );
+        f.vendor = None;
+        f.endpoint = Some("ftp://x".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("endpoint:"));
+        f.bucket = None;
+        assert!(f.to_url().unwrap_err().to_string().starts_with("bucket:"));
+
+        let mut f = fields("sftp");
+        f.host = Some("nas.local".into());
+        f.user = Some("me".into());
+        f.port = Some(2222);
+        f.backup_dir = "/srv/b".into();
+        f.host_key = Some("SHA256:abcdefghijklmnop+/=".into());
+        assert_eq!(f.to_url().unwrap(), "sftp://me@nas.local:2222/srv/b?host-key=SHA256%3Aabcdefghijklmnop%2B%2F%3D");
+        f.key_file = Some("/nonexistent/key".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("key-file:"));
+        f.key_file = None;
+        f.host = Some("bad host".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("host:"));
+
+        let mut f = fields("rest");
+        f.host = Some("127.0.0.1".into());
+        f.port = Some(8000);
+        f.scheme = Some("http".into());
+        f.user = Some("me".into());
+        f.backup_dir = "/laptop/".into();
+        assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
+        assert!(fields("ftp").to_url().unwrap_err().to_string().starts_with("type:"));
+    }
+}

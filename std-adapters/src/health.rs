@@ -1,0 +1,411 @@
+//! Destination health: the **Test** action, ownership of backup directories, disk info, the
+//! raw object browser and the catalog's snapshot cache.
+//!
+//! - The Test connects and lists, writes a probe object, reads it back and deletes it (skipped
+//!   for a read-only destination), then finds the repository: opens it with the destination's
+//!   password or, if there is none, initialises it. Every step is reported with its time, as it
+//!   happens, so a window can show them live.
+//! - **Ownership**: a backup directory belongs to one destination of one catalog. The owner is
+//!   recorded beside the repository in `cairn-owner.json` (the catalog id and the destination's
+//!   name, plus host and user for people reading it). A writable destination whose directory
+//!   names another owner is refused, with the advice to add it read-only. A REST server cannot
+//!   hold that file; there, a repository the destination's password does not open is refused
+//!   the same way.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, WriteMode};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CachedSnapshot, Candidate, Catalog, DiskInfo};
+use crate::destination::Destination;
+use crate::error::{Error, ErrorKind};
+use crate::lock::LockKeeper;
+use crate::secret::Secret;
+
+/// The ownership marker's name, beside the repository.
+pub const OWNER_FILE: &str = "cairn-owner.json";
+
+/// Who a backup directory belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Owner {
+    /// The catalog's id ([`Catalog::catalog_id`]).
+    pub catalog: String,
+    /// The destination's name in that catalog.
+    pub destination: String,
+    /// The host the catalog was on when it claimed the directory.
+    #[serde(default)]
+    pub host: String,
+    /// The user.
+    #[serde(default)]
+    pub user: String,
+    /// When (Unix seconds).
+    #[serde(default)]
+    pub time: i64,
+}
+
+impl Owner {
+    /// The owner for destination `destination` of catalog `catalog`, claimed now.
+    pub fn new(catalog: &str, destination: &str) -> Self {
+        Self {
+            catalog: catalog.to_string(),
+            destination: destination.to_string(),
+            host: crate::process::hostname(),
+            user: crate::process::username(),
+            time: crate::process::now().secs,
+        }
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.catalog == other.catalog && self.destination == other.destination
+    }
+}
+
+/// One step of a Test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TestStep {
+    /// What was done.
+    pub name: String,
+    /// Whether it worked.
+    pub ok: bool,
+    /// How long it took.
+    pub millis: u64,
+    /// What was found, or what went wrong.
+    pub detail: Option<String>,
+}
+
+/// A Test's outcome.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct TestReport {
+    /// The steps, in order; the last one failed if the Test did.
+    pub steps: Vec<TestStep>,
+    /// Whether every step passed.
+    pub ok: bool,
+    /// Why it failed (with what to do).
+    pub error: Option<String>,
+    /// Whether the Test created the repository.
+    pub initialised: bool,
+}
+
+impl TestReport {
+    /// One line per step, for history and logs.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let detail = s.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+                format!("{} {} ({} ms){detail}", s.name, if s.ok { "ok" } else { "FAILED" }, s.millis)
+            })
+            .collect();
+        if let Some(e) = &self.error {
+            parts.push(e.clone());
+        }
+        parts.join("; ")
+    }
+}
+
+struct Steps<'a> {
+    steps: Vec<TestStep>,
+    on_step: &'a mut dyn FnMut(&TestStep),
+}
+
+impl Steps<'_> {
+    async fn run<T, F>(&mut self, name: &str, f: F) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = Result<(T, Option<String>), Error>>,
+    {
+        let t = Instant::now();
+        let result = f.await;
+        let millis = t.elapsed().as_millis() as u64;
+        let (ok, detail) = match &result {
+            Ok((_, d)) => (true, d.clone()),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        let step = TestStep { name: name.to_string(), ok, millis, detail };
+        (self.on_step)(&step);
+        self.steps.push(step);
+        result.map(|(v, _)| v)
+    }
+}
+
+fn storage_error(place: &str, op: StorageOp, handle: &Handle, source: cairn_core::IoError) -> Error {
+    Error::from(cairn_core::Error::Storage { op, kind: handle.kind, id: handle.id, source }).context(place)
+}
+
+/// Reads the ownership marker of a destination, if it has one (`None` too where the
+/// destination cannot hold one).
+pub async fn read_owner(dest: &Destination) -> Result<Option<Owner>, Error> {
+    match dest.get_file(OWNER_FILE, 64 << 10).await {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(e) if e.kind() == cairn_core::IoErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot read {OWNER_FILE}: {e}"))),
+    }
+}
+
+/// Claims a destination's backup directory for `owner` (nothing where it cannot hold files).
+pub async fn write_owner(dest: &Destination, owner: &Owner) -> Result<(), Error> {
+    if !dest.has_side_files() {
+        return Ok(());
+    }
+    let json = serde_json::to_vec_pretty(owner).map_err(|e| Error::new(ErrorKind::Other, e.to_string()))?;
+    dest.put_file(OWNER_FILE, Bytes::from(json))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {OWNER_FILE}: {e}")))
+}
+
+fn owned_elsewhere(place: &str, found: &Owner) -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "the backup directory {place} belongs to destination {:?} of another catalog (claimed on {} by {})",
+            found.destination,
+            if found.host.is_empty() { "an unknown host" } else { &found.host },
+            if found.user.is_empty() { "an unknown user" } else { &found.user },
+        ),
+    )
+    .with_hint("add it read-only instead (--read-only, with its repository password) to restore from it")
+}
+
+/// Runs the Test on `candidate` (see the [module docs](self)), calling `on_step` as each step
+/// ends. `owner` is who the destination's backup directory must belong to.
+pub async fn test_destination(candidate: &Candidate, owner: &Owner, on_step: &mut dyn FnMut(&TestStep)) -> TestReport {
+    let mut steps = Steps { steps: Vec::new(), on_step };
+    let mut initialised = false;
+    let result = run_test(candidate, owner, &mut steps, &mut initialised).await;
+    TestReport {
+        ok: result.is_ok(),
+        error: result.err().map(|e| match e.hint() {
+            Some(h) => format!("{e} ({h})"),
+            None => e.to_string(),
+        }),
+        steps: steps.steps,
+        initialised,
+    }
+}
+
+async fn run_test(
+    candidate: &Candidate,
+    owner: &Owner,
+    steps: &mut Steps<'_>,
+    initialised: &mut bool,
+) -> Result<(), Error> {
+    let backend = candidate.parsed.open()?;
+    let place = candidate.parsed.show();
+    let existing = steps
+        .run("connect, authenticate and list", async {
+            let found = backend
+                .list(FileKind::Config)
+                .await
+                .map_err(|e| storage_error(&place, StorageOp::List, &Handle::CONFIG, e))?;
+            Ok((!found.is_empty(), None))
+        })
+        .await?;
+    let claimed = steps
+        .run("check who owns the backup directory", async {
+            let found = read_owner(&backend).await?;
+            let detail = match &found {
+                Some(o) if o.same(owner) => "this destination".to_string(),
+                Some(o) => format!("destination {:?} of another catalog", o.destination),
+                None if backend.has_side_files() => "nobody yet".to_string(),
+                None => "not recorded on this kind of destination".to_string(),
+            };
+            if let Some(o) = &found
+                && !o.same(owner)
+                && !candidate.read_only
+            {
+                return Err(owned_elsewhere(&place, o));
+            }
+            Ok((found.is_some_and(|o| o.same(owner)), Some(detail)))
+        })
+        .await?;
+    if !candidate.read_only {
+        let mut id = [0u8; 32];
+        rand_core::Rng::fill_bytes(&mut crate::rng::os_rng(), &mut id);
+        let probe = Handle::new(FileKind::Lock, Id(id));
+        const PROBE: &[u8] = b"cairn write probe";
+        steps
+            .run("write a probe", async {
+                backend
+                    .write(&probe, Bytes::from_static(PROBE), WriteMode::CreateNew)
+                    .await
+                    .map_err(|e| storage_error(&place, StorageOp::Write, &probe, e))?;
+                Ok(((), None))
+            })
+            .await?;
+        steps
+            .run("read it back", async {
+                let back = backend
+                    .read(&probe, ReadRange::All { max_len: 64 })
+                    .await
+                    .map_err(|e| storage_error(&place, StorageOp::Read, &probe, e))?;
+                if &back[..] != PROBE {
+                    return Err(Error::new(ErrorKind::Corrupt, "the probe read back differs from what was written"));
+                }
+                Ok(((), None))
+            })
+            .await?;
+        steps
+            .run("delete it", async {
+                backend.remove(&probe).await.map_err(|e| storage_error(&place, StorageOp::Remove, &probe, e))?;
+                Ok(((), None))
+            })
+            .await?;
+    }
+    let password = candidate.password.clone();
+    if existing {
+        steps
+            .run("open the repository", async {
+                let repo = Repository::open(LockKeeper::new(&backend), password.expose()).await.map_err(|e| {
+                    let e = Error::from(e);
+                    if e.kind() == ErrorKind::WrongPassword {
+                        Error::new(
+                            ErrorKind::WrongPassword,
+                            format!("a repository exists at {place}, and this destination's password does not open it"),
+                        )
+                        .with_hint(
+                            "it belongs to someone else: add it read-only with its password, or give its password to adopt it",
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+                Ok(((), Some(format!("repository {} found", &repo.config().id.to_hex()[..8]))))
+            })
+            .await?;
+    } else {
+        if candidate.read_only {
+            let e = Error::new(
+                ErrorKind::RepositoryNotFound,
+                format!("there is no repository at {place}, and the destination is read-only"),
+            )
+            .with_hint("check the backup directory");
+            steps.run("find the repository", async { Err::<((), Option<String>), _>(e) }).await?;
+        }
+        steps
+            .run("initialise a repository", async {
+                let mut options = cairn_core::InitOptions::default();
+                options.compression = cairn_core::Compression::best_available();
+                let repo =
+                    Repository::init(LockKeeper::new(&backend), password.expose(), &options, &mut crate::rng::os_rng())
+                        .await?;
+                Ok(((), Some(format!("none found: created repository {}", &repo.config().id.to_hex()[..8]))))
+            })
+            .await?;
+        *initialised = true;
+    }
+    if !candidate.read_only && !claimed && backend.has_side_files() {
+        steps
+            .run("claim the backup directory", async {
+                write_owner(&backend, owner).await?;
+                Ok(((), None))
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs the Test on a catalog's destination and records its outcome (at `now`).
+pub async fn test_saved(
+    catalog: &Catalog,
+    name: &str,
+    now: i64,
+    on_step: &mut dyn FnMut(&TestStep),
+) -> Result<TestReport, Error> {
+    let candidate = catalog.candidate(name)?;
+    let owner = Owner::new(&catalog.catalog_id()?, name);
+    let report = test_destination(&candidate, &owner, on_step).await;
+    catalog.record_test_at(name, now, report.ok, &report.summary())?;
+    Ok(report)
+}
+
+/// Measures what a destination holds (every repository object and the files beside it) and
+/// its free space where it can tell.
+pub async fn measure_disk(dest: &Destination, now: i64) -> Result<DiskInfo, Error> {
+    let mut total = 0u64;
+    for object in browse(dest).await? {
+        total = total.saturating_add(object.size);
+    }
+    let free =
+        dest.free_space().await.map_err(|e| Error::new(ErrorKind::Io, format!("cannot ask the free space: {e}")))?;
+    Ok(DiskInfo::new(now, total, free))
+}
+
+/// One object under a backup directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RawObject {
+    /// Its path relative to the backup directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// The directories of files kept beside the repository.
+pub const SIDE_DIRS: [&str; 2] = ["cairn-archives", "cairn-config"];
+
+/// Every object under a destination's backup directory: the repository's, then the files
+/// beside it (the owner marker, archives, configuration exports), each with its size.
+pub async fn browse(dest: &Destination) -> Result<Vec<RawObject>, Error> {
+    let mut out = Vec::new();
+    for kind in FileKind::ALL {
+        let handle = Handle::new(kind, Id::ZERO);
+        let objects = dest.list(kind).await.map_err(|e| storage_error("", StorageOp::List, &handle, e))?;
+        let mut objects: Vec<RawObject> =
+            objects.iter().map(|o| RawObject { path: kind.path(&o.id), size: o.size }).collect();
+        objects.sort_by(|a, b| a.path.cmp(&b.path));
+        out.extend(objects);
+    }
+    if dest.has_side_files() {
+        let mut top = Vec::new();
+        if let Ok(b) = dest.get_file(OWNER_FILE, 64 << 10).await {
+            top.push(RawObject { path: OWNER_FILE.to_string(), size: b.len() as u64 });
+        }
+        out.extend(top);
+        for dir in SIDE_DIRS {
+            let files =
+                dest.list_files(dir).await.map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {dir}: {e}")))?;
+            out.extend(files.into_iter().map(|(n, size)| RawObject { path: format!("{dir}/{n}"), size }));
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds the catalog's snapshot cache and disk info of destination `name` from the
+/// destination. With `password`, first adopts the repository there (one written elsewhere):
+/// the password must open it, and it replaces the stored one.
+pub async fn reindex(
+    catalog: &Catalog,
+    name: &str,
+    password: Option<&Secret>,
+    now: i64,
+) -> Result<(usize, DiskInfo), Error> {
+    let mut candidate = catalog.candidate(name)?;
+    if let Some(p) = password {
+        candidate.password = p.clone();
+    }
+    let backend = candidate.parsed.open()?;
+    if !candidate.read_only
+        && let Some(found) = read_owner(&backend).await?
+        && !found.same(&Owner::new(&catalog.catalog_id()?, name))
+    {
+        return Err(owned_elsewhere(&candidate.parsed.show(), &found));
+    }
+    let repo = Repository::open(cairn_core::ReadOnly::new(&backend), candidate.password.expose()).await?;
+    let snapshots = repo.list_snapshots().await?;
+    let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
+    if let Some(p) = password {
+        catalog.set_destination_password(name, p)?;
+        if !candidate.read_only {
+            write_owner(&backend, &Owner::new(&catalog.catalog_id()?, name)).await?;
+        }
+    }
+    catalog.replace_snapshot_cache(name, &cached)?;
+    let disk = measure_disk(&backend, now).await?;
+    catalog.set_disk_info(name, &disk)?;
+    Ok((cached.len(), disk))
+}

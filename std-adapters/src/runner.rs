@@ -1,0 +1,624 @@
+//! Running a job: its pre-hook, a backup to each of its destinations in turn, its retention
+//! policy, its post-hook, and a history row per destination.
+//!
+//! - A disabled destination is skipped and a failing one fails alone: the run goes on to the
+//!   next destination and ends **partially complete**, naming which.
+//! - `incremental` jobs write snapshots to the destination's repository (initialising it, and
+//!   claiming the backup directory, if there is none yet), then forget what the retention
+//!   policy does not keep and prune. `archived` and `compressed` jobs write one `.tar` or
+//!   `.tar.gz` per run to `cairn-archives/` beside the repository, named
+//!   `YYYYMMDDTHHMMSSZ-JOB.tar[.gz]`, and apply the same retention to those files.
+//! - A failing pre-hook fails the run before anything is written, its output in the history.
+//!   The post-hook runs after every destination, with `CAIRN_JOB` and `CAIRN_STATUS`
+//!   (`succeeded`, `partial` or `failed`) set.
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_core::{
+    BackupOptions, FileKind, Handle, PruneOptions, Repository, RetentionInput, SnapshotId, Storage, Timestamp, backup,
+    plan_prune, plan_retention, prune,
+};
+use serde::Serialize;
+
+use crate::catalog::{CachedSnapshot, Catalog, JobRecord, RunRecord, RunStatus, Structure};
+use crate::destination::{Access, Destination};
+use crate::error::{Error, ErrorKind};
+use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
+use crate::health::{Owner, read_owner, write_owner};
+use crate::lock::{LockKeeper, lock_repository};
+use crate::worker::ThreadWorker;
+
+/// Where runs get the time: the system clock, or a test's.
+pub trait Clock {
+    /// Now, in Unix seconds.
+    fn now(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        crate::process::now().secs
+    }
+}
+
+/// How a whole job run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobStatus {
+    /// Every destination was written.
+    Succeeded,
+    /// Some destinations were written; others were disabled or failed.
+    Partial,
+    /// No destination was written.
+    Failed,
+}
+
+impl JobStatus {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Partial => "partial",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What a job run did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct JobRunReport {
+    /// The job.
+    pub job: String,
+    /// How it ended.
+    pub status: JobStatus,
+    /// One entry per destination, as recorded in the history.
+    pub runs: Vec<RunRecord>,
+}
+
+impl JobRunReport {
+    /// The destinations that were not written, with why.
+    pub fn failures(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Skipped))
+            .map(|r| format!("{}: {}", r.destination, r.error.as_deref().unwrap_or(r.status.name())))
+            .collect()
+    }
+}
+
+/// Largest hook output kept in the history.
+const MAX_HOOK_OUTPUT: usize = 64 << 10;
+
+/// Runs a hook with `sh -c`, returning whether it succeeded and its output (stdout then
+/// stderr, cut to 64 KiB).
+fn run_hook(command: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(command).stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            if text.len() > MAX_HOOK_OUTPUT {
+                let mut cut = MAX_HOOK_OUTPUT;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push_str("\n[output cut at 64 KiB]");
+            }
+            let status = match out.status.code() {
+                Some(0) => return (true, text),
+                Some(c) => format!("exit status {c}"),
+                None => "killed by a signal".to_string(),
+            };
+            (false, format!("{text}[{status}]"))
+        }
+        Err(e) => (false, format!("cannot run sh: {e}")),
+    }
+}
+
+/// Runs job `name` now (see the [module docs](self)) and records its history. The job's next
+/// due time moves to its schedule's next slot after the run.
+pub async fn run_job(
+    catalog: &Catalog,
+    name: &str,
+    worker: &ThreadWorker,
+    clock: &dyn Clock,
+    progress: &mut dyn cairn_core::Progress,
+) -> Result<JobRunReport, Error> {
+    let job = catalog.require_job(name)?;
+    let started = clock.now();
+    let mut runs = Vec::new();
+    let mut output = String::new();
+    let pre_failed = match &job.spec.pre_hook {
+        Some(hook) => {
+            let (ok, out) = run_hook(hook, &[("CAIRN_JOB", name)]);
+            output = format!("pre-hook:\n{out}");
+            (!ok).then_some(out)
+        }
+        None => None,
+    };
+    if let Some(out) = pre_failed {
+        let last = out.lines().last().unwrap_or("").to_string();
+        for d in &job.spec.destinations {
+            let mut run = RunRecord::new(name, d, started, clock.now(), RunStatus::Failed);
+            run.error = Some(format!("the pre-hook failed {last}"));
+            runs.push(run);
+        }
+    } else {
+        for d in &job.spec.destinations {
+            let t = clock.now();
+            let mut run = RunRecord::new(name, d, t, t, RunStatus::Failed);
+            match catalog.require_destination(d) {
+                Ok(r) if !r.enabled => {
+                    run.status = RunStatus::Skipped;
+                    run.error = Some("the destination is disabled".into());
+                }
+                Ok(r) if r.read_only => {
+                    run.error = Some(crate::destination::read_only_error("a backup").to_string());
+                }
+                Ok(_) => {
+                    if let Err(e) = write_one(catalog, &job, d, worker, clock, progress, &mut run).await {
+                        run.status = RunStatus::Failed;
+                        run.error = Some(match e.hint() {
+                            Some(h) => format!("{e} ({h})"),
+                            None => e.to_string(),
+                        });
+                    }
+                }
+                Err(e) => run.error = Some(e.to_string()),
+            }
+            run.ended = clock.now();
+            runs.push(run);
+        }
+    }
+    let written = runs.iter().filter(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Incomplete)).count();
+    let status = match written {
+        0 => JobStatus::Failed,
+        n if n == runs.len() && runs.iter().all(|r| r.status == RunStatus::Succeeded) => JobStatus::Succeeded,
+        _ => JobStatus::Partial,
+    };
+    if let Some(hook) = &job.spec.post_hook {
+        let (ok, out) = run_hook(hook, &[("CAIRN_JOB", name), ("CAIRN_STATUS", status.name())]);
+        output.push_str(&format!(
+            "{}post-hook{}:\n{out}",
+            if output.is_empty() { "" } else { "\n" },
+            if ok { "" } else { " (failed)" }
+        ));
+    }
+    for run in &mut runs {
+        if !output.is_empty() {
+            run.output = Some(output.clone());
+        }
+        run.id = catalog.add_run(run)?;
+    }
+    let next = match &job.spec.schedule {
+        Some(s) => Some(crate::schedule::Schedule::parse(s)?.next_after(clock.now())?),
+        None => None,
+    };
+    catalog.set_job_ran(name, started, next)?;
+    Ok(JobRunReport { job: name.to_string(), status, runs })
+}
+
+/// Writes the job to one destination.
+async fn write_one(
+    catalog: &Catalog,
+    job: &JobRecord,
+    dest_name: &str,
+    worker: &ThreadWorker,
+    clock: &dyn Clock,
+    progress: &mut dyn cairn_core::Progress,
+    run: &mut RunRecord,
+) -> Result<(), Error> {
+    let candidate = catalog.candidate(dest_name)?;
+    let destination = candidate.parsed.open()?;
+    let owner = Owner::new(&catalog.catalog_id()?, dest_name);
+    let claimed = match read_owner(&destination).await? {
+        Some(found) if found.catalog != owner.catalog || found.destination != owner.destination => {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("the backup directory belongs to destination {:?} of another catalog", found.destination),
+            )
+            .with_hint("point this destination at a directory of its own"));
+        }
+        Some(_) => true,
+        None => false,
+    };
+    match job.spec.structure {
+        Structure::Incremental => {
+            write_snapshot(catalog, job, dest_name, destination, &candidate.password, worker, clock, progress, run)
+                .await?
+        }
+        Structure::Archived | Structure::Compressed => {
+            let destination = candidate.parsed.open()?;
+            write_archive(job, &destination, clock, run).await?;
+        }
+    }
+    if !claimed {
+        write_owner(&candidate.parsed.open()?, &owner).await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)] // The steps of one run, each needing its part.
+async fn write_snapshot(
+    catalog: &Catalog,
+    job: &JobRecord,
+    dest_name: &str,
+    destination: Destination,
+    password: &crate::Secret,
+    worker: &ThreadWorker,
+    clock: &dyn Clock,
+    progress: &mut dyn cairn_core::Progress,
+    run: &mut RunRecord,
+) -> Result<(), Error> {
+    let store = LockKeeper::new(Access::new(destination, false));
+    let exists = !store
+        .inner()
+        .list(FileKind::Config)
+        .await
+        .map_err(|e| {
+            Error::from(cairn_core::Error::Storage {
+                op: cairn_core::StorageOp::List,
+                kind: FileKind::Config,
+                id: Handle::CONFIG.id,
+                source: e,
+            })
+        })?
+        .is_empty();
+    let repo = if exists {
+        Repository::open(store, password.expose()).await?
+    } else {
+        let mut options = cairn_core::InitOptions::default();
+        options.compression = cairn_core::Compression::best_available();
+        Repository::init(store, password.expose(), &options, &mut crate::rng::os_rng()).await?
+    };
+    let result = backup_and_forget(&repo, job, worker, clock, progress, run).await;
+    repo.storage().release().await;
+    result?;
+    let snapshots = repo.list_snapshots().await?;
+    let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
+    catalog.replace_snapshot_cache(dest_name, &cached)?;
+    Ok(())
+}
+
+type Repo = Repository<LockKeeper<Access>>;
+
+async fn backup_and_forget(
+    repo: &Repo,
+    job: &JobRecord,
+    worker: &ThreadWorker,
+    clock: &dyn Clock,
+    progress: &mut dyn cairn_core::Progress,
+    run: &mut RunRecord,
+) -> Result<(), Error> {
+    lock_repository(repo, "backup", false, Duration::from_secs(60)).await?;
+    let source_options = FsSourceOptions { excludes: Excludes::new(&job.spec.excludes)?, ..Default::default() };
+    let mut source = FsSource::new(&job.spec.sources, source_options)?;
+    let host = crate::process::hostname();
+    let mut paths: Vec<Vec<u8>> = job.spec.sources.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
+    paths.sort();
+    paths.dedup();
+    let tag = format!("job:{}", job.name);
+    let parent = repo
+        .list_snapshots()
+        .await?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.hostname == host && s.paths == paths && s.tags.contains(&tag))
+        .map(|(id, _)| id);
+    let mut options = BackupOptions::default();
+    options.paths = paths;
+    options.time = Timestamp::new(clock.now(), 0);
+    options.hostname = host;
+    options.username = crate::process::username();
+    options.tags = vec![tag.clone()];
+    options.parent = parent;
+    options.program = format!("cairn {}", env!("CARGO_PKG_VERSION"));
+    options.excludes = job.spec.excludes.clone();
+    let mut index = repo.load_index().await?;
+    let mut progress = DynProgress(progress);
+    let done =
+        backup(repo, &mut index, &mut source, worker, &mut crate::rng::os_rng(), &mut progress, &options).await?;
+    let s = done.snapshot.stats;
+    run.files = s.files_new + s.files_changed + s.files_unmodified;
+    run.bytes_read = s.bytes_read;
+    run.bytes_added = s.bytes_added_stored;
+    run.snapshot = Some(done.snapshot_id.to_hex());
+    run.status = if s.errors > 0 { RunStatus::Incomplete } else { RunStatus::Succeeded };
+    if s.errors > 0 {
+        run.error = Some(format!("{} entries could not be read", s.errors));
+    }
+    if job.spec.retention.is_empty() {
+        return Ok(());
+    }
+    // Forget what the policy does not keep among this job's snapshots, then prune (under the
+    // exclusive lock, taken after the shared one is given back).
+    repo.storage().release().await;
+    lock_repository(repo, "forget --prune", true, Duration::from_secs(300)).await?;
+    repo.storage().inner().ensure_deletes_allowed("the retention policy").await?;
+    let snapshots = repo.list_snapshots().await?;
+    let input: Vec<RetentionInput> = snapshots
+        .iter()
+        .filter(|(_, s)| s.tags.contains(&tag))
+        .map(|(id, s)| RetentionInput {
+            id: *id,
+            time: s.time,
+            utc_offset_secs: utc_offset(s.time.secs),
+            hostname: s.hostname.clone(),
+            paths: s.paths.clone(),
+            tags: Vec::new(),
+        })
+        .collect();
+    let plan = plan_retention(&input, &job.spec.retention.policy());
+    let removed: Vec<SnapshotId> = plan.removed().collect();
+    for id in &removed {
+        repo.remove_snapshot(*id).await?;
+    }
+    if !removed.is_empty() {
+        let mut options = PruneOptions::default();
+        options.ignore_snapshots = removed;
+        let plan = plan_prune(repo, &options).await?;
+        if !plan.is_empty() {
+            prune(repo, plan, &mut crate::rng::os_rng()).await?;
+        }
+    }
+    Ok(())
+}
+
+fn utc_offset(secs: i64) -> i32 {
+    jiff::Timestamp::from_second(secs).map(|t| jiff::tz::TimeZone::system().to_offset(t).seconds()).unwrap_or(0)
+}
+
+/// Forwards progress to a `dyn Progress`.
+struct DynProgress<'a>(&'a mut dyn cairn_core::Progress);
+
+impl cairn_core::Progress for DynProgress<'_> {
+    fn file(&mut self, path: &[u8], size: u64, status: cairn_core::FileStatus) {
+        self.0.file(path, size, status);
+    }
+    fn bytes(&mut self, n: u64) {
+        self.0.bytes(n);
+    }
+    fn warning(&mut self, warning: &cairn_core::Warning) {
+        self.0.warning(warning);
+    }
+    fn step(&mut self, done: u64, total: u64) {
+        self.0.step(done, total);
+    }
+}
+
+/// The directory of archives beside the repository.
+pub const ARCHIVE_DIR: &str = "cairn-archives";
+
+/// Largest archive an archived or compressed job writes (it is built in memory before upload).
+pub const MAX_ARCHIVE: u64 = 2 << 30;
+
+/// An archive written by an `archived` or `compressed` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ArchiveEntry {
+    /// Its file name in `cairn-archives/`.
+    pub name: String,
+    /// The job that wrote it.
+    pub job: String,
+    /// When (Unix seconds).
+    pub time: i64,
+    /// Its size.
+    pub size: u64,
+    /// Whether it is gzip-compressed.
+    pub compressed: bool,
+}
+
+/// The archive file name for `job` at `time`.
+fn archive_name(job: &str, time: i64, compressed: bool) -> String {
+    let stamp = jiff::Timestamp::from_second(time)
+        .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|_| "19700101T000000Z".into());
+    format!("{stamp}-{job}.{}", if compressed { "tar.gz" } else { "tar" })
+}
+
+/// Parses an archive file name back.
+fn parse_archive(name: &str, size: u64) -> Option<ArchiveEntry> {
+    let (stamp, rest) = (name.get(..16)?, name.get(16..)?);
+    let rest = rest.strip_prefix('-')?;
+    let (job, compressed) = match rest.strip_suffix(".tar.gz") {
+        Some(j) => (j, true),
+        None => (rest.strip_suffix(".tar")?, false),
+    };
+    let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", stamp).ok()?.to_zoned(jiff::tz::TimeZone::UTC).ok()?;
+    Some(ArchiveEntry {
+        name: name.to_string(),
+        job: job.to_string(),
+        time: time.timestamp().as_second(),
+        size,
+        compressed,
+    })
+}
+
+/// The archives on a destination, oldest first (of one job, if given).
+pub async fn list_archives(dest: &Destination, job: Option<&str>) -> Result<Vec<ArchiveEntry>, Error> {
+    let files = dest
+        .list_files(ARCHIVE_DIR)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {ARCHIVE_DIR}: {e}")))?;
+    let mut out: Vec<ArchiveEntry> = files
+        .into_iter()
+        .filter_map(|(n, size)| parse_archive(&n, size))
+        .filter(|a| job.is_none_or(|j| a.job == j))
+        .collect();
+    out.sort_by_key(|a| a.time);
+    Ok(out)
+}
+
+/// Reads an archive from a destination.
+pub async fn read_archive(dest: &Destination, name: &str) -> Result<Bytes, Error> {
+    dest.get_file(&format!("{ARCHIVE_DIR}/{name}"), MAX_ARCHIVE)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {ARCHIVE_DIR}/{name}: {e}")))
+}
+
+/// Extracts an archive into `target` (created if needed): contents, modes, owners (as root)
+/// and times; entries that would land outside `target` are refused.
+pub fn extract_archive(data: &[u8], compressed: bool, target: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+    let reader: Box<dyn std::io::Read> =
+        if compressed { Box::new(flate2::read::GzDecoder::new(data)) } else { Box::new(data) };
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive
+        .unpack(target)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot extract into {}: {e}", target.display())))
+}
+
+/// Collects an archive in memory, refusing to grow past [`MAX_ARCHIVE`].
+struct Bounded {
+    out: Vec<u8>,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() as u64 + buf.len() as u64 > MAX_ARCHIVE {
+            return Err(std::io::Error::other("the archive would exceed 2 GiB"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn archive_error(e: std::io::Error) -> Error {
+    Error::new(ErrorKind::InvalidInput, format!("cannot build the archive: {e}"))
+        .with_hint("archived and compressed jobs hold up to 2 GiB; use the incremental structure for more")
+}
+
+/// Builds the tar (or tar.gz) of the job's sources in memory: the bytes, files and bytes read.
+fn build_archive(sources: &[PathBuf], excludes: &Excludes, compressed: bool) -> Result<(Vec<u8>, u64, u64), Error> {
+    if compressed {
+        let mut builder =
+            tar::Builder::new(flate2::write::GzEncoder::new(Bounded { out: Vec::new() }, flate2::Compression::fast()));
+        let (files, bytes) = fill_archive(&mut builder, sources, excludes)?;
+        let gz = builder.into_inner().map_err(archive_error)?;
+        Ok((gz.finish().map_err(archive_error)?.out, files, bytes))
+    } else {
+        let mut builder = tar::Builder::new(Bounded { out: Vec::new() });
+        let (files, bytes) = fill_archive(&mut builder, sources, excludes)?;
+        Ok((builder.into_inner().map_err(archive_error)?.out, files, bytes))
+    }
+}
+
+fn fill_archive<W: Write>(
+    builder: &mut tar::Builder<W>,
+    sources: &[PathBuf],
+    excludes: &Excludes,
+) -> Result<(u64, u64), Error> {
+    builder.follow_symlinks(false);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack: Vec<PathBuf> = sources.to_vec();
+    stack.reverse();
+    while let Some(path) = stack.pop() {
+        if excludes.is_excluded(path.as_os_str().as_bytes()) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let name = path.strip_prefix("/").unwrap_or(&path);
+        if meta.is_dir() {
+            builder.append_dir(name, &path).map_err(archive_error)?;
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| Error::io("cannot list", &path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            children.sort();
+            children.reverse();
+            stack.extend(children);
+        } else {
+            builder.append_path_with_name(&path, name).map_err(archive_error)?;
+            files += 1;
+            if meta.is_file() {
+                bytes += meta.len();
+            }
+        }
+    }
+    builder.finish().map_err(archive_error)?;
+    Ok((files, bytes))
+}
+
+async fn write_archive(
+    job: &JobRecord,
+    dest: &Destination,
+    clock: &dyn Clock,
+    run: &mut RunRecord,
+) -> Result<(), Error> {
+    let compressed = job.spec.structure == Structure::Compressed;
+    let excludes = Excludes::new(&job.spec.excludes)?;
+    let (data, files, bytes) = build_archive(&job.spec.sources, &excludes, compressed)?;
+    let time = clock.now();
+    let name = archive_name(&job.name, time, compressed);
+    let size = data.len() as u64;
+    dest.put_file(&format!("{ARCHIVE_DIR}/{name}"), Bytes::from(data))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {ARCHIVE_DIR}/{name}: {e}")))?;
+    run.files = files;
+    run.bytes_read = bytes;
+    run.bytes_added = size;
+    run.snapshot = Some(name);
+    run.status = RunStatus::Succeeded;
+    if job.spec.retention.is_empty() {
+        return Ok(());
+    }
+    let archives = list_archives(dest, Some(&job.name)).await?;
+    let input: Vec<RetentionInput> = archives
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            RetentionInput {
+                id: SnapshotId::from(cairn_core::Id(id)),
+                time: Timestamp::new(a.time, 0),
+                utc_offset_secs: utc_offset(a.time),
+                hostname: String::new(),
+                paths: Vec::new(),
+                tags: Vec::new(),
+            }
+        })
+        .collect();
+    let plan = plan_retention(&input, &job.spec.retention.policy());
+    for id in plan.removed() {
+        let i = u64::from_le_bytes(id.0.0[..8].try_into().unwrap_or([0; 8])) as usize;
+        if let Some(a) = archives.get(i) {
+            dest.remove_file(&format!("{ARCHIVE_DIR}/{}", a.name))
+                .await
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot remove {ARCHIVE_DIR}/{}: {e}", a.name)))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_round_trip() {
+        let n = archive_name("db-dump.v2", 1_795_342_620, true);
+        assert_eq!(n, "20261122T101700Z-db-dump.v2.tar.gz");
+        let a = parse_archive(&n, 7).unwrap();
+        assert_eq!((a.job.as_str(), a.time, a.compressed, a.size), ("db-dump.v2", 1_795_342_620, true, 7));
+        assert!(parse_archive("notes.txt", 1).is_none());
+    }
+}
