@@ -138,10 +138,11 @@ async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
         println!("{}", json!({ "repository": location.show(), "id": repo.config().id.to_hex() }));
     } else if !g.quiet {
         println!("created repository {} at {}", &repo.config().id.to_hex()[..8], location.show());
-        if location.is_default {
+        if location.name.is_some() {
             println!(
-                "its password is in {} (readable only by you): keep a copy somewhere safe",
-                cairn_std::paths::default_password_file()?.display()
+                "its password is sealed in the catalog: `cairn destination get {} --show-password` shows it; \
+                 keep a copy somewhere safe",
+                location.name.as_deref().unwrap_or("default")
             );
         } else {
             println!("keep the password safe: without it the backups cannot be restored");
@@ -183,9 +184,9 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
         let repo = create_repository(g, &location, None).await?;
         if !g.quiet && !g.json {
             eprintln!(
-                "created the default repository at {} (password in {})",
+                "created the default repository at {} (its password is sealed in the catalog: \
+                 `cairn destination get default --show-password` shows it)",
                 location.show(),
-                cairn_std::paths::default_password_file()?.display()
             );
         }
         repo
@@ -943,7 +944,7 @@ async fn add_key_for(
     location: &Location,
     repo: &Repo,
     a: &NewPasswordArgs,
-) -> Result<cairn_core::KeyId, Error> {
+) -> Result<(cairn_core::KeyId, cairn_std::Secret), Error> {
     let new = new_password(a)?;
     let current = repo::password(g, location, Purpose::Open)?;
     let master = repo.master_key(current.expose()).await?;
@@ -953,7 +954,8 @@ async fn add_key_for(
         },
         None => KdfParams::DEFAULT,
     };
-    Ok(repo.add_key(&master, new.expose(), kdf, key_info(), &mut os_rng()).await?)
+    let id = repo.add_key(&master, new.expose(), kdf, key_info(), &mut os_rng()).await?;
+    Ok((id, new))
 }
 
 async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCode, Error> {
@@ -990,7 +992,7 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
             }
         }
         KeyCommand::Add(a) => {
-            let id = add_key_for(g, &location, &repo, a).await?;
+            let (id, _) = add_key_for(g, &location, &repo, a).await?;
             if g.json {
                 println!("{}", json!({ "added": id.to_hex() }));
             } else if !g.quiet {
@@ -1029,14 +1031,12 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
         }
         KeyCommand::Passwd(a) => {
             repo.storage().inner().ensure_deletes_allowed("key passwd").await?;
-            if location.is_default && std::env::var_os("CAIRN_PASSWORD").is_none() && g.password_file.is_none() {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "the default repository's password is kept in a file that cairn reads for you",
-                )
-                .with_hint("use `cairn key add` to add a password of your own instead"));
+            let (id, new) = add_key_for(g, &location, &repo, a).await?;
+            // A catalog destination's password is kept in the catalog: it follows the change
+            // before the old key goes (so the stored one always opens the repository).
+            if let Some(name) = &location.name {
+                repo::open_catalog(g)?.set_destination_password(name, &new)?;
             }
-            let id = add_key_for(g, &location, &repo, a).await?;
             repo.remove_key(repo.key_id()).await?;
             if g.json {
                 println!("{}", json!({ "added": id.to_hex(), "removed": repo.key_id().to_hex() }));

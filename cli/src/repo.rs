@@ -49,8 +49,23 @@ impl Location {
             });
         }
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
-            let url = DestinationUrl::Local(paths::default_repository()?);
-            return Ok(Self { url, is_default: true, catalog_password: None, name: None, read_only: false });
+            // The default destination: a local repository in the data directory, its password
+            // sealed in the catalog.
+            let catalog = open_catalog(global)?;
+            let (record, moved) = catalog.default_destination()?;
+            if moved && !global.quiet {
+                eprintln!(
+                    "moved the default repository's password into the catalog, sealed (see it with \
+                     `cairn destination get default --show-password`)"
+                );
+            }
+            return Ok(Self {
+                url: catalog.destination_url(&record.name)?,
+                is_default: true,
+                catalog_password: Some(catalog.destination_password(&record.name)?),
+                name: Some(record.name),
+                read_only: false,
+            });
         };
         // S3 credentials: the flags, else the environment as for the AWS tools (an access key
         // in the URL wins over both).
@@ -140,22 +155,14 @@ pub(crate) enum Purpose {
     Create,
 }
 
-/// The password: `CAIRN_PASSWORD`, then `--password-file`, then (default repository) the
-/// generated password file, then a prompt on a terminal.
+/// The password: the catalog's (for a catalog destination, the default one included), then
+/// `CAIRN_PASSWORD`, then `--password-file`, then a prompt on a terminal.
 pub(crate) fn password(global: &Global, location: &Location, purpose: Purpose) -> Result<Secret, Error> {
     if let Some(p) = &location.catalog_password {
         return Ok(p.clone());
     }
     if let Some(secret) = given_secret("CAIRN_PASSWORD", global.password_file.as_deref())? {
         return Ok(secret);
-    }
-    if location.is_default {
-        let file = paths::default_password_file()?;
-        return match purpose {
-            Purpose::Open => paths::read_password_file(&file),
-            Purpose::Create if file.exists() => paths::read_password_file(&file),
-            Purpose::Create => paths::create_password_file(&file),
-        };
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::new(ErrorKind::InvalidInput, "no password given")

@@ -9,7 +9,12 @@
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
 //! - [`dump_archive`]: a snapshot or part of it as a tar or tar.gz stream.
-//! - [`catalog`]: the SQLite catalog of destinations, with their secrets sealed.
+//! - [`catalog`]: the SQLite catalog of destinations, jobs, run history and notification
+//!   sinks, with every secret sealed; [`form`] turns a destination's fields into its URL.
+//! - [`health`]: the destination Test, ownership of backup directories, disk info, browsing.
+//! - [`runner`]: running a job (hooks, each destination in turn, retention, history);
+//!   [`schedule`]: when jobs run; [`daemon`]: due jobs, daily re-tests, events to webhooks and
+//!   commands; [`recovery`]: configuration exports and rebuilding a catalog from one.
 //! - [`paths`]: the default repository and its generated password.
 //!
 //! ```no_run

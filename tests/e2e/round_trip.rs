@@ -91,23 +91,55 @@ fn the_default_repository_needs_no_setup() {
     let src = t.path().join("data");
     fs::create_dir_all(src.join("a")).unwrap();
     fs::write(src.join("a/f.txt"), b"first backup with no set-up").unwrap();
-    // No --repo, no password: the default repository and its password file are created.
+    // No --repo, no password: the default destination is added to the catalog (its password
+    // generated and sealed there) and its repository is created by the first backup.
     let c = cairn_e2e::Cairn::new(env!("CARGO_BIN_EXE_cairn"), &t.path().join("home"));
     let run = c.run(["backup", s(&src)]).ok();
     assert!(run.stdout.contains("saved"), "{}", run.stdout);
     let data = t.path().join("home/.local/share/cairn");
-    let pw = data.join("repository.password");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(fs::metadata(&pw).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(fs::read_to_string(&pw).unwrap().trim().len(), 64);
+    assert!(!data.join("repository.password").exists(), "no password in the clear");
     assert!(data.join("repository/config").exists());
+    let got = c.run(["--json", "destination", "get", "default", "--show-password"]).ok().json();
+    let secret = got["password"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 64);
     c.run(["backup", s(&src)]).ok();
     let snaps = c.run(["--json", "snapshots"]).ok().json();
     assert_eq!(snaps.as_array().unwrap().len(), 2);
     let out = t.path().join("out");
     c.run(["restore", &format!("latest:{}", s(&src)), "--target", s(&out)]).ok();
     assert_eq!(fs::read(out.join("a/f.txt")).unwrap(), b"first backup with no set-up");
+    // The catalog's database holds no password in the clear.
+    let db = fs::read(data.join("catalog.sqlite")).unwrap();
+    assert!(!db.windows(64).any(|w| w == secret.as_bytes()));
     // The password never reaches the output.
-    let secret = fs::read_to_string(&pw).unwrap();
-    assert!(!run.stdout.contains(secret.trim()) && !run.stderr.contains(secret.trim()));
+    assert!(!run.stdout.contains(&secret) && !run.stderr.contains(&secret));
+}
+
+#[test]
+fn a_default_repository_of_an_older_cairn_moves_into_the_catalog() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("data");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f.txt"), b"kept by an older cairn").unwrap();
+    // As an older Cairn left it: the repository and its password in a file, readable only by
+    // the user.
+    let data = t.path().join("home/.local/share/cairn");
+    fs::create_dir_all(&data).unwrap();
+    let pw = data.join("repository.password");
+    let password = "a".repeat(64);
+    fs::write(&pw, format!("{password}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    let old = crate::cairn(t.path()).env("CAIRN_PASSWORD", &password);
+    crate::init(&old, &data.join("repository"), 4);
+    old.run(["backup", "--repo", s(&data.join("repository")), s(&src)]).ok();
+
+    let c = cairn_e2e::Cairn::new(env!("CARGO_BIN_EXE_cairn"), &t.path().join("home"));
+    let listed = c.run(["snapshots"]).ok();
+    assert!(listed.stderr.contains("moved the default repository's password into the catalog"), "{}", listed.stderr);
+    assert!(!pw.exists());
+    let got = c.run(["--json", "destination", "get", "default", "--show-password"]).ok().json();
+    assert_eq!(got["password"], password.as_str());
+    c.run(["backup", s(&src)]).ok();
+    assert_eq!(c.run(["--json", "snapshots"]).ok().json().as_array().unwrap().len(), 2);
 }

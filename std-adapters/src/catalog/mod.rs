@@ -518,6 +518,41 @@ impl Catalog {
         Ok(Secret::new(plain))
     }
 
+    /// The name of the default destination.
+    pub const DEFAULT_DESTINATION: &'static str = "default";
+
+    /// The default destination: the local repository in the data directory, used when no
+    /// `--repo` or `--destination` is given. It is added on first use, with a generated
+    /// password, or with the password of a default repository made by an older Cairn (whose
+    /// plain password file is then removed: the password is sealed in the catalog instead).
+    /// Its repository is created by the first backup. Returns it, and whether a password file
+    /// was moved in.
+    pub fn default_destination(&self) -> Result<(DestinationRecord, bool), Error> {
+        if let Some(d) = self.get_destination(Self::DEFAULT_DESTINATION)? {
+            return Ok((d, false));
+        }
+        let repo = crate::paths::default_repository()?;
+        let url = repo.to_str().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidInput, format!("the data directory {} is not UTF-8", repo.display()))
+        })?;
+        let mut new = NewDestination::new(Self::DEFAULT_DESTINATION, url);
+        let old_file = crate::paths::default_password_file()?;
+        let moved = old_file.exists();
+        if moved {
+            new.password = Some(crate::paths::read_password_file(&old_file)?);
+        }
+        let record = self.create_destination(&new)?;
+        if moved {
+            // Sealed in the catalog now (and checked to read back): the plain copy goes.
+            if self.destination_password(Self::DEFAULT_DESTINATION)?.expose()
+                == new.password.as_ref().map_or(&[][..], |p| p.expose())
+            {
+                let _ = fs::remove_file(&old_file);
+            }
+        }
+        Ok((record, moved))
+    }
+
     /// Checks every field of a new destination and returns what the Test runs on; nothing is
     /// saved. The repository password is the one given, or a new one (256 bits).
     pub fn check_new(&self, new: &NewDestination) -> Result<Candidate, Error> {
