@@ -383,3 +383,46 @@ fn an_s3_destination_from_fields_runs_a_job_with_a_local_one() {
     c.run(["restore", &format!("latest:{}", s(&src)), "--destination", "bucket", "--target", s(&out)]).ok();
     assert!(diff_trees(&src, &out).is_empty());
 }
+
+#[test]
+fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
+    let Some(server) = cairn_e2e::servers::SshServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_tree(&src, 100_000);
+    let c = cairn_at(t.path(), "catalog.sqlite");
+    let dir = server.root.join("catalog-dest");
+    let key = server.client_key.display().to_string();
+    let port = server.port.to_string();
+    let create = |fingerprint: &str| {
+        c.run([
+            "--json", "destination", "create", "--name", "nas", "--type", "sftp", "--host", "127.0.0.1", "--port", &port,
+            "--user", &server.user, "--ssh-key", &key, "--accept-host-key", fingerprint, "--backup-dir", s(&dir),
+        ])
+    };
+    // A wrong pinned host key is refused and nothing is saved; the right one is stored.
+    let wrong = create("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_ne!(wrong.code, 0);
+    assert!(c.run(["--json", "destination", "list"]).ok().json().as_array().unwrap().is_empty());
+    let created = create(&server.fingerprint).ok().json();
+    assert_eq!(created["test"]["ok"], true, "{created}");
+    assert!(created["url"].as_str().unwrap().contains("host-key=SHA256%3A"), "{created}");
+    let listed = c.run(["--json", "destination", "list"]).ok().json();
+    assert!(listed[0]["disk"]["free_bytes"].as_u64().unwrap() > 0, "statvfs over SFTP: {listed}");
+    c.run(["job", "create", "--name", "tgz", "--source", s(&src), "--destination", "nas", "--structure", "compressed"])
+        .ok();
+    c.run(["job", "run", "tgz"]).ok();
+    let archives = c.run(["--json", "archive", "list", "--destination", "nas"]).ok().json();
+    assert_eq!(archives.as_array().unwrap().len(), 1, "{archives}");
+    let out = t.path().join("out");
+    c.run(["archive", "restore", "latest", "--destination", "nas", "--target", s(&out)]).ok();
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(&src)
+        .arg(out.join(src.strip_prefix("/").unwrap()))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    let objects = c.run(["--json", "destination", "browse", "nas"]).ok().json();
+    assert!(objects.as_array().unwrap().iter().any(|o| o["path"].as_str().unwrap().starts_with("cairn-archives/")));
+}
