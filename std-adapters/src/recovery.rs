@@ -241,7 +241,8 @@ pub async fn recover(catalog: &mut Catalog, from: &Destination, kit: &Secret) ->
     };
     for d in &export.destinations {
         let mut new = NewDestination::new(&d.name, &d.url);
-        new.owner = Some(d.owner.clone());
+        // The account recovering becomes the owner on this machine.
+        new.owner = None;
         new.read_only = true;
         new.recovered = !d.read_only;
         new.export_config = d.export_config;

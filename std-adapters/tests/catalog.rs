@@ -84,6 +84,25 @@ fn bad_input_is_refused_naming_the_field() {
 }
 
 #[test]
+fn only_the_owner_changes_a_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    let mut theirs = NewDestination::new("theirs", "/srv/theirs");
+    theirs.owner = Some("someone-else".into());
+    catalog.create_destination(&theirs).unwrap();
+    for e in [catalog.set_enabled("theirs", false).unwrap_err(), catalog.delete_destination("theirs").unwrap_err()] {
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("belongs to someone-else"), "{e}");
+    }
+    let update = cairn_std::catalog::DestinationUpdate::default();
+    assert_eq!(catalog.check_update("theirs", &update).unwrap_err().kind(), ErrorKind::PermissionDenied);
+    // Its own user's destinations are theirs to change.
+    catalog.create_destination(&NewDestination::new("mine", "/srv/mine")).unwrap();
+    catalog.set_enabled("mine", false).unwrap();
+    catalog.delete_destination("mine").unwrap();
+}
+
+#[test]
 fn a_catalog_key_that_others_can_read_or_that_does_not_belong_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = open(dir.path());

@@ -396,8 +396,25 @@ fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
     let port = server.port.to_string();
     let create = |fingerprint: &str| {
         c.run([
-            "--json", "destination", "create", "--name", "nas", "--type", "sftp", "--host", "127.0.0.1", "--port", &port,
-            "--user", &server.user, "--ssh-key", &key, "--accept-host-key", fingerprint, "--backup-dir", s(&dir),
+            "--json",
+            "destination",
+            "create",
+            "--name",
+            "nas",
+            "--type",
+            "sftp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            &server.user,
+            "--ssh-key",
+            &key,
+            "--accept-host-key",
+            fingerprint,
+            "--backup-dir",
+            s(&dir),
         ])
     };
     // A wrong pinned host key is refused and nothing is saved; the right one is stored.

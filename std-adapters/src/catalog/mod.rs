@@ -518,6 +518,20 @@ impl Catalog {
         Ok(Secret::new(plain))
     }
 
+    /// Refuses a change to destination `d` by anyone but its owner (a catalog shared between
+    /// accounts keeps each one's destinations to them).
+    fn check_owner(&self, d: &DestinationRecord) -> Result<(), Error> {
+        let me = crate::process::username();
+        if d.owner != me && !me.is_empty() {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("destination {} belongs to {}, and only its owner may change it", d.name, d.owner),
+            )
+            .with_hint(format!("run this as {}", d.owner)));
+        }
+        Ok(())
+    }
+
     /// The name of the default destination.
     pub const DEFAULT_DESTINATION: &'static str = "default";
 
@@ -655,6 +669,7 @@ impl Catalog {
     /// the Test; nothing is saved ([`Catalog::apply_update`] saves).
     pub fn check_update(&self, name: &str, update: &DestinationUpdate) -> Result<Candidate, Error> {
         let d = self.require_destination(name)?;
+        self.check_owner(&d)?;
         if update.make_writable && !d.recovered && d.read_only {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -876,6 +891,7 @@ impl Catalog {
     /// Enables or disables a destination.
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), Error> {
         let d = self.require_destination(name)?;
+        self.check_owner(&d)?;
         self.conn
             .execute("UPDATE destinations SET enabled = ?1 WHERE id = ?2", params![enabled, d.id])
             .map_err(|e| db_error("cannot update a destination", e))?;
@@ -995,6 +1011,7 @@ impl Catalog {
     /// refused while a job writes to it.
     pub fn delete_destination(&self, name: &str) -> Result<(), Error> {
         let d = self.require_destination(name)?;
+        self.check_owner(&d)?;
         let jobs = self.jobs_targeting(name)?;
         if !jobs.is_empty() {
             return Err(Error::new(
