@@ -217,10 +217,37 @@ impl Session {
         operation: &str,
         exclusive: bool,
     ) -> Result<(), Error> {
+        // Operations that only read; every other one writes to the repository.
+        const READERS: [&str; 6] = ["ls", "restore", "check", "stats", "diff", "dump"];
+        let writes = exclusive || !READERS.contains(&operation);
         // A read-only destination is never written, so it is read without a lock (like
-        // `restic --no-lock`); an operation that needs the exclusive lock would write.
+        // `restic --no-lock`), and anything that would write is refused before it starts.
         if location.read_only {
-            return if exclusive { Err(read_only_error(operation)) } else { Ok(()) };
+            return if writes { Err(read_only_error(operation)) } else { Ok(()) };
+        }
+        // A catalog destination writes only to a backup directory it owns.
+        if writes && let Some(name) = &location.name {
+            let catalog = open_catalog(global)?;
+            let mine = cairn_std::health::Owner::new(&catalog.catalog_id()?, name);
+            let destination = repo.storage().inner().destination();
+            let found = cairn_std::health::read_owner(destination).await?;
+            if found.is_none() {
+                // Unclaimed (a default repository, or one made before owners were recorded):
+                // this destination claims it now.
+                cairn_std::health::write_owner(destination, &mine).await?;
+            }
+            if let Some(found) = found
+                && !found.is_for(&mine)
+            {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "the backup directory of destination {name} belongs to destination {:?} of another catalog",
+                        found.destination
+                    ),
+                )
+                .with_hint("point this destination at a directory of its own, or add that one read-only"));
+            }
         }
         let wait = match &global.retry_lock {
             Some(s) => parse_wait(s)?,

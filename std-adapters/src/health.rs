@@ -58,7 +58,8 @@ impl Owner {
         }
     }
 
-    fn same(&self, other: &Self) -> bool {
+    /// Whether this owner is `other` (same catalog, same destination).
+    pub fn is_for(&self, other: &Self) -> bool {
         self.catalog == other.catalog && self.destination == other.destination
     }
 }
@@ -209,18 +210,18 @@ async fn run_test(
         .run("check who owns the backup directory", async {
             let found = read_owner(&backend).await?;
             let detail = match &found {
-                Some(o) if o.same(owner) => "this destination".to_string(),
+                Some(o) if o.is_for(owner) => "this destination".to_string(),
                 Some(o) => format!("destination {:?} of another catalog", o.destination),
                 None if backend.has_side_files() => "nobody yet".to_string(),
                 None => "not recorded on this kind of destination".to_string(),
             };
             if let Some(o) = &found
-                && !o.same(owner)
+                && !o.is_for(owner)
                 && !candidate.read_only
             {
                 return Err(owned_elsewhere(&place, o));
             }
-            Ok((found.is_some_and(|o| o.same(owner)), Some(detail)))
+            Ok((found.is_some_and(|o| o.is_for(owner)), Some(detail)))
         })
         .await?;
     if !candidate.read_only {
@@ -391,7 +392,7 @@ pub async fn reindex(
     let backend = candidate.parsed.open()?;
     if !candidate.read_only
         && let Some(found) = read_owner(&backend).await?
-        && !found.same(&Owner::new(&catalog.catalog_id()?, name))
+        && !found.is_for(&Owner::new(&catalog.catalog_id()?, name))
     {
         return Err(owned_elsewhere(&candidate.parsed.show(), &found));
     }

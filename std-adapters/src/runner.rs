@@ -225,7 +225,7 @@ async fn write_one(
     let destination = candidate.parsed.open()?;
     let owner = Owner::new(&catalog.catalog_id()?, dest_name);
     let claimed = match read_owner(&destination).await? {
-        Some(found) if found.catalog != owner.catalog || found.destination != owner.destination => {
+        Some(found) if !found.is_for(&owner) => {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 format!("the backup directory belongs to destination {:?} of another catalog", found.destination),

@@ -115,6 +115,12 @@ fn ownership_read_only_destinations_and_delete_while_targeted() {
     }
     assert_eq!(fs::read_dir(dir.join("snapshots")).unwrap().count(), before);
     assert_eq!(fs::read_dir(dir.join("locks")).unwrap().count(), 0);
+    // Saved untested as writable, it still cannot write there: the owner is checked first.
+    ro.run(["destination", "create", "--name", "stolen", "--url", s(&dir), "--skip-test"]).ok();
+    let b = theirs.run(["backup", "--destination", "stolen", s(&src)]);
+    assert!(b.stderr.contains("belongs to destination \"nas\" of another catalog"), "{}", b.stderr);
+    theirs.run(["snapshots", "--destination", "stolen"]).ok();
+    assert_eq!(fs::read_dir(dir.join("snapshots")).unwrap().count(), before);
     // A job cannot target a read-only destination; the type and read-only flag are fixed.
     let j = theirs.run(["job", "create", "--name", "j", "--source", s(&src), "--destination", "shared"]);
     assert!(j.stderr.contains("read-only"), "{}", j.stderr);
