@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: back up a directory into Cairn's default repository (a local destination in your
-# data directory, password generated on first use), restore it into a temporary directory, compare,
+# data directory, password generated on first use and sealed in the catalog), restore it into a temporary directory, compare,
 # and verify the repository.
 #
 #   ./run.sh [DIR]      DIR defaults to this checkout (its target/ folder is excluded)

@@ -6,9 +6,9 @@ use clap::{Args, Parser, Subcommand};
 
 /// Deduplicating, compressed, encrypted backups.
 ///
-/// With no --repo, cairn uses a default repository in your data directory
-/// (~/.local/share/cairn/repository) whose password it generates on first use and keeps in
-/// ~/.local/share/cairn/repository.password, readable only by you.
+/// With no --repo, cairn uses the catalog's default destination: a repository in your data
+/// directory (~/.local/share/cairn/repository) whose password it generates on first use and
+/// keeps sealed in the catalog (`cairn destination get default --show-password` shows it).
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, propagate_version = true, max_term_width = 100)]
 pub(crate) struct Cli {
