@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use cairn_std::catalog::{Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination};
+use cairn_std::catalog::{
+    Candidate, Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination,
+};
 use cairn_std::form::DestinationFields;
 use cairn_std::health::{Owner, TestReport, TestStep, browse, measure_disk, reindex, test_destination, test_saved};
 use cairn_std::{Error, ErrorKind, Secret, local_time, now};
@@ -144,6 +146,28 @@ fn finish_test(g: &Global, name: &str, report: &TestReport) -> Result<ExitCode, 
     }
 }
 
+/// Runs the Test on a destination not saved yet, printing each step; the report if it passed,
+/// else why it failed (with `{"saved": false, "test": ...}` printed for `--json`).
+async fn test_candidate(
+    g: &Global,
+    catalog: &Catalog,
+    candidate: &Candidate,
+    with: &str,
+) -> Result<TestReport, String> {
+    if !g.json && !g.quiet {
+        println!("testing {}{with} ({}):", candidate.name, candidate.parsed.show());
+    }
+    let owner = Owner::new(&catalog.catalog_id().map_err(|e| e.to_string())?, &candidate.name);
+    let report = test_destination(candidate, &owner, &mut |s| print_step(g, s)).await;
+    if report.ok {
+        return Ok(report);
+    }
+    if g.json {
+        println!("{}", json!({ "name": candidate.name, "saved": false, "test": report_json(&report) }));
+    }
+    Err(report.error.unwrap_or_default())
+}
+
 async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Result<ExitCode, Error> {
     let url = url_of(&a.fields, g)?.ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, "url: give --url URL, or --type local|s3|sftp|rest with its fields")
@@ -168,21 +192,10 @@ async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Res
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !g.json && !g.quiet {
-        println!("testing {} ({}):", candidate.name, candidate.parsed.show());
-    }
-    let owner = Owner::new(&catalog.catalog_id()?, &a.name);
-    let report = test_destination(&candidate, &owner, &mut |s| print_step(g, s)).await;
-    if !report.ok {
-        if g.json {
-            println!("{}", json!({ "name": a.name, "saved": false, "test": report_json(&report) }));
-        }
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("destination {} was not saved: its test failed: {}", a.name, report.error.as_deref().unwrap_or("")),
-        )
-        .with_hint("fix the settings and create it again, or --skip-test to save it untested"));
-    }
+    let report = test_candidate(g, catalog, &candidate, "").await.map_err(|e| {
+        Error::new(ErrorKind::Io, format!("destination {} was not saved: its test failed: {e}", a.name))
+            .with_hint("fix the settings and create it again, or --skip-test to save it untested")
+    })?;
     let record = catalog.insert_destination(&new, &candidate)?;
     catalog.record_test(&record.name, true, &report.summary())?;
     if let Ok(disk) = measure_disk(&candidate.parsed.open()?, now().secs).await {
@@ -211,24 +224,12 @@ async fn update(g: &Global, catalog: &Catalog, a: &DestinationUpdateArgs) -> Res
         update.s3_access_key = g.s3_access_key.clone();
     }
     let candidate = catalog.check_update(&a.name, &update)?;
-    if !g.json && !g.quiet {
-        println!("testing {} with the new settings ({}):", a.name, candidate.parsed.show());
-    }
-    let owner = Owner::new(&catalog.catalog_id()?, &a.name);
-    let report = test_destination(&candidate, &owner, &mut |s| print_step(g, s)).await;
-    if !report.ok {
-        if g.json {
-            println!("{}", json!({ "name": a.name, "saved": false, "test": report_json(&report) }));
-        }
-        return Err(Error::new(
+    let report = test_candidate(g, catalog, &candidate, " with the new settings").await.map_err(|e| {
+        Error::new(
             ErrorKind::Io,
-            format!(
-                "destination {} keeps its previous settings: the test with the new ones failed: {}",
-                a.name,
-                report.error.as_deref().unwrap_or("")
-            ),
-        ));
-    }
+            format!("destination {} keeps its previous settings: the test with the new ones failed: {e}", a.name),
+        )
+    })?;
     let record = catalog.apply_update(&update, &candidate)?;
     catalog.record_test(&record.name, true, &report.summary())?;
     if g.json {

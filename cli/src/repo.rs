@@ -127,16 +127,7 @@ impl Location {
     }
 }
 
-/// An error from a destination, outside the engine, said as the engine says it: what was being
-/// done to which object, where.
-pub(crate) fn storage_error(
-    place: &str,
-    op: cairn_core::StorageOp,
-    handle: &Handle,
-    source: cairn_core::IoError,
-) -> Error {
-    Error::from(cairn_core::Error::Storage { op, kind: handle.kind, id: handle.id, source }).context(place)
-}
+pub(crate) use cairn_std::storage_error;
 
 /// The catalog: `--catalog FILE` (or `CAIRN_CATALOG`), else the data directory's; its key file
 /// sits next to it (`FILE` with the extension `.key`).

@@ -249,3 +249,14 @@ pub fn local_time(t: cairn_core::Timestamp) -> String {
         Err(_) => format!("@{}", t.secs),
     }
 }
+
+/// An error from a destination outside the engine, said as the engine says it: what was being
+/// done to which object, where.
+pub fn storage_error(
+    place: &str,
+    op: cairn_core::StorageOp,
+    handle: &cairn_core::Handle,
+    source: cairn_core::IoError,
+) -> Error {
+    Error::from(cairn_core::Error::Storage { op, kind: handle.kind, id: handle.id, source }).context(place)
+}

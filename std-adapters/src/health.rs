@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CachedSnapshot, Candidate, Catalog, DiskInfo};
 use crate::destination::Destination;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, storage_error};
 use crate::lock::LockKeeper;
 use crate::secret::Secret;
 
@@ -132,10 +132,6 @@ impl Steps<'_> {
         self.steps.push(step);
         result.map(|(v, _)| v)
     }
-}
-
-fn storage_error(place: &str, op: StorageOp, handle: &Handle, source: cairn_core::IoError) -> Error {
-    Error::from(cairn_core::Error::Storage { op, kind: handle.kind, id: handle.id, source }).context(place)
 }
 
 /// Reads the ownership marker of a destination, if it has one (`None` too where the

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::catalog::{CachedSnapshot, Catalog, JobRecord, RunRecord, RunStatus, Structure};
 use crate::destination::{Access, Destination};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, storage_error};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
 use crate::health::{Owner, read_owner, write_owner};
 use crate::lock::{LockKeeper, lock_repository};
@@ -264,18 +264,12 @@ async fn write_snapshot(
     run: &mut RunRecord,
 ) -> Result<(), Error> {
     let store = LockKeeper::new(Access::new(destination, false));
+    let place = format!("destination {dest_name}");
     let exists = !store
         .inner()
         .list(FileKind::Config)
         .await
-        .map_err(|e| {
-            Error::from(cairn_core::Error::Storage {
-                op: cairn_core::StorageOp::List,
-                kind: FileKind::Config,
-                id: Handle::CONFIG.id,
-                source: e,
-            })
-        })?
+        .map_err(|e| storage_error(&place, cairn_core::StorageOp::List, &Handle::CONFIG, e))?
         .is_empty();
     let repo = if exists {
         Repository::open(store, password.expose()).await?

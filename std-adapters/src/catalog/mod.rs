@@ -129,6 +129,30 @@ pub struct DestinationSecrets {
     pub ssh_password: Option<Secret>,
 }
 
+impl DestinationSecrets {
+    fn slots(&mut self) -> [&mut Option<Secret>; 4] {
+        [&mut self.s3_secret_key, &mut self.rest_password, &mut self.ssh_passphrase, &mut self.ssh_password]
+    }
+
+    /// Whether none is given.
+    pub fn is_empty(&self) -> bool {
+        self.s3_secret_key.is_none()
+            && self.rest_password.is_none()
+            && self.ssh_passphrase.is_none()
+            && self.ssh_password.is_none()
+    }
+
+    /// Replaces each secret that `given` has.
+    fn replace_with(&mut self, given: &Self) {
+        let mut given = given.clone();
+        for (slot, value) in self.slots().into_iter().zip(given.slots()) {
+            if value.is_some() {
+                *slot = value.take();
+            }
+        }
+    }
+}
+
 /// A destination as the catalog holds it (no secret in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -679,16 +703,7 @@ impl Catalog {
         }
         let mut secrets = self.destination_secrets(&d)?;
         let given = &update.secrets;
-        for (slot, value) in [
-            (&mut secrets.s3_secret_key, &given.s3_secret_key),
-            (&mut secrets.rest_password, &given.rest_password),
-            (&mut secrets.ssh_passphrase, &given.ssh_passphrase),
-            (&mut secrets.ssh_password, &given.ssh_password),
-        ] {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
-        }
+        secrets.replace_with(given);
         let mut url = update.url.clone().unwrap_or_else(|| d.url.clone());
         if let Some(ak) = &update.s3_access_key {
             url = with_access_key(&strip_option(&url, "access-key"), Some(ak));
@@ -722,22 +737,9 @@ impl Catalog {
         let d = self.require_destination(&candidate.name)?;
         let tx = self.conn.unchecked_transaction().map_err(|e| db_error("cannot save", e))?;
         let given = &update.secrets;
-        if given.s3_secret_key.is_some()
-            || given.rest_password.is_some()
-            || given.ssh_passphrase.is_some()
-            || given.ssh_password.is_some()
-        {
+        if !given.is_empty() {
             let mut merged = self.destination_secrets(&d)?;
-            for (slot, value) in [
-                (&mut merged.s3_secret_key, &given.s3_secret_key),
-                (&mut merged.rest_password, &given.rest_password),
-                (&mut merged.ssh_passphrase, &given.ssh_passphrase),
-                (&mut merged.ssh_password, &given.ssh_password),
-            ] {
-                if value.is_some() {
-                    slot.clone_from(value);
-                }
-            }
+            merged.replace_with(given);
             let old = self.credentials_secret_id(d.id)?;
             let new_id = match encode_secrets(&merged) {
                 Some(blob) => Some(self.put_secret(&blob)?),
