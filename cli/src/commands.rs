@@ -13,7 +13,7 @@ use cairn_core::{
 };
 use cairn_std::{
     Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock,
-    holder_is_dead, hostname, local_time, now, os_rng, runtime, username,
+    holder_is_dead, hostname, local_time, now, os_rng, runtime, username, utc_offset,
 };
 use serde_json::json;
 
@@ -638,10 +638,6 @@ pub(crate) fn parse_duration(s: &str) -> Result<u64, Error> {
 }
 
 /// The local time zone's offset from UTC at `t`, in seconds.
-fn utc_offset(t: Timestamp) -> i32 {
-    jiff::Timestamp::new(t.secs, 0).map(|ts| ts.to_zoned(jiff::tz::TimeZone::system()).offset().seconds()).unwrap_or(0)
-}
-
 async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;

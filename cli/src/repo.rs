@@ -25,6 +25,8 @@ pub(crate) struct Location {
     pub(crate) name: Option<String>,
     /// A read-only catalog destination: opened through [`Access::ReadOnly`], never written.
     pub(crate) read_only: bool,
+    /// The catalog's id, for a catalog destination (the owner its backup directory records).
+    pub(crate) catalog_id: Option<String>,
 }
 
 impl Location {
@@ -37,15 +39,14 @@ impl Location {
         }
         if let Some(name) = global.destination.first() {
             let catalog = open_catalog(global)?;
-            let url = catalog.destination_url(name)?;
-            let password = catalog.destination_password(name)?;
-            let read_only = catalog.require_destination(name)?.read_only;
+            let d = catalog.candidate(name)?;
             return Ok(Self {
-                url,
+                url: d.parsed,
                 is_default: false,
-                catalog_password: Some(password),
-                name: Some(name.clone()),
-                read_only,
+                catalog_password: Some(d.password),
+                name: Some(d.name),
+                read_only: d.read_only,
+                catalog_id: Some(catalog.catalog_id()?),
             });
         }
         let Some(spec) = global.repo.as_deref().filter(|s| !s.is_empty()) else {
@@ -59,12 +60,14 @@ impl Location {
                      `cairn destination get default --show-password`)"
                 );
             }
+            let d = catalog.candidate(&record.name)?;
             return Ok(Self {
-                url: catalog.destination_url(&record.name)?,
+                url: d.parsed,
                 is_default: true,
-                catalog_password: Some(catalog.destination_password(&record.name)?),
-                name: Some(record.name),
+                catalog_password: Some(d.password),
+                name: Some(d.name),
                 read_only: false,
+                catalog_id: Some(catalog.catalog_id()?),
             });
         };
         // S3 credentials: the flags, else the environment as for the AWS tools (an access key
@@ -96,7 +99,7 @@ impl Location {
             known_hosts: global.known_hosts.clone(),
         };
         let url = parse_destination(spec, credentials)?;
-        Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false })
+        Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false, catalog_id: None })
     }
 
     pub(crate) fn backend(&self) -> Result<Access, Error> {
@@ -216,29 +219,11 @@ impl Session {
         if location.read_only {
             return if writes { Err(read_only_error(operation)) } else { Ok(()) };
         }
-        // A catalog destination writes only to a backup directory it owns.
-        if writes && let Some(name) = &location.name {
-            let catalog = open_catalog(global)?;
-            let mine = cairn_std::health::Owner::new(&catalog.catalog_id()?, name);
-            let destination = repo.storage().inner().destination();
-            let found = cairn_std::health::read_owner(destination).await?;
-            if found.is_none() {
-                // Unclaimed (a default repository, or one made before owners were recorded):
-                // this destination claims it now.
-                cairn_std::health::write_owner(destination, &mine).await?;
-            }
-            if let Some(found) = found
-                && !found.is_for(&mine)
-            {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the backup directory of destination {name} belongs to destination {:?} of another catalog",
-                        found.destination
-                    ),
-                )
-                .with_hint("point this destination at a directory of its own, or add that one read-only"));
-            }
+        // A catalog destination writes only to a backup directory it owns, and claims one
+        // nobody owns (a default repository, or one made before owners were recorded).
+        if writes && let (Some(name), Some(catalog_id)) = (&location.name, &location.catalog_id) {
+            let mine = cairn_std::health::Owner::new(catalog_id, name);
+            cairn_std::health::claim(repo.storage().inner().destination(), &mine, &location.show()).await?;
         }
         let wait = match &global.retry_lock {
             Some(s) => parse_wait(s)?,

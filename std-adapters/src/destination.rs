@@ -259,9 +259,7 @@ fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config,
     if bucket.is_empty() {
         return Err(bad(url, "no bucket: write s3:https://HOST/BUCKET/DIR"));
     }
-    if !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        || bucket.len() < 3
-    {
+    if !crate::s3::valid_bucket_name(bucket) {
         return Err(bad(url, format!("{bucket:?} is not a bucket name (3 to 63 of a-z, 0-9, '.', '-')")));
     }
     let directory = format!("/{}", dir.trim_end_matches('/'));

@@ -81,6 +81,14 @@ impl Error {
         self
     }
 
+    /// The message followed by the hint in parentheses, for one-line records (history, reports).
+    pub fn with_hint_inline(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{} ({h})", self.message),
+            None => self.message.clone(),
+        }
+    }
+
     /// The kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -248,6 +256,12 @@ pub fn local_time(t: cairn_core::Timestamp) -> String {
         Ok(ts) => ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
         Err(_) => format!("@{}", t.secs),
     }
+}
+
+/// The local time zone's offset from UTC at `t`, in seconds (0 if `t` is out of range), as
+/// retention's calendar buckets need it.
+pub fn utc_offset(t: cairn_core::Timestamp) -> i32 {
+    jiff::Timestamp::new(t.secs, 0).map(|ts| jiff::tz::TimeZone::system().to_offset(ts).seconds()).unwrap_or(0)
 }
 
 /// An error from a destination outside the engine, said as the engine says it: what was being

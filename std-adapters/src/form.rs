@@ -127,11 +127,7 @@ impl DestinationFields {
             }
             "s3" => {
                 let bucket = required("bucket", &self.bucket)?;
-                let valid_bucket = (3..=63).contains(&bucket.len())
-                    && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-                    && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-                    && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-                if !valid_bucket {
+                if !crate::s3::valid_bucket_name(bucket) {
                     return Err(field("bucket", format!("{bucket:?} is not a bucket name"))
                         .with_hint("3 to 63 of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"));
                 }
@@ -141,13 +137,15 @@ impl DestinationFields {
                 }
                 let path = if dir.is_empty() { bucket.to_string() } else { format!("{bucket}/{dir}") };
                 let region = self.region.as_deref().map(str::trim).filter(|s| !s.is_empty());
-                match (
+                // Where the bucket is: a vendor preset (`s3:VENDOR/...`) or an endpoint.
+                let base = match (
                     self.vendor.as_deref().filter(|v| !v.is_empty()),
                     self.endpoint.as_deref().filter(|e| !e.is_empty()),
                 ) {
                     (Some("custom"), Some(template)) => {
                         options.push(format!("endpoint={}", encode(template, false)));
                         options.push(format!("region={}", region.ok_or_else(|| field("region", "is required"))?));
+                        "s3:custom".to_string()
                     }
                     (Some("custom"), None) => {
                         return Err(field("endpoint", "a custom vendor needs an endpoint template")
@@ -162,6 +160,7 @@ impl DestinationFields {
                             }
                             options.push(format!("region={r}"));
                         }
+                        format!("s3:{v}")
                     }
                     (vendor_id, Some(endpoint)) => {
                         let ok = reqwest::Url::parse(endpoint)
@@ -175,9 +174,10 @@ impl DestinationFields {
                         if let Some(r) = region {
                             options.push(format!("region={r}"));
                         }
+                        format!("s3:{}", endpoint.trim_end_matches('/'))
                     }
                     (None, None) => return Err(field("vendor", "choose a vendor or give an endpoint")),
-                }
+                };
                 if let Some(a) = self.account.as_deref().filter(|a| !a.is_empty()) {
                     options.push(format!("account={}", encode(a, false)));
                 }
@@ -191,16 +191,7 @@ impl DestinationFields {
                     options.push(format!("storage-class={c}"));
                 }
                 tls_option(&mut options);
-                match (
-                    self.vendor.as_deref().filter(|v| !v.is_empty()),
-                    self.endpoint.as_deref().filter(|e| !e.is_empty()),
-                ) {
-                    (Some(v), None) => format!("s3:{v}/{path}"),
-                    (Some("custom"), Some(_)) => format!("s3:custom/{path}"),
-                    (_, Some(endpoint)) => format!("s3:{}/{path}", endpoint.trim_end_matches('/')),
-                    // Refused above: a vendor or an endpoint is required.
-                    (None, None) => return Err(field("vendor", "choose a vendor or give an endpoint")),
-                }
+                format!("{base}/{path}")
             }
             "sftp" => {
                 let host = required("host", &self.host)?;

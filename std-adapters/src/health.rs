@@ -168,6 +168,24 @@ fn owned_elsewhere(place: &str, found: &Owner) -> Error {
     .with_hint("add it read-only instead (--read-only, with its repository password) to restore from it")
 }
 
+/// Refuses a backup directory that another destination owns; returns whether `owner` has
+/// claimed it already. `place` names the directory in the error.
+pub async fn check_owner(dest: &Destination, owner: &Owner, place: &str) -> Result<bool, Error> {
+    match read_owner(dest).await? {
+        Some(found) if !found.is_for(owner) => Err(owned_elsewhere(place, &found)),
+        found => Ok(found.is_some()),
+    }
+}
+
+/// [`check_owner`], then claims the directory for `owner` if nobody has: what every writer
+/// does before it writes.
+pub async fn claim(dest: &Destination, owner: &Owner, place: &str) -> Result<(), Error> {
+    if !check_owner(dest, owner, place).await? {
+        write_owner(dest, owner).await?;
+    }
+    Ok(())
+}
+
 /// Runs the Test on `candidate` (see the [module docs](self)), calling `on_step` as each step
 /// ends. `owner` is who the destination's backup directory must belong to.
 pub async fn test_destination(candidate: &Candidate, owner: &Owner, on_step: &mut dyn FnMut(&TestStep)) -> TestReport {
@@ -176,10 +194,7 @@ pub async fn test_destination(candidate: &Candidate, owner: &Owner, on_step: &mu
     let result = run_test(candidate, owner, &mut steps, &mut initialised).await;
     TestReport {
         ok: result.is_ok(),
-        error: result.err().map(|e| match e.hint() {
-            Some(h) => format!("{e} ({h})"),
-            None => e.to_string(),
-        }),
+        error: result.err().map(|e| e.with_hint_inline()),
         steps: steps.steps,
         initialised,
     }
@@ -358,11 +373,9 @@ pub async fn browse(dest: &Destination) -> Result<Vec<RawObject>, Error> {
         out.extend(objects);
     }
     if dest.has_side_files() {
-        let mut top = Vec::new();
         if let Ok(b) = dest.get_file(OWNER_FILE, 64 << 10).await {
-            top.push(RawObject { path: OWNER_FILE.to_string(), size: b.len() as u64 });
+            out.push(RawObject { path: OWNER_FILE.to_string(), size: b.len() as u64 });
         }
-        out.extend(top);
         for dir in SIDE_DIRS {
             let files =
                 dest.list_files(dir).await.map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {dir}: {e}")))?;
@@ -386,11 +399,9 @@ pub async fn reindex(
         candidate.password = p.clone();
     }
     let backend = candidate.parsed.open()?;
-    if !candidate.read_only
-        && let Some(found) = read_owner(&backend).await?
-        && !found.is_for(&Owner::new(&catalog.catalog_id()?, name))
-    {
-        return Err(owned_elsewhere(&candidate.parsed.show(), &found));
+    let owner = Owner::new(&catalog.catalog_id()?, name);
+    if !candidate.read_only {
+        check_owner(&backend, &owner, &candidate.parsed.show()).await?;
     }
     let repo = Repository::open(cairn_core::ReadOnly::new(&backend), candidate.password.expose()).await?;
     let snapshots = repo.list_snapshots().await?;
@@ -398,7 +409,7 @@ pub async fn reindex(
     if let Some(p) = password {
         catalog.set_destination_password(name, p)?;
         if !candidate.read_only {
-            write_owner(&backend, &Owner::new(&catalog.catalog_id()?, name)).await?;
+            write_owner(&backend, &owner).await?;
         }
     }
     catalog.replace_snapshot_cache(name, &cached)?;

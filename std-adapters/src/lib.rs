@@ -64,7 +64,7 @@ mod worker;
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
 pub use destination::{Access, Credentials, Destination, DestinationUrl, parse_destination, read_only_error};
 pub use error::{
-    Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error,
+    Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget};

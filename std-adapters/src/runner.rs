@@ -26,9 +26,9 @@ use serde::Serialize;
 
 use crate::catalog::{CachedSnapshot, Catalog, JobRecord, RunRecord, RunStatus, Structure};
 use crate::destination::{Access, Destination};
-use crate::error::{Error, ErrorKind, storage_error};
+use crate::error::{Error, ErrorKind, storage_error, utc_offset};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
-use crate::health::{Owner, read_owner, write_owner};
+use crate::health::{Owner, claim};
 use crate::lock::{LockKeeper, lock_repository};
 use crate::worker::ThreadWorker;
 
@@ -171,10 +171,7 @@ pub async fn run_job(
                 Ok(_) => {
                     if let Err(e) = write_one(catalog, &job, d, worker, clock, progress, &mut run).await {
                         run.status = RunStatus::Failed;
-                        run.error = Some(match e.hint() {
-                            Some(h) => format!("{e} ({h})"),
-                            None => e.to_string(),
-                        });
+                        run.error = Some(e.with_hint_inline());
                     }
                 }
                 Err(e) => run.error = Some(e.to_string()),
@@ -224,29 +221,13 @@ async fn write_one(
     let candidate = catalog.candidate(dest_name)?;
     let destination = candidate.parsed.open()?;
     let owner = Owner::new(&catalog.catalog_id()?, dest_name);
-    let claimed = match read_owner(&destination).await? {
-        Some(found) if !found.is_for(&owner) => {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                format!("the backup directory belongs to destination {:?} of another catalog", found.destination),
-            )
-            .with_hint("point this destination at a directory of its own"));
-        }
-        Some(_) => true,
-        None => false,
-    };
+    claim(&destination, &owner, &candidate.parsed.show()).await?;
     match job.spec.structure {
         Structure::Incremental => {
             write_snapshot(catalog, job, dest_name, destination, &candidate.password, worker, clock, progress, run)
                 .await?
         }
-        Structure::Archived | Structure::Compressed => {
-            let destination = candidate.parsed.open()?;
-            write_archive(job, &destination, clock, run).await?;
-        }
-    }
-    if !claimed {
-        write_owner(&candidate.parsed.open()?, &owner).await?;
+        Structure::Archived | Structure::Compressed => write_archive(job, &destination, clock, run).await?,
     }
     Ok(())
 }
@@ -349,7 +330,7 @@ async fn backup_and_forget(
         .map(|(id, s)| RetentionInput {
             id: *id,
             time: s.time,
-            utc_offset_secs: utc_offset(s.time.secs),
+            utc_offset_secs: utc_offset(s.time),
             hostname: s.hostname.clone(),
             paths: s.paths.clone(),
             tags: Vec::new(),
@@ -369,10 +350,6 @@ async fn backup_and_forget(
         }
     }
     Ok(())
-}
-
-fn utc_offset(secs: i64) -> i32 {
-    jiff::Timestamp::from_second(secs).map(|t| jiff::tz::TimeZone::system().to_offset(t).seconds()).unwrap_or(0)
 }
 
 /// Forwards progress to a `dyn Progress`.
@@ -584,7 +561,7 @@ async fn write_archive(
             RetentionInput {
                 id: SnapshotId::from(cairn_core::Id(id)),
                 time: Timestamp::new(a.time, 0),
-                utc_offset_secs: utc_offset(a.time),
+                utc_offset_secs: utc_offset(Timestamp::new(a.time, 0)),
                 hostname: String::new(),
                 paths: Vec::new(),
                 tags: Vec::new(),

@@ -109,6 +109,15 @@ impl S3Config {
     }
 }
 
+/// Whether `name` is a valid bucket name: 3 to 63 of a-z, 0-9, '.' and '-', starting and
+/// ending with a letter or digit.
+pub(crate) fn valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 /// Checks a backup directory: absolute, only `A-Z a-z 0-9 /`, no empty segment.
 pub fn validate_directory(dir: &str) -> Result<(), String> {
     if !dir.starts_with('/') {

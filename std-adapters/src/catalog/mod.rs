@@ -630,13 +630,7 @@ impl Catalog {
     }
 
     fn parse_url(&self, url: &str, secrets: &DestinationSecrets) -> Result<(&'static str, DestinationUrl), Error> {
-        let parsed = parse_destination(url, self.credentials_for(secrets)).map_err(|e| {
-            let err = Error::new(e.kind(), format!("url: {}", e.message()));
-            match e.hint() {
-                Some(h) => err.with_hint(h.to_string()),
-                None => err,
-            }
-        })?;
+        let parsed = parse_destination(url, self.credentials_for(secrets)).map_err(|e| e.context("url"))?;
         let kind = match &parsed {
             DestinationUrl::Local(_) => "local",
             DestinationUrl::S3(_) => "s3",
