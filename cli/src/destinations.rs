@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use cairn_std::catalog::{
-    Candidate, Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination,
-};
+use cairn_std::catalog::{Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination};
 use cairn_std::form::DestinationFields;
-use cairn_std::health::{Owner, TestReport, TestStep, browse, measure_disk, reindex, test_destination, test_saved};
+use cairn_std::health::{Saved, TestReport, TestStep, browse, create_tested, reindex, test_saved, update_tested};
 use cairn_std::{Error, ErrorKind, Secret, local_time, now};
 use serde_json::json;
 
@@ -146,26 +144,22 @@ fn finish_test(g: &Global, name: &str, report: &TestReport) -> Result<ExitCode, 
     }
 }
 
-/// Runs the Test on a destination not saved yet, printing each step; the report if it passed,
-/// else why it failed (with `{"saved": false, "test": ...}` printed for `--json`).
-async fn test_candidate(
-    g: &Global,
-    catalog: &Catalog,
-    candidate: &Candidate,
-    with: &str,
-) -> Result<TestReport, String> {
-    if !g.json && !g.quiet {
-        println!("testing {}{with} ({}):", candidate.name, candidate.parsed.show());
-    }
-    let owner = Owner::new(&catalog.catalog_id().map_err(|e| e.to_string())?, &candidate.name);
-    let report = test_destination(candidate, &owner, &mut |s| print_step(g, s)).await;
-    if report.ok {
-        return Ok(report);
+/// Prints the Test's steps as they end, and for `--json` the outcome of a Test that failed
+/// (`{"saved": false, "test": ...}`); the error to return if it failed.
+fn tested(g: &Global, name: &str, saved: &Saved, failed: impl FnOnce(&str) -> Error) -> Result<(), Error> {
+    if saved.report.ok {
+        return Ok(());
     }
     if g.json {
-        println!("{}", json!({ "name": candidate.name, "saved": false, "test": report_json(&report) }));
+        println!("{}", json!({ "name": name, "saved": false, "test": report_json(&saved.report) }));
     }
-    Err(report.error.unwrap_or_default())
+    Err(failed(saved.report.error.as_deref().unwrap_or_default()))
+}
+
+fn announce(g: &Global, name: &str, url: &str, with: &str) {
+    if !g.json && !g.quiet {
+        println!("testing {name}{with} ({url}):");
+    }
 }
 
 async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Result<ExitCode, Error> {
@@ -192,19 +186,17 @@ async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Res
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = test_candidate(g, catalog, &candidate, "").await.map_err(|e| {
+    announce(g, &a.name, &candidate.parsed.show(), "");
+    let saved = create_tested(catalog, &new, now().secs, &mut |s| print_step(g, s)).await?;
+    tested(g, &a.name, &saved, |e| {
         Error::new(ErrorKind::Io, format!("destination {} was not saved: its test failed: {e}", a.name))
             .with_hint("fix the settings and create it again, or --skip-test to save it untested")
     })?;
-    let record = catalog.insert_destination(&new, &candidate)?;
-    catalog.record_test(&record.name, true, &report.summary())?;
-    if let Ok(disk) = measure_disk(&candidate.parsed.open()?, now().secs).await {
-        catalog.set_disk_info(&record.name, &disk)?;
-    }
+    let (report, record) = (&saved.report, saved.record.as_ref().ok_or_else(|| not_found(&a.name))?);
     if g.json {
         println!(
             "{}",
-            json!({ "name": record.name, "kind": record.kind, "url": record.url, "saved": true, "test": report_json(&report) })
+            json!({ "name": record.name, "kind": record.kind, "url": record.url, "saved": true, "test": report_json(report) })
         );
     } else if !g.quiet {
         println!("created destination {} ({}, {})", record.name, record.kind, record.url);
@@ -224,16 +216,17 @@ async fn update(g: &Global, catalog: &Catalog, a: &DestinationUpdateArgs) -> Res
         update.s3_access_key = g.s3_access_key.clone();
     }
     let candidate = catalog.check_update(&a.name, &update)?;
-    let report = test_candidate(g, catalog, &candidate, " with the new settings").await.map_err(|e| {
+    announce(g, &a.name, &candidate.parsed.show(), " with the new settings");
+    let saved = update_tested(catalog, &a.name, &update, now().secs, &mut |s| print_step(g, s)).await?;
+    tested(g, &a.name, &saved, |e| {
         Error::new(
             ErrorKind::Io,
             format!("destination {} keeps its previous settings: the test with the new ones failed: {e}", a.name),
         )
     })?;
-    let record = catalog.apply_update(&update, &candidate)?;
-    catalog.record_test(&record.name, true, &report.summary())?;
+    let (report, record) = (&saved.report, saved.record.as_ref().ok_or_else(|| not_found(&a.name))?);
     if g.json {
-        println!("{}", json!({ "name": record.name, "url": record.url, "saved": true, "test": report_json(&report) }));
+        println!("{}", json!({ "name": record.name, "url": record.url, "saved": true, "test": report_json(report) }));
     } else if !g.quiet {
         println!("updated destination {} ({})", record.name, record.url);
     }

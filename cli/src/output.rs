@@ -60,6 +60,15 @@ impl CliProgress {
     }
 }
 
+impl cairn_std::runner::RunProgress for CliProgress {
+    fn destination(&mut self, name: &str, index: usize, count: usize) {
+        if let Some(b) = &self.bar {
+            b.println(format!("destination {name} ({} of {count})", index + 1));
+            b.reset();
+        }
+    }
+}
+
 impl Progress for CliProgress {
     fn file(&mut self, path: &[u8], _size: u64, _status: FileStatus) {
         self.files += 1;

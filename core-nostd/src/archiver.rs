@@ -371,6 +371,9 @@ where
         drop(to_read);
         let mut tree = PendingTree::with_capacity(entries.len());
         for (entry, (old, reuse)) in entries.into_iter().zip(olds) {
+            if self.progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
             let child_path = tree::join_path(path, &entry.name);
             if tree::validate_name(&entry.name).is_err() {
                 self.stats.errors += 1;
@@ -500,6 +503,9 @@ where
             total += n as u64;
             self.stats.bytes_read += n as u64;
             self.progress.bytes(n as u64);
+            if self.progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
             let mut scan = start;
             while let Some(cut) = self.chunker.next_boundary(buf.get(scan..).unwrap_or_default()) {
                 let end = scan + cut;

@@ -388,6 +388,8 @@ pub enum Error {
     /// A lock this process held was removed or taken over (it was judged stale): the operation
     /// must stop before it writes or deletes anything more.
     LockLost,
+    /// The caller asked the operation to stop (see [`Progress::cancelled`](crate::Progress::cancelled)).
+    Cancelled,
 }
 
 impl Error {
@@ -473,6 +475,7 @@ impl fmt::Display for Error {
             Self::LockLost => f.write_str(
                 "this process's repository lock was removed by another process (it had not been refreshed for 30 minutes)",
             ),
+            Self::Cancelled => f.write_str("cancelled"),
         }
     }
 }

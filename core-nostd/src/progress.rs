@@ -68,6 +68,12 @@ pub trait Progress {
     fn warning(&mut self, _warning: &Warning) {}
     /// Check: one more pack or snapshot done, of `total`.
     fn step(&mut self, _done: u64, _total: u64) {}
+    /// Asked between files and between reads: `true` stops a backup or restore with
+    /// [`Error::Cancelled`](crate::Error::Cancelled). A cancelled backup writes no snapshot; what
+    /// it uploaded is reused by the next backup once indexed, or removed by prune.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// Ignores all progress.

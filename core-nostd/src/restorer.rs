@@ -207,6 +207,9 @@ where
                 self.fail(&shown, WarningKind::BadName);
                 continue;
             }
+            if self.progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
             let path = join_relative(dir, &node.name);
             self.restore_entry(path, node).await?;
         }

@@ -90,17 +90,43 @@ where
     W: Write + Send + 'static,
     P: Progress,
 {
+    dump_archive_many(repo, index, root, &[path], format, out, progress).await
+}
+
+/// Like [`dump_archive`] for several paths of one snapshot in one archive: each entry named
+/// as it would be alone (a directory's contents at the top for `/`, else under its own name).
+/// Paths that would write the same names twice are the caller's to avoid.
+pub async fn dump_archive_many<S, W, P>(
+    repo: &Repository<S>,
+    index: &Index,
+    root: BlobId,
+    paths: &[&[u8]],
+    format: ArchiveFormat,
+    out: W,
+    progress: &mut P,
+) -> Result<(DumpStats, W), Error>
+where
+    S: Storage,
+    W: Write + Send + 'static,
+    P: Progress,
+{
     let (tx, rx) = mpsc::channel(CHANNEL);
     let writer = thread::Builder::new()
         .name("cairn-archive".into())
         .spawn(move || write_archive(rx, out, format))
         .map_err(|e| Error::new(ErrorKind::Other, format!("cannot start the archive thread: {e}")))?;
     let mut d = Dumper { repo, index, tx, stats: DumpStats::default(), progress };
-    let walked = match resolve(repo, index, root, path).await {
-        Ok(Resolved::Root(tree)) => d.dir(b"", tree).await,
-        Ok(Resolved::Node { node, .. }) => d.node(b"", &node).await,
-        Err(e) => Err(Walk::Engine(e)),
-    };
+    let mut walked = Ok(());
+    for path in paths {
+        walked = match resolve(repo, index, root, path).await {
+            Ok(Resolved::Root(tree)) => d.dir(b"", tree).await,
+            Ok(Resolved::Node { node, .. }) => d.node(b"", &node).await,
+            Err(e) => Err(Walk::Engine(e)),
+        };
+        if walked.is_err() {
+            break;
+        }
+    }
     let stats = d.stats;
     drop(d);
     // The thread ends once the channel is closed; its error explains a failed send.
@@ -186,6 +212,9 @@ impl<S: Storage, P: Progress> Dumper<'_, S, P> {
             }));
         }
         for node in &t.nodes {
+            if self.progress.cancelled() {
+                return Err(Walk::Engine(cairn_core::Error::Cancelled));
+            }
             Box::pin(self.node(dir, node)).await?;
         }
         Ok(())

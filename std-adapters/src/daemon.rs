@@ -159,6 +159,34 @@ async fn deliver_webhook(url: &str, body: &[u8]) -> Result<(), String> {
     Err(last)
 }
 
+/// The catalog's `meta` key where the daemon notes, at each tick, when and as which process.
+const HEARTBEAT: &str = "daemon_heartbeat";
+
+/// Whether a daemon works on this catalog, from its last tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DaemonStatus {
+    /// When it last ticked (Unix seconds).
+    pub last_tick: i64,
+    /// Its process id.
+    pub pid: u32,
+    /// Whether that process still runs on this machine.
+    pub running: bool,
+}
+
+/// The daemon's status: `None` if no daemon ever ticked on this catalog.
+pub fn daemon_status(catalog: &Catalog) -> Result<Option<DaemonStatus>, Error> {
+    let Some(beat) = catalog.meta(HEARTBEAT)? else { return Ok(None) };
+    let mut parts = beat.split(' ');
+    let (Some(Ok(last_tick)), Some(Ok(pid))) =
+        (parts.next().map(str::parse::<i64>), parts.next().map(str::parse::<u32>))
+    else {
+        return Ok(None);
+    };
+    let running = i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+    Ok(Some(DaemonStatus { last_tick, pid, running }))
+}
+
 /// What one tick did.
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
@@ -201,6 +229,7 @@ impl<'a, C: Clock> Daemon<'a, C> {
     pub async fn tick(&self) -> Result<TickReport, Error> {
         let mut report = TickReport::default();
         let now = self.clock.now();
+        self.catalog.set_meta(HEARTBEAT, &format!("{now} {}", std::process::id()))?;
         for job in self.catalog.list_jobs()? {
             if !job.enabled || job.next_due.is_none_or(|due| due > now) {
                 continue;

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     Locked,
     /// Storage or filesystem failure.
     Io,
+    /// The user stopped the operation.
+    Cancelled,
     /// Anything else.
     Other,
 }
@@ -218,6 +220,8 @@ impl From<cairn_core::Error> for Error {
                      (not refreshed for 30 minutes, or whose process no longer runs on this host)",
                 )
             }
+            E::Cancelled => Self::new(ErrorKind::Cancelled, message)
+                .with_hint("nothing was recorded as finished; what was uploaded is reused by the next backup"),
             E::LockLost => {
                 Self::new(ErrorKind::Locked, message).with_hint("nothing more was written; run the operation again")
             }
@@ -226,7 +230,9 @@ impl From<cairn_core::Error> for Error {
             E::Storage { source, .. } | E::Source { source, .. } | E::Target { source, .. } => {
                 let err = Self::new(error_kind_of_io(source.kind()), message);
                 // A remote destination's own message already says what to fix.
-                let explained = source.inner().is_some_and(|s| s.is::<crate::http::DestinationError>());
+                let explained = source
+                    .inner()
+                    .is_some_and(|s| s.is::<crate::http::DestinationError>() || s.is::<crate::UnknownHostKey>());
                 match source.kind() {
                     _ if explained => err,
                     IoErrorKind::StorageFull => err.with_hint("free some space there, or choose another location"),

@@ -27,6 +27,19 @@ use crate::error::io_error_kind;
 pub struct FsTarget {
     root: PathBuf,
     restore_owner: bool,
+    overwrite: Overwrite,
+    kept: u64,
+}
+
+/// What a restore does with a file or link that already exists where it restores one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overwrite {
+    /// Replace it (the default: a restore brings back the backed-up state).
+    #[default]
+    Always,
+    /// Keep it and leave the backed-up one out (counted by [`FsTarget::kept`]).
+    Never,
 }
 
 fn err(e: std::io::Error) -> IoError {
@@ -51,7 +64,27 @@ impl FsTarget {
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(Self { root, restore_owner: nix::unistd::geteuid().is_root() })
+        Ok(Self { root, restore_owner: nix::unistd::geteuid().is_root(), overwrite: Overwrite::Always, kept: 0 })
+    }
+
+    /// The same target with another [`Overwrite`] policy.
+    pub fn with_overwrite(mut self, overwrite: Overwrite) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Files and links left as they were because something existed there ([`Overwrite::Never`]).
+    pub fn kept(&self) -> u64 {
+        self.kept
+    }
+
+    /// Whether to leave `path` alone: it exists and the policy keeps what exists.
+    fn keep_existing(&mut self, path: &Path) -> bool {
+        let keep = self.overwrite == Overwrite::Never && fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir());
+        if keep {
+            self.kept += 1;
+        }
+        keep
     }
 
     /// The target directory.
@@ -118,9 +151,9 @@ fn create_at(path: &Path, size: u64) -> Result<File, IoError> {
     Ok(file)
 }
 
-/// A file being restored.
+/// A file being restored (`None`: an existing file kept, its contents dropped).
 #[derive(Debug)]
-pub struct FsOut(File);
+pub struct FsOut(Option<File>);
 
 impl embedded_io_async::ErrorType for FsOut {
     type Error = IoError;
@@ -128,11 +161,17 @@ impl embedded_io_async::ErrorType for FsOut {
 
 impl embedded_io_async::Write for FsOut {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, IoError> {
-        self.0.write(buf).map_err(err)
+        match &mut self.0 {
+            Some(f) => f.write(buf).map_err(err),
+            None => Ok(buf.len()),
+        }
     }
 
     async fn write_all(&mut self, buf: &[u8]) -> Result<(), IoError> {
-        self.0.write_all(buf).map_err(err)
+        match &mut self.0 {
+            Some(f) => f.write_all(buf).map_err(err),
+            None => Ok(()),
+        }
     }
 
     async fn flush(&mut self) -> Result<(), IoError> {
@@ -159,11 +198,15 @@ impl RestoreTarget for FsTarget {
     }
 
     async fn create_file(&mut self, rel: &[u8], size: u64) -> Result<FsOut, IoError> {
-        create_at(&self.path(rel)?, size).map(FsOut)
+        let path = self.path(rel)?;
+        if self.keep_existing(&path) {
+            return Ok(FsOut(None));
+        }
+        create_at(&path, size).map(|f| FsOut(Some(f)))
     }
 
     async fn finish_file(&mut self, _rel: &[u8], file: FsOut, node: &Node) -> Result<(), IoError> {
-        let f = file.0;
+        let Some(f) = file.0 else { return Ok(()) };
         if self.restore_owner {
             std::os::unix::fs::fchown(&f, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
         }
@@ -173,6 +216,9 @@ impl RestoreTarget for FsTarget {
 
     async fn create_symlink(&mut self, rel: &[u8], target: &[u8], node: &Node) -> Result<(), IoError> {
         let path = self.path(rel)?;
+        if self.keep_existing(&path) {
+            return Ok(());
+        }
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a symbolic link")),
             Ok(_) => fs::remove_file(&path).map_err(err)?,

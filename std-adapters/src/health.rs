@@ -18,7 +18,9 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, WriteMode};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CachedSnapshot, Candidate, Catalog, DiskInfo};
+use crate::catalog::{
+    CachedSnapshot, Candidate, Catalog, DestinationRecord, DestinationUpdate, DiskInfo, NewDestination,
+};
 use crate::destination::Destination;
 use crate::error::{Error, ErrorKind, storage_error};
 use crate::lock::LockKeeper;
@@ -90,6 +92,9 @@ pub struct TestReport {
     pub error: Option<String>,
     /// Whether the Test created the repository.
     pub initialised: bool,
+    /// The fingerprint of an SFTP server's host key that is not known yet (the Test failed
+    /// at its first step): what a user may accept.
+    pub unknown_host_key: Option<String>,
 }
 
 impl TestReport {
@@ -189,31 +194,53 @@ pub async fn claim(dest: &Destination, owner: &Owner, place: &str) -> Result<(),
 /// Runs the Test on `candidate` (see the [module docs](self)), calling `on_step` as each step
 /// ends. `owner` is who the destination's backup directory must belong to.
 pub async fn test_destination(candidate: &Candidate, owner: &Owner, on_step: &mut dyn FnMut(&TestStep)) -> TestReport {
+    run_steps(candidate, owner, true, on_step).await
+}
+
+/// The Test of settings not saved yet (a form's Test button): every step, except that a
+/// missing repository is reported (saving creates it) instead of created with a password that
+/// nothing would keep, and the backup directory is not claimed.
+pub async fn test_unsaved(candidate: &Candidate, owner: &Owner, on_step: &mut dyn FnMut(&TestStep)) -> TestReport {
+    run_steps(candidate, owner, false, on_step).await
+}
+
+async fn run_steps(
+    candidate: &Candidate,
+    owner: &Owner,
+    create: bool,
+    on_step: &mut dyn FnMut(&TestStep),
+) -> TestReport {
     let mut steps = Steps { steps: Vec::new(), on_step };
     let mut initialised = false;
-    let result = run_test(candidate, owner, &mut steps, &mut initialised).await;
+    let mut unknown_host_key = None;
+    let result = run_test(candidate, owner, create, &mut steps, &mut initialised, &mut unknown_host_key).await;
     TestReport {
         ok: result.is_ok(),
         error: result.err().map(|e| e.with_hint_inline()),
         steps: steps.steps,
         initialised,
+        unknown_host_key,
     }
 }
 
 async fn run_test(
     candidate: &Candidate,
     owner: &Owner,
+    create: bool,
     steps: &mut Steps<'_>,
     initialised: &mut bool,
+    unknown_host_key: &mut Option<String>,
 ) -> Result<(), Error> {
     let backend = candidate.parsed.open()?;
     let place = candidate.parsed.show();
     let existing = steps
         .run("connect, authenticate and list", async {
-            let found = backend
-                .list(FileKind::Config)
-                .await
-                .map_err(|e| storage_error(&place, StorageOp::List, &Handle::CONFIG, e))?;
+            let found = backend.list(FileKind::Config).await.map_err(|e| {
+                if let Some(u) = e.inner().and_then(|s| s.downcast_ref::<crate::UnknownHostKey>()) {
+                    *unknown_host_key = Some(u.fingerprint.clone());
+                }
+                storage_error(&place, StorageOp::List, &Handle::CONFIG, e)
+            })?;
             Ok((!found.is_empty(), None))
         })
         .await?;
@@ -298,6 +325,14 @@ async fn run_test(
             .with_hint("check the backup directory");
             steps.run("find the repository", async { Err::<((), Option<String>), _>(e) }).await?;
         }
+        if !create {
+            steps
+                .run("find the repository", async {
+                    Ok(((), Some("none yet: saving the destination creates one".to_string())))
+                })
+                .await?;
+            return Ok(());
+        }
         steps
             .run("initialise a repository", async {
                 let mut options = cairn_core::InitOptions::default();
@@ -319,6 +354,71 @@ async fn run_test(
             .await?;
     }
     Ok(())
+}
+
+/// A destination saved behind its Test ([`create_tested`], [`update_tested`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Saved {
+    /// The Test's outcome.
+    pub report: TestReport,
+    /// The destination as saved; `None` when the Test failed and nothing was saved.
+    pub record: Option<DestinationRecord>,
+}
+
+/// Checks a new destination, runs its Test (calling `on_step` as each step ends) and saves it
+/// only if the Test passed, with the Test's outcome and the disk info measured at `now`.
+/// Invalid settings are an error; a failed Test is a [`Saved`] without a record.
+pub async fn create_tested(
+    catalog: &Catalog,
+    new: &NewDestination,
+    now: i64,
+    on_step: &mut dyn FnMut(&TestStep),
+) -> Result<Saved, Error> {
+    let candidate = catalog.check_new(new)?;
+    let owner = Owner::new(&catalog.catalog_id()?, &candidate.name);
+    let report = test_destination(&candidate, &owner, on_step).await;
+    if !report.ok {
+        return Ok(Saved { report, record: None });
+    }
+    let record = catalog.insert_destination(new, &candidate)?;
+    let record = record_passed(catalog, &record, &candidate, &report, now).await?;
+    Ok(Saved { report, record: Some(record) })
+}
+
+/// Checks changed settings of destination `name`, runs the Test with them and saves them only
+/// if it passed (else the destination keeps its previous settings).
+pub async fn update_tested(
+    catalog: &Catalog,
+    name: &str,
+    update: &DestinationUpdate,
+    now: i64,
+    on_step: &mut dyn FnMut(&TestStep),
+) -> Result<Saved, Error> {
+    let candidate = catalog.check_update(name, update)?;
+    let owner = Owner::new(&catalog.catalog_id()?, name);
+    let report = test_destination(&candidate, &owner, on_step).await;
+    if !report.ok {
+        return Ok(Saved { report, record: None });
+    }
+    let record = catalog.apply_update(update, &candidate)?;
+    let record = record_passed(catalog, &record, &candidate, &report, now).await?;
+    Ok(Saved { report, record: Some(record) })
+}
+
+async fn record_passed(
+    catalog: &Catalog,
+    record: &DestinationRecord,
+    candidate: &Candidate,
+    report: &TestReport,
+    now: i64,
+) -> Result<DestinationRecord, Error> {
+    catalog.record_test_at(&record.name, now, true, &report.summary())?;
+    // Disk info is a bonus: a destination that cannot tell its free space is still saved.
+    if let Ok(disk) = measure_disk(&candidate.parsed.open()?, now).await {
+        catalog.set_disk_info(&record.name, &disk)?;
+    }
+    catalog.require_destination(&record.name)
 }
 
 /// Runs the Test on a catalog's destination and records its outcome (at `now`).

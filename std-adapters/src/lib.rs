@@ -61,13 +61,13 @@ mod secret;
 mod sftp;
 mod worker;
 
-pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_file, is_broken_pipe};
+pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
 pub use destination::{Access, Credentials, Destination, DestinationUrl, parse_destination, read_only_error};
 pub use error::{
     Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
-pub use fs_target::{FsOut, FsTarget};
+pub use fs_target::{FsOut, FsTarget, Overwrite};
 pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
@@ -75,5 +75,5 @@ pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;
 pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
-pub use sftp::{SftpAuth, SftpBackend, SftpConfig};
+pub use sftp::{SftpAuth, SftpBackend, SftpConfig, UnknownHostKey};
 pub use worker::{ThreadWorker, runtime};

@@ -128,6 +128,15 @@ fn run_hook(command: &str, env: &[(&str, &str)]) -> (bool, String) {
     }
 }
 
+/// Progress of a job run: the engine's [`cairn_core::Progress`] for each destination's backup,
+/// told first which destination is being written.
+pub trait RunProgress: cairn_core::Progress {
+    /// Destination `name`, number `index` of `count` (from 0), is about to be written.
+    fn destination(&mut self, _name: &str, _index: usize, _count: usize) {}
+}
+
+impl RunProgress for cairn_core::NoProgress {}
+
 /// Runs job `name` now (see the [module docs](self)) and records its history. The job's next
 /// due time moves to its schedule's next slot after the run.
 pub async fn run_job(
@@ -135,7 +144,7 @@ pub async fn run_job(
     name: &str,
     worker: &ThreadWorker,
     clock: &dyn Clock,
-    progress: &mut dyn cairn_core::Progress,
+    progress: &mut dyn RunProgress,
 ) -> Result<JobRunReport, Error> {
     let job = catalog.require_job(name)?;
     let started = clock.now();
@@ -157,7 +166,9 @@ pub async fn run_job(
             runs.push(run);
         }
     } else {
-        for d in &job.spec.destinations {
+        let count = job.spec.destinations.len();
+        for (i, d) in job.spec.destinations.iter().enumerate() {
+            progress.destination(d, i, count);
             let t = clock.now();
             let mut run = RunRecord::new(name, d, t, t, RunStatus::Failed);
             match catalog.require_destination(d) {
@@ -169,7 +180,7 @@ pub async fn run_job(
                     run.error = Some(crate::destination::read_only_error("a backup").to_string());
                 }
                 Ok(_) => {
-                    if let Err(e) = write_one(catalog, &job, d, worker, clock, progress, &mut run).await {
+                    if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut Upcast(progress), &mut run).await {
                         run.status = RunStatus::Failed;
                         run.error = Some(e.with_hint_inline());
                     }
@@ -352,6 +363,27 @@ async fn backup_and_forget(
     Ok(())
 }
 
+/// A [`RunProgress`] as the engine's progress.
+struct Upcast<'a>(&'a mut dyn RunProgress);
+
+impl cairn_core::Progress for Upcast<'_> {
+    fn file(&mut self, path: &[u8], size: u64, status: cairn_core::FileStatus) {
+        self.0.file(path, size, status);
+    }
+    fn bytes(&mut self, n: u64) {
+        self.0.bytes(n);
+    }
+    fn warning(&mut self, warning: &cairn_core::Warning) {
+        self.0.warning(warning);
+    }
+    fn step(&mut self, done: u64, total: u64) {
+        self.0.step(done, total);
+    }
+    fn cancelled(&mut self) -> bool {
+        self.0.cancelled()
+    }
+}
+
 /// Forwards progress to a `dyn Progress`.
 struct DynProgress<'a>(&'a mut dyn cairn_core::Progress);
 
@@ -367,6 +399,9 @@ impl cairn_core::Progress for DynProgress<'_> {
     }
     fn step(&mut self, done: u64, total: u64) {
         self.0.step(done, total);
+    }
+    fn cancelled(&mut self) -> bool {
+        self.0.cancelled()
     }
 }
 

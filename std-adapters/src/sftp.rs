@@ -36,6 +36,33 @@ use crate::http::error;
 use crate::secret::Secret;
 
 /// How to log in.
+/// The error of a connection to a server whose host key is neither in `known_hosts` nor
+/// accepted: the fingerprint to show the user, who may accept it (`host-key=` in the URL,
+/// `--accept-host-key` on the command line, a dialog in the desktop app).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnknownHostKey {
+    /// The server's host name.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Its host key's fingerprint, `SHA256:...`.
+    pub fingerprint: String,
+}
+
+impl std::fmt::Display for UnknownHostKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let UnknownHostKey { host, port, fingerprint: fp } = self;
+        write!(
+            f,
+            "the host key of {host}:{port} is not known (fingerprint {fp}): if that is the server's key, \
+             accept it with --accept-host-key {fp}"
+        )
+    }
+}
+
+impl std::error::Error for UnknownHostKey {}
+
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SftpAuth {
@@ -241,13 +268,9 @@ impl SftpBackend {
             Ok(Err(e)) => {
                 let verdict = found.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 return Err(match verdict {
-                    Some(HostKey::Unknown(fp)) => error(
+                    Some(HostKey::Unknown(fp)) => IoError::new(
                         IoErrorKind::PermissionDenied,
-                        format!(
-                            "the host key of {}:{} is not known (fingerprint {fp}): if that is the server's key, \
-                             accept it with --accept-host-key {fp}",
-                            c.host, c.port
-                        ),
+                        UnknownHostKey { host: c.host.clone(), port: c.port, fingerprint: fp },
                     ),
                     Some(HostKey::Changed(fp, line)) => error(
                         IoErrorKind::PermissionDenied,

@@ -1,0 +1,199 @@
+//! Jobs: the list, the form, Run now with live progress and cancel, and history.
+
+use std::path::PathBuf;
+
+use cairn_std::catalog::{Catalog, JobRecord, JobSpec, Retention, RunRecord, Structure};
+use cairn_std::runner::{SystemClock, run_job};
+use cairn_std::schedule::Schedule;
+
+use crate::progress::{Reporter, Totals};
+use crate::{Gui, GuiError, JobForm, JobRunView, JobView, RetentionForm, RunView, ScheduleCheck, now};
+
+fn run_view(r: &RunRecord) -> RunView {
+    RunView {
+        id: r.id,
+        job: r.job.clone(),
+        destination: r.destination.clone(),
+        started: r.started,
+        ended: r.ended,
+        status: r.status.name().to_string(),
+        files: r.files,
+        bytes_read: r.bytes_read,
+        bytes_added: r.bytes_added,
+        snapshot: r.snapshot.clone(),
+        error: r.error.clone(),
+    }
+}
+
+fn form_of(job: &JobRecord) -> JobForm {
+    let s = &job.spec;
+    JobForm {
+        name: job.name.clone(),
+        sources: s.sources.iter().map(|p| p.display().to_string()).collect(),
+        excludes: s.excludes.clone(),
+        destinations: s.destinations.clone(),
+        schedule: s.schedule.clone().unwrap_or_default(),
+        retention: RetentionForm {
+            last: s.retention.last,
+            hourly: s.retention.hourly,
+            daily: s.retention.daily,
+            weekly: s.retention.weekly,
+            monthly: s.retention.monthly,
+            yearly: s.retention.yearly,
+        },
+        structure: s.structure.name().to_string(),
+        pre_hook: s.pre_hook.clone().unwrap_or_default(),
+        post_hook: s.post_hook.clone().unwrap_or_default(),
+    }
+}
+
+fn spec_of(form: &JobForm) -> Result<JobSpec, GuiError> {
+    let nonempty =
+        |v: &[String]| -> Vec<String> { v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() };
+    let mut spec = JobSpec::default();
+    spec.sources = nonempty(&form.sources).into_iter().map(PathBuf::from).collect();
+    spec.excludes = nonempty(&form.excludes);
+    spec.destinations = nonempty(&form.destinations);
+    spec.schedule = Some(form.schedule.trim().to_string()).filter(|s| !s.is_empty());
+    let r = form.retention;
+    let mut retention = Retention::default();
+    retention.last = r.last;
+    retention.hourly = r.hourly;
+    retention.daily = r.daily;
+    retention.weekly = r.weekly;
+    retention.monthly = r.monthly;
+    retention.yearly = r.yearly;
+    spec.retention = retention;
+    spec.structure =
+        if form.structure.is_empty() { Structure::Incremental } else { Structure::parse(&form.structure)? };
+    spec.pre_hook = Some(form.pre_hook.trim().to_string()).filter(|s| !s.is_empty());
+    spec.post_hook = Some(form.post_hook.trim().to_string()).filter(|s| !s.is_empty());
+    if spec.sources.is_empty() {
+        return Err(GuiError::field("sources", "add at least one folder to back up"));
+    }
+    if spec.destinations.is_empty() {
+        return Err(GuiError::field("destinations", "choose at least one destination"));
+    }
+    Ok(spec)
+}
+
+fn job_view(catalog: &Catalog, job: &JobRecord, running: bool) -> Result<JobView, GuiError> {
+    // The newest run per destination.
+    let mut last_runs: Vec<RunView> = Vec::new();
+    for r in catalog.runs(Some(&job.name), 50)? {
+        if !last_runs.iter().any(|l| l.destination == r.destination) {
+            last_runs.push(run_view(&r));
+        }
+    }
+    Ok(JobView {
+        form: form_of(job),
+        enabled: job.enabled,
+        next_due: job.next_due,
+        last_run: job.last_run,
+        last_runs,
+        running,
+    })
+}
+
+fn op_of(job: &str) -> String {
+    format!("job:{job}")
+}
+
+impl Gui {
+    /// Every job, by name.
+    pub async fn jobs(&self) -> Result<Vec<JobView>, GuiError> {
+        let running: Vec<String> = self
+            .ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter_map(|k| k.strip_prefix("job:").map(str::to_string))
+            .collect();
+        self.on_thread(move |catalog| async move {
+            catalog.list_jobs()?.iter().map(|j| job_view(&catalog, j, running.contains(&j.name))).collect()
+        })
+        .await
+    }
+
+    /// Creates a job (`create`) or changes job `form.name`.
+    pub async fn save_job(&self, form: JobForm, create: bool) -> Result<JobView, GuiError> {
+        self.on_thread(move |catalog| async move {
+            let spec = spec_of(&form)?;
+            let name = form.name.trim();
+            let job = if create {
+                catalog.create_job(name, &spec, now())?
+            } else {
+                catalog.update_job(name, &spec, now())?
+            };
+            job_view(&catalog, &job, false)
+        })
+        .await
+    }
+
+    /// Deletes a job and its history.
+    pub async fn delete_job(&self, name: String) -> Result<(), GuiError> {
+        self.on_thread(move |catalog| async move { Ok(catalog.delete_job(&name)?) }).await
+    }
+
+    /// Turns a job's schedule on or off.
+    pub async fn set_job_enabled(&self, name: String, enabled: bool) -> Result<JobView, GuiError> {
+        self.on_thread(move |catalog| async move {
+            catalog.set_job_enabled(&name, enabled)?;
+            job_view(&catalog, &catalog.require_job(&name)?, false)
+        })
+        .await
+    }
+
+    /// When a schedule fires next, or why it does not parse (empty: run by hand only).
+    pub fn check_schedule(&self, schedule: &str) -> ScheduleCheck {
+        let s = schedule.trim();
+        if s.is_empty() {
+            return ScheduleCheck { ok: true, next: None, error: None };
+        }
+        match Schedule::parse(s).and_then(|p| p.next_after(now())) {
+            Ok(next) => ScheduleCheck { ok: true, next: Some(next), error: None },
+            Err(e) => ScheduleCheck { ok: false, next: None, error: Some(crate::GuiError::from(e).message) },
+        }
+    }
+
+    /// Runs a job now, sending progress under operation `job:NAME` (files, bytes, rate, time
+    /// left, current file) until it ends; [`Gui::cancel`] stops it between files.
+    pub async fn run_job(&self, name: String) -> Result<JobRunView, GuiError> {
+        let op = op_of(&name);
+        let (cancel, guard) = self.start_op(&op)?;
+        let events = self.emit();
+        let result = self
+            .on_thread(move |catalog| async move {
+                let job = catalog.require_job(&name)?;
+                let totals = Totals::scan(job.spec.sources.clone());
+                let mut reporter = Reporter::new(&op, "scanning", events, cancel.clone(), totals);
+                reporter.set_phase("starting");
+                let worker = cairn_std::ThreadWorker::new();
+                let report = run_job(&catalog, &name, &worker, &SystemClock, &mut reporter).await;
+                let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
+                reporter.finish(if cancelled { "cancelled" } else { "done" });
+                let report = report?;
+                let status = match report.status {
+                    _ if cancelled => "cancelled",
+                    s => s.name(),
+                };
+                let _ = cairn_std::daemon::emit(&catalog, &cairn_std::daemon::Event::for_run(&report, now())).await;
+                Ok(JobRunView {
+                    job: report.job.clone(),
+                    status: status.into(),
+                    runs: report.runs.iter().map(run_view).collect(),
+                })
+            })
+            .await;
+        drop(guard);
+        result
+    }
+
+    /// A job's runs, newest first (all jobs' with `None`).
+    pub async fn job_history(&self, name: Option<String>, limit: u32) -> Result<Vec<RunView>, GuiError> {
+        self.on_thread(move |catalog| async move {
+            Ok(catalog.runs(name.as_deref(), limit.clamp(1, 10_000))?.iter().map(run_view).collect())
+        })
+        .await
+    }
+}

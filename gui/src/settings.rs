@@ -1,0 +1,122 @@
+//! Settings: the recovery kit, notifications and the daemon.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use cairn_std::catalog::NotificationSink;
+use cairn_std::daemon::{Event, daemon_status, emit};
+
+use crate::{AppInfo, DaemonView, Gui, GuiError, NotificationView, now};
+
+impl Gui {
+    /// Version, catalog, user and home folder.
+    pub fn app_info(&self) -> AppInfo {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            catalog: self.paths.catalog.display().to_string(),
+            user: cairn_std::username(),
+            home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+        }
+    }
+
+    /// Writes the master-key recovery kit into a new file that only the user can read (an
+    /// existing file is never replaced). The kit opens every secret of the catalog: keep it
+    /// offline. Returns the file's path.
+    pub async fn export_recovery_kit(&self, file: String) -> Result<String, GuiError> {
+        self.on_thread(move |catalog| async move {
+            let path = PathBuf::from(file.trim());
+            if !path.is_absolute() {
+                return Err(GuiError::field("file", "choose where to save the recovery kit"));
+            }
+            let kit = catalog.recovery_kit();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| cairn_std::Error::io("cannot create the recovery kit file", &path, e))?;
+            let text = [
+                b"# Cairn recovery kit: with a configuration export, `cairn recover` rebuilds the catalog.\n"
+                    .as_slice(),
+                b"# Keep it offline: it opens every password stored in the catalog.\n",
+                kit.expose(),
+                b"\n",
+            ]
+            .concat();
+            f.write_all(&text)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| cairn_std::Error::io("cannot write the recovery kit", &path, e))?;
+            Ok(path.display().to_string())
+        })
+        .await
+    }
+
+    /// Where events go.
+    pub async fn notifications(&self) -> Result<Vec<NotificationView>, GuiError> {
+        self.on_thread(|catalog| async move {
+            Ok(catalog
+                .notifications()?
+                .into_iter()
+                .map(|(id, sink)| {
+                    let (kind, target) = match sink {
+                        NotificationSink::Command(c) => ("command", c),
+                        NotificationSink::Webhook(u) => ("webhook", u),
+                    };
+                    NotificationView { id, kind: kind.into(), target }
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Adds a `command` or `webhook` sink.
+    pub async fn add_notification(&self, kind: String, target: String) -> Result<i64, GuiError> {
+        self.on_thread(move |catalog| async move {
+            let target = target.trim().to_string();
+            if target.is_empty() {
+                return Err(GuiError::field("target", "is required"));
+            }
+            let sink = match kind.as_str() {
+                "command" => NotificationSink::Command(target),
+                "webhook" => NotificationSink::Webhook(target),
+                _ => return Err(GuiError::field("kind", "choose command or webhook")),
+            };
+            Ok(catalog.add_notification(&sink)?)
+        })
+        .await
+    }
+
+    /// Removes a sink.
+    pub async fn remove_notification(&self, id: i64) -> Result<(), GuiError> {
+        self.on_thread(move |catalog| async move { Ok(catalog.remove_notification(id)?) }).await
+    }
+
+    /// Sends a test event to every sink; returns the failures, one line each.
+    pub async fn test_notifications(&self) -> Result<Vec<String>, GuiError> {
+        self.on_thread(|catalog| async move { Ok(emit(&catalog, &Event::test(now())).await?) }).await
+    }
+
+    /// Whether the daemon runs, and which job it runs next.
+    pub async fn daemon(&self) -> Result<DaemonView, GuiError> {
+        self.on_thread(|catalog| async move {
+            let status = daemon_status(&catalog)?;
+            let next = catalog
+                .list_jobs()?
+                .into_iter()
+                .filter(|j| j.enabled)
+                .filter_map(|j| Some((j.next_due?, j.name)))
+                .min();
+            Ok(DaemonView {
+                running: status.is_some_and(|s| s.running),
+                last_tick: status.map(|s| s.last_tick),
+                next_job: next.as_ref().map(|(_, n)| n.clone()),
+                next_due: next.map(|(t, _)| t),
+                how_to_start: "cairn daemon --systemd-unit > ~/.config/systemd/user/cairn-daemon.service && \
+                               systemctl --user enable --now cairn-daemon"
+                    .into(),
+            })
+        })
+        .await
+    }
+}
