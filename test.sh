@@ -24,6 +24,22 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "warning: missing ${missing[*]}; some tests will fail under CI=true" >&2
     fi
 fi
+# The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
+# real window in the end-to-end test (src-tauri/tests/webdriver.rs).
+desktop_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev
+    libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver)
+missing=()
+for p in "${desktop_packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing ${missing[*]} (the desktop app's build and test; about a minute, once)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    else
+        echo "warning: missing ${missing[*]}; the desktop app will not build" >&2
+    fi
+fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 # Real servers the destination tests start on 127.0.0.1 (see tests/src/servers.rs): s3s-fs, an
@@ -36,12 +52,24 @@ if ! command -v s3s-fs >/dev/null 2>&1; then
     rm -rf "${tools}/target"
 fi
 
+# tauri-driver: the WebDriver server for the desktop app's end-to-end test.
+if ! command -v tauri-driver >/dev/null 2>&1; then
+    echo "==> installing tauri-driver (about a minute, once)"
+    CARGO_TARGET_DIR="${tools}/target-td" cargo install tauri-driver@2.1.0 --locked --root "${tools}" -q
+    rm -rf "${tools}/target-td"
+fi
+
+# The window's frontend: TypeScript compiled by tsc (the one npm package), into ui/dist, which
+# the desktop app embeds when it is built.
+echo "==> building the window (ui/)"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+
 # --- checks and tests ----------------------------------------------------------------------
 echo "==> formatting"
 cargo fmt --all --check
 echo "==> clippy"
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
-echo "==> tests"
+echo "==> tests (the desktop app's WebDriver test among them; screenshots in target/screenshots/)"
 cargo test --workspace --locked
 echo "==> cairn-core without the zstd feature (the DEFLATE-only build appliances may use)"
 cargo test -p cairn-core --lib --locked

@@ -53,6 +53,18 @@ impl Paths {
         let (catalog, key) = Catalog::default_paths()?;
         Ok(Self { catalog, key })
     }
+
+    /// The catalog named by `CAIRN_CATALOG` (its key beside it, `.key`), as the CLI reads it,
+    /// else the user's.
+    pub fn from_env() -> Result<Self, GuiError> {
+        match std::env::var_os("CAIRN_CATALOG").filter(|v| !v.is_empty()) {
+            Some(file) => {
+                let catalog = PathBuf::from(file);
+                Ok(Self { key: catalog.with_extension("key"), catalog })
+            }
+            None => Self::default_paths(),
+        }
+    }
 }
 
 /// Receives the events of long operations.
@@ -289,6 +301,7 @@ pub fn typescript() -> String {
         NotificationView::decl(&cfg),
         DaemonView::decl(&cfg),
         AppInfo::decl(&cfg),
+        FolderListing::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from gui/src/types.rs by `CAIRN_UPDATE_BINDINGS=1 cargo test -p cairn-gui bindings`.\n\

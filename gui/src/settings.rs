@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use cairn_std::catalog::NotificationSink;
 use cairn_std::daemon::{Event, daemon_status, emit};
 
-use crate::{AppInfo, DaemonView, Gui, GuiError, NotificationView, now};
+use crate::{AppInfo, DaemonView, FolderListing, Gui, GuiError, NotificationView, now};
 
 impl Gui {
     /// Version, catalog, user and home folder.
@@ -18,6 +18,30 @@ impl Gui {
             user: cairn_std::username(),
             home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
         }
+    }
+
+    /// The subfolders of local folder `path` (empty: the home folder), for the folder picker.
+    pub fn local_folders(&self, path: String) -> Result<FolderListing, GuiError> {
+        let path = if path.trim().is_empty() { self.app_info().home } else { path.trim().to_string() };
+        let dir = PathBuf::from(&path);
+        if !dir.is_absolute() {
+            return Err(GuiError::field("path", "give an absolute path"));
+        }
+        let entries = std::fs::read_dir(&dir).map_err(|e| cairn_std::Error::io("cannot list the folder", &dir, e))?;
+        let mut folders: Vec<(bool, String)> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| {
+                let hidden = e.file_name().to_string_lossy().starts_with('.');
+                (hidden, e.path().display().to_string())
+            })
+            .collect();
+        folders.sort();
+        Ok(FolderListing {
+            parent: dir.parent().map(|p| p.display().to_string()),
+            path: dir.display().to_string(),
+            folders: folders.into_iter().map(|(_, p)| p).collect(),
+        })
     }
 
     /// Writes the master-key recovery kit into a new file that only the user can read (an

@@ -567,3 +567,15 @@ pub struct AppInfo {
     /// The home folder (for folder pickers).
     pub home: String,
 }
+
+/// Folders of the local machine, for the in-app folder picker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderListing {
+    /// The folder listed (absolute).
+    pub path: String,
+    /// Its parent, if it has one.
+    pub parent: Option<String>,
+    /// Its subfolders (absolute paths), by name; hidden ones last.
+    pub folders: Vec<String>,
+}

@@ -781,3 +781,17 @@ user: string,
  */
 home: string, };
 
+export type FolderListing = { 
+/**
+ * The folder listed (absolute).
+ */
+path: string, 
+/**
+ * Its parent, if it has one.
+ */
+parent: string | null, 
+/**
+ * Its subfolders (absolute paths), by name; hidden ones last.
+ */
+folders: Array<string>, };
+

@@ -1,0 +1,247 @@
+//! Cairn's desktop app: a thin Tauri v2 shell. Every `cmd_*` command forwards to the command
+//! layer in `cairn-gui` (which is tested headless); events of long operations go to the window
+//! as `cairn-event`. The window may call these commands and nothing else
+//! (`capabilities/default.json`, with the command list in `build.rs`).
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::sync::Arc;
+
+use cairn_gui::{
+    AppInfo, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, Gui, GuiError, JobForm,
+    JobRunView, JobView, NotificationView, ObjectView, Paths, RestoreRequest, RestoreSummary, RunView, SaveView,
+    ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
+};
+use tauri::{Emitter, Manager, State};
+
+type R<T> = Result<T, GuiError>;
+
+#[tauri::command]
+fn cmd_app_info(gui: State<'_, Gui>) -> AppInfo {
+    gui.app_info()
+}
+
+#[tauri::command]
+fn cmd_vendors(gui: State<'_, Gui>) -> Vec<VendorView> {
+    gui.vendors()
+}
+
+#[tauri::command]
+async fn cmd_destinations(gui: State<'_, Gui>) -> R<Vec<DestinationView>> {
+    gui.destinations().await
+}
+
+#[tauri::command]
+async fn cmd_check_destination(gui: State<'_, Gui>, form: DestinationForm, updating: bool) -> R<FormCheck> {
+    gui.check_destination_form(form, updating).await
+}
+
+#[tauri::command]
+async fn cmd_test_form(gui: State<'_, Gui>, op: String, form: DestinationForm) -> R<TestView> {
+    gui.test_destination_form(op, form).await
+}
+
+#[tauri::command]
+async fn cmd_create_destination(gui: State<'_, Gui>, op: String, form: DestinationForm) -> R<SaveView> {
+    gui.create_destination(op, form).await
+}
+
+#[tauri::command]
+async fn cmd_update_destination(gui: State<'_, Gui>, op: String, form: DestinationForm) -> R<SaveView> {
+    gui.update_destination(op, form).await
+}
+
+#[tauri::command]
+async fn cmd_test_destination(gui: State<'_, Gui>, op: String, name: String) -> R<TestView> {
+    gui.test_destination(op, name).await
+}
+
+#[tauri::command]
+async fn cmd_set_destination_enabled(gui: State<'_, Gui>, name: String, enabled: bool) -> R<DestinationView> {
+    gui.set_destination_enabled(name, enabled).await
+}
+
+#[tauri::command]
+async fn cmd_delete_destination(gui: State<'_, Gui>, name: String) -> R<()> {
+    gui.delete_destination(name).await
+}
+
+#[tauri::command]
+async fn cmd_browse_destination(gui: State<'_, Gui>, name: String) -> R<Vec<ObjectView>> {
+    gui.browse_destination(name).await
+}
+
+#[tauri::command]
+async fn cmd_jobs(gui: State<'_, Gui>) -> R<Vec<JobView>> {
+    gui.jobs().await
+}
+
+#[tauri::command]
+async fn cmd_save_job(gui: State<'_, Gui>, form: JobForm, create: bool) -> R<JobView> {
+    gui.save_job(form, create).await
+}
+
+#[tauri::command]
+async fn cmd_delete_job(gui: State<'_, Gui>, name: String) -> R<()> {
+    gui.delete_job(name).await
+}
+
+#[tauri::command]
+async fn cmd_set_job_enabled(gui: State<'_, Gui>, name: String, enabled: bool) -> R<JobView> {
+    gui.set_job_enabled(name, enabled).await
+}
+
+#[tauri::command]
+fn cmd_check_schedule(gui: State<'_, Gui>, schedule: String) -> ScheduleCheck {
+    gui.check_schedule(&schedule)
+}
+
+#[tauri::command]
+async fn cmd_run_job(gui: State<'_, Gui>, name: String) -> R<JobRunView> {
+    gui.run_job(name).await
+}
+
+#[tauri::command]
+fn cmd_cancel(gui: State<'_, Gui>, op: String) -> bool {
+    gui.cancel(&op)
+}
+
+#[tauri::command]
+async fn cmd_job_history(gui: State<'_, Gui>, name: Option<String>, limit: u32) -> R<Vec<RunView>> {
+    gui.job_history(name, limit).await
+}
+
+#[tauri::command]
+async fn cmd_snapshots(gui: State<'_, Gui>, destination: String) -> R<Vec<SnapshotView>> {
+    gui.snapshots(destination).await
+}
+
+#[tauri::command]
+async fn cmd_list_dir(
+    gui: State<'_, Gui>,
+    destination: String,
+    snapshot: String,
+    path: String,
+    offset: u32,
+    limit: u32,
+) -> R<DirPage> {
+    gui.list_dir(destination, snapshot, path, offset, limit).await
+}
+
+#[tauri::command]
+async fn cmd_search(gui: State<'_, Gui>, destination: String, query: String, limit: u32) -> R<SearchView> {
+    gui.search(destination, query, limit).await
+}
+
+#[tauri::command]
+async fn cmd_restore(gui: State<'_, Gui>, op: String, request: RestoreRequest) -> R<RestoreSummary> {
+    gui.restore(op, request).await
+}
+
+#[tauri::command]
+async fn cmd_download(
+    gui: State<'_, Gui>,
+    op: String,
+    destination: String,
+    snapshot: String,
+    paths: Vec<String>,
+    file: String,
+) -> R<RestoreSummary> {
+    gui.download(op, destination, snapshot, paths, file).await
+}
+
+#[tauri::command]
+fn cmd_local_folders(gui: State<'_, Gui>, path: String) -> R<FolderListing> {
+    gui.local_folders(path)
+}
+
+#[tauri::command]
+async fn cmd_export_recovery_kit(gui: State<'_, Gui>, file: String) -> R<String> {
+    gui.export_recovery_kit(file).await
+}
+
+#[tauri::command]
+async fn cmd_notifications(gui: State<'_, Gui>) -> R<Vec<NotificationView>> {
+    gui.notifications().await
+}
+
+#[tauri::command]
+async fn cmd_add_notification(gui: State<'_, Gui>, kind: String, target: String) -> R<i64> {
+    gui.add_notification(kind, target).await
+}
+
+#[tauri::command]
+async fn cmd_remove_notification(gui: State<'_, Gui>, id: i64) -> R<()> {
+    gui.remove_notification(id).await
+}
+
+#[tauri::command]
+async fn cmd_test_notifications(gui: State<'_, Gui>) -> R<Vec<String>> {
+    gui.test_notifications().await
+}
+
+#[tauri::command]
+async fn cmd_daemon(gui: State<'_, Gui>) -> R<DaemonView> {
+    gui.daemon().await
+}
+
+fn main() {
+    let paths = match Paths::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cairn-desktop: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = tauri::Builder::default()
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let gui = Gui::new(
+                paths,
+                Arc::new(move |event| {
+                    // A window that is gone misses the event; the operation goes on.
+                    let _ = handle.emit("cairn-event", event);
+                }),
+            );
+            app.manage(gui);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            cmd_app_info,
+            cmd_vendors,
+            cmd_destinations,
+            cmd_check_destination,
+            cmd_test_form,
+            cmd_create_destination,
+            cmd_update_destination,
+            cmd_test_destination,
+            cmd_set_destination_enabled,
+            cmd_delete_destination,
+            cmd_browse_destination,
+            cmd_jobs,
+            cmd_save_job,
+            cmd_delete_job,
+            cmd_set_job_enabled,
+            cmd_check_schedule,
+            cmd_run_job,
+            cmd_cancel,
+            cmd_job_history,
+            cmd_snapshots,
+            cmd_list_dir,
+            cmd_search,
+            cmd_restore,
+            cmd_download,
+            cmd_local_folders,
+            cmd_export_recovery_kit,
+            cmd_notifications,
+            cmd_add_notification,
+            cmd_remove_notification,
+            cmd_test_notifications,
+            cmd_daemon,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("cairn-desktop: cannot start the window: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,310 @@
+//! The real app in a real WebKit window, driven through WebDriver: Xvfb, `tauri-driver` and
+//! WebKitGTK's `WebKitWebDriver`. Creates a local destination through the form, runs its Test
+//! and sees every step pass, creates a job and runs it, opens the restore browser, finds a file
+//! by search, restores it and compares it. A screenshot of each screen goes to
+//! `target/screenshots/`.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_e2e::servers::{find_tool, free_port};
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on a free display; returns it and the display name.
+fn xvfb() -> (Killed, String) {
+    for n in 90..200 {
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            continue;
+        }
+        let display = format!(":{n}");
+        let child = Killed(
+            Command::new("Xvfb")
+                .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start Xvfb"),
+        );
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return (child, display);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no free X display for Xvfb");
+}
+
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    rt: tokio::runtime::Runtime,
+    shots: PathBuf,
+}
+
+impl Driver {
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        self.rt.block_on(async {
+            let mut req = self.http.request(method, &url);
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b.to_string());
+            }
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            let text = resp.text().await.unwrap();
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"))
+        })
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        self.call(reqwest::Method::POST, &path, Some(body))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        self.call(reqwest::Method::GET, &path, None)
+    }
+
+    fn find(&self, css: &str) -> Option<String> {
+        let v = self.post("/element", json!({ "using": "css selector", "value": css }));
+        v["value"][ELEMENT].as_str().map(str::to_string)
+    }
+
+    /// Waits for `css` to match (up to 60 s: a Test or a backup may be running).
+    fn wait(&self, css: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.find(css) {
+                return e;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                self.shot("timeout");
+                let last = self.post("/element", json!({ "using": "css selector", "value": css }));
+                panic!(
+                    "{css} did not appear ({last}); page: {}",
+                    self.script("return document.body.innerText", json!([]))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.wait(css);
+        let r = self.post(&format!("/element/{e}/click"), json!({}));
+        assert!(r["value"].is_null(), "click {css}: {r}");
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.wait(css);
+        self.post(&format!("/element/{e}/clear"), json!({}));
+        let r = self.post(&format!("/element/{e}/value"), json!({ "text": text }));
+        assert!(r["value"].is_null(), "type into {css}: {r}");
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.wait(css);
+        self.get(&format!("/element/{e}/text"))["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn script(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))["value"].clone()
+    }
+
+    /// Waits until `script` returns true.
+    fn until(&self, what: &str, script: &str) {
+        let started = Instant::now();
+        while self.script(script, json!([])) != json!(true) {
+            if started.elapsed() > Duration::from_secs(60) {
+                self.shot("timeout");
+                panic!("{what} did not happen; page: {}", self.script("return document.body.innerText", json!([])));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves a screenshot, after two animation frames so that it shows the last repaint.
+    fn shot(&self, name: &str) -> PathBuf {
+        self.post(
+            "/execute/async",
+            json!({ "script": "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": [] }),
+        );
+        let png = self.get("/screenshot")["value"].as_str().unwrap_or_default().to_string();
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, base64_decode(&png)).unwrap();
+        path
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let table = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in s.bytes().filter_map(table) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn wait_port(port: u16) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "tauri-driver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
+    let tools = ["Xvfb", "tauri-driver", "WebKitWebDriver"];
+    let ok = tools.iter().all(|t| find_tool(t).is_some());
+    if !cairn_e2e::prerequisite(ok, "Xvfb, tauri-driver and WebKitWebDriver (see test.sh)") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let src = home.join("Documents");
+    std::fs::create_dir_all(src.join("letters/2026")).unwrap();
+    cairn_e2e::make_tree(&src.join("photos"), 2_000_000);
+    std::fs::write(src.join("letters/2026/tuesday-needle.txt"), b"the letter from last Tuesday\n").unwrap();
+    let repo = t.path().join("usb/cairn");
+    let out = home.join("Restored");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let (_x, display) = xvfb();
+    let port = free_port();
+    let native = free_port();
+    let _driver = Killed(
+        Command::new(find_tool("tauri-driver").unwrap())
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("DISPLAY", &display)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", t.path().join("data"))
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .env_remove("CAIRN_CATALOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tauri-driver"),
+    );
+    wait_port(port);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // Plain HTTP to the driver; reqwest still wants a TLS provider chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let mut d = Driver { http, base: format!("http://127.0.0.1:{port}"), session: String::new(), rt, shots };
+    let app = env!("CARGO_BIN_EXE_cairn-desktop");
+    let created = d.call(
+        reqwest::Method::POST,
+        "/session",
+        Some(json!({ "capabilities": { "alwaysMatch": { "browserName": "wry", "tauri:options": { "application": app } } } })),
+    );
+    d.session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
+
+    // The Destinations screen, empty, says what to do.
+    d.wait("#destinations-empty");
+    d.shot("01-destinations-empty");
+
+    // The form: inline validation, then a Test with every step, then Save.
+    d.click("#add-destination");
+    d.type_into("#f-name", "usb");
+    d.type_into("#f-backupDir", "relative/path");
+    d.until(
+        "the backup directory error",
+        "return document.querySelector('#f-backupDir-error').textContent.includes('absolute')",
+    );
+    assert_eq!(d.script("return document.querySelector('#save-destination').disabled", json!([])), json!(true));
+    d.shot("02-destination-form-error");
+    d.type_into("#f-backupDir", repo.to_str().unwrap());
+    d.until("Save enabled", "return !document.querySelector('#save-destination').disabled");
+    d.click("#test-destination");
+    d.wait("[data-testid=test-passed]");
+    let steps = d.text("[data-testid=test-steps]");
+    for step in ["connect, authenticate and list", "write a probe", "read it back", "delete it", "find the repository"]
+    {
+        assert!(steps.contains(step), "step {step} missing: {steps}");
+    }
+    d.shot("03-destination-test");
+    d.click("#save-destination");
+    d.wait("article[data-destination=usb] .badge.ok");
+    d.shot("04-destinations");
+    assert!(repo.join("config").exists(), "Save initialised the repository");
+
+    // A job, run now with its progress, then its result.
+    d.click("#nav-jobs");
+    d.wait("#jobs-empty");
+    d.shot("05-jobs-empty");
+    d.click("#jobs-empty button");
+    d.type_into("#j-name", "documents");
+    d.type_into("#j-source", src.to_str().unwrap());
+    d.click("#job-sources + div button");
+    d.click("#j-dest-usb");
+    d.shot("06-job-form");
+    d.click("#save-job");
+    d.wait("article[data-job=documents]");
+    d.click("article[data-job=documents] [data-action=run]");
+    d.wait("[data-testid=job-result][data-status=succeeded]");
+    d.shot("07-job-ran");
+
+    // The restore browser: search, select, restore into a folder, compare.
+    d.click("#nav-restore");
+    d.wait("#snapshot-list .vrow");
+    d.wait("#entry-list .vrow");
+    d.shot("08-restore-browser");
+    d.type_into("#restore-search", "NEEDLE");
+    d.click("#restore-search-go");
+    let hit = "#entry-list .vrow[data-path$='tuesday-needle.txt']";
+    d.wait(hit);
+    d.click(&format!("{hit} input[type=checkbox]"));
+    d.until(
+        "one item selected",
+        "return document.querySelector('#selection-count').textContent.startsWith('1 selected')",
+    );
+    d.shot("09-restore-search");
+    d.click("#restore-selected");
+    d.click("#target-folder");
+    d.type_into("#target-path", out.to_str().unwrap());
+    d.shot("10-restore-dialog");
+    d.click("#restore-go");
+    d.wait("#restore-summary");
+    d.shot("11-restore-summary");
+    let restored = std::fs::read(out.join("tuesday-needle.txt")).expect("the restored file");
+    assert_eq!(restored, std::fs::read(src.join("letters/2026/tuesday-needle.txt")).unwrap());
+    d.click("#summary-close");
+
+    d.click("#nav-settings");
+    d.wait("#export-kit");
+    d.shot("12-settings");
+    d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
+}
