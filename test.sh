@@ -16,28 +16,18 @@ for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip op
     ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
+# The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
+# real window in the end-to-end test (src-tauri/tests/webdriver.rs).
+for p in libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
+    libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     else
         echo "warning: missing ${missing[*]}; some tests will fail under CI=true" >&2
-    fi
-fi
-# The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
-# real window in the end-to-end test (src-tauri/tests/webdriver.rs).
-desktop_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev
-    libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver)
-missing=()
-for p in "${desktop_packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing ${missing[*]} (the desktop app's build and test; about a minute, once)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    else
-        echo "warning: missing ${missing[*]}; the desktop app will not build" >&2
     fi
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt

@@ -138,6 +138,16 @@ impl DestinationForm {
     }
 }
 
+impl FormCheck {
+    /// The first problem as an error, if there is one.
+    fn refuse(&self) -> Result<(), GuiError> {
+        match self.errors.first() {
+            Some(e) => Err(GuiError::field(&e.field, e.message.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
 fn test_view(r: &TestReport, kind: &str) -> TestView {
     let mut capabilities = Vec::new();
     if r.ok {
@@ -335,10 +345,7 @@ impl Gui {
     pub async fn create_destination(&self, op: String, form: DestinationForm) -> Result<SaveView, GuiError> {
         let events = self.emit();
         self.on_thread(move |catalog| async move {
-            let check = form.check(Some(&catalog), false);
-            if let Some(e) = check.errors.first() {
-                return Err(GuiError::field(&e.field, e.message.clone()));
-            }
+            form.check(Some(&catalog), false).refuse()?;
             let new = form.new_destination()?;
             let saved = create_tested(&catalog, &new, now(), &mut |s| {
                 events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
@@ -356,10 +363,7 @@ impl Gui {
     pub async fn update_destination(&self, op: String, form: DestinationForm) -> Result<SaveView, GuiError> {
         let events = self.emit();
         self.on_thread(move |catalog| async move {
-            let check = form.check(Some(&catalog), true);
-            if let Some(e) = check.errors.first() {
-                return Err(GuiError::field(&e.field, e.message.clone()));
-            }
+            form.check(Some(&catalog), true).refuse()?;
             let name = form.name.trim().to_string();
             let mut update = DestinationUpdate::default();
             update.url = Some(form.fields().to_url()?);

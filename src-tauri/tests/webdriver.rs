@@ -246,6 +246,21 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     );
     assert_eq!(d.script("return document.querySelector('#save-destination').disabled", json!([])), json!(true));
     d.shot("02-destination-form-error");
+    // The S3 form: a custom provider's endpoint template shows the URL it resolves to.
+    d.click("[data-kind=s3]");
+    d.script(
+        "const s = document.querySelector('#f-vendor'); s.value = 'custom'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    d.type_into("#f-endpoint", "https://{bucket}.s3.{region}.example.net");
+    d.type_into("#f-region", "nl-ams");
+    d.type_into("#f-bucket", "my-backups");
+    d.until(
+        "the resolved endpoint",
+        "return document.querySelector('#resolved-endpoint').textContent === 'https://my-backups.s3.nl-ams.example.net'",
+    );
+    d.shot("02b-destination-form-s3-custom");
+    d.click("[data-kind=local]");
     d.type_into("#f-backupDir", repo.to_str().unwrap());
     d.until("Save enabled", "return !document.querySelector('#save-destination').disabled");
     d.click("#test-destination");

@@ -180,7 +180,7 @@ pub async fn run_job(
                     run.error = Some(crate::destination::read_only_error("a backup").to_string());
                 }
                 Ok(_) => {
-                    if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut Upcast(progress), &mut run).await {
+                    if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut *progress, &mut run).await {
                         run.status = RunStatus::Failed;
                         run.error = Some(e.with_hint_inline());
                     }
@@ -361,27 +361,6 @@ async fn backup_and_forget(
         }
     }
     Ok(())
-}
-
-/// A [`RunProgress`] as the engine's progress.
-struct Upcast<'a>(&'a mut dyn RunProgress);
-
-impl cairn_core::Progress for Upcast<'_> {
-    fn file(&mut self, path: &[u8], size: u64, status: cairn_core::FileStatus) {
-        self.0.file(path, size, status);
-    }
-    fn bytes(&mut self, n: u64) {
-        self.0.bytes(n);
-    }
-    fn warning(&mut self, warning: &cairn_core::Warning) {
-        self.0.warning(warning);
-    }
-    fn step(&mut self, done: u64, total: u64) {
-        self.0.step(done, total);
-    }
-    fn cancelled(&mut self) -> bool {
-        self.0.cancelled()
-    }
 }
 
 /// Forwards progress to a `dyn Progress`.

@@ -114,7 +114,8 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         form.region = nv?.regions[0] ?? "";
         render();
       });
-      rows.push(field("vendor", "Provider", vendorSel, v?.help));
+      const addressing = v && v.id !== "custom" ? `${v.pathStyle ? "Path-style" : "Virtual-hosted"} addressing.` : "";
+      rows.push(field("vendor", "Provider", vendorSel, v ? `${v.help} ${addressing}`.trim() : undefined));
       if (v && v.regions.length) {
         if (!v.regions.includes(form.region)) form.region = v.regions[0];
         rows.push(field("region", "Region", select("region", v.regions.map((r) => [r, r]))));
