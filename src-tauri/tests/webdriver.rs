@@ -2,7 +2,8 @@
 //! WebKitGTK's `WebKitWebDriver`. Creates a local destination through the form, runs its Test
 //! and sees every step pass, creates a job and runs it, opens the restore browser, finds a file
 //! by search, restores it and compares it. A screenshot of each screen goes to
-//! `target/screenshots/`.
+//! `target/screenshots/`. `CAIRN_DESKTOP_APP=/usr/bin/cairn-desktop` runs it on an installed
+//! package instead of the build.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -224,7 +225,8 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
     let mut d = Driver { http, base: format!("http://127.0.0.1:{port}"), session: String::new(), rt, shots };
-    let app = env!("CARGO_BIN_EXE_cairn-desktop");
+    // CAIRN_DESKTOP_APP runs the same test on another build, an installed .deb's for example.
+    let app = std::env::var("CAIRN_DESKTOP_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cairn-desktop").to_string());
     let created = d.call(
         reqwest::Method::POST,
         "/session",
