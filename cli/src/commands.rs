@@ -696,14 +696,7 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
     let input: Vec<RetentionInput> = snapshots
         .iter()
         .filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h))
-        .map(|(id, s)| RetentionInput {
-            id: *id,
-            time: s.time,
-            utc_offset_secs: utc_offset(s.time),
-            hostname: s.hostname.clone(),
-            paths: s.paths.clone(),
-            tags: s.tags.clone(),
-        })
+        .map(|(id, s)| RetentionInput::of(*id, s, utc_offset(s.time)))
         .collect();
     let plan = plan_retention(&input, &policy);
     let mut removed = 0usize;

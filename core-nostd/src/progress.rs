@@ -76,6 +76,25 @@ pub trait Progress {
     }
 }
 
+/// A borrowed progress receiver, `dyn Progress` included, is one too.
+impl<P: Progress + ?Sized> Progress for &mut P {
+    fn file(&mut self, path: &[u8], size: u64, status: FileStatus) {
+        (**self).file(path, size, status);
+    }
+    fn bytes(&mut self, n: u64) {
+        (**self).bytes(n);
+    }
+    fn warning(&mut self, warning: &Warning) {
+        (**self).warning(warning);
+    }
+    fn step(&mut self, done: u64, total: u64) {
+        (**self).step(done, total);
+    }
+    fn cancelled(&mut self) -> bool {
+        (**self).cancelled()
+    }
+}
+
 /// Ignores all progress.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoProgress;

@@ -109,6 +109,21 @@ pub struct RetentionInput {
     pub tags: Vec<String>,
 }
 
+impl RetentionInput {
+    /// Snapshot `id` as retention sees it, taken where the UTC offset at its time was
+    /// `utc_offset_secs` (the caller knows the time zone; the core does not).
+    pub fn of(id: SnapshotId, snapshot: &crate::Snapshot, utc_offset_secs: i32) -> Self {
+        Self {
+            id,
+            time: snapshot.time,
+            utc_offset_secs,
+            hostname: snapshot.hostname.clone(),
+            paths: snapshot.paths.clone(),
+            tags: snapshot.tags.clone(),
+        }
+    }
+}
+
 /// A snapshot the plan keeps, with every rule that keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {

@@ -286,7 +286,7 @@ async fn backup_and_forget(
     job: &JobRecord,
     worker: &ThreadWorker,
     clock: &dyn Clock,
-    progress: &mut dyn cairn_core::Progress,
+    mut progress: &mut dyn cairn_core::Progress,
     run: &mut RunRecord,
 ) -> Result<(), Error> {
     lock_repository(repo, "backup", false, Duration::from_secs(60)).await?;
@@ -314,7 +314,6 @@ async fn backup_and_forget(
     options.program = format!("cairn {}", env!("CARGO_PKG_VERSION"));
     options.excludes = job.spec.excludes.clone();
     let mut index = repo.load_index().await?;
-    let mut progress = DynProgress(progress);
     let done =
         backup(repo, &mut index, &mut source, worker, &mut crate::rng::os_rng(), &mut progress, &options).await?;
     let s = done.snapshot.stats;
@@ -335,17 +334,11 @@ async fn backup_and_forget(
     lock_repository(repo, "forget --prune", true, Duration::from_secs(300)).await?;
     repo.storage().inner().ensure_deletes_allowed("the retention policy").await?;
     let snapshots = repo.list_snapshots().await?;
+    // The job's policy has no keep-tag rule: a snapshot's tags only select the job's own.
     let input: Vec<RetentionInput> = snapshots
         .iter()
         .filter(|(_, s)| s.tags.contains(&tag))
-        .map(|(id, s)| RetentionInput {
-            id: *id,
-            time: s.time,
-            utc_offset_secs: utc_offset(s.time),
-            hostname: s.hostname.clone(),
-            paths: s.paths.clone(),
-            tags: Vec::new(),
-        })
+        .map(|(id, s)| RetentionInput::of(*id, s, utc_offset(s.time)))
         .collect();
     let plan = plan_retention(&input, &job.spec.retention.policy());
     let removed: Vec<SnapshotId> = plan.removed().collect();
@@ -361,27 +354,6 @@ async fn backup_and_forget(
         }
     }
     Ok(())
-}
-
-/// Forwards progress to a `dyn Progress`.
-struct DynProgress<'a>(&'a mut dyn cairn_core::Progress);
-
-impl cairn_core::Progress for DynProgress<'_> {
-    fn file(&mut self, path: &[u8], size: u64, status: cairn_core::FileStatus) {
-        self.0.file(path, size, status);
-    }
-    fn bytes(&mut self, n: u64) {
-        self.0.bytes(n);
-    }
-    fn warning(&mut self, warning: &cairn_core::Warning) {
-        self.0.warning(warning);
-    }
-    fn step(&mut self, done: u64, total: u64) {
-        self.0.step(done, total);
-    }
-    fn cancelled(&mut self) -> bool {
-        self.0.cancelled()
-    }
 }
 
 /// The directory of archives beside the repository.
