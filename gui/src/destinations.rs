@@ -3,13 +3,13 @@
 
 use cairn_std::catalog::{Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination};
 use cairn_std::form::DestinationFields;
-use cairn_std::health::{Owner, TestReport, browse, create_tested, test_saved, test_unsaved, update_tested};
+use cairn_std::health::{Owner, Saved, TestReport, browse, create_tested, test_saved, test_unsaved, update_tested};
 use cairn_std::s3_vendors::{VENDORS, resolve_template, vendor};
 use cairn_std::{DestinationUrl, Secret};
 
 use crate::{
-    DestinationForm, DestinationView, DiskView, FieldError, FormCheck, Gui, GuiError, GuiEvent, HealthView, ObjectView,
-    SaveView, StepView, TestView, VendorView, now,
+    DestinationForm, DestinationView, DiskView, EventSink, FieldError, FormCheck, Gui, GuiError, GuiEvent, HealthView,
+    ObjectView, SaveView, StepView, TestView, VendorView, now,
 };
 
 fn some(s: &str) -> Option<String> {
@@ -179,6 +179,16 @@ fn step_view(s: &cairn_std::health::TestStep) -> StepView {
     StepView { name: s.name.clone(), ok: s.ok, millis: s.millis, detail: s.detail.clone() }
 }
 
+/// Sends each Test step as it ends, as operation `op`'s [`GuiEvent::TestStep`].
+fn step_events(events: EventSink, op: String) -> impl FnMut(&cairn_std::health::TestStep) {
+    move |s| events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
+}
+
+fn save_view(catalog: &Catalog, saved: &Saved, kind: &str) -> Result<SaveView, GuiError> {
+    let destination = saved.record.as_ref().map(|r| view(catalog, r)).transpose()?;
+    Ok(SaveView { test: test_view(&saved.report, kind), destination })
+}
+
 /// The form's fields of a saved destination, from its URL (no secret).
 fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
     let mut f = DestinationForm {
@@ -332,10 +342,7 @@ impl Gui {
                 None => catalog.check_new(&new)?,
             };
             let owner = Owner::new(&catalog.catalog_id()?, &candidate.name);
-            let report = test_unsaved(&candidate, &owner, &mut |s| {
-                events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
-            })
-            .await;
+            let report = test_unsaved(&candidate, &owner, &mut step_events(events, op)).await;
             Ok(test_view(&report, &candidate.kind))
         })
         .await
@@ -347,13 +354,8 @@ impl Gui {
         self.on_thread(move |catalog| async move {
             form.check(Some(&catalog), false).refuse()?;
             let new = form.new_destination()?;
-            let saved = create_tested(&catalog, &new, now(), &mut |s| {
-                events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
-            })
-            .await?;
-            let test = test_view(&saved.report, &form.kind);
-            let destination = saved.record.as_ref().map(|r| view(&catalog, r)).transpose()?;
-            Ok(SaveView { test, destination })
+            let saved = create_tested(&catalog, &new, now(), &mut step_events(events, op)).await?;
+            save_view(&catalog, &saved, &form.kind)
         })
         .await
     }
@@ -369,13 +371,8 @@ impl Gui {
             update.url = Some(form.fields().to_url()?);
             update.secrets = form.secrets();
             update.export_config = Some(form.export_config);
-            let saved = update_tested(&catalog, &name, &update, now(), &mut |s| {
-                events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
-            })
-            .await?;
-            let test = test_view(&saved.report, &form.kind);
-            let destination = saved.record.as_ref().map(|r| view(&catalog, r)).transpose()?;
-            Ok(SaveView { test, destination })
+            let saved = update_tested(&catalog, &name, &update, now(), &mut step_events(events, op)).await?;
+            save_view(&catalog, &saved, &form.kind)
         })
         .await
     }
@@ -385,10 +382,7 @@ impl Gui {
         let events = self.emit();
         self.on_thread(move |catalog| async move {
             let kind = catalog.require_destination(&name)?.kind;
-            let report = test_saved(&catalog, &name, now(), &mut |s| {
-                events(GuiEvent::TestStep { op: op.clone(), step: step_view(s) })
-            })
-            .await?;
+            let report = test_saved(&catalog, &name, now(), &mut step_events(events, op)).await?;
             Ok(test_view(&report, &kind))
         })
         .await

@@ -376,14 +376,7 @@ pub async fn create_tested(
     on_step: &mut dyn FnMut(&TestStep),
 ) -> Result<Saved, Error> {
     let candidate = catalog.check_new(new)?;
-    let owner = Owner::new(&catalog.catalog_id()?, &candidate.name);
-    let report = test_destination(&candidate, &owner, on_step).await;
-    if !report.ok {
-        return Ok(Saved { report, record: None });
-    }
-    let record = catalog.insert_destination(new, &candidate)?;
-    let record = record_passed(catalog, &record, &candidate, &report, now).await?;
-    Ok(Saved { report, record: Some(record) })
+    save_behind_test(catalog, &candidate, now, on_step, || catalog.insert_destination(new, &candidate)).await
 }
 
 /// Checks changed settings of destination `name`, runs the Test with them and saves them only
@@ -396,29 +389,30 @@ pub async fn update_tested(
     on_step: &mut dyn FnMut(&TestStep),
 ) -> Result<Saved, Error> {
     let candidate = catalog.check_update(name, update)?;
-    let owner = Owner::new(&catalog.catalog_id()?, name);
-    let report = test_destination(&candidate, &owner, on_step).await;
+    save_behind_test(catalog, &candidate, now, on_step, || catalog.apply_update(update, &candidate)).await
+}
+
+/// Runs the Test on `candidate`; if it passed, `save`s it and records the Test's outcome and
+/// the disk info measured at `now`.
+async fn save_behind_test(
+    catalog: &Catalog,
+    candidate: &Candidate,
+    now: i64,
+    on_step: &mut dyn FnMut(&TestStep),
+    save: impl FnOnce() -> Result<DestinationRecord, Error>,
+) -> Result<Saved, Error> {
+    let owner = Owner::new(&catalog.catalog_id()?, &candidate.name);
+    let report = test_destination(candidate, &owner, on_step).await;
     if !report.ok {
         return Ok(Saved { report, record: None });
     }
-    let record = catalog.apply_update(update, &candidate)?;
-    let record = record_passed(catalog, &record, &candidate, &report, now).await?;
-    Ok(Saved { report, record: Some(record) })
-}
-
-async fn record_passed(
-    catalog: &Catalog,
-    record: &DestinationRecord,
-    candidate: &Candidate,
-    report: &TestReport,
-    now: i64,
-) -> Result<DestinationRecord, Error> {
-    catalog.record_test_at(&record.name, now, true, &report.summary())?;
+    let name = save()?.name;
+    catalog.record_test_at(&name, now, true, &report.summary())?;
     // Disk info is a bonus: a destination that cannot tell its free space is still saved.
     if let Ok(disk) = measure_disk(&candidate.parsed.open()?, now).await {
-        catalog.set_disk_info(&record.name, &disk)?;
+        catalog.set_disk_info(&name, &disk)?;
     }
-    catalog.require_destination(&record.name)
+    Ok(Saved { report, record: Some(catalog.require_destination(&name)?) })
 }
 
 /// Runs the Test on a catalog's destination and records its outcome (at `now`).
