@@ -33,26 +33,12 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 # Real servers the destination tests start on 127.0.0.1 (see tests/src/servers.rs): s3s-fs, an
-# S3-compatible server that verifies SigV4. Installed once into a cache outside the clone.
-tools="${CAIRN_TOOLS:-${HOME}/.cache/cairn/tools}"
-export PATH="${tools}/bin:${PATH}"
-if ! command -v s3s-fs >/dev/null 2>&1; then
-    echo "==> installing s3s-fs (the S3 test server; about 4 minutes, once)"
-    CARGO_TARGET_DIR="${tools}/target" cargo install s3s-fs@0.14.1 --locked --features binary --root "${tools}" -q
-    rm -rf "${tools}/target"
-fi
-
-# tauri-driver: the WebDriver server for the desktop app's end-to-end test.
-if ! command -v tauri-driver >/dev/null 2>&1; then
-    echo "==> installing tauri-driver (about a minute, once)"
-    CARGO_TARGET_DIR="${tools}/target-td" cargo install tauri-driver@2.1.0 --locked --root "${tools}" -q
-    rm -rf "${tools}/target-td"
-fi
-
-# The window's frontend: TypeScript compiled by tsc (the one npm package), into ui/dist, which
-# the desktop app embeds when it is built.
-echo "==> building the window (ui/)"
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+# S3-compatible server that verifies SigV4; tauri-driver, the WebDriver server for the desktop
+# app's end-to-end test. Installed once into a cache outside the clone.
+. dist/tools.sh
+cargo_tool s3s-fs s3s-fs@0.14.1 "the S3 test server; about 4 minutes, once" --features binary
+cargo_tool tauri-driver tauri-driver@2.1.0 "about a minute, once"
+build_ui
 
 # --- checks and tests ----------------------------------------------------------------------
 echo "==> formatting"

@@ -6,17 +6,11 @@
 # once the crates and the npm package are cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${CAIRN_TOOLS:-${HOME}/.cache/cairn/tools}"
-export PATH="${tools}/bin:${PATH}"
-if ! command -v cargo-tauri >/dev/null 2>&1; then
-    echo "==> installing tauri-cli"
-    CARGO_TARGET_DIR="${tools}/target-tc" cargo install tauri-cli@2.12.4 --locked --root "${tools}" -q
-    rm -rf "${tools}/target-tc"
-fi
-echo "==> building the window (ui/)"
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+. dist/tools.sh
+cargo_tool cargo-tauri tauri-cli@2.12.4 "the Tauri bundler; about 9 minutes, once"
+build_ui
 echo "==> building the package"
-# Without the line tables the workspace's release profile keeps for profiling: 25 MB, not 125.
+# Without the line tables the workspace's release profile keeps for profiling: a 22 MB binary, not 125 MB.
 export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true
 (cd src-tauri && cargo tauri build --bundles deb)
 ls -l "${CARGO_TARGET_DIR:-target}"/release/bundle/deb/*.deb
