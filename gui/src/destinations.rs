@@ -245,7 +245,7 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
 }
 
 fn view(catalog: &Catalog, d: &DestinationRecord) -> Result<DestinationView, GuiError> {
-    let snapshots = catalog.snapshot_cache(&d.name)?.len();
+    let snapshots = catalog.cached_snapshot_count(d)?;
     let vendor = (d.kind == "s3")
         .then(|| d.url.strip_prefix("s3:").and_then(|r| r.split('/').next()).filter(|v| vendor(v).is_some()))
         .flatten()

@@ -103,6 +103,9 @@ struct Open {
     /// Search matches per tree for `query`.
     query: String,
     matches: HashMap<BlobId, Arc<Vec<Match>>>,
+    /// The last folder listed and its entries' order (folders first, then by name), so that
+    /// paging through a large folder sorts it once.
+    order: Option<(BlobId, Arc<Vec<usize>>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +140,7 @@ impl Open {
             trees: HashMap::new(),
             query: String::new(),
             matches: HashMap::new(),
+            order: None,
         };
         open.refresh().await?;
         Ok(open)
@@ -201,13 +205,25 @@ impl Open {
             })?;
         }
         let t = self.tree(tree_id).await?;
-        let mut order: Vec<&cairn_core::Node> = t.nodes.iter().collect();
-        order.sort_by(|a, b| b.is_dir().cmp(&a.is_dir()).then_with(|| a.name.cmp(&b.name)));
+        let order = match &self.order {
+            Some((id, order)) if *id == tree_id => order.clone(),
+            _ => {
+                let mut order: Vec<usize> = (0..t.nodes.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let (a, b) = (&t.nodes[a], &t.nodes[b]);
+                    b.is_dir().cmp(&a.is_dir()).then_with(|| a.name.cmp(&b.name))
+                });
+                let order = Arc::new(order);
+                self.order = Some((tree_id, order.clone()));
+                order
+            }
+        };
         let base = path.trim_end_matches('/');
         let entries = order
             .iter()
             .skip(offset as usize)
             .take(limit.clamp(1, 5_000) as usize)
+            .filter_map(|&i| t.nodes.get(i))
             .map(|n| {
                 let name = String::from_utf8_lossy(&n.name).into_owned();
                 EntryView {

@@ -989,6 +989,14 @@ impl Catalog {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| db_error("cannot read the snapshot cache", e))
     }
 
+    /// How many snapshots the cache lists for destination `d`, without reading them.
+    pub fn cached_snapshot_count(&self, d: &DestinationRecord) -> Result<u64, Error> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM snapshot_cache WHERE destination_id = ?1", [d.id], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| db_error("cannot read the snapshot cache", e))
+    }
+
     /// The names of the jobs that write to destination `name`.
     pub fn jobs_targeting(&self, name: &str) -> Result<Vec<String>, Error> {
         let d = self.require_destination(name)?;
