@@ -395,14 +395,18 @@ impl Open {
         reporter: &mut Reporter,
     ) -> Result<RestoreSummary, GuiError> {
         let started = Instant::now();
+        if !file.is_absolute() {
+            return Err(GuiError::field("file", "choose where to save the archive"));
+        }
+        // A download never replaces a file the user has.
+        if std::fs::symlink_metadata(file).is_ok() {
+            return Err(GuiError::field("file", format!("{} exists: choose another name", file.display())));
+        }
         let snap = self.snapshot(snapshot)?.clone();
         let paths = selected(paths)?;
         let (files, bytes) = self.size_of(&snap, &paths).await;
         reporter.set_totals(Totals::known(files, bytes));
         reporter.set_phase("downloading");
-        if !file.is_absolute() {
-            return Err(GuiError::field("file", "choose where to save the archive"));
-        }
         let partial = file.with_extension("gz.part");
         let out = std::fs::File::create(&partial)
             .map_err(|e| GuiError::from(cairn_std::Error::io("cannot create the archive", &partial, e)))?;

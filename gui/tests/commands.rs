@@ -312,6 +312,12 @@ fn jobs_run_with_progress_are_browsed_searched_restored_and_downloaded() {
         let listing = String::from_utf8_lossy(&listing.stdout);
         assert!(listing.lines().any(|l| l == "deep/er/Needle.txt"), "{listing}");
         assert!(listing.lines().any(|l| l == "Needle.txt"), "{listing}");
+        // The same name again is refused, and the archive there is left as it was.
+        let before = std::fs::read(&archive).unwrap();
+        let again = vec![hit.path.clone()];
+        let err = gui.download("d2".into(), "usb".into(), snaps[0].id.clone(), again, s(&archive)).await.unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("file"), "{err:?}");
+        assert_eq!(std::fs::read(&archive).unwrap(), before);
     });
 }
 
