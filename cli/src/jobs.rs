@@ -409,8 +409,8 @@ pub(crate) async fn archive_cmd(g: &Global, command: &ArchiveCommand) -> Result<
                 Error::new(ErrorKind::NotFound, format!("no archive {name:?} there"))
                     .with_hint("list them with `cairn archive list`")
             })?;
-            let data = read_archive(&dest, &chosen.name).await?;
-            extract_archive(&data, chosen.compressed, target)?;
+            let file = read_archive(&dest, chosen).await?;
+            extract_archive(file, chosen.compressed, target)?;
             if g.json {
                 println!("{}", json!({ "archive": chosen.name, "target": target }));
             } else if !g.quiet {

@@ -573,6 +573,46 @@ impl Destination {
         }
     }
 
+    /// Writes (replacing) the file `name` beside the repository from the local file `src` of
+    /// `size` bytes, streamed: memory stays bounded whatever the size.
+    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+        side_file_name(name)?;
+        match self {
+            Self::Local(s) => s.put_file_from(name, src, size).await,
+            Self::S3(s) => s.put_file_from(name, src, size).await,
+            Self::Sftp(s) => s.put_file_from(name, src, size).await,
+            Self::Rest(_) => Err(Self::no_side_files()),
+        }
+    }
+
+    /// Copies the file `name` beside the repository, `size` bytes long (as listed), into `out`,
+    /// a few MiB at a time.
+    pub async fn get_file_into(&self, name: &str, size: u64, out: &mut impl std::io::Write) -> Result<(), IoError> {
+        const PIECE: u64 = 8 << 20;
+        side_file_name(name)?;
+        let mut at = 0u64;
+        while at < size {
+            let len = PIECE.min(size - at) as u32;
+            let piece = match self {
+                Self::Local(s) => s.get_file_span(name, at, len).await?,
+                Self::S3(s) => s.get_file_span(name, at, len).await?,
+                Self::Sftp(s) => s.get_file_span(name, at, len).await?,
+                Self::Rest(_) => return Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
+            };
+            if piece.len() != len as usize {
+                return Err(crate::http::error(
+                    cairn_core::IoErrorKind::InvalidData,
+                    format!("{name} is shorter than listed"),
+                ));
+            }
+            out.write_all(&piece).map_err(|e| {
+                crate::http::error(cairn_core::IoErrorKind::Other, format!("cannot write what was read of {name}: {e}"))
+            })?;
+            at += u64::from(len);
+        }
+        Ok(())
+    }
+
     /// The files directly in `dir` beside the repository, with their sizes, sorted by name.
     pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
         side_file_name(dir)?;

@@ -90,6 +90,16 @@ fn random_suffix() -> String {
 
 /// Writes `data` to `path` atomically (see the [module docs](self)).
 fn write_atomic(path: &Path, data: &[u8], mode: WriteMode) -> Result<(), IoError> {
+    write_atomic_with(path, mode, |file| file.write_all(data))
+}
+
+/// Writes `path` through a temporary file that `fill` writes, synced, then renamed (or
+/// hard-linked, for create-only writes) into place.
+fn write_atomic_with(
+    path: &Path,
+    mode: WriteMode,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), IoError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".tmp-{name}-{}", random_suffix()));
@@ -103,7 +113,7 @@ fn write_atomic(path: &Path, data: &[u8], mode: WriteMode) -> Result<(), IoError
         Err(e) => return Err(core_io_error(&tmp, e)),
     };
     let result = (|| {
-        file.write_all(data).map_err(|e| core_io_error(&tmp, e))?;
+        fill(&mut file).map_err(|e| core_io_error(&tmp, e))?;
         file.sync_all().map_err(|e| core_io_error(&tmp, e))?;
         drop(file);
         match mode {
@@ -278,6 +288,26 @@ impl LocalBackend {
     /// Reads a file beside the repository, at most `max_len` bytes.
     pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
         read_range(&self.root.join(name), ReadRange::All { max_len }).map(Bytes::from)
+    }
+
+    /// Writes a file beside the repository from the local file `src` (`size` bytes).
+    pub async fn put_file_from(&self, name: &str, src: &File, size: u64) -> Result<(), IoError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = self.root.join(name);
+        write_atomic_with(&path, WriteMode::Replace, |file| {
+            let mut from = src.try_clone()?;
+            from.seek(SeekFrom::Start(0))?;
+            let copied = std::io::copy(&mut from.take(size), file)?;
+            if copied != size {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file to copy shrank"));
+            }
+            Ok(())
+        })
+    }
+
+    /// `len` bytes at `offset` of a file beside the repository.
+    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
+        read_range(&self.root.join(name), ReadRange::Span { offset, len }).map(Bytes::from)
     }
 
     /// The files (name and size) directly in the directory `dir` beside the repository.

@@ -17,7 +17,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use cairn_core::{
     BackupOptions, FileKind, Handle, PruneOptions, Repository, RetentionInput, SnapshotId, Storage, Timestamp, backup,
     plan_prune, plan_retention, prune,
@@ -359,9 +358,6 @@ async fn backup_and_forget(
 /// The directory of archives beside the repository.
 pub const ARCHIVE_DIR: &str = "cairn-archives";
 
-/// Largest archive an archived or compressed job writes (it is built in memory before upload).
-pub const MAX_ARCHIVE: u64 = 2 << 30;
-
 /// An archive written by an `archived` or `compressed` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -419,19 +415,43 @@ pub async fn list_archives(dest: &Destination, job: Option<&str>) -> Result<Vec<
     Ok(out)
 }
 
-/// Reads an archive from a destination.
-pub async fn read_archive(dest: &Destination, name: &str) -> Result<Bytes, Error> {
-    dest.get_file(&format!("{ARCHIVE_DIR}/{name}"), MAX_ARCHIVE)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {ARCHIVE_DIR}/{name}: {e}")))
+/// An anonymous temporary file for an archive on its way to or from a destination, in the
+/// cache directory (archives can be larger than memory, and than a RAM-backed `/tmp`).
+fn spool_file() -> Result<std::fs::File, Error> {
+    let dir = crate::paths::cache_dir().map(|d| d.join("spool"));
+    if let Ok(dir) = &dir
+        && std::fs::create_dir_all(dir).is_ok()
+        && let Ok(f) = tempfile::tempfile_in(dir)
+    {
+        return Ok(f);
+    }
+    tempfile::tempfile().map_err(|e| Error::new(ErrorKind::Io, format!("cannot create a temporary file: {e}")))
 }
 
-/// Extracts an archive into `target` (created if needed): contents, modes, owners (as root)
-/// and times; entries that would land outside `target` are refused.
-pub fn extract_archive(data: &[u8], compressed: bool, target: &Path) -> Result<(), Error> {
+/// Reads an archive from a destination into a temporary file (streamed: memory stays bounded),
+/// positioned at its start.
+pub async fn read_archive(dest: &Destination, archive: &ArchiveEntry) -> Result<std::fs::File, Error> {
+    use std::io::{Seek, SeekFrom};
+    let name = format!("{ARCHIVE_DIR}/{}", archive.name);
+    let mut file = spool_file()?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        dest.get_file_into(&name, archive.size, &mut out)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {name}: {e}")))?;
+        out.flush().map_err(|e| Error::new(ErrorKind::Io, format!("cannot spool {name}: {e}")))?;
+    }
+    file.seek(SeekFrom::Start(0)).map_err(|e| Error::new(ErrorKind::Io, format!("cannot spool {name}: {e}")))?;
+    Ok(file)
+}
+
+/// Extracts an archive read from `reader` into `target` (created if needed): contents, modes,
+/// owners (as root) and times; entries that would land outside `target` are refused.
+pub fn extract_archive(reader: impl std::io::Read, compressed: bool, target: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, reader);
     let reader: Box<dyn std::io::Read> =
-        if compressed { Box::new(flate2::read::GzDecoder::new(data)) } else { Box::new(data) };
+        if compressed { Box::new(flate2::read::GzDecoder::new(reader)) } else { Box::new(reader) };
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
@@ -440,42 +460,31 @@ pub fn extract_archive(data: &[u8], compressed: bool, target: &Path) -> Result<(
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot extract into {}: {e}", target.display())))
 }
 
-/// Collects an archive in memory, refusing to grow past [`MAX_ARCHIVE`].
-struct Bounded {
-    out: Vec<u8>,
-}
-
-impl Write for Bounded {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.out.len() as u64 + buf.len() as u64 > MAX_ARCHIVE {
-            return Err(std::io::Error::other("the archive would exceed 2 GiB"));
-        }
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn archive_error(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::InvalidInput, format!("cannot build the archive: {e}"))
-        .with_hint("archived and compressed jobs hold up to 2 GiB; use the incremental structure for more")
+    Error::new(ErrorKind::Io, format!("cannot build the archive: {e}"))
 }
 
-/// Builds the tar (or tar.gz) of the job's sources in memory: the bytes, files and bytes read.
-fn build_archive(sources: &[PathBuf], excludes: &Excludes, compressed: bool) -> Result<(Vec<u8>, u64, u64), Error> {
-    if compressed {
-        let mut builder =
-            tar::Builder::new(flate2::write::GzEncoder::new(Bounded { out: Vec::new() }, flate2::Compression::fast()));
+/// Builds the tar (or tar.gz) of the job's sources into a temporary file: the file (at its
+/// end), its size, and the files and bytes read.
+fn build_archive(
+    sources: &[PathBuf],
+    excludes: &Excludes,
+    compressed: bool,
+) -> Result<(std::fs::File, u64, u64, u64), Error> {
+    let spool = std::io::BufWriter::with_capacity(1 << 20, spool_file()?);
+    let (spool, files, bytes) = if compressed {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(spool, flate2::Compression::fast()));
         let (files, bytes) = fill_archive(&mut builder, sources, excludes)?;
         let gz = builder.into_inner().map_err(archive_error)?;
-        Ok((gz.finish().map_err(archive_error)?.out, files, bytes))
+        (gz.finish().map_err(archive_error)?, files, bytes)
     } else {
-        let mut builder = tar::Builder::new(Bounded { out: Vec::new() });
+        let mut builder = tar::Builder::new(spool);
         let (files, bytes) = fill_archive(&mut builder, sources, excludes)?;
-        Ok((builder.into_inner().map_err(archive_error)?.out, files, bytes))
-    }
+        (builder.into_inner().map_err(archive_error)?, files, bytes)
+    };
+    let file = spool.into_inner().map_err(|e| archive_error(e.into_error()))?;
+    let size = file.metadata().map_err(archive_error)?.len();
+    Ok((file, size, files, bytes))
 }
 
 fn fill_archive<W: Write>(
@@ -522,11 +531,10 @@ async fn write_archive(
 ) -> Result<(), Error> {
     let compressed = job.spec.structure == Structure::Compressed;
     let excludes = Excludes::new(&job.spec.excludes)?;
-    let (data, files, bytes) = build_archive(&job.spec.sources, &excludes, compressed)?;
+    let (file, size, files, bytes) = build_archive(&job.spec.sources, &excludes, compressed)?;
     let time = clock.now();
     let name = archive_name(&job.name, time, compressed);
-    let size = data.len() as u64;
-    dest.put_file(&format!("{ARCHIVE_DIR}/{name}"), Bytes::from(data))
+    dest.put_file_from(&format!("{ARCHIVE_DIR}/{name}"), &file, size)
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {ARCHIVE_DIR}/{name}: {e}")))?;
     run.files = files;

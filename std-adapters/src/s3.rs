@@ -474,6 +474,26 @@ impl S3Backend {
     }
 
     async fn put_multipart(&self, key: &str, data: Bytes, headers: Vec<(&'static str, String)>) -> Result<(), IoError> {
+        let part_size = self.part_size();
+        let mut at = 0;
+        self.put_multipart_with(key, headers, || {
+            let part = (at < data.len()).then(|| data.slice(at..(at + part_size).min(data.len())));
+            at += part_size;
+            Ok(part)
+        })
+        .await
+    }
+
+    fn part_size(&self) -> usize {
+        self.config.part_size.max(5 << 20)
+    }
+
+    /// A multipart upload of the parts `next` yields in order (each [`Self::part_size`] bytes
+    /// but the last), aborted if any step fails.
+    async fn put_multipart_with<F>(&self, key: &str, headers: Vec<(&'static str, String)>, next: F) -> Result<(), IoError>
+    where
+        F: FnMut() -> Result<Option<Bytes>, IoError>,
+    {
         let init = Call {
             method: reqwest::Method::POST,
             key: Some(key),
@@ -488,7 +508,7 @@ impl S3Backend {
         let upload: InitiateResult = quick_xml::de::from_reader(&a.body[..]).map_err(|e| {
             s3_error(IoErrorKind::InvalidData, format!("the multipart upload answer does not parse: {e}"))
         })?;
-        let result = self.upload_parts(key, &upload.upload_id, data).await;
+        let result = self.upload_parts(key, &upload.upload_id, next).await;
         if result.is_err() {
             let abort = Call {
                 method: reqwest::Method::DELETE,
@@ -503,15 +523,19 @@ impl S3Backend {
         result
     }
 
-    async fn upload_parts(&self, key: &str, upload_id: &str, data: Bytes) -> Result<(), IoError> {
-        let part_size = self.config.part_size.max(5 << 20);
+    async fn upload_parts<F>(&self, key: &str, upload_id: &str, mut next: F) -> Result<(), IoError>
+    where
+        F: FnMut() -> Result<Option<Bytes>, IoError>,
+    {
         let mut etags = Vec::new();
-        for (i, start) in (0..data.len()).step_by(part_size).enumerate() {
-            let part = data.slice(start..(start + part_size).min(data.len()));
+        while let Some(part) = next()? {
+            if etags.len() >= 10_000 {
+                return Err(s3_error(IoErrorKind::Unsupported, format!("{key} needs more than 10,000 parts")));
+            }
             let call = Call {
                 method: reqwest::Method::PUT,
                 key: Some(key),
-                query: vec![("partNumber", (i + 1).to_string()), ("uploadId", upload_id.to_string())],
+                query: vec![("partNumber", (etags.len() + 1).to_string()), ("uploadId", upload_id.to_string())],
                 headers: Vec::new(),
                 body: part,
             };
@@ -625,6 +649,15 @@ impl S3Backend {
     }
 }
 
+/// `len` bytes at `offset` of a local file.
+fn read_part(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes, IoError> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset)
+        .map_err(|e| s3_error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
+    Ok(Bytes::from(buf))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -729,6 +762,35 @@ impl S3Backend {
     /// Reads a file beside the repository, at most `max_len` bytes.
     pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
         self.read_key(&format!("{}{name}", self.prefix), ReadRange::All { max_len }).await
+    }
+
+    /// Writes a file beside the repository from the local file `src` (`size` bytes), in parts
+    /// so that memory stays bounded whatever its size.
+    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+        let key = format!("{}{name}", self.prefix);
+        if size <= self.config.multipart_threshold as u64 {
+            let data = read_part(src, 0, size as usize)?;
+            return self.put(&key, data, Vec::new()).await;
+        }
+        let part_size = self.part_size() as u64;
+        // A part count past S3's 10,000 grows the parts instead.
+        let part_size = part_size.max(size.div_ceil(10_000));
+        let mut at = 0u64;
+        self.put_multipart_with(&key, Vec::new(), || {
+            if at >= size {
+                return Ok(None);
+            }
+            let n = part_size.min(size - at);
+            let part = read_part(src, at, n as usize)?;
+            at += n;
+            Ok(Some(part))
+        })
+        .await
+    }
+
+    /// `len` bytes at `offset` of a file beside the repository.
+    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
+        self.read_key(&format!("{}{name}", self.prefix), ReadRange::Span { offset, len }).await
     }
 
     /// The files (name and size) directly in the directory `dir` beside the repository.

@@ -453,14 +453,16 @@ impl SftpBackend {
         Ok(out)
     }
 
-    async fn write_all(&self, conn: &Conn, handle: &str, data: &Bytes, what: &str) -> Result<(), Failure> {
+    async fn write_all(&self, conn: &Conn, handle: &str, base: u64, data: &Bytes, what: &str) -> Result<(), Failure> {
         let piece = conn.max_write as usize;
         let sftp = conn.sftp.clone();
         stream::iter((0..data.len()).step_by(piece.max(1)))
             .map(|at| {
                 let sftp = sftp.clone();
                 let chunk = data.slice(at..(at + piece).min(data.len())).to_vec();
-                async move { sftp.write(handle, at as u64, chunk).await.map(|_| ()).map_err(|e| classify(what, e)) }
+                async move {
+                    sftp.write(handle, base + at as u64, chunk).await.map(|_| ()).map_err(|e| classify(what, e))
+                }
             })
             .buffer_unordered(self.config.pipeline.max(1))
             .try_collect::<Vec<()>>()
@@ -469,6 +471,15 @@ impl SftpBackend {
     }
 
     async fn write_once(&self, conn: Rc<Conn>, path: &str, data: &Bytes, mode: WriteMode) -> Result<(), Failure> {
+        self.write_once_with(conn, path, mode, |at| Ok((at == 0).then(|| data.clone()))).await
+    }
+
+    /// Writes `path` through a temporary file from the pieces `next(offset)` yields (`None` at
+    /// the end), then renames it into place.
+    async fn write_once_with<F>(&self, conn: Rc<Conn>, path: &str, mode: WriteMode, mut next: F) -> Result<(), Failure>
+    where
+        F: FnMut(u64) -> Result<Option<Bytes>, IoError>,
+    {
         let path = path.to_string();
         let dir = path.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
         let tmp = format!("{dir}/.cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
@@ -482,7 +493,19 @@ impl SftpBackend {
             }
             Err(e) => return Err(classify(&format!("writing {path}"), e)),
         };
-        let written = self.write_all(&conn, &opened.handle, data, &format!("writing {path}")).await;
+        let what = format!("writing {path}");
+        let written = async {
+            let mut at = 0u64;
+            while let Some(piece) = next(at).map_err(Failure::Final)? {
+                if piece.is_empty() {
+                    break;
+                }
+                self.write_all(&conn, &opened.handle, at, &piece, &what).await?;
+                at += piece.len() as u64;
+            }
+            Ok::<(), Failure>(())
+        }
+        .await;
         let closed = conn.sftp.close(opened.handle.as_str()).await;
         let result = match (written, closed) {
             (Err(e), _) => Err(e),
@@ -706,6 +729,32 @@ impl SftpBackend {
     /// Reads a file beside the repository, at most `max_len` bytes.
     pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
         self.read_path(&format!("{}/{name}", self.config.directory), ReadRange::All { max_len }).await
+    }
+
+    /// Writes a file beside the repository from the local file `src` (`size` bytes), a few
+    /// MiB at a time, through a temporary name.
+    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+        use std::os::unix::fs::FileExt;
+        const PIECE: u64 = 4 << 20;
+        let path = format!("{}/{name}", self.config.directory);
+        self.with_conn(|conn| {
+            self.write_once_with(conn, &path, WriteMode::Replace, |at| {
+                if at >= size {
+                    return Ok(None);
+                }
+                let mut buf = vec![0u8; PIECE.min(size - at) as usize];
+                src.read_exact_at(&mut buf, at).map_err(|e| {
+                    error(IoErrorKind::Other, format!("cannot read the file to upload: {e}"))
+                })?;
+                Ok(Some(Bytes::from(buf)))
+            })
+        })
+        .await
+    }
+
+    /// `len` bytes at `offset` of a file beside the repository.
+    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
+        self.read_path(&format!("{}/{name}", self.config.directory), ReadRange::Span { offset, len }).await
     }
 
     /// The files (name and size) directly in the directory `dir` beside the repository.

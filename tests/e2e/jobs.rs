@@ -388,6 +388,26 @@ fn an_s3_destination_from_fields_runs_a_job_with_a_local_one() {
     let out = t.path().join("out");
     c.run(["restore", &format!("latest:{}", s(&src)), "--destination", "bucket", "--target", s(&out)]).ok();
     assert!(diff_trees(&src, &out).is_empty());
+
+    // An archive larger than a single PUT (64 MiB) goes up as a multipart upload from a spooled
+    // file and comes back in ranged reads, never whole in memory.
+    let large = t.path().join("large");
+    make_tree(&large, 70 << 20);
+    c.run(["job", "create", "--name", "tgz", "--source", s(&large), "--destination", "bucket", "--structure", "compressed"])
+        .ok();
+    let run = c.run(["--json", "job", "run", "tgz"]).ok().json();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let archives = c.run(["--json", "archive", "list", "--destination", "bucket"]).ok().json();
+    assert!(archives[0]["size"].as_u64().unwrap() > 70 << 20, "{archives}");
+    let out = t.path().join("out-archive");
+    c.run(["archive", "restore", "latest", "--job", "tgz", "--destination", "bucket", "--target", s(&out)]).ok();
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(&large)
+        .arg(out.join(large.strip_prefix("/").unwrap()))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
 }
 
 #[test]
@@ -395,7 +415,8 @@ fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
     let Some(server) = cairn_e2e::servers::SshServer::start() else { return };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
-    make_tree(&src, 100_000);
+    // Large enough that the archive is written and read in several pieces.
+    make_tree(&src, 9 << 20);
     let c = cairn_at(t.path(), "catalog.sqlite");
     let dir = server.root.join("catalog-dest");
     let key = server.client_key.display().to_string();
