@@ -15,6 +15,8 @@ const COMMANDS: &[&str] = &[
     "cmd_delete_job",
     "cmd_destinations",
     "cmd_download",
+    "cmd_archives",
+    "cmd_restore_archive",
     "cmd_export_recovery_kit",
     "cmd_job_history",
     "cmd_jobs",

@@ -252,7 +252,13 @@ fn record_json(d: &DestinationRecord) -> serde_json::Value {
 fn list(g: &Global, catalog: &Catalog) -> Result<ExitCode, Error> {
     let all = catalog.list_destinations()?;
     if g.json {
-        println!("{}", serde_json::Value::Array(all.iter().map(record_json).collect()));
+        let mut out = Vec::with_capacity(all.len());
+        for d in &all {
+            let mut v = record_json(d);
+            v["snapshots"] = json!(catalog.cached_snapshot_count(d)?);
+            out.push(v);
+        }
+        println!("{}", serde_json::Value::Array(out));
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
@@ -277,7 +283,11 @@ fn list(g: &Global, catalog: &Catalog) -> Result<ExitCode, Error> {
         }
         let badges = if badges.is_empty() { String::new() } else { format!(" [{}]", badges.join(", ")) };
         let disk = d.disk.as_ref().map(|d| format!("; {}", disk_line(d))).unwrap_or_default();
-        println!("{:<20} {:<6} {}{badges}  ({health}{disk}; owner {})", d.name, d.kind, d.url, d.owner);
+        let snapshots = match catalog.cached_snapshot_count(d)? {
+            1 => "1 snapshot".to_string(),
+            n => format!("{n} snapshots"),
+        };
+        println!("{:<20} {:<6} {}{badges}  ({snapshots}; {health}{disk}; owner {})", d.name, d.kind, d.url, d.owner);
     }
     Ok(ExitCode::SUCCESS)
 }

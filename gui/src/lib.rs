@@ -281,6 +281,7 @@ pub fn typescript() -> String {
         DiskView::decl(&cfg),
         DestinationView::decl(&cfg),
         ObjectView::decl(&cfg),
+        ArchiveView::decl(&cfg),
         RetentionForm::decl(&cfg),
         JobForm::decl(&cfg),
         RunView::decl(&cfg),

@@ -22,7 +22,7 @@ use cairn_std::{ArchiveFormat, Destination, FsTarget, Overwrite, ThreadWorker, d
 
 use crate::progress::{Reporter, Totals};
 use crate::{
-    DirPage, EntryView, EventSink, FoundVersion, Gui, GuiError, Paths, RestoreRequest, RestoreSummary,
+    ArchiveView, DirPage, EntryView, EventSink, FoundVersion, Gui, GuiError, Paths, RestoreRequest, RestoreSummary,
     RestoreTargetForm, SearchHit, SearchView, SnapshotView,
 };
 
@@ -586,6 +586,80 @@ impl Gui {
         let reporter = Box::new(self.reporter(&op, "opening", cancel));
         let file = PathBuf::from(file);
         let result = self.ask(&destination, |reply| Request::Download { snapshot, paths, file, reporter, reply }).await;
+        drop(guard);
+        result
+    }
+
+    /// The `.tar` and `.tar.gz` files that archived and compressed jobs wrote to a destination,
+    /// newest first.
+    pub async fn archives(&self, destination: String) -> Result<Vec<ArchiveView>, GuiError> {
+        self.on_thread(move |catalog| async move {
+            let dest = catalog.destination_url(&destination)?.open()?;
+            let mut all = cairn_std::runner::list_archives(&dest, None).await?;
+            all.reverse();
+            Ok(all
+                .into_iter()
+                .map(|a| ArchiveView { name: a.name, job: a.job, time: a.time, size: a.size, compressed: a.compressed })
+                .collect())
+        })
+        .await
+    }
+
+    /// Extracts an archive into `folder` (an absolute path to a folder that is empty or does
+    /// not exist yet: an archive's files never replace the user's).
+    pub async fn restore_archive(
+        &self,
+        op: String,
+        destination: String,
+        name: String,
+        folder: String,
+    ) -> Result<RestoreSummary, GuiError> {
+        let (_cancel, guard) = self.start_op(&op)?;
+        let folder = PathBuf::from(folder);
+        if !folder.is_absolute() {
+            return Err(GuiError::field("target", "choose a folder (an absolute path)"));
+        }
+        match std::fs::read_dir(&folder).map(|mut entries| entries.next().is_some()) {
+            Ok(true) => {
+                return Err(GuiError::field(
+                    "target",
+                    format!("{} is not empty: choose an empty or new folder", folder.display()),
+                ));
+            }
+            Ok(false) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cairn_std::Error::io("cannot open", &folder, e).into()),
+        }
+        let result = self
+            .on_thread(move |catalog| async move {
+                let started = Instant::now();
+                let dest = catalog.destination_url(&destination)?.open()?;
+                let all = cairn_std::runner::list_archives(&dest, None).await?;
+                let archive = all.iter().find(|a| a.name == name).ok_or_else(|| {
+                    GuiError::from(cairn_std::Error::new(
+                        cairn_std::ErrorKind::NotFound,
+                        format!("{name} is no longer on {destination}"),
+                    ))
+                })?;
+                let file = cairn_std::runner::read_archive(&dest, archive).await?;
+                let compressed = archive.compressed;
+                let target = folder.clone();
+                let (files, dirs, bytes) =
+                    tokio::task::spawn_blocking(move || cairn_std::runner::extract_archive(file, compressed, &target))
+                        .await
+                        .map_err(|e| GuiError::internal(format!("the extraction stopped: {e}")))??;
+                Ok(RestoreSummary {
+                    files,
+                    dirs,
+                    bytes,
+                    kept: 0,
+                    errors: 0,
+                    warnings: Vec::new(),
+                    written_to: vec![folder.display().to_string()],
+                    seconds: started.elapsed().as_secs_f64(),
+                })
+            })
+            .await;
         drop(guard);
         result
     }

@@ -229,6 +229,22 @@ pub struct ObjectView {
     pub size: u64,
 }
 
+/// A `.tar` or `.tar.gz` written by an archived or compressed job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveView {
+    /// Its file name (in `cairn-archives/` on the destination).
+    pub name: String,
+    /// The job that wrote it.
+    pub job: String,
+    /// When (Unix seconds).
+    pub time: i64,
+    /// Its size.
+    pub size: u64,
+    /// Whether it is gzip-compressed.
+    pub compressed: bool,
+}
+
 /// What a job keeps after each run (0: no rule; no rule at all: keep everything).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(default, rename_all = "camelCase")]

@@ -318,6 +318,27 @@ fn jobs_run_with_progress_are_browsed_searched_restored_and_downloaded() {
         let err = gui.download("d2".into(), "usb".into(), snaps[0].id.clone(), again, s(&archive)).await.unwrap_err();
         assert_eq!(err.field.as_deref(), Some("file"), "{err:?}");
         assert_eq!(std::fs::read(&archive).unwrap(), before);
+
+        // A compressed job's .tar.gz is listed and extracted into a new folder, never into one
+        // that holds files.
+        let tgz = JobForm { name: "tgz".into(), structure: "compressed".into(), ..form.clone() };
+        gui.save_job(tgz, true).await.unwrap();
+        assert_eq!(gui.run_job("tgz".into()).await.unwrap().status, "succeeded");
+        let archives = gui.archives("usb".into()).await.unwrap();
+        assert_eq!(archives.len(), 1, "{archives:?}");
+        assert!(archives[0].compressed && archives[0].job == "tgz" && archives[0].size > 0);
+        let busy = t.path().join("busy");
+        std::fs::create_dir_all(&busy).unwrap();
+        std::fs::write(busy.join("mine.txt"), b"keep me").unwrap();
+        let name = archives[0].name.clone();
+        let err = gui.restore_archive("a1".into(), "usb".into(), name.clone(), s(&busy)).await.unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("target"), "{err:?}");
+        let out = t.path().join("from-archive");
+        let got = gui.restore_archive("a2".into(), "usb".into(), name, s(&out)).await.unwrap();
+        assert!(got.files > 3 && got.dirs > 0 && got.bytes >= 300_000, "{got:?}");
+        let extracted = out.join(src.strip_prefix("/").unwrap());
+        assert_eq!(std::fs::read(extracted.join("deep/er/Needle.txt")).unwrap(), b"second version, longer");
+        assert_eq!(std::fs::read(extracted.join("big.bin")).unwrap(), std::fs::read(src.join("big.bin")).unwrap());
     });
 }
 

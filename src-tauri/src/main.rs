@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use cairn_gui::{
-    AppInfo, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, Gui, GuiError, JobForm,
-    JobRunView, JobView, NotificationView, ObjectView, Paths, RestoreRequest, RestoreSummary, RunView, SaveView,
-    ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
+    AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, Gui,
+    GuiError, JobForm, JobRunView, JobView, NotificationView, ObjectView, Paths, RestoreRequest, RestoreSummary,
+    RunView, SaveView, ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
 };
 use tauri::{Emitter, Manager, State};
 
@@ -151,6 +151,22 @@ async fn cmd_download(
 }
 
 #[tauri::command]
+async fn cmd_archives(gui: State<'_, Gui>, destination: String) -> R<Vec<ArchiveView>> {
+    gui.archives(destination).await
+}
+
+#[tauri::command]
+async fn cmd_restore_archive(
+    gui: State<'_, Gui>,
+    op: String,
+    destination: String,
+    name: String,
+    folder: String,
+) -> R<RestoreSummary> {
+    gui.restore_archive(op, destination, name, folder).await
+}
+
+#[tauri::command]
 fn cmd_local_folders(gui: State<'_, Gui>, path: String) -> R<FolderListing> {
     gui.local_folders(path)
 }
@@ -231,6 +247,8 @@ fn main() {
             cmd_search,
             cmd_restore,
             cmd_download,
+            cmd_archives,
+            cmd_restore_archive,
             cmd_local_folders,
             cmd_export_recovery_kit,
             cmd_notifications,

@@ -320,6 +320,40 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     assert_eq!(restored, std::fs::read(src.join("letters/2026/tuesday-needle.txt")).unwrap());
     d.click("#summary-close");
 
+    // A compressed job: its .tar.gz shows under the snapshots and is extracted into a new folder.
+    d.click("#nav-jobs");
+    d.wait("#add-job");
+    d.click("#add-job");
+    d.type_into("#j-name", "letters-tgz");
+    d.type_into("#j-source", src.to_str().unwrap());
+    d.click("#job-sources + div button");
+    d.click("#j-dest-usb");
+    d.script(
+        "const s = document.querySelector('#j-structure'); s.value = 'compressed'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    d.click("#save-job");
+    d.wait("article[data-job=letters-tgz]");
+    d.click("article[data-job=letters-tgz] [data-action=run]");
+    d.wait("article[data-job=letters-tgz] [data-testid=job-result][data-status=succeeded]");
+    d.click("#nav-restore");
+    d.wait("#archive-list .archive-row");
+    d.shot("11b-restore-archives");
+    d.click("#archive-list .archive-row button");
+    let unpacked = out.join("from-archive");
+    d.script(
+        "const i = document.querySelector('#archive-target'); i.value = arguments[0];",
+        json!([unpacked.to_str().unwrap()]),
+    );
+    d.click("#archive-go");
+    d.wait("#restore-summary");
+    let inside = unpacked.join(src.strip_prefix("/").unwrap()).join("letters/2026/tuesday-needle.txt");
+    assert_eq!(
+        std::fs::read(&inside).expect("the extracted file"),
+        std::fs::read(src.join("letters/2026/tuesday-needle.txt")).unwrap()
+    );
+    d.click("#summary-close");
+
     d.click("#nav-settings");
     d.wait("#export-kit");
     d.shot("12-settings");

@@ -446,18 +446,46 @@ pub async fn read_archive(dest: &Destination, archive: &ArchiveEntry) -> Result<
 }
 
 /// Extracts an archive read from `reader` into `target` (created if needed): contents, modes,
-/// owners (as root) and times; entries that would land outside `target` are refused.
-pub fn extract_archive(reader: impl std::io::Read, compressed: bool, target: &Path) -> Result<(), Error> {
+/// owners (as root) and times; entries that would land outside `target` are refused. Returns
+/// the files (every entry but directories), directories and bytes written.
+pub fn extract_archive(reader: impl std::io::Read, compressed: bool, target: &Path) -> Result<(u64, u64, u64), Error> {
     std::fs::create_dir_all(target).map_err(|e| Error::io("cannot create", target, e))?;
+    let failed =
+        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot extract into {}: {e}", target.display()));
     let reader = std::io::BufReader::with_capacity(1 << 20, reader);
     let reader: Box<dyn std::io::Read> =
         if compressed { Box::new(flate2::read::GzDecoder::new(reader)) } else { Box::new(reader) };
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
-    archive
-        .unpack(target)
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot extract into {}: {e}", target.display())))
+    let (mut files, mut bytes) = (0u64, 0u64);
+    // Directories last, as `tar` does, so that their times and modes are not undone by what
+    // is written inside them.
+    let mut directories = Vec::new();
+    for entry in archive.entries().map_err(failed)? {
+        let mut entry = entry.map_err(failed)?;
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            directories.push(entry);
+            continue;
+        }
+        files += 1;
+        bytes += entry.size();
+        if !entry.unpack_in(target).map_err(failed)? {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "the archive holds an entry outside the folder: {}",
+                    String::from_utf8_lossy(&entry.path_bytes())
+                ),
+            ));
+        }
+    }
+    let dirs = directories.len() as u64;
+    directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+    for mut dir in directories {
+        dir.unpack_in(target).map_err(failed)?;
+    }
+    Ok((files, dirs, bytes))
 }
 
 fn archive_error(e: std::io::Error) -> Error {

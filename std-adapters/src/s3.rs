@@ -490,7 +490,12 @@ impl S3Backend {
 
     /// A multipart upload of the parts `next` yields in order (each [`Self::part_size`] bytes
     /// but the last), aborted if any step fails.
-    async fn put_multipart_with<F>(&self, key: &str, headers: Vec<(&'static str, String)>, next: F) -> Result<(), IoError>
+    async fn put_multipart_with<F>(
+        &self,
+        key: &str,
+        headers: Vec<(&'static str, String)>,
+        next: F,
+    ) -> Result<(), IoError>
     where
         F: FnMut() -> Result<Option<Bytes>, IoError>,
     {

@@ -743,9 +743,8 @@ impl SftpBackend {
                     return Ok(None);
                 }
                 let mut buf = vec![0u8; PIECE.min(size - at) as usize];
-                src.read_exact_at(&mut buf, at).map_err(|e| {
-                    error(IoErrorKind::Other, format!("cannot read the file to upload: {e}"))
-                })?;
+                src.read_exact_at(&mut buf, at)
+                    .map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
                 Ok(Some(Bytes::from(buf)))
             })
         })

@@ -120,3 +120,33 @@ fn a_catalog_key_that_others_can_read_or_that_does_not_belong_is_refused() {
     assert_eq!(e.kind(), ErrorKind::Corrupt);
     assert!(e.hint().unwrap().contains("recovery kit"));
 }
+
+/// Regression (found by the desktop app, whose commands open the catalog on threads of their
+/// own): several first opens at the same moment raced on the migrations ("table meta already
+/// exists"), on the key file and on the catalog's identity.
+#[test]
+fn a_new_catalog_opened_by_many_at_once_is_created_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, barrier) = (dir.path().to_path_buf(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let c = Catalog::open(&dir.join("catalog.sqlite"), &dir.join("catalog.key"))?;
+                    Ok::<_, cairn_std::Error>((c.catalog_id()?, c.recovery_kit().expose().to_vec()))
+                })
+            })
+            .collect();
+        let results: Vec<_> = opened.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+        assert!(results.iter().all(|r| r == &results[0]), "one identity and one key for all");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("catalog.key."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_eq!(open(dir.path()).schema_version().unwrap(), 2);
+    }
+}

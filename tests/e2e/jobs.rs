@@ -191,6 +191,11 @@ fn a_job_writes_to_each_destination_and_one_down_makes_it_partial() {
     assert!(history[0]["files"].as_u64().unwrap() > 0);
     let listed = c.run(["--json", "destination", "list"]).ok().json();
     assert!(listed[0]["disk"]["repository_bytes"].as_u64().unwrap() > 0, "{listed}");
+    // The list shows each destination's snapshot count from the catalog's cache (no connection).
+    let first = listed.as_array().unwrap().iter().find(|d| d["name"] == "first").unwrap();
+    assert_eq!(first["snapshots"], 2, "{listed}");
+    let text = c.run(["destination", "list"]).ok().stdout;
+    assert!(text.lines().any(|l| l.starts_with("first ") && l.contains("(2 snapshots;")), "{text}");
 }
 
 #[test]
@@ -393,8 +398,19 @@ fn an_s3_destination_from_fields_runs_a_job_with_a_local_one() {
     // file and comes back in ranged reads, never whole in memory.
     let large = t.path().join("large");
     make_tree(&large, 70 << 20);
-    c.run(["job", "create", "--name", "tgz", "--source", s(&large), "--destination", "bucket", "--structure", "compressed"])
-        .ok();
+    c.run([
+        "job",
+        "create",
+        "--name",
+        "tgz",
+        "--source",
+        s(&large),
+        "--destination",
+        "bucket",
+        "--structure",
+        "compressed",
+    ])
+    .ok();
     let run = c.run(["--json", "job", "run", "tgz"]).ok().json();
     assert_eq!(run["status"], "succeeded", "{run}");
     let archives = c.run(["--json", "archive", "list", "--destination", "bucket"]).ok().json();
@@ -469,4 +485,47 @@ fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
     assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
     let objects = c.run(["--json", "destination", "browse", "nas"]).ok().json();
     assert!(objects.as_array().unwrap().iter().any(|o| o["path"].as_str().unwrap().starts_with("cairn-archives/")));
+}
+
+#[test]
+fn an_sftp_backup_directory_the_account_may_not_write_is_refused_by_the_test() {
+    let Some(server) = cairn_e2e::servers::SshServer::start_with_passwords() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let c = cairn_at(t.path(), "catalog.sqlite").env("CAIRN_SSH_PASSWORD", cairn_e2e::servers::PASSWORD);
+    let port = server.port.to_string();
+    let create = |dir: &str| {
+        c.run([
+            "destination",
+            "create",
+            "--name",
+            "nas",
+            "--type",
+            "sftp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            &server.user,
+            "--accept-host-key",
+            &server.fingerprint,
+            "--backup-dir",
+            dir,
+        ])
+    };
+    // The test account cannot write under /root: the Test says so, naming the directory, and
+    // nothing is saved.
+    let refused = create("/root/cairn-forbidden");
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("/root/cairn-forbidden") && refused.stderr.to_lowercase().contains("permission denied"),
+        "{}",
+        refused.stderr
+    );
+    assert!(c.run(["--json", "destination", "list"]).ok().json().as_array().unwrap().is_empty());
+    // A directory that does not exist yet (in a writable place) is created by the Test.
+    let fresh = server.root.join("new/deeper/backups");
+    let created = create(s(&fresh));
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(fresh.join("config").is_file());
 }

@@ -1,7 +1,7 @@
 // The only module that talks to Tauri: one typed function per `cmd_*` command of
 // src-tauri, and the event stream. Everything else in the window is plain components.
 import type {
-  AppInfo, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, GuiError,
+  AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, GuiError,
   GuiEvent, JobForm, JobRunView, JobView, NotificationView, ObjectView, RestoreRequest, RestoreSummary,
   RunView, SaveView, ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
 } from "./bindings.js";
@@ -68,6 +68,9 @@ export const api = {
   restore: (op: string, request: RestoreRequest) => call<RestoreSummary>("cmd_restore", { op, request }),
   download: (op: string, destination: string, snapshot: string, paths: string[], file: string) =>
     call<RestoreSummary>("cmd_download", { op, destination, snapshot, paths, file }),
+  archives: (destination: string) => call<ArchiveView[]>("cmd_archives", { destination }),
+  restoreArchive: (op: string, destination: string, name: string, folder: string) =>
+    call<RestoreSummary>("cmd_restore_archive", { op, destination, name, folder }),
   localFolders: (path: string) => call<FolderListing>("cmd_local_folders", { path }),
   exportRecoveryKit: (file: string) => call<string>("cmd_export_recovery_kit", { file }),
   notifications: () => call<NotificationView[]>("cmd_notifications"),

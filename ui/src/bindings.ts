@@ -325,6 +325,28 @@ path: string,
  */
 size: number, };
 
+export type ArchiveView = { 
+/**
+ * Its file name (in `cairn-archives/` on the destination).
+ */
+name: string, 
+/**
+ * The job that wrote it.
+ */
+job: string, 
+/**
+ * When (Unix seconds).
+ */
+time: number, 
+/**
+ * Its size.
+ */
+size: number, 
+/**
+ * Whether it is gzip-compressed.
+ */
+compressed: boolean, };
+
 export type RetentionForm = { 
 /**
  * The last N.

@@ -1,7 +1,7 @@
 // The restore browser: a destination, its snapshots, a folder tree loaded a page at a time, a
 // search across every snapshot, a selection, then restore or download with progress.
 import { api } from "./api.js";
-import type { DestinationView, EntryView, RestoreSummary, SearchHit, SnapshotView } from "./bindings.js";
+import type { ArchiveView, DestinationView, EntryView, RestoreSummary, SearchHit, SnapshotView } from "./bindings.js";
 import { ProgressBox, bytes, duration, errorOf, errorText, h, icon, modal, toast, when } from "./dom.js";
 import { subscribe } from "./events.js";
 import { pickFolder } from "./folder-picker.js";
@@ -86,9 +86,11 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
   const downloadBtn = h("button", { class: "btn", id: "download-selected", disabled: true, onclick: () => downloadDialog() }, icon("download"), "Download .tar.gz…");
   const clearBtn = h("button", { class: "btn", disabled: true, onclick: () => { picked.clear(); updateSelection(); } }, "Clear");
   const progressSlot = h("div");
+  // Archived and compressed jobs write whole .tar/.tar.gz files instead of snapshots.
+  const archiveBox = h("div", { id: "archive-list", class: "archives", role: "list", "aria-label": "Archives" });
 
   main.append(h("div", { class: "restore" },
-    h("section", { class: "card pane", "aria-label": "Snapshots" }, h("div", { class: "pane-head" }, destSelect), snapStatus, snapList.el),
+    h("section", { class: "card pane", "aria-label": "Snapshots" }, h("div", { class: "pane-head" }, destSelect), snapStatus, snapList.el, archiveBox),
     h("section", { class: "card pane", "aria-label": "Contents" },
       h("div", { class: "pane-head" }, icon("search"), search, h("button", { class: "btn small", id: "restore-search-go", onclick: () => void runSearch() }, "Search")),
       h("div", { class: "pane-head" }, crumbs), listStatus, entryList.el, progressSlot,
@@ -160,7 +162,43 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
     }
     snapStatus.textContent = snapshots.length ? `${plural(snapshots.length, "snapshot")}, newest first` : "No snapshots yet: run a backup job to this destination.";
     snapList.reset(snapshots.length);
+    void loadArchives();
     await openSnapshot(snapshots[0] ?? null, "/");
+  }
+
+  async function loadArchives(): Promise<void> {
+    archiveBox.replaceChildren();
+    let archives: ArchiveView[] = [];
+    try {
+      archives = await api.archives(dest);
+    } catch (e) {
+      archiveBox.replaceChildren(h("p", { class: "muted", style: "padding:8px 12px" }, errorText(errorOf(e))));
+      return;
+    }
+    if (!archives.length) return;
+    archiveBox.replaceChildren(h("h3", { style: "padding:8px 12px 4px;margin:0;font-size:13px" }, `${plural(archives.length, "archive")} from archived jobs`),
+      ...archives.map((a) => h("div", { class: "archive-row", role: "listitem", "data-archive": a.name },
+        icon("file"), h("span", { class: "what", title: a.name }, `${a.job} · ${when(a.time)} · ${bytes(a.size)}`),
+        h("button", { class: "btn small", "aria-label": `Extract ${a.name}`, onclick: () => archiveDialog(a) }, "Extract…"))));
+  }
+
+  function archiveDialog(a: ArchiveView): void {
+    const folder = h("input", { type: "text", id: "archive-target", placeholder: "/home/me/Restored", spellcheck: "false" });
+    void api.appInfo().then((i) => { if (!folder.value) folder.value = `${i.home}/${a.name.replace(/\.tar(\.gz)?$/, "")}`; });
+    modal(`Extract ${a.name}`, [
+      h("div", { class: "field" }, h("label", { for: "archive-target" }, "Into the folder (new or empty)"), h("div", { style: "display:flex;gap:8px" }, folder,
+        h("button", { class: "btn small", type: "button", onclick: async () => { const p = await pickFolder("Extract into", folder.value); if (p) folder.value = p; } }, icon("folder"), "Choose…"))),
+      h("p", { class: "muted", style: "margin-top:10px" }, "Files are extracted under their full original path inside this folder; nothing of yours is replaced."),
+    ], (close) => [
+      h("button", { class: "btn", onclick: close }, "Cancel"),
+      h("button", { class: "btn primary", id: "archive-go", onclick: async () => {
+        if (!folder.value.trim().startsWith("/")) { folder.setAttribute("aria-invalid", "true"); folder.focus(); return; }
+        close();
+        const op = `archive:${Date.now()}`;
+        const r = await withProgress(op, "Extracting", () => api.restoreArchive(op, dest, a.name, folder.value.trim()));
+        if (r) summary("Archive extracted", [r]);
+      } }, "Extract"),
+    ]);
   }
 
   async function openSnapshot(s: SnapshotView | null, path: string): Promise<void> {

@@ -343,16 +343,26 @@ fn master_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, Error> {
         let mut key = Zeroizing::new([0u8; 32]);
         crate::rng::os_rng().fill_bytes(&mut *key);
         let hex = Zeroizing::new(key.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("cannot create the catalog key", path, e))?;
-        f.write_all(format!("{}\n", hex.as_str()).as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io("cannot write the catalog key", path, e))?;
-        return Ok(key);
+        // Written whole under a temporary name, then linked into place: another process that
+        // opens the catalog at the same moment sees no key or the whole key, never part of
+        // one, and exactly one key wins.
+        let tmp = path.with_extension(format!("key.{}.{:016x}", std::process::id(), crate::rng::os_rng().next_u64()));
+        let written = (|| {
+            let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            f.write_all(format!("{}\n", hex.as_str()).as_bytes())?;
+            f.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io("cannot create the catalog key", path, e));
+        }
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => return Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("cannot create the catalog key", path, e)),
+        }
     }
     let meta = fs::metadata(path).map_err(|e| Error::io("cannot read the catalog key", path, e))?;
     if meta.permissions().mode() & 0o077 != 0 {
@@ -410,7 +420,12 @@ impl Catalog {
         if catalog.meta("catalog_id")?.is_none() {
             let mut id = [0u8; 16];
             crate::rng::os_rng().fill_bytes(&mut id);
-            catalog.set_meta("catalog_id", &id.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+            // Another process opening the new catalog at once may set it first: its id stays.
+            let id = id.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            catalog
+                .conn
+                .execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', ?1)", [id])
+                .map_err(|e| db_error("cannot save the catalog's identity", e))?;
         }
         Ok(catalog)
     }
@@ -479,7 +494,17 @@ impl Catalog {
             .with_hint("upgrade Cairn"));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.unchecked_transaction().map_err(|e| db_error("cannot migrate", e))?;
+            // Several processes (the window's commands, the daemon, the CLI) may open a catalog
+            // that needs migrating at once: each step takes the write lock first, then checks
+            // whether another one has applied it meanwhile.
+            let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| db_error("cannot migrate", e))?;
+            let now: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(|e| db_error("cannot read the schema version", e))?;
+            if now > i as i64 {
+                continue;
+            }
             tx.execute_batch(sql).map_err(|e| db_error(&format!("migration {}", i + 1), e))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| db_error("cannot migrate", e))?;
             tx.commit().map_err(|e| db_error("cannot migrate", e))?;
