@@ -220,7 +220,7 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     options.program = format!("cairn {}", env!("CARGO_PKG_VERSION"));
     options.excludes = patterns;
 
-    let mut index = repo.load_index().await?;
+    let mut index = crate::repo::load_index(g, &repo, false).await?;
     let mut progress = CliProgress::new(g, "backing up", None);
     let backup_started = Instant::now();
     let result = backup(&repo, &mut index, &mut source, worker, &mut os_rng(), &mut progress, &options).await;
@@ -359,7 +359,7 @@ async fn ls(g: &Global, session: &Session, a: &LsArgs) -> Result<ExitCode, Error
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "ls", false).await?;
     let (_, snap) = repo.find_snapshot(&a.snapshot).await?;
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, false).await?;
     let path = normalize_snapshot_path(&a.path)?;
     let json = g.json;
     let long = a.long;
@@ -444,7 +444,7 @@ async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &Th
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "restore", false).await?;
     let (id, snap) = repo.find_snapshot(spec).await?;
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, true).await?;
     let mut target =
         FsTarget::new(&a.target).map_err(|e| Error::io("cannot create the restore target", &a.target, e))?;
     let total = (path == b"/").then_some(snap.stats.bytes_total);
@@ -554,7 +554,7 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
     }
     if errors > 0 {
         if !g.json {
-            eprintln!("error: the repository has {errors} problems (see above)");
+            eprintln!("error: the repository has {errors} problem{} (see above)", if errors == 1 { "" } else { "s" });
         }
         return Ok(ExitCode::from(exit::DAMAGED));
     }
@@ -953,15 +953,16 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
     session.lock(g, &location, &repo, "key", false).await?;
     match k {
         KeyCommand::List => {
-            let keys = repo.list_keys().await?;
+            let keys = repo.key_objects().await?;
             if g.json {
                 let items: Vec<_> = keys
                     .iter()
-                    .map(|(id, key)| {
-                        json!({
+                    .map(|(id, key)| match key {
+                        Ok(key) => json!({
                             "id": id.to_hex(), "current": *id == repo.key_id(), "created": rfc3339(key.created),
                             "hostname": key.hostname, "username": key.username,
-                        })
+                        }),
+                        Err(e) => json!({ "id": id.to_hex(), "current": false, "damaged": e.to_string() }),
                     })
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
@@ -969,15 +970,20 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
                 println!("  {:<8}  {:<19}  {:<16}  User", "ID", "Created", "Host");
                 for (id, key) in &keys {
                     let mark = if *id == repo.key_id() { "*" } else { " " };
-                    println!(
-                        "{mark} {:<8}  {:<19}  {:<16}  {}",
-                        id.short(),
-                        local_time(key.created),
-                        key.hostname,
-                        key.username
-                    );
+                    match key {
+                        Ok(key) => println!(
+                            "{mark} {:<8}  {:<19}  {:<16}  {}",
+                            id.short(),
+                            local_time(key.created),
+                            key.hostname,
+                            key.username
+                        ),
+                        Err(_) => {
+                            println!("! {:<8}  DAMAGED (remove it with `cairn key remove {}`)", id.short(), id.short())
+                        }
+                    }
                 }
-                println!("{} keys (* opened by your password)", keys.len());
+                println!("{} keys (* opened by your password, ! damaged)", keys.len());
             }
         }
         KeyCommand::Add(a) => {
@@ -990,7 +996,7 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
         }
         KeyCommand::Remove { id } => {
             repo.storage().inner().ensure_deletes_allowed("key remove").await?;
-            let keys = repo.list_keys().await?;
+            let keys = repo.key_objects().await?;
             let matches: Vec<_> = keys.iter().filter(|(k, _)| k.to_hex().starts_with(id.as_str())).collect();
             let (target, _) = match matches.as_slice() {
                 [one] => *one,
@@ -1042,7 +1048,7 @@ async fn stats_cmd(g: &Global, session: &Session) -> Result<ExitCode, Error> {
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "stats", false).await?;
     let snapshots = repo.list_snapshots().await?;
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, false).await?;
     // What restoring every snapshot would write, as recorded by each backup.
     let restore_size: u64 = snapshots.iter().map(|(_, s)| s.stats.bytes_total).sum();
     let (mut data_blobs, mut tree_blobs, mut raw, mut stored) = (0u64, 0u64, 0u64, 0u64);

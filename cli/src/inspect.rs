@@ -41,7 +41,7 @@ pub(crate) async fn diff_cmd(g: &Global, session: &Session, a: &DiffArgs) -> Res
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "diff", false).await?;
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, false).await?;
     let (old_id, old) = side(&repo, &index, &a.first).await?;
     let (new_id, new) = side(&repo, &index, &a.second).await?;
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -193,7 +193,7 @@ pub(crate) async fn dump_cmd(g: &Global, session: &Session, a: &DumpArgs) -> Res
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "dump", false).await?;
     let (id, snap) = repo.find_snapshot(&a.snapshot).await?;
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, true).await?;
     let resolved = resolve(&repo, &index, snap.tree, &path).await?;
     let single_file = match &resolved {
         Resolved::Node { node, .. } if matches!(node.kind, NodeKind::File { .. }) => Some(node.clone()),

@@ -93,7 +93,7 @@ async fn repair_snapshots_cmd(
             }
         }
     }
-    let index = repo.load_index().await?;
+    let index = crate::repo::load_index(g, &repo, false).await?;
     let r = repair_snapshots(&repo, &index, &options, &mut os_rng()).await?;
     let unreadable: BTreeSet<String> = r.unreadable.iter().map(|(id, _)| id.short()).collect();
     if g.json {

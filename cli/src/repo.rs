@@ -269,6 +269,16 @@ fn bad_wait(s: &str) -> Error {
 /// Opens the repository, with a clear error if it does not exist.
 pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, Error> {
     if !location.exists().await? {
+        // Keys without a config: a repository whose config object was lost, not an empty place.
+        if let Ok(backend) = location.backend()
+            && backend.list(FileKind::Key).await.is_ok_and(|keys| !keys.is_empty())
+        {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("the repository at {} has keys but its config object is missing (deleted or lost)", location.show()),
+            )
+            .with_hint("copy `config` back from another copy of this repository: it holds the repository's identity and chunker key, and cannot be rebuilt"));
+        }
         let err = Error::new(ErrorKind::RepositoryNotFound, format!("there is no repository at {}", location.show()));
         return Err(if location.is_default {
             err.with_hint("run `cairn backup PATH` to create the default repository with a first backup")
@@ -278,4 +288,27 @@ pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, E
     }
     let password = password(global, location, Purpose::Open)?;
     Ok(Repository::open(LockKeeper::new(location.backend()?), password.expose()).await?)
+}
+
+/// The repository's index, with a warning for each damaged index object (whose packs are then
+/// read from their own headers, so that nothing is missed). `complete` (restores) also reads
+/// packs that no index object lists, left by an interrupted backup or a lost index object.
+pub(crate) async fn load_index<S: Storage>(
+    global: &Global,
+    repo: &Repository<S>,
+    complete: bool,
+) -> Result<cairn_core::Index, Error> {
+    let load = repo.load_index_reporting(complete).await?;
+    if !global.quiet {
+        for (_, e) in &load.damaged {
+            eprintln!("warning: {e}; packs were read from their own headers (run `cairn repair index`)");
+        }
+        if load.damaged.is_empty() && load.unindexed_packs > 0 {
+            eprintln!(
+                "warning: {} packs are in no index (an interrupted backup, or a lost index object); read from their own headers (`cairn repair index` records them)",
+                load.unindexed_packs
+            );
+        }
+    }
+    Ok(load.index)
 }

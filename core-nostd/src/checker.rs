@@ -28,7 +28,7 @@ use crate::backend::{FileKind, Handle, ReadRange, Storage};
 use crate::blob::{BlobType, open_blob};
 use crate::crypto::{Keys, object_hash};
 use crate::error::{DisplayPath, Error, StorageOp};
-use crate::id::{BlobId, Id, IndexId, PackId, SnapshotId};
+use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId};
 use crate::index::{Index, IndexBlob, IndexFile, PackInfo};
 use crate::pack::{self, MAX_PACK_LEN};
 use crate::progress::Progress;
@@ -138,6 +138,14 @@ const MAX_USAGES: usize = 20;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CheckProblem {
+    /// A key object is damaged (its bytes do not match its name, or do not decode). Keys other
+    /// than the one in use are checked too: the password they hold may be the only one someone has.
+    KeyDamaged {
+        /// Its id.
+        id: KeyId,
+        /// Why.
+        error: Error,
+    },
     /// An index object cannot be read.
     IndexUnreadable {
         /// Its id.
@@ -209,6 +217,14 @@ pub enum CheckProblem {
         /// The blob.
         blob: BlobId,
     },
+    /// Indexed blobs that no snapshot uses (a warning): left by a forget without prune, or
+    /// by a snapshot object that was lost.
+    UnusedBlobs {
+        /// How many.
+        blobs: u64,
+        /// Their stored size.
+        bytes: u64,
+    },
     /// A blob failed verification.
     BlobDamaged {
         /// The pack holding it.
@@ -229,13 +245,14 @@ pub enum CheckProblem {
 impl CheckProblem {
     /// True for errors; false for warnings (a pack nothing refers to).
     pub fn is_error(&self) -> bool {
-        !matches!(self, Self::PackUnreferenced { .. })
+        !matches!(self, Self::PackUnreferenced { .. } | Self::UnusedBlobs { .. })
     }
 }
 
 impl fmt::Display for CheckProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::KeyDamaged { error, .. } => write!(f, "{error}"),
             Self::IndexUnreadable { id, error } => write!(f, "index {id}: {error}"),
             Self::PackMissing { pack } => write!(f, "pack {pack} is in the index but missing from storage"),
             Self::PackSizeMismatch { pack, indexed, stored } => {
@@ -248,6 +265,12 @@ impl fmt::Display for CheckProblem {
                 )
             }
             Self::PackDamaged { pack, error } => write!(f, "pack {pack}: {error}"),
+            Self::UnusedBlobs { blobs, bytes } => write!(
+                f,
+                "{blobs} blobs ({bytes} bytes) are used by no snapshot: left by a forget without prune, \
+                 kept by a prune in packs that are mostly in use, or by a snapshot object that was lost \
+                 (`cairn prune` reclaims them)"
+            ),
             Self::SnapshotUnreadable { id, error } => write!(f, "snapshot {id}: {error}"),
             Self::TreeUnreadable { snapshot, path, tree, error } => {
                 write!(f, "snapshot {}: directory {} (tree {tree}): {error}", snapshot.short(), DisplayPath(path))
@@ -345,6 +368,18 @@ where
 {
     let mut results = CheckResults::default();
 
+    // Key objects: content-addressed, so each one's bytes must hash to its name and decode.
+    for id in repo.list(FileKind::Key).await? {
+        let handle = Handle::new(FileKind::Key, id);
+        let checked = match crate::repository::read_verified(repo.storage(), &handle, crate::key::MAX_KEY_LEN).await {
+            Ok(bytes) => crate::key::KeyObject::decode(KeyId(id), &bytes).map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = checked {
+            results.problems.push(CheckProblem::KeyDamaged { id: KeyId(id), error });
+        }
+    }
+
     // Index objects.
     let mut files: Vec<IndexFile> = Vec::new();
     for id in repo.list(FileKind::Index).await? {
@@ -388,11 +423,33 @@ where
     // Snapshots and trees.
     let snapshots = load_snapshots(repo, &mut results).await?;
     let mut seen_trees = BTreeSet::new();
+    // One bit per indexed blob: used by some snapshot.
+    let mut used = alloc::vec![0u64; index.len().div_ceil(64)];
     for (sid, root) in &snapshots {
-        check_tree(repo, &index, *sid, *root, &mut seen_trees, &mut results).await;
+        check_tree(repo, &index, *sid, *root, &mut seen_trees, &mut used, &mut results).await;
         results.stats.snapshots += 1;
     }
     results.stats.trees = seen_trees.len() as u64;
+    for tree in &seen_trees {
+        mark(&mut used, index.position(BlobType::Tree, tree));
+    }
+    // Unreadable snapshots or trees hide what they use: no count of unused blobs then.
+    let unreadable = results
+        .problems
+        .iter()
+        .any(|p| matches!(p, CheckProblem::SnapshotUnreadable { .. } | CheckProblem::TreeUnreadable { .. }));
+    if !unreadable {
+        let (mut blobs, mut bytes) = (0u64, 0u64);
+        for (i, (_, _, location)) in index.iter().enumerate() {
+            if used.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) == 0) {
+                blobs += 1;
+                bytes += u64::from(location.length);
+            }
+        }
+        if blobs > 0 {
+            results.problems.push(CheckProblem::UnusedBlobs { blobs, bytes });
+        }
+    }
 
     if let Some(subset) = &options.read_data_subset {
         readable.sort_unstable_by_key(|p| p.id);
@@ -502,12 +559,22 @@ async fn walk_trees<S: Storage>(
     }
 }
 
+/// Sets the bit of an index position.
+fn mark(used: &mut [u64], position: Option<usize>) {
+    if let Some(i) = position
+        && let Some(w) = used.get_mut(i / 64)
+    {
+        *w |= 1 << (i % 64);
+    }
+}
+
 async fn check_tree<S: Storage>(
     repo: &Repository<S>,
     index: &Index,
     snapshot: SnapshotId,
     root: BlobId,
     seen: &mut BTreeSet<BlobId>,
+    used: &mut [u64],
     results: &mut CheckResults,
 ) {
     walk_trees(repo, index, b"/", root, seen, &mut |path, id, tree| {
@@ -522,11 +589,18 @@ async fn check_tree<S: Storage>(
             results.problems.push(CheckProblem::TreeInvalid { snapshot, path: path.to_vec(), problem });
         }
         for node in &tree.nodes {
-            if let NodeKind::File { content } = &node.kind
-                && let Some(blob) = content.iter().find(|b| !index.contains(BlobType::Data, b))
-            {
-                let path = crate::tree::join_path(path, &node.name);
-                results.problems.push(CheckProblem::BlobMissing { snapshot, path, blob: *blob });
+            if let NodeKind::File { content } = &node.kind {
+                let mut missing = None;
+                for b in content {
+                    match index.position(BlobType::Data, b) {
+                        Some(i) => mark(used, Some(i)),
+                        None => missing = missing.or(Some(*b)),
+                    }
+                }
+                if let Some(blob) = missing {
+                    let path = crate::tree::join_path(path, &node.name);
+                    results.problems.push(CheckProblem::BlobMissing { snapshot, path, blob });
+                }
             }
         }
     })

@@ -320,6 +320,12 @@ pub enum Error {
     },
     /// No key object opened with the password given.
     WrongPassword,
+    /// No readable key object opened with the password given, and this one is damaged: it may
+    /// be the one the password belongs to.
+    WrongPasswordOrDamagedKey {
+        /// The damaged key.
+        damaged: crate::id::KeyId,
+    },
     /// The repository has a config but no key objects.
     NoKeys,
     /// There is no repository here (no config object).
@@ -441,6 +447,10 @@ impl fmt::Display for Error {
             Self::Decode { object, source } => write!(f, "{object} cannot be decoded: {source}"),
             Self::Corrupt { object, reason } => write!(f, "{object} is damaged: {reason}"),
             Self::WrongPassword => f.write_str("wrong password: no key of this repository opens with it"),
+            Self::WrongPasswordOrDamagedKey { damaged } => write!(
+                f,
+                "no readable key opens with this password, and key {damaged} is damaged: it may be the one this password opens"
+            ),
             Self::NoKeys => f.write_str("the repository has no keys"),
             Self::NotInitialized => f.write_str("there is no repository here"),
             Self::AlreadyInitialized => f.write_str("a repository already exists here"),

@@ -267,6 +267,16 @@ impl Index {
         })
     }
 
+    /// The blob's position among the [`Index::len`] blobs, in the order of [`Index::iter`]
+    /// (stable while the index is unchanged): for bitmaps over the index.
+    pub fn position(&self, blob_type: BlobType, id: &BlobId) -> Option<usize> {
+        let key = (id.0.0, blob_type as u32);
+        if let Ok(i) = self.entries.binary_search_by_key(&key, Entry::key) {
+            return Some(i);
+        }
+        self.recent.contains_key(&key).then(|| self.entries.len() + self.recent.range(..key).count())
+    }
+
     /// True if the blob is in the index.
     pub fn contains(&self, blob_type: BlobType, id: &BlobId) -> bool {
         self.find(&(id.0.0, blob_type as u32)).is_some()

@@ -111,7 +111,7 @@ pub use repair::{
     RebuildIndexResults, RepairDrop, RepairOptions, RepairReason, RepairResults, SnapshotRepair, rebuild_index,
     repair_snapshots,
 };
-pub use repository::{InitOptions, Repository, open_object, random_bytes, seal_object};
+pub use repository::{IndexLoad, InitOptions, Repository, open_object, random_bytes, seal_object};
 pub use restorer::{RestoreStats, restore};
 pub use retention::{GroupPlan, KeepPolicy, KeepReason, Kept, RetentionInput, RetentionPlan, plan_retention};
 pub use snapshot::{BackupStats, MAX_SNAPSHOT_LEN, Snapshot};

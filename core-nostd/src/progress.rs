@@ -47,7 +47,8 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = DisplayPath(&self.path);
+        // The restored directory itself has the empty relative path: shown as ".".
+        let p = DisplayPath(if self.path.is_empty() { b"." } else { &self.path });
         match &self.kind {
             WarningKind::Unreadable(e) => write!(f, "{p}: cannot read, left out: {e}"),
             WarningKind::Special(what) => write!(f, "{p}: {what} skipped"),

@@ -104,6 +104,18 @@ pub(crate) async fn read_verified<S: Storage>(storage: &S, handle: &Handle, max_
     Ok(bytes)
 }
 
+/// What [`Repository::load_index_reporting`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct IndexLoad {
+    /// The index.
+    pub index: Index,
+    /// Index objects passed over as damaged.
+    pub damaged: Vec<(IndexId, Error)>,
+    /// Packs no readable index object lists, added from their own headers.
+    pub unindexed_packs: u64,
+}
+
 impl<S: Storage> Repository<S> {
     /// Creates a new repository in `storage`, protected by `password`.
     pub async fn init<R: CryptoRng + ?Sized>(
@@ -159,6 +171,7 @@ impl<S: Storage> Repository<S> {
             return Err(Error::NoKeys);
         }
         let mut last_error = None;
+        let mut damaged = None;
         let mut decoded_any = false;
         for info in listed {
             let handle = Handle::new(FileKind::Key, info.id);
@@ -170,6 +183,7 @@ impl<S: Storage> Repository<S> {
                 Ok(k) => k,
                 Err(e) => {
                     last_error = Some(e);
+                    damaged = Some(KeyId(info.id));
                     continue;
                 }
             };
@@ -192,8 +206,9 @@ impl<S: Storage> Repository<S> {
             return Ok(Self { storage, keys, config, key_id: KeyId(info.id) });
         }
         // A damaged key is reported instead of "wrong password" only when no key decoded at all.
-        match last_error {
-            Some(e) if !decoded_any => Err(e),
+        match (last_error, damaged) {
+            (Some(e), _) if !decoded_any => Err(e),
+            (_, Some(damaged)) => Err(Error::WrongPasswordOrDamagedKey { damaged }),
             _ => Err(Error::WrongPassword),
         }
     }
@@ -352,10 +367,45 @@ impl<S: Storage> Repository<S> {
         Ok(files)
     }
 
-    /// Loads every index object into an in-memory [`Index`].
+    /// Loads every index object into an in-memory [`Index`]. A damaged index object does not
+    /// stop it (see [`Repository::load_index_reporting`]).
     pub async fn load_index(&self) -> Result<Index, Error> {
-        let files = self.load_index_files().await?;
-        Index::from_files(files.iter().map(|(_, f)| f))
+        Ok(self.load_index_reporting(false).await?.index)
+    }
+
+    /// Loads every index object into an in-memory [`Index`], passing over damaged ones. When one
+    /// is damaged, or when `read_unindexed` asks for it (a restore, which must find every blob
+    /// there is), every pack that no readable index object lists is read from its own
+    /// authenticated header instead: in memory only (`repair index` writes a new index).
+    /// Storage errors still fail.
+    pub async fn load_index_reporting(&self, read_unindexed: bool) -> Result<IndexLoad, Error> {
+        let mut files = Vec::new();
+        let mut damaged = Vec::new();
+        for id in self.list(FileKind::Index).await? {
+            let id = IndexId(id);
+            match self.load_index_file(id).await {
+                Ok(file) => files.push(file),
+                Err(e @ (Error::Corrupt { .. } | Error::Decode { .. })) => damaged.push((id, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut index = Index::from_files(files.iter())?;
+        drop(files);
+        let mut unindexed_packs = 0;
+        if read_unindexed || !damaged.is_empty() {
+            for info in self.list_objects(FileKind::Pack).await? {
+                let id = crate::id::PackId(info.id);
+                if index.pack(&id).is_some() {
+                    continue;
+                }
+                if let Ok(pack) = self.index_entry_from_header(id, info.size).await {
+                    index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
+                    unindexed_packs += 1;
+                }
+            }
+            index.compact();
+        }
+        Ok(IndexLoad { index, damaged, unindexed_packs })
     }
 
     /// Loads one snapshot.
@@ -432,14 +482,24 @@ impl<S: Storage> Repository<S> {
         Tree::decode(id, &plain)
     }
 
-    /// Every key object, with its id.
-    pub async fn list_keys(&self) -> Result<Vec<(KeyId, KeyObject)>, Error> {
+    /// Every key object with its id; a damaged or unreadable one as its error, so that it can
+    /// be listed and removed.
+    pub async fn key_objects(&self) -> Result<Vec<(KeyId, Result<KeyObject, Error>)>, Error> {
         let mut out = Vec::new();
         for id in self.list(FileKind::Key).await? {
-            let bytes = read_verified(&self.storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await?;
-            out.push((KeyId(id), KeyObject::decode(KeyId(id), &bytes)?));
+            let key = match read_verified(&self.storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await {
+                Ok(bytes) => KeyObject::decode(KeyId(id), &bytes),
+                Err(e) => Err(e),
+            };
+            out.push((KeyId(id), key));
         }
         Ok(out)
+    }
+
+    /// Every readable key object, with its id (damaged ones are left out: [`crate::check`]
+    /// reports them, and [`Repository::key_objects`] lists them).
+    pub async fn list_keys(&self) -> Result<Vec<(KeyId, KeyObject)>, Error> {
+        Ok(self.key_objects().await?.into_iter().filter_map(|(id, k)| k.ok().map(|k| (id, k))).collect())
     }
 
     /// Adds a key object for another password. Needs the master key, so only an open repository can.

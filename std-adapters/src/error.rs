@@ -194,6 +194,11 @@ impl From<cairn_core::Error> for Error {
         let err = match &e {
             E::WrongPassword => Self::new(ErrorKind::WrongPassword, message)
                 .with_hint("check the password (CAIRN_PASSWORD, --password-file, or what you typed)"),
+            E::WrongPasswordOrDamagedKey { damaged } => {
+                Self::new(ErrorKind::WrongPassword, message).with_hint(format!(
+                    "check the password; if it is right, restore keys/{damaged} from another copy of the repository"
+                ))
+            }
             E::NoKeys => Self::new(ErrorKind::Corrupt, message)
                 .with_hint("the keys/ folder is empty or unreadable: restore it from a copy of the repository"),
             E::NotInitialized => Self::new(ErrorKind::RepositoryNotFound, message)

@@ -3,6 +3,7 @@
 //! `CARGO_BIN_EXE_cairn`; helpers live in the `cairn-e2e` crate next to this folder.)
 
 mod bad_input;
+mod campaigns;
 mod crash;
 mod damage;
 mod destinations;
