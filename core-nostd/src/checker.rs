@@ -369,14 +369,9 @@ where
     let mut results = CheckResults::default();
 
     // Key objects: content-addressed, so each one's bytes must hash to its name and decode.
-    for id in repo.list(FileKind::Key).await? {
-        let handle = Handle::new(FileKind::Key, id);
-        let checked = match crate::repository::read_verified(repo.storage(), &handle, crate::key::MAX_KEY_LEN).await {
-            Ok(bytes) => crate::key::KeyObject::decode(KeyId(id), &bytes).map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(error) = checked {
-            results.problems.push(CheckProblem::KeyDamaged { id: KeyId(id), error });
+    for (id, key) in repo.key_objects().await? {
+        if let Err(error) = key {
+            results.problems.push(CheckProblem::KeyDamaged { id, error });
         }
     }
 

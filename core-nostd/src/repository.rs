@@ -104,6 +104,12 @@ pub(crate) async fn read_verified<S: Storage>(storage: &S, handle: &Handle, max_
     Ok(bytes)
 }
 
+/// Reads one key object: its bytes must hash to its name and decode.
+async fn read_key<S: Storage>(storage: &S, id: Id) -> Result<KeyObject, Error> {
+    let bytes = read_verified(storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await?;
+    KeyObject::decode(KeyId(id), &bytes)
+}
+
 /// What [`Repository::load_index_reporting`] found.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -174,12 +180,7 @@ impl<S: Storage> Repository<S> {
         let mut damaged = None;
         let mut decoded_any = false;
         for info in listed {
-            let handle = Handle::new(FileKind::Key, info.id);
-            let decoded = match read_verified(&storage, &handle, MAX_KEY_LEN).await {
-                Ok(bytes) => KeyObject::decode(KeyId(info.id), &bytes),
-                Err(e) => Err(e),
-            };
-            let key = match decoded {
+            let key = match read_key(&storage, info.id).await {
                 Ok(k) => k,
                 Err(e) => {
                     last_error = Some(e);
@@ -292,7 +293,18 @@ impl<S: Storage> Repository<S> {
         index: &mut Index,
         rng: &mut R,
     ) -> Result<u64, Error> {
-        let mut adopted = Vec::new();
+        let adopted = self.add_unindexed_packs(index).await?;
+        let count = adopted.len() as u64;
+        if !adopted.is_empty() {
+            self.save_index_file(&IndexFile { packs: adopted }, rng).await?;
+        }
+        Ok(count)
+    }
+
+    /// Adds to `index` every pack in storage that it does not list and whose authenticated
+    /// header opens (others are left alone), and returns their entries.
+    async fn add_unindexed_packs(&self, index: &mut Index) -> Result<Vec<crate::index::IndexPack>, Error> {
+        let mut added = Vec::new();
         for info in self.list_objects(FileKind::Pack).await? {
             let id = crate::id::PackId(info.id);
             if index.pack(&id).is_some() {
@@ -300,13 +312,9 @@ impl<S: Storage> Repository<S> {
             }
             let Ok(pack) = self.index_entry_from_header(id, info.size).await else { continue };
             index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
-            adopted.push(pack);
+            added.push(pack);
         }
-        let count = adopted.len() as u64;
-        if !adopted.is_empty() {
-            self.save_index_file(&IndexFile { packs: adopted }, rng).await?;
-        }
-        Ok(count)
+        Ok(added)
     }
 
     /// The index entry of a pack of `size` bytes, from its authenticated header.
@@ -393,16 +401,7 @@ impl<S: Storage> Repository<S> {
         drop(files);
         let mut unindexed_packs = 0;
         if read_unindexed || !damaged.is_empty() {
-            for info in self.list_objects(FileKind::Pack).await? {
-                let id = crate::id::PackId(info.id);
-                if index.pack(&id).is_some() {
-                    continue;
-                }
-                if let Ok(pack) = self.index_entry_from_header(id, info.size).await {
-                    index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
-                    unindexed_packs += 1;
-                }
-            }
+            unindexed_packs = self.add_unindexed_packs(&mut index).await?.len() as u64;
             index.compact();
         }
         Ok(IndexLoad { index, damaged, unindexed_packs })
@@ -487,11 +486,7 @@ impl<S: Storage> Repository<S> {
     pub async fn key_objects(&self) -> Result<Vec<(KeyId, Result<KeyObject, Error>)>, Error> {
         let mut out = Vec::new();
         for id in self.list(FileKind::Key).await? {
-            let key = match read_verified(&self.storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await {
-                Ok(bytes) => KeyObject::decode(KeyId(id), &bytes),
-                Err(e) => Err(e),
-            };
-            out.push((KeyId(id), key));
+            out.push((KeyId(id), read_key(&self.storage, id).await));
         }
         Ok(out)
     }

@@ -153,6 +153,14 @@ impl Driver {
     }
 }
 
+/// Fills the open job form: its name, one source folder and the `usb` destination.
+fn fill_job_form(d: &Driver, name: &str, source: &std::path::Path) {
+    d.type_into("#j-name", name);
+    d.type_into("#j-source", source.to_str().unwrap());
+    d.click("#job-sources + div button");
+    d.click("#j-dest-usb");
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     let table = |c: u8| -> Option<u32> {
         Some(match c {
@@ -283,10 +291,7 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.wait("#jobs-empty");
     d.shot("05-jobs-empty");
     d.click("#jobs-empty button");
-    d.type_into("#j-name", "documents");
-    d.type_into("#j-source", src.to_str().unwrap());
-    d.click("#job-sources + div button");
-    d.click("#j-dest-usb");
+    fill_job_form(&d, "documents", &src);
     d.shot("06-job-form");
     d.click("#save-job");
     d.wait("article[data-job=documents]");
@@ -324,10 +329,7 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.click("#nav-jobs");
     d.wait("#add-job");
     d.click("#add-job");
-    d.type_into("#j-name", "letters-tgz");
-    d.type_into("#j-source", src.to_str().unwrap());
-    d.click("#job-sources + div button");
-    d.click("#j-dest-usb");
+    fill_job_form(&d, "letters-tgz", &src);
     d.script(
         "const s = document.querySelector('#j-structure'); s.value = 'compressed'; s.dispatchEvent(new Event('change'));",
         json!([]),

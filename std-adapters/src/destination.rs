@@ -585,6 +585,17 @@ impl Destination {
         }
     }
 
+    /// `len` bytes at `offset` of the local file `src`: one piece of a file being uploaded
+    /// with [`Destination::put_file_from`].
+    pub(crate) fn file_part(src: &std::fs::File, offset: u64, len: usize) -> Result<Bytes, IoError> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        src.read_exact_at(&mut buf, offset).map_err(|e| {
+            crate::http::error(cairn_core::IoErrorKind::Other, format!("cannot read the file to upload: {e}"))
+        })?;
+        Ok(Bytes::from(buf))
+    }
+
     /// Copies the file `name` beside the repository, `size` bytes long (as listed), into `out`,
     /// a few MiB at a time.
     pub async fn get_file_into(&self, name: &str, size: u64, out: &mut impl std::io::Write) -> Result<(), IoError> {

@@ -654,15 +654,6 @@ impl S3Backend {
     }
 }
 
-/// `len` bytes at `offset` of a local file.
-fn read_part(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes, IoError> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, offset)
-        .map_err(|e| s3_error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
-    Ok(Bytes::from(buf))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -774,7 +765,7 @@ impl S3Backend {
     pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
         let key = format!("{}{name}", self.prefix);
         if size <= self.config.multipart_threshold as u64 {
-            let data = read_part(src, 0, size as usize)?;
+            let data = crate::Destination::file_part(src, 0, size as usize)?;
             return self.put(&key, data, Vec::new()).await;
         }
         let part_size = self.part_size() as u64;
@@ -786,7 +777,7 @@ impl S3Backend {
                 return Ok(None);
             }
             let n = part_size.min(size - at);
-            let part = read_part(src, at, n as usize)?;
+            let part = crate::Destination::file_part(src, at, n as usize)?;
             at += n;
             Ok(Some(part))
         })

@@ -734,7 +734,6 @@ impl SftpBackend {
     /// Writes a file beside the repository from the local file `src` (`size` bytes), a few
     /// MiB at a time, through a temporary name.
     pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
-        use std::os::unix::fs::FileExt;
         const PIECE: u64 = 4 << 20;
         let path = format!("{}/{name}", self.config.directory);
         self.with_conn(|conn| {
@@ -742,10 +741,7 @@ impl SftpBackend {
                 if at >= size {
                     return Ok(None);
                 }
-                let mut buf = vec![0u8; PIECE.min(size - at) as usize];
-                src.read_exact_at(&mut buf, at)
-                    .map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
-                Ok(Some(Bytes::from(buf)))
+                crate::Destination::file_part(src, at, PIECE.min(size - at) as usize).map(Some)
             })
         })
         .await

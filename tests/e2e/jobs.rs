@@ -17,6 +17,26 @@ fn cairn_at(dir: &Path, catalog: &str) -> Cairn {
     Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home")).env("CAIRN_CATALOG", s(&dir.join(catalog)))
 }
 
+/// Asserts that an archive extracted into `out` holds `src` under its full path: contents,
+/// kinds and modes exact (tar keeps whole-second times, so `diff -r` rather than `diff_trees`).
+fn assert_extracted(src: &Path, out: &Path) {
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(src)
+        .arg(out.join(src.strip_prefix("/").unwrap()))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+}
+
+/// `destination create --name nas --type sftp` for `server`, up to the authentication fields.
+fn sftp_create_args(server: &cairn_e2e::servers::SshServer) -> Vec<String> {
+    let fields = ["destination", "create", "--name", "nas", "--type", "sftp", "--host", "127.0.0.1", "--port"];
+    let mut args: Vec<String> = fields.iter().map(|a| a.to_string()).collect();
+    args.extend([server.port.to_string(), "--user".into(), server.user.clone()]);
+    args
+}
+
 fn local(c: &Cairn, name: &str, dir: &Path) {
     c.run(["destination", "create", "--name", name, "--type", "local", "--backup-dir", s(dir)]).ok();
 }
@@ -236,11 +256,7 @@ fn archived_and_compressed_jobs_and_hooks() {
     assert!(archives[0]["name"].as_str().unwrap().ends_with("-tgz.tar.gz"));
     let out = t.path().join("out");
     c.run(["archive", "restore", "latest", "--job", "tgz", "--destination", "dest", "--target", s(&out)]).ok();
-    let restored = out.join(src.strip_prefix("/").unwrap());
-    // Contents, kinds and modes are exact (tar keeps whole-second times).
-    let diff =
-        std::process::Command::new("diff").args(["-r", "--no-dereference"]).arg(&src).arg(&restored).output().unwrap();
-    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    assert_extracted(&src, &out);
     // Any tar reads it.
     let name = archives[0]["name"].as_str().unwrap();
     let listing =
@@ -417,13 +433,7 @@ fn an_s3_destination_from_fields_runs_a_job_with_a_local_one() {
     assert!(archives[0]["size"].as_u64().unwrap() > 70 << 20, "{archives}");
     let out = t.path().join("out-archive");
     c.run(["archive", "restore", "latest", "--job", "tgz", "--destination", "bucket", "--target", s(&out)]).ok();
-    let diff = std::process::Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(&large)
-        .arg(out.join(large.strip_prefix("/").unwrap()))
-        .output()
-        .unwrap();
-    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    assert_extracted(&large, &out);
 }
 
 #[test]
@@ -436,29 +446,9 @@ fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
     let c = cairn_at(t.path(), "catalog.sqlite");
     let dir = server.root.join("catalog-dest");
     let key = server.client_key.display().to_string();
-    let port = server.port.to_string();
     let create = |fingerprint: &str| {
-        c.run([
-            "--json",
-            "destination",
-            "create",
-            "--name",
-            "nas",
-            "--type",
-            "sftp",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--user",
-            &server.user,
-            "--ssh-key",
-            &key,
-            "--accept-host-key",
-            fingerprint,
-            "--backup-dir",
-            s(&dir),
-        ])
+        let auth = ["--ssh-key", &key, "--accept-host-key", fingerprint, "--backup-dir", s(&dir)];
+        c.run(["--json".to_string()].into_iter().chain(sftp_create_args(&server)).chain(auth.map(String::from)))
     };
     // A wrong pinned host key is refused and nothing is saved; the right one is stored.
     let wrong = create("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
@@ -476,13 +466,7 @@ fn an_sftp_destination_from_fields_pins_its_host_key_and_holds_archives() {
     assert_eq!(archives.as_array().unwrap().len(), 1, "{archives}");
     let out = t.path().join("out");
     c.run(["archive", "restore", "latest", "--destination", "nas", "--target", s(&out)]).ok();
-    let diff = std::process::Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(&src)
-        .arg(out.join(src.strip_prefix("/").unwrap()))
-        .output()
-        .unwrap();
-    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    assert_extracted(&src, &out);
     let objects = c.run(["--json", "destination", "browse", "nas"]).ok().json();
     assert!(objects.as_array().unwrap().iter().any(|o| o["path"].as_str().unwrap().starts_with("cairn-archives/")));
 }
@@ -492,26 +476,9 @@ fn an_sftp_backup_directory_the_account_may_not_write_is_refused_by_the_test() {
     let Some(server) = cairn_e2e::servers::SshServer::start_with_passwords() else { return };
     let t = tempfile::tempdir().unwrap();
     let c = cairn_at(t.path(), "catalog.sqlite").env("CAIRN_SSH_PASSWORD", cairn_e2e::servers::PASSWORD);
-    let port = server.port.to_string();
     let create = |dir: &str| {
-        c.run([
-            "destination",
-            "create",
-            "--name",
-            "nas",
-            "--type",
-            "sftp",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--user",
-            &server.user,
-            "--accept-host-key",
-            &server.fingerprint,
-            "--backup-dir",
-            dir,
-        ])
+        let auth = ["--accept-host-key", server.fingerprint.as_str(), "--backup-dir", dir];
+        c.run(sftp_create_args(&server).into_iter().chain(auth.map(String::from)))
     };
     // The test account cannot write under /root: the Test says so, naming the directory, and
     // nothing is saved.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cairn_e2e::servers::{S3Server, SshServer};
 use cairn_e2e::{Cairn, Run, diff_trees, random_bytes, text_bytes};
 
-use super::{Rng, dir_bytes, full, report};
+use super::{Rng, dir_totals, full, report};
 use crate::{PASSWORD, cairn, init_args, s};
 
 const OTHER_PASSWORD: &str = "campaign: the second password";
@@ -157,7 +157,7 @@ fn campaign(t: &Target, work: &Path, kills_wanted: u64, files: usize, salt: u64)
                 let src = work.join(format!("src/r{round:03}"));
                 let total = new_source(&src, files, &mut rng);
                 let data = t.store.join("data");
-                let before = dir_bytes(&data);
+                let before = dir_totals(&data).1;
                 let args = ["--json", "backup", "--repo", &t.repo, s(&src)];
                 let (killed, done, took) = t.run_killed(&password, &args, after);
                 if !killed {
@@ -165,7 +165,7 @@ fn campaign(t: &Target, work: &Path, kills_wanted: u64, files: usize, salt: u64)
                     typical[op as usize] = took;
                     continue;
                 }
-                let uploaded = dir_bytes(&data).saturating_sub(before);
+                let uploaded = dir_totals(&data).1.saturating_sub(before);
                 if std::env::var_os("CAIRN_CAMPAIGN_DEBUG").is_some() {
                     eprintln!("{}: killed after {after:?}, {uploaded} bytes in {}", t.name, data.display());
                 }

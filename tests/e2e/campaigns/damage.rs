@@ -230,7 +230,7 @@ fn campaign_damage() {
                         rr.stderr
                     );
                 }
-                restored += crate::campaigns::dir_files(&out);
+                restored += crate::campaigns::dir_totals(&out).0;
             }
             restored
         };

@@ -56,30 +56,17 @@ impl Rng {
     }
 }
 
-/// Total size of the files under `dir` (0 if it does not exist), leaving out temporary files
-/// (dot names: an upload still in progress is not an uploaded object).
-pub(crate) fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+/// Files under `dir` and their total size (0, 0 if it does not exist), leaving out temporary
+/// files (dot names: an upload still in progress is not an uploaded object).
+pub(crate) fn dir_totals(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
     entries
         .filter_map(Result::ok)
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
+            Ok(t) if t.is_dir() => dir_totals(&e.path()),
+            Ok(_) => (1, e.metadata().map(|m| m.len()).unwrap_or(0)),
+            Err(_) => (0, 0),
         })
-        .sum()
-}
-
-/// Number of files under `dir`.
-pub(crate) fn dir_files(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_files(&e.path()),
-            Ok(_) => 1,
-            _ => 0,
-        })
-        .sum()
+        .fold((0, 0), |(f, b), (f2, b2)| (f + f2, b + b2))
 }
