@@ -2,7 +2,8 @@
 # The reliability campaigns at full size (issue 9), then one table of their figures.
 # Run ./test.sh once first (it installs the servers and packages the campaigns use).
 #
-#   tests/campaigns.sh                      # full size: 54 kills, every object damaged 3 ways
+#   tests/campaigns.sh                      # full size: 54 kills, every object damaged 3 ways,
+#                                           # hundreds of network faults
 #   CAIRN_CAMPAIGN_SEED=N tests/campaigns.sh  # replay a run from its printed seed
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
         kills += val("kills"); recovered += val("recovered")
         printf "%-12s kills %3d, recovered %3d (backup %d, forget+prune %d, prune %d, passwd %d); checks passed %d; snapshots restored exactly %d; re-upload ratio %s; seed %s\n", \
             name, val("kills"), val("recovered"), val("backup_kills"), val("forget_prune_kills"), val("prune_kills"), val("passwd_kills"), val("checks_passed"), val("snapshots_restored"), val("reupload_ratio"), val("seed")
+    } else if (name ~ /^network-/) {
+        injected += val("faults_injected"); survived += val("faults_survived"); clean += val("clean_errors")
+        printf "%-12s faults injected %d, survived %d (in %d operations, all verified); hopeless backups %d, clean errors %d; temporary files removed by prune %d; snapshots verified %d; seed %s\n", \
+            name, val("faults_injected"), val("faults_survived"), val("operations"), val("hopeless_runs"), val("clean_errors"), val("temporaries_removed"), val("snapshots_verified"), val("seed")
     } else if (name == "damage") {
         damaged += val("damaged"); detected += val("detected"); undetectable += val("undetectable")
         printf "%-12s damaged %d, detected %d, undetectable %d (a deleted key not in use), detection rate %s%%; repaired %d of %d; files restored around the damage %d; seed %s\n", \
@@ -30,6 +35,7 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
 END {
     print ""
     printf "| figure | value |\n|---|---|\n"
+    printf "| faults injected and survived | %d / %d (the rest: %d clean errors past the retry budget) |\n", injected, survived, clean
     printf "| kills and recoveries | %d / %d |\n", kills, recovered
     printf "| damaged objects and detections | %d / %d (+%d undetectable by design) |\n", damaged - undetectable, detected, undetectable
     printf "| data lost | %d |\n", lost

@@ -877,6 +877,10 @@ async fn run_prune(
         }
         return Ok(p);
     }
+    let temporaries = cairn_std::runner::remove_stale_temporaries(repo.storage().inner().destination()).await?;
+    if text && temporaries > 0 {
+        println!("removed {temporaries} temporary files left by interrupted uploads");
+    }
     if plan.is_empty() {
         if text {
             println!("nothing to prune");

@@ -493,7 +493,25 @@ impl Storage for Destination {
     }
 }
 
+/// How long a temporary file must have been left alone before [`Destination::remove_stale_temporaries`]
+/// takes it for a leftover of an interrupted upload: an upload in progress changes its file
+/// all the time, and a process that holds a lock refreshes it far more often than this.
+pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Destination {
+    /// Removes the temporary files that interrupted uploads left (`.tmp-*` on local disks,
+    /// `.cairn-tmp-*` over SFTP), if last changed more than `older_than` ago; returns how many.
+    /// Call it holding the exclusive lock (prune does). S3 keeps no temporary objects (a failed
+    /// multipart upload, archives only, is aborted; one that a killed process left is for the
+    /// bucket's `AbortIncompleteMultipartUpload` lifecycle rule) and a REST server keeps its own.
+    pub async fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
+        match self {
+            Self::Local(l) => l.remove_stale_temporaries(older_than),
+            Self::Sftp(s) => s.remove_stale_temporaries(older_than).await,
+            Self::S3(_) | Self::Rest(_) => Ok(0),
+        }
+    }
+
     /// Checks that the destination enforces create-only writes (S3 `If-None-Match: *`), which
     /// keeps two processes from both taking the exclusive lock. Local disks always do; the
     /// REST protocol has none.

@@ -139,13 +139,13 @@ pub(crate) fn transport_error(authority: &str, retries: u32, e: &reqwest::Error)
         );
     }
     let what = if e.is_timeout() {
-        "timed out"
+        format!("{authority} timed out")
     } else if e.is_connect() {
-        "cannot connect"
+        format!("cannot connect to {authority}")
     } else {
-        "failed"
+        format!("the connection to {authority} broke")
     };
-    error(IoErrorKind::Unavailable, format!("{what}: {authority} ({}), after {retries} retries", root_cause(e)))
+    error(IoErrorKind::Unavailable, format!("{what} ({}), after {retries} retries", root_cause(e)))
 }
 
 fn is_tls_error(e: &reqwest::Error) -> bool {

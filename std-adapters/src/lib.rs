@@ -62,7 +62,9 @@ mod sftp;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
-pub use destination::{Access, Credentials, Destination, DestinationUrl, parse_destination, read_only_error};
+pub use destination::{
+    Access, Credentials, Destination, DestinationUrl, STALE_TEMPORARY_AGE, parse_destination, read_only_error,
+};
 pub use error::{
     Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };

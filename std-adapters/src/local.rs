@@ -81,6 +81,35 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+impl LocalBackend {
+    /// Removes the temporary files (`.tmp-*`) that interrupted writes left in the repository's
+    /// directories and beside it, if last changed more than `older_than` ago. Returns how many
+    /// were removed.
+    pub fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
+        let mut dirs = vec![self.root.clone(), self.root.join(crate::runner::ARCHIVE_DIR)];
+        dirs.extend(["index", "snapshots", "keys", "locks"].map(|d| self.root.join(d)));
+        if let Ok(subdirs) = fs::read_dir(self.root.join("data")) {
+            dirs.extend(subdirs.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        let cutoff = std::time::SystemTime::now().checked_sub(older_than).unwrap_or(std::time::UNIX_EPOCH);
+        let mut removed = 0;
+        for dir in dirs {
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for e in entries.filter_map(Result::ok) {
+                let stale = e.metadata().ok().filter(fs::Metadata::is_file).and_then(|m| m.modified().ok());
+                if e.file_name().to_string_lossy().starts_with(".tmp-") && stale.is_some_and(|t| t < cutoff) {
+                    match fs::remove_file(e.path()) {
+                        Ok(()) => removed += 1,
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(core_io_error(&e.path(), err)),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
 fn random_suffix() -> String {
     let mut b = [0u8; 8];
     // A clash only costs a retry of the O_EXCL open; no need to fail the write if RNG fails.

@@ -351,8 +351,18 @@ async fn backup_and_forget(
         if !plan.is_empty() {
             prune(repo, plan, &mut crate::rng::os_rng()).await?;
         }
+        remove_stale_temporaries(repo.storage().inner().destination()).await?;
     }
     Ok(())
+}
+
+/// Removes the temporary files that interrupted uploads left on `dest` and nobody has touched
+/// for [`STALE_TEMPORARY_AGE`](crate::STALE_TEMPORARY_AGE); prune calls it holding the
+/// exclusive lock. Returns how many.
+pub async fn remove_stale_temporaries(dest: &Destination) -> Result<u64, Error> {
+    dest.remove_stale_temporaries(crate::STALE_TEMPORARY_AGE).await.map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot remove the temporary files that interrupted uploads left: {e}"))
+    })
 }
 
 /// The directory of archives beside the repository.

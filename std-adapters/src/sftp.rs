@@ -186,11 +186,27 @@ impl russh::client::Handler for Verifier {
 
 /// One live connection.
 struct Conn {
-    _ssh: russh::client::Handle<Verifier>,
+    ssh: russh::client::Handle<Verifier>,
     sftp: Arc<RawSftpSession>,
     posix_rename: bool,
     max_read: u32,
     max_write: u32,
+}
+
+impl Conn {
+    /// Whether the SSH session still runs (a reset connection ends it at once).
+    fn alive(&self) -> bool {
+        !self.ssh.is_closed()
+    }
+
+    /// Closes `handle` after `outcome`, unless the connection was lost: a request on a dead
+    /// session would wait for the request timeout (a minute) before failing, and the server
+    /// closes the handle with the session anyway.
+    async fn close_after<T>(&self, handle: &str, outcome: &Result<T, Failure>) {
+        if self.alive() && !matches!(outcome, Err(Failure::Connection(_))) {
+            let _ = self.sftp.close(handle).await;
+        }
+    }
 }
 
 /// A repository on an SFTP server.
@@ -203,6 +219,15 @@ impl fmt::Debug for SftpBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SftpBackend").field("config", &self.config).finish_non_exhaustive()
     }
+}
+
+/// A directory entry.
+struct Entry {
+    name: String,
+    size: u64,
+    is_dir: bool,
+    /// Last modified, in seconds since 1970, if the server says.
+    mtime: Option<u32>,
 }
 
 /// Why an operation failed: the connection (reconnect and retry) or the server's answer.
@@ -338,11 +363,11 @@ impl SftpBackend {
             max_write = l.max_write_len.clamp(4096, 256 * 1024) as u32;
         }
         let posix_rename = version.extensions.contains_key("posix-rename@openssh.com");
-        Ok(Rc::new(Conn { _ssh: ssh, sftp: Arc::new(sftp), posix_rename, max_read, max_write }))
+        Ok(Rc::new(Conn { ssh, sftp: Arc::new(sftp), posix_rename, max_read, max_write }))
     }
 
     async fn conn(&self) -> Result<Rc<Conn>, IoError> {
-        if let Some(c) = self.conn.borrow().as_ref() {
+        if let Some(c) = self.conn.borrow().as_ref().filter(|c| c.alive()) {
             return Ok(c.clone());
         }
         let c = self.connect().await?;
@@ -506,13 +531,20 @@ impl SftpBackend {
             Ok::<(), Failure>(())
         }
         .await;
-        let closed = conn.sftp.close(opened.handle.as_str()).await;
-        let result = match (written, closed) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Err(e)) => Err(classify(&format!("writing {path}"), e)),
-            (Ok(()), Ok(_)) => self.rename_into_place(&conn, &tmp, &path, mode).await,
+        let result = match written {
+            Err(e) => {
+                let failed = Err(e);
+                conn.close_after(&opened.handle, &failed).await;
+                failed
+            }
+            Ok(()) => match conn.sftp.close(opened.handle.as_str()).await {
+                Err(e) => Err(classify(&format!("writing {path}"), e)),
+                Ok(_) => self.rename_into_place(&conn, &tmp, &path, mode).await,
+            },
         };
-        if result.is_err() {
+        // Over a lost connection the temporary file stays: prune removes it once it is old
+        // (see `remove_stale_temporaries`).
+        if matches!(result, Err(Failure::Final(_))) && conn.alive() {
             let _ = conn.sftp.remove(tmp.as_str()).await;
         }
         result
@@ -552,7 +584,7 @@ impl SftpBackend {
         conn.sftp.rename(tmp, path).await.map(|_| ()).map_err(|e| classify(&format!("writing {path}"), e))
     }
 
-    async fn list_dir(conn: &Conn, dir: &str) -> Result<Vec<(String, u64, bool)>, Failure> {
+    async fn list_dir(conn: &Conn, dir: &str) -> Result<Vec<Entry>, Failure> {
         let handle = match conn.sftp.opendir(dir).await {
             Ok(h) => h.handle,
             Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => return Ok(Vec::new()),
@@ -564,13 +596,15 @@ impl SftpBackend {
                 Ok(name) => {
                     for f in name.files {
                         let is_dir = f.attrs.permissions.is_some_and(|p| p & 0o170000 == 0o040000);
-                        out.push((f.filename, f.attrs.size.unwrap_or(0), is_dir));
+                        let (size, mtime) = (f.attrs.size.unwrap_or(0), f.attrs.mtime);
+                        out.push(Entry { name: f.filename, size, is_dir, mtime });
                     }
                 }
                 Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
                 Err(e) => {
-                    let _ = conn.sftp.close(handle.as_str()).await;
-                    return Err(classify(&format!("listing {dir}"), e));
+                    let failed = Err(classify(&format!("listing {dir}"), e));
+                    conn.close_after(&handle, &failed).await;
+                    return failed;
                 }
             }
         }
@@ -589,29 +623,29 @@ impl Storage for SftpBackend {
         self.with_conn(|conn| {
             let base = base.clone();
             async move {
-                let files = |entries: Vec<(String, u64, bool)>| {
+                let files = |entries: Vec<Entry>| {
                     entries
                         .into_iter()
-                        .filter(|(_, _, d)| !d)
-                        .filter_map(|(n, size, _)| Id::from_hex(&n).ok().map(|id| ObjectInfo { id, size }))
+                        .filter(|e| !e.is_dir)
+                        .filter_map(|e| Id::from_hex(&e.name).ok().map(|id| ObjectInfo { id, size: e.size }))
                         .collect::<Vec<_>>()
                 };
                 match kind {
                     FileKind::Config => Ok(Self::list_dir(&conn, &base)
                         .await?
                         .into_iter()
-                        .filter(|(n, _, d)| n == "config" && !d)
-                        .map(|(_, size, _)| ObjectInfo { id: Id::ZERO, size })
+                        .filter(|e| e.name == "config" && !e.is_dir)
+                        .map(|e| ObjectInfo { id: Id::ZERO, size: e.size })
                         .collect()),
                     FileKind::Pack => {
                         let data = format!("{base}/data");
                         let subdirs: Vec<String> = Self::list_dir(&conn, &data)
                             .await?
                             .into_iter()
-                            .filter(|(n, _, d)| *d && n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-                            .map(|(n, _, _)| format!("{data}/{n}"))
+                            .filter(|e| e.is_dir && e.name.len() == 2 && e.name.bytes().all(|b| b.is_ascii_hexdigit()))
+                            .map(|e| format!("{data}/{}", e.name))
                             .collect();
-                        let lists: Vec<Vec<(String, u64, bool)>> = stream::iter(subdirs)
+                        let lists: Vec<Vec<Entry>> = stream::iter(subdirs)
                             .map(|d| {
                                 let conn = conn.clone();
                                 async move { Self::list_dir(&conn, &d).await }
@@ -683,7 +717,7 @@ impl SftpBackend {
                     self.read_span(&conn, &h, offset, len, &what).await
                 }
                 .await;
-                let _ = conn.sftp.close(h.as_str()).await;
+                conn.close_after(&h, &result).await;
                 result.map(Bytes::from)
             }
         })
@@ -761,8 +795,8 @@ impl SftpBackend {
                 Ok(Self::list_dir(&conn, &dir)
                     .await?
                     .into_iter()
-                    .filter(|(n, _, is_dir)| !is_dir && !n.starts_with('.'))
-                    .map(|(n, size, _)| (n, size))
+                    .filter(|e| !e.is_dir && !e.name.starts_with('.'))
+                    .map(|e| (e.name, e.size))
                     .collect())
             }
         })
@@ -772,6 +806,48 @@ impl SftpBackend {
     /// Removes a file beside the repository (absent is fine).
     pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
         self.remove_path(&format!("{}/{name}", self.config.directory)).await
+    }
+
+    /// Removes the temporary files (`.cairn-tmp-*`) that interrupted uploads left in the
+    /// repository's directories and beside it, if last changed more than `older_than` ago.
+    /// Returns how many were removed.
+    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
+        let base = self.config.directory.clone();
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(older_than)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        self.with_conn(|conn| {
+            let base = base.clone();
+            async move {
+                let mut dirs = vec![base.clone(), format!("{base}/{}", crate::runner::ARCHIVE_DIR)];
+                dirs.extend(["index", "snapshots", "keys", "locks"].map(|d| format!("{base}/{d}")));
+                let data = format!("{base}/data");
+                dirs.extend(
+                    Self::list_dir(&conn, &data)
+                        .await?
+                        .into_iter()
+                        .filter(|e| e.is_dir && e.name.len() == 2)
+                        .map(|e| format!("{data}/{}", e.name)),
+                );
+                let mut removed = 0;
+                for dir in dirs {
+                    for e in Self::list_dir(&conn, &dir).await? {
+                        let stale = e.mtime.is_some_and(|m| u64::from(m) < cutoff);
+                        if !e.is_dir && e.name.starts_with(".cairn-tmp-") && stale {
+                            let path = format!("{dir}/{}", e.name);
+                            match conn.sftp.remove(path.as_str()).await {
+                                Ok(_) => removed += 1,
+                                Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => {}
+                                Err(e) => return Err(classify(&format!("removing {path}"), e)),
+                            }
+                        }
+                    }
+                }
+                Ok(removed)
+            }
+        })
+        .await
     }
 
     /// Free bytes for this user on the server's filesystem (`statvfs@openssh.com`), if the

@@ -56,3 +56,29 @@ fn kill_9_during_backup_never_breaks_the_repository() {
     c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
     assert!(diff_trees(&src, &out).is_empty());
 }
+
+#[test]
+fn prune_removes_the_temporary_files_interrupted_writes_left_once_they_are_old() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.bin"), random_bytes(7, 300_000)).unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 1);
+    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    // What a process killed while writing leaves: old ones, and one that may still be written.
+    let sub = fs::read_dir(repo.join("data")).unwrap().next().unwrap().unwrap().path();
+    let old = [sub.join(".tmp-abc-0123456789abcdef"), repo.join("index/.tmp-def-0011223344556677")];
+    for f in &old {
+        fs::write(f, b"half a pack").unwrap();
+        cairn_e2e::backdate(f, Duration::from_secs(7200));
+    }
+    let fresh = repo.join("snapshots/.tmp-fresh-8899aabbccddeeff");
+    fs::write(&fresh, b"being written").unwrap();
+    let out = c.run(["prune", "--repo", s(&repo)]).ok();
+    assert!(out.stdout.contains("removed 2 temporary files left by interrupted uploads"), "{}", out.stdout);
+    assert!(old.iter().all(|f| !f.exists()) && fresh.exists());
+    // Nothing else was touched.
+    c.run(["check", "--read-data", "--repo", s(&repo)]).ok();
+}

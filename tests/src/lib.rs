@@ -350,3 +350,9 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
+
+/// Sets the modification time of `path` to `ago` before now.
+pub fn backdate(path: &Path, ago: std::time::Duration) {
+    let then = filetime::FileTime::from_system_time(std::time::SystemTime::now() - ago);
+    filetime::set_file_mtime(path, then).unwrap();
+}

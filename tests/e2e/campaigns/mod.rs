@@ -1,4 +1,5 @@
-//! Reliability campaigns (issue 9): `kill -9` at random moments and damaged storage. They
+//! Reliability campaigns (issue 9): `kill -9` at random moments, network faults and damaged
+//! storage. They
 //! run at CI size in the test suite; `tests/campaigns.sh` runs them at full size
 //! (`CAIRN_CAMPAIGN=full`) and prints their figures as one table. Each campaign prints one
 //! `CAMPAIGN <name> key=value ...` line (and appends it to `$CAIRN_CAMPAIGN_REPORT` if set).
@@ -6,6 +7,7 @@
 
 mod crash;
 mod damage;
+mod network;
 
 use std::path::Path;
 
