@@ -25,6 +25,10 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
         injected += val("faults_injected"); survived += val("faults_survived"); clean += val("clean_errors")
         printf "%-12s faults injected %d, survived %d (in %d operations, all verified); hopeless backups %d, clean errors %d; temporary files removed by prune %d; snapshots verified %d; seed %s\n", \
             name, val("faults_injected"), val("faults_survived"), val("operations"), val("hopeless_runs"), val("clean_errors"), val("temporaries_removed"), val("snapshots_verified"), val("seed")
+    } else if (name == "catalog") {
+        kills += val("kills"); recovered += val("kills")
+        printf "%-12s kills %3d of destination create/delete (%d create, %d delete); torn entries %d; created again after a kill %d; seed %s\n", \
+            name, val("kills"), val("create_kills"), val("delete_kills"), val("torn_entries"), val("created_again"), val("seed")
     } else if (name == "damage") {
         damaged += val("damaged"); detected += val("detected"); undetectable += val("undetectable")
         printf "%-12s damaged %d, detected %d, undetectable %d (a deleted key not in use), detection rate %s%%; repaired %d of %d; files restored around the damage %d; seed %s\n", \

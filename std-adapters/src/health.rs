@@ -376,6 +376,11 @@ pub async fn create_tested(
     on_step: &mut dyn FnMut(&TestStep),
 ) -> Result<Saved, Error> {
     let candidate = catalog.check_new(new)?;
+    // A generated password is kept before the Test can initialise a repository with it: if
+    // this process dies before the destination is saved, creating it again reuses it.
+    if new.password.is_none() && !candidate.read_only {
+        catalog.keep_pending_password(&candidate)?;
+    }
     save_behind_test(catalog, &candidate, now, on_step, || catalog.insert_destination(new, &candidate)).await
 }
 

@@ -13,7 +13,7 @@ fn open(dir: &std::path::Path) -> Catalog {
 fn destinations_are_created_listed_and_removed_with_their_secrets_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = open(dir.path());
-    assert_eq!(catalog.schema_version().unwrap(), 2);
+    assert_eq!(catalog.schema_version().unwrap(), 3);
     let key_mode = std::fs::metadata(dir.path().join("catalog.key")).unwrap().permissions().mode();
     assert_eq!(key_mode & 0o777, 0o600);
 
@@ -147,6 +147,35 @@ fn a_new_catalog_opened_by_many_at_once_is_created_once() {
             .filter(|n| n.starts_with("catalog.key."))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
-        assert_eq!(open(dir.path()).schema_version().unwrap(), 2);
+        assert_eq!(open(dir.path()).schema_version().unwrap(), 3);
     }
+}
+
+#[test]
+fn a_create_interrupted_after_the_repository_was_made_works_when_run_again() {
+    use cairn_std::health::{Owner, create_tested, test_destination};
+    let t = tempfile::tempdir().unwrap();
+    let catalog = open(t.path());
+    let worker = cairn_std::ThreadWorker::new();
+    let rt = cairn_std::runtime(&worker).unwrap();
+    let new = NewDestination::new("disk", t.path().join("repo").to_str().unwrap());
+    rt.block_on(async {
+        // What a create does up to its Test, which initialises the repository; then the
+        // process dies before the destination is saved.
+        let candidate = catalog.check_new(&new).unwrap();
+        catalog.keep_pending_password(&candidate).unwrap();
+        let owner = Owner::new(&catalog.catalog_id().unwrap(), "disk");
+        let report = test_destination(&candidate, &owner, &mut |_| {}).await;
+        assert!(report.ok && report.initialised, "{report:?}");
+        assert!(catalog.list_destinations().unwrap().is_empty());
+        // Run again: the repository just made opens with the password kept for it.
+        let saved = create_tested(&catalog, &new, 0, &mut |_| {}).await.unwrap();
+        assert!(saved.report.ok, "{:?}", saved.report);
+        assert!(!saved.report.initialised, "it found the repository the first run made");
+        assert_eq!(catalog.destination_password("disk").unwrap().expose(), candidate.password.expose());
+        // Saving dropped the kept password: a new destination elsewhere gets a new one.
+        let other = NewDestination::new("other", t.path().join("repo").to_str().unwrap());
+        catalog.delete_destination("disk").unwrap();
+        assert_ne!(catalog.check_new(&other).unwrap().password.expose(), candidate.password.expose());
+    });
 }

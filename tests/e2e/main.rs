@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod campaigns;
+mod catalog;
 mod crash;
 mod damage;
 mod destinations;

@@ -336,12 +336,22 @@ impl Tmpfs {
 
     /// Changes the size.
     pub fn resize(&self, size_kib: u64) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,size={size_kib}k")])
-            .arg(&self.path)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "remount failed");
+        self.remount(&format!("remount,size={size_kib}k"));
+    }
+
+    /// Makes it read-only.
+    pub fn remount_read_only(&self) {
+        self.remount("remount,ro");
+    }
+
+    /// Makes it writable again.
+    pub fn remount_read_write(&self) {
+        self.remount("remount,rw");
+    }
+
+    fn remount(&self, options: &str) {
+        let ok = Command::new("mount").args(["-o", options]).arg(&self.path).status().is_ok_and(|s| s.success());
+        assert!(ok, "mount -o {options} failed");
     }
 }
 

@@ -113,6 +113,14 @@ const MIGRATIONS: &[&str] = &[
         target TEXT NOT NULL,
         created INTEGER NOT NULL
     );",
+    // 3: the generated password of a destination being created, kept from before its
+    // repository is initialised until the destination is saved: a create interrupted in
+    // between and run again uses the same password, and opens the repository it made.
+    "CREATE TABLE pending_passwords (
+        url TEXT PRIMARY KEY,
+        password_secret INTEGER NOT NULL REFERENCES secrets(id),
+        created INTEGER NOT NULL
+    );",
 ];
 
 /// Secrets of a destination other than its repository password.
@@ -331,7 +339,33 @@ impl std::fmt::Debug for Catalog {
 }
 
 pub(crate) fn db_error(what: &str, e: rusqlite::Error) -> Error {
-    Error::new(ErrorKind::Io, format!("catalog: {what}: {e}"))
+    use rusqlite::ErrorCode as C;
+    let (kind, hint) = match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => (
+            ErrorKind::Locked,
+            "another program has held the catalog for over 10 seconds (a database tool, or a Cairn stuck \
+             on it): close it and try again; nothing was changed",
+        ),
+        Some(C::ReadOnly) => (
+            ErrorKind::PermissionDenied,
+            "the catalog file, or its folder, cannot be written (read-only disk or permissions): make \
+             both writable; nothing was changed",
+        ),
+        Some(C::CannotOpen | C::PermissionDenied) => (
+            ErrorKind::PermissionDenied,
+            "check that the catalog's folder exists and that you may read and write it and the file",
+        ),
+        Some(C::NotADatabase | C::DatabaseCorrupt) => (
+            ErrorKind::Corrupt,
+            "the catalog file is damaged; Cairn has not changed it. Move it aside (keep it: it \
+             holds your destinations' settings and sealed secrets), then start afresh or rebuild it with \
+             `cairn recover` from a configuration export and your recovery kit",
+        ),
+        Some(C::DiskFull) => (ErrorKind::StorageFull, "the disk that holds the catalog is full: free some space"),
+        Some(C::SystemIoFailure) => (ErrorKind::Io, "the disk that holds the catalog failed to read or write"),
+        _ => return Error::new(ErrorKind::Io, format!("catalog: {what}: {e}")),
+    };
+    Error::new(kind, format!("catalog: {what}: {e}")).with_hint(hint)
 }
 
 /// Reads the master key file, or creates it (256 random bits, hex, mode 0600) if missing.
@@ -406,6 +440,15 @@ impl Catalog {
     /// Opens (creating if needed) the catalog at `path` with the master key in `key_file`
     /// (created if missing), and migrates its schema.
     pub fn open(path: &Path, key_file: &Path) -> Result<Self, Error> {
+        Self::open_inner(path, key_file).map_err(|e| match e.kind() {
+            ErrorKind::Locked | ErrorKind::PermissionDenied | ErrorKind::Corrupt | ErrorKind::Unsupported => {
+                e.context(path.display())
+            }
+            _ => e,
+        })
+    }
+
+    fn open_inner(path: &Path, key_file: &Path) -> Result<Self, Error> {
         let key = master_key(key_file)?;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
@@ -638,11 +681,14 @@ impl Catalog {
         check_export(kind, new.export_config)?;
         let password = match &new.password {
             Some(p) => p.clone(),
-            None => {
-                let mut bytes = Zeroizing::new([0u8; 32]);
-                crate::rng::os_rng().fill_bytes(&mut *bytes);
-                Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
-            }
+            None => match self.pending_password(&url)? {
+                Some(p) => p,
+                None => {
+                    let mut bytes = Zeroizing::new([0u8; 32]);
+                    crate::rng::os_rng().fill_bytes(&mut *bytes);
+                    Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+                }
+            },
         };
         Ok(Candidate {
             name: new.name.clone(),
@@ -675,10 +721,54 @@ impl Catalog {
         self.insert_destination(new, &candidate)
     }
 
+    /// The password kept for a destination at `url` whose creation was interrupted.
+    fn pending_password(&self, url: &str) -> Result<Option<Secret>, Error> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT password_secret FROM pending_passwords WHERE url = ?1", [url], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error("cannot read a pending destination", e))?;
+        id.map(|id| self.get_secret(id)).transpose()
+    }
+
+    /// Keeps the generated password of `candidate` before its Test initialises a repository
+    /// with it (see [`crate::health::create_tested`]); saving the destination drops it.
+    pub fn keep_pending_password(&self, candidate: &Candidate) -> Result<(), Error> {
+        if self.pending_password(&candidate.url)?.is_some_and(|p| p.expose() == candidate.password.expose()) {
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction().map_err(|e| db_error("cannot save", e))?;
+        self.drop_pending_password(&candidate.url)?;
+        let id = self.put_secret(candidate.password.expose())?;
+        self.conn
+            .execute(
+                "INSERT INTO pending_passwords (url, password_secret, created) VALUES (?1, ?2, ?3)",
+                params![candidate.url, id, crate::process::now().secs],
+            )
+            .map_err(|e| db_error("cannot save a pending destination", e))?;
+        tx.commit().map_err(|e| db_error("cannot save", e))
+    }
+
+    fn drop_pending_password(&self, url: &str) -> Result<(), Error> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT password_secret FROM pending_passwords WHERE url = ?1", [url], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error("cannot read a pending destination", e))?;
+        if let Some(id) = id {
+            self.conn
+                .execute("DELETE FROM pending_passwords WHERE url = ?1", [url])
+                .and_then(|_| self.conn.execute("DELETE FROM secrets WHERE id = ?1", [id]))
+                .map_err(|e| db_error("cannot drop a pending destination", e))?;
+        }
+        Ok(())
+    }
+
     /// Saves a destination checked by [`Catalog::check_new`] (and, normally, tested).
     pub fn insert_destination(&self, new: &NewDestination, candidate: &Candidate) -> Result<DestinationRecord, Error> {
         let owner = new.owner.clone().unwrap_or_else(crate::process::username);
         let tx = self.conn.unchecked_transaction().map_err(|e| db_error("cannot save", e))?;
+        self.drop_pending_password(&candidate.url)?;
         let password_secret = self.put_secret(candidate.password.expose())?;
         let credentials_secret = match encode_secrets(&new.secrets) {
             Some(blob) => Some(self.put_secret(&blob)?),
