@@ -29,6 +29,10 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
         kills += val("kills"); recovered += val("kills")
         printf "%-12s kills %3d of destination create/delete (%d create, %d delete); torn entries %d; created again after a kill %d; seed %s\n", \
             name, val("kills"), val("create_kills"), val("delete_kills"), val("torn_entries"), val("created_again"), val("seed")
+    } else if (name == "secrets") {
+        leaked += val("leaked")
+        printf "%-12s %d distinctive secrets; %d outputs checked in the sweep (and every cairn output of the suite); %d files scanned; leaked %d\n", \
+            name, val("secrets"), val("outputs_checked"), val("files_scanned"), val("leaked")
     } else if (name == "damage") {
         damaged += val("damaged"); detected += val("detected"); undetectable += val("undetectable")
         printf "%-12s damaged %d, detected %d, undetectable %d (a deleted key not in use), detection rate %s%%; repaired %d of %d; files restored around the damage %d; seed %s\n", \
@@ -42,5 +46,6 @@ END {
     printf "| faults injected and survived | %d / %d (the rest: %d clean errors past the retry budget) |\n", injected, survived, clean
     printf "| kills and recoveries | %d / %d |\n", kills, recovered
     printf "| damaged objects and detections | %d / %d (+%d undetectable by design) |\n", damaged - undetectable, detected, undetectable
+    printf "| secrets leaked | %d |\n", leaked
     printf "| data lost | %d |\n", lost
 }' "$report"

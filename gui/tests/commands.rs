@@ -425,3 +425,68 @@ fn an_unknown_ssh_host_key_is_offered_for_acceptance() {
         assert_eq!(saved.destination.unwrap().form.host_key, server.fingerprint);
     });
 }
+
+/// Secrets sweep (issue 9): what the window gets back (form checks, Test reports, errors and
+/// live events) never carries a secret typed into a form, when things go right or wrong.
+#[test]
+fn no_view_error_or_event_carries_a_secret_from_a_form() {
+    let t = tempfile::tempdir().unwrap();
+    let (gui, events) = gui_at(t.path(), false);
+    let secrets = ["Saffron-Heron 3 ladle", "Cobalt-Otter 8 spindle", "Umber-Finch 5 quill"];
+    let forms = [
+        // Nothing listens on port 1: every Test fails, after the secrets were used.
+        DestinationForm {
+            name: "nas".into(),
+            kind: "sftp".into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            user: "me".into(),
+            password: secrets[0].into(),
+            backup_dir: "/srv/backup".into(),
+            ..Default::default()
+        },
+        DestinationForm {
+            name: "cloud".into(),
+            kind: "s3".into(),
+            vendor: "custom".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            region: "us-east-1".into(),
+            bucket: "my-backups".into(),
+            access_key: "AKIAEXAMPLE".into(),
+            secret_key: secrets[1].into(),
+            backup_dir: "laptop".into(),
+            retries: 0,
+            ..Default::default()
+        },
+        {
+            let mut f = local_form("usb", &t.path().join("repo"));
+            f.repository_password = secrets[2].into();
+            f
+        },
+    ];
+    let seen = |what: &str, text: String| {
+        for s in secrets {
+            assert!(!text.contains(s), "secret in {what}: {text}");
+        }
+    };
+    block_on(async {
+        for form in forms {
+            let check = gui.check_destination_form(form.clone(), false).await;
+            seen("a form check", format!("{:?}", check.map(|c| serde_json::to_string(&c).unwrap())));
+            let test = gui.test_destination_form("t".into(), form.clone()).await;
+            seen("a Test", format!("{:?}", test.map(|c| serde_json::to_string(&c).unwrap())));
+            let saved = gui.create_destination("c".into(), form.clone()).await;
+            seen("a save", format!("{:?}", saved.map(|c| serde_json::to_string(&c).unwrap())));
+        }
+        seen("the destination list", serde_json::to_string(&gui.destinations().await.unwrap()).unwrap());
+        for e in events.lock().unwrap().iter() {
+            seen("an event", serde_json::to_string(e).unwrap());
+        }
+    });
+    // The catalog file has them sealed, never in clear.
+    let mut bytes = std::fs::read(t.path().join("catalog.sqlite")).unwrap();
+    bytes.extend(std::fs::read(t.path().join("catalog.sqlite-wal")).unwrap_or_default());
+    for s in secrets {
+        assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "{s} in clear in the catalog");
+    }
+}

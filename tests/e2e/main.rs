@@ -15,6 +15,7 @@ mod repair;
 mod rest;
 mod round_trip;
 mod s3;
+mod secrets;
 mod sftp;
 mod source_options;
 

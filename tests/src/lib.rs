@@ -286,15 +286,55 @@ impl Cairn {
         c
     }
 
-    /// Runs to completion.
+    /// Runs to completion, and asserts that no secret it was given (see [`Cairn::secrets`])
+    /// shows in its output, unless the command was asked to show one.
+    #[track_caller]
     pub fn run<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        finish(self.command(args).output().unwrap())
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let run = finish(self.command(&args).output().unwrap());
+        let reveals = args.iter().any(|a| REVEALING.iter().any(|r| a == *r));
+        if !reveals {
+            assert_no_secret(&self.secrets(), &args, &run);
+        }
+        run
+    }
+
+    /// The secrets this `cairn` is given: the values of its environment variables that hold
+    /// passwords, secret keys and passphrases, and the test servers' secrets.
+    pub fn secrets(&self) -> Vec<String> {
+        let secret_name = |k: &str| ["PASSWORD", "SECRET", "PASSPHRASE"].iter().any(|w| k.contains(w));
+        self.env
+            .iter()
+            .filter(|(k, v)| secret_name(k) && v.len() >= 6)
+            .map(|(_, v)| v.clone())
+            .chain(KNOWN_SECRETS.iter().map(|s| s.to_string()))
+            .collect()
     }
 }
+
+/// Arguments that ask `cairn` to print a secret.
+const REVEALING: &[&str] = &["--show-password", "recovery-kit"];
+
+/// The test servers' secrets (distinctive, so that a leak cannot hide).
+pub const KNOWN_SECRETS: &[&str] = &[servers::S3_SECRET_KEY, servers::REST_PASSWORD, servers::PASSWORD];
+
+/// Asserts that none of `secrets` shows in `run`'s output.
+#[track_caller]
+pub fn assert_no_secret(secrets: &[String], args: &[std::ffi::OsString], run: &Run) {
+    for secret in secrets {
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(!text.contains(secret.as_str()), "SECRET LEAKED on {stream} of cairn {args:?}:\n{text}");
+        }
+    }
+    SECRETS_CHECKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many outputs were checked for secrets in this test process.
+pub static SECRETS_CHECKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Converts a process output.
 pub fn finish(o: Output) -> Run {

@@ -93,7 +93,7 @@ impl S3Server {
         let bucket = "cairn-test".to_string();
         std::fs::create_dir_all(data.join(&bucket)).unwrap();
         let port = free_port();
-        let (access_key, secret_key) = ("AKIACAIRNTEST".to_string(), "cairn/test+secret/KEY".to_string());
+        let (access_key, secret_key) = ("AKIACAIRNTEST".to_string(), S3_SECRET_KEY.to_string());
         let mut child = Command::new(bin.unwrap())
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", &access_key])
             .args(["--secret-key", &secret_key])
@@ -556,7 +556,7 @@ impl RestServer {
         let data = dir.0.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let port = free_port();
-        let (user, password) = ("cairn".to_string(), "rest pass/word".to_string());
+        let (user, password) = ("cairn".to_string(), REST_PASSWORD.to_string());
         let mut cmd = Command::new(bin.unwrap());
         cmd.args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password]);
         if append_only {
@@ -577,6 +577,11 @@ impl Drop for RestServer {
         let _ = self.child.wait();
     }
 }
+
+/// The secret access key of every [`S3Server`].
+pub const S3_SECRET_KEY: &str = "cairn/test+secret/KEY-s3Q7x";
+/// The password of every [`RestServer`].
+pub const REST_PASSWORD: &str = "rest pass/word-Zk3v";
 
 /// The account [`SshServer::start_with_passwords`] logs in as.
 pub const PASSWORD_USER: &str = "cairn-sftp-test";
