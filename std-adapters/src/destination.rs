@@ -754,6 +754,23 @@ impl Storage for Access {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::hostile::config(4000))]
+        /// Destination URLs as users (or a damaged catalog row) may give them: parsed or
+        /// refused with a reason, never a panic.
+        #[test]
+        fn hostile_urls_never_panic(url in crate::hostile::text(&[
+            "s3:https://s3.eu-central-1.wasabisys.com/bucket/dir?region=eu-central-1&retries=3&path-style=true",
+            "sftp://me@[::1]:2222/srv/backup?key=/k&host-key=SHA256:abc&known-hosts=/kh&connections=4",
+            "rest:https://me@host:8000/repo/?retries=1&stall-timeout=5",
+            "/home/me/backup",
+            "s3:http://127.0.0.1:9000/b?vendor=custom&endpoint=https://{bucket}.x.{region}.y&storage-class=GLACIER",
+            "sftp://%ff%00@h:99999999999//..//x?retries=-1&&=&key",
+        ])) {
+            let _ = parse_destination(&url, creds());
+        }
+    }
+
     fn creds() -> Credentials {
         Credentials {
             access_key: Some("AK".into()),

@@ -271,6 +271,32 @@ pub fn check_key_file(path: &std::path::Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::hostile::config(2000))]
+        /// Form fields as a window (or anyone calling its commands) may send them: a URL or a
+        /// field error, never a panic.
+        #[test]
+        fn hostile_form_fields_never_panic(
+            kind in proptest::sample::select(vec!["local", "s3", "sftp", "rest", "", "ftp", "S3"]),
+            texts in proptest::collection::vec(crate::hostile::text(&["eu-central-1", "my-bucket", "/srv/b", "https://{bucket}.h/{region}", "..", "a b", "me@h"]), 8),
+            port in proptest::num::u16::ANY,
+            retries in proptest::option::of(0u32..100),
+        ) {
+            let mut f = fields(kind);
+            f.vendor = Some(texts[0].clone());
+            f.endpoint = Some(texts[1].clone());
+            f.region = Some(texts[2].clone());
+            f.bucket = Some(texts[3].clone());
+            f.backup_dir = texts[4].clone();
+            f.host = Some(texts[5].clone());
+            f.user = Some(texts[6].clone());
+            f.key_file = Some(texts[7].clone().into());
+            f.port = Some(port);
+            f.retries = retries;
+            let _ = f.to_url();
+        }
+    }
+
     fn fields(kind: &str) -> DestinationFields {
         DestinationFields { kind: kind.into(), ..Default::default() }
     }

@@ -29,6 +29,9 @@ pub struct FsTarget {
     restore_owner: bool,
     overwrite: Overwrite,
     kept: u64,
+    /// Directories under the root (relative) known to be real directories, not links: what is
+    /// written beneath them stays beneath the root.
+    checked_dirs: std::collections::HashSet<Vec<u8>>,
 }
 
 /// What a restore does with a file or link that already exists where it restores one.
@@ -64,7 +67,13 @@ impl FsTarget {
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        Ok(Self { root, restore_owner: nix::unistd::geteuid().is_root(), overwrite: Overwrite::Always, kept: 0 })
+        Ok(Self {
+            root,
+            restore_owner: nix::unistd::geteuid().is_root(),
+            overwrite: Overwrite::Always,
+            kept: 0,
+            checked_dirs: std::collections::HashSet::new(),
+        })
     }
 
     /// The same target with another [`Overwrite`] policy.
@@ -92,8 +101,45 @@ impl FsTarget {
         &self.root
     }
 
-    /// The absolute path for a relative restore path, refusing anything that could leave the root.
-    fn path(&self, rel: &[u8]) -> Result<PathBuf, IoError> {
+    /// The absolute path for a relative restore path, refusing anything that could leave the
+    /// root: `..`, absolute names, and a symbolic link on the way (one planted in the target, or
+    /// restored from a hostile snapshot as `d` before a file `d/x`) is never followed.
+    fn path(&mut self, rel: &[u8]) -> Result<PathBuf, IoError> {
+        let path = self.lexical_path(rel)?;
+        if let Some(end) = rel.iter().rposition(|&b| b == b'/') {
+            self.check_dirs_on_the_way(&rel[..end])?;
+        }
+        Ok(path)
+    }
+
+    /// Checks that `dir` and each directory above it (below the root) is a real directory, not a
+    /// link; each is looked at once per restore.
+    fn check_dirs_on_the_way(&mut self, dir: &[u8]) -> Result<(), IoError> {
+        if self.checked_dirs.contains(dir) {
+            return Ok(());
+        }
+        let ends = dir.iter().enumerate().filter(|(_, b)| **b == b'/').map(|(i, _)| i).chain([dir.len()]);
+        for end in ends {
+            let prefix = &dir[..end];
+            if self.checked_dirs.contains(prefix) {
+                continue;
+            }
+            match fs::symlink_metadata(self.root.join(OsStr::from_bytes(prefix))) {
+                Ok(m) if m.is_dir() => {
+                    self.checked_dirs.insert(prefix.to_vec());
+                }
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(in_the_way("a symbolic link is in the way of a directory; it is not followed"));
+                }
+                Ok(_) => return Err(in_the_way("a file is in the way of a directory")),
+                // Missing: whatever is created there next fails on its own.
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    fn lexical_path(&self, rel: &[u8]) -> Result<PathBuf, IoError> {
         if rel.is_empty() {
             return Ok(self.root.clone());
         }
@@ -262,6 +308,26 @@ mod tests {
             // A planted link to a directory outside is not followed.
             std::os::unix::fs::symlink(outside.path(), dir.path().join("t/evil")).unwrap();
             assert!(t.create_dir(b"evil").await.is_err());
+            // Nor is a link on the way to a file or a directory, planted or restored (a hostile
+            // snapshot with a link `d` and a file `d/x`).
+            let link = Node {
+                name: b"d".to_vec(),
+                kind: cairn_core::NodeKind::Symlink { target: b"/".to_vec() },
+                meta: cairn_core::Metadata::default(),
+            };
+            t.create_symlink(b"d", outside.path().as_os_str().as_encoded_bytes(), &link).await.unwrap();
+            std::fs::create_dir(dir.path().join("t/real")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("t/real/deeper")).unwrap();
+            for through in [&b"evil/x"[..], b"d/x", b"real/deeper/x", b"real/deeper/sub/x"] {
+                assert!(t.create_file(through, 2).await.is_err(), "{through:?}");
+                assert!(t.create_dir(through).await.is_err(), "{through:?}");
+                assert!(t.create_symlink(through, b"/", &link).await.is_err(), "{through:?}");
+            }
+            assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "something was written outside");
+            // Real directories are fine, however deep.
+            t.create_dir(b"real/a").await.unwrap();
+            t.create_dir(b"real/a/b").await.unwrap();
+            drop(t.create_file(b"real/a/b/x", 0).await.unwrap());
             // A planted link where a file goes is replaced, not written through.
             std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("t/f")).unwrap();
             let mut f = t.create_file(b"f", 2).await.unwrap();

@@ -79,3 +79,45 @@ pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
 pub use sftp::{SftpAuth, SftpBackend, SftpConfig, UnknownHostKey};
 pub use worker::{ThreadWorker, runtime};
+
+/// Hostile input for the parsers' property tests (issue 9): arbitrary bytes, and valid samples
+/// with bytes flipped, cut short or repeated.
+#[cfg(test)]
+pub(crate) mod hostile {
+    use proptest::prelude::*;
+
+    /// Bytes drawn from `samples` and mutated, or arbitrary.
+    pub(crate) fn bytes(samples: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+        let pick = proptest::sample::select(samples);
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..512),
+            (pick.clone(), proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)).prop_map(
+                |(mut b, flips)| {
+                    for (at, x) in flips {
+                        if !b.is_empty() {
+                            let i = at % b.len();
+                            b[i] ^= x | 1;
+                        }
+                    }
+                    b
+                }
+            ),
+            (pick.clone(), any::<usize>()).prop_map(|(mut b, at)| {
+                b.truncate(at % (b.len() + 1));
+                b
+            }),
+            (pick, 1usize..50).prop_map(|(b, n)| b.repeat(n)),
+        ]
+    }
+
+    /// Text the same way (lossy UTF-8 of [`bytes`]).
+    pub(crate) fn text(samples: &[&str]) -> impl Strategy<Value = String> {
+        bytes(samples.iter().map(|s| s.as_bytes().to_vec()).collect())
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Many cases, no failure files written into the source tree.
+    pub(crate) fn config(cases: u32) -> proptest::test_runner::Config {
+        proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
+    }
+}

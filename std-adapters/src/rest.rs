@@ -321,3 +321,21 @@ impl Storage for RestBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(crate::hostile::config(4000))]
+        /// A hostile REST server's listing decodes to a value or an error, never a panic.
+        #[test]
+        fn hostile_listings_never_panic(body in crate::hostile::bytes(vec![
+            br#"[{"name":"abab","size":12},{"name":"cd","size":18446744073709551615}]"#.to_vec(),
+            br#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]"#.to_vec(),
+            br#"[{"name":"\ud800","size":-1}]"#.to_vec(),
+        ])) {
+            let _ = serde_json::from_slice::<Vec<ListEntry>>(&body);
+        }
+    }
+}

@@ -892,6 +892,29 @@ impl S3Backend {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::hostile::config(4000))]
+        /// Whatever a server answers, decoding it gives a value or an error (never a panic);
+        /// bodies are read with a size limit first, so memory is bounded by that.
+        #[test]
+        fn hostile_answers_never_panic(body in crate::hostile::bytes(vec![
+            br#"<?xml version="1.0"?><ListBucketResult><Contents><Key>p/data/ab/abab</Key><Size>12</Size></Contents><IsTruncated>true</IsTruncated><NextContinuationToken>t&amp;x</NextContinuationToken></ListBucketResult>"#.to_vec(),
+            br#"<Error><Code>SlowDown</Code><Message>m</Message><Region>eu</Region><ServerTime>x</ServerTime></Error>"#.to_vec(),
+            br#"<InitiateMultipartUploadResult><UploadId>u-1</UploadId></InitiateMultipartUploadResult>"#.to_vec(),
+            br#"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"#.to_vec(),
+            br#"<a><![CDATA[<Key>]]></a><!DOCTYPE x [<!ENTITY e "&e;&e;">]><b>&e;</b>"#.to_vec(),
+        ])) {
+            let _ = quick_xml::de::from_reader::<_, ListResult>(&body[..]);
+            let _ = quick_xml::de::from_reader::<_, ErrorBody>(&body[..]);
+            let _ = quick_xml::de::from_reader::<_, InitiateResult>(&body[..]);
+            let _ = quick_xml::de::from_reader::<_, VersioningConfiguration>(&body[..]);
+            let key = String::from_utf8_lossy(&body);
+            for kind in [FileKind::Pack, FileKind::Index, FileKind::Snapshot, FileKind::Key, FileKind::Lock, FileKind::Config] {
+                let _ = id_of("p/", kind, &key);
+            }
+        }
+    }
+
     #[test]
     fn directories_are_checked() {
         assert!(validate_directory("/").is_ok());

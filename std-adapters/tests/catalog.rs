@@ -179,3 +179,42 @@ fn a_create_interrupted_after_the_repository_was_made_works_when_run_again() {
         assert_ne!(catalog.check_new(&other).unwrap().password.expose(), candidate.password.expose());
     });
 }
+
+/// Hostile catalog rows (issue 9): a row changed behind Cairn's back (by hand, a tool, or a
+/// damaged page) gives an error naming what is wrong, never a panic.
+#[test]
+fn damaged_catalog_rows_give_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = open(dir.path());
+    let repo = dir.path().join("repo");
+    catalog.create_destination(&NewDestination::new("good", repo.to_str().unwrap())).unwrap();
+    drop(catalog);
+    let db = rusqlite::Connection::open(dir.path().join("catalog.sqlite")).unwrap();
+    db.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    let rows = [
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created) VALUES ('kind', 'zzz', '/x', 'me', 1, 0)",
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created) VALUES ('url', 's3', 's3:nothing', 'me', 1, 0)",
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created) VALUES ('secret', 'local', '/x', 'me', 999, 0)",
+        "INSERT INTO secrets (id, nonce, sealed) VALUES (500, x'00', x'01')",
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created) VALUES ('nonce', 'local', '/x', 'me', 500, 0)",
+        "INSERT INTO secrets (id, nonce, sealed) VALUES (501, zeroblob(24), zeroblob(40))",
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created, enabled) VALUES ('sealed', 'local', '/x', 'me', 501, 0, 'yes')",
+        "INSERT INTO destinations (name, kind, url, owner, password_secret, created, last_test_report) VALUES ('report', 'local', '/y', 'me', 1, -9223372036854775808, x'ff00')",
+    ];
+    for sql in rows {
+        db.execute_batch(sql).unwrap();
+    }
+    drop(db);
+    let catalog = open(dir.path());
+    let _ = catalog.list_destinations();
+    for name in ["kind", "url", "secret", "nonce", "sealed", "report"] {
+        let _ = catalog.get_destination(name);
+        let _ = catalog.candidate(name);
+        if let Err(e) = catalog.destination_password(name) {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+    // The good one is unharmed.
+    catalog.candidate("good").unwrap();
+    assert_eq!(catalog.destination_password("good").unwrap().expose().len(), 64);
+}
