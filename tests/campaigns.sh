@@ -25,6 +25,9 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
         injected += val("faults_injected"); survived += val("faults_survived"); clean += val("clean_errors")
         printf "%-12s faults injected %d, survived %d (in %d operations, all verified); hopeless backups %d, clean errors %d; temporary files removed by prune %d; snapshots verified %d; seed %s\n", \
             name, val("faults_injected"), val("faults_survived"), val("operations"), val("hopeless_runs"), val("clean_errors"), val("temporaries_removed"), val("snapshots_verified"), val("seed")
+    } else if (name ~ /^concurrency-/) {
+        printf "%-12s %d concurrent backups into one repository with a forget --prune in the middle; snapshots restored exactly %d; seed %s\n", \
+            name, val("concurrent_backups"), val("snapshots_restored"), val("seed")
     } else if (name == "catalog") {
         kills += val("kills"); recovered += val("kills")
         printf "%-12s kills %3d of destination create/delete (%d create, %d delete); torn entries %d; created again after a kill %d; seed %s\n", \

@@ -5,6 +5,7 @@
 //! `CAMPAIGN <name> key=value ...` line (and appends it to `$CAIRN_CAMPAIGN_REPORT` if set).
 //! Randomness comes from a seed printed with the figures (`CAIRN_CAMPAIGN_SEED` replays one).
 
+mod concurrency;
 mod crash;
 mod damage;
 mod network;
