@@ -368,6 +368,29 @@ pub(crate) fn db_error(what: &str, e: rusqlite::Error) -> Error {
     Error::new(kind, format!("catalog: {what}: {e}")).with_hint(hint)
 }
 
+/// Puts the catalog in WAL mode (once per file). Switching needs the database to itself, and
+/// SQLite may answer "busy" at once, without waiting, while another process opens the same new
+/// catalog: then it is tried again for up to 10 seconds, unless the other one switched it.
+fn enable_wal(conn: &Connection) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                let mode: Option<String> = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).ok();
+                if mode.is_some_and(|m| m.eq_ignore_ascii_case("wal")) {
+                    return Ok(());
+                }
+                if started.elapsed() > std::time::Duration::from_secs(10) {
+                    return Err(db_error("cannot enable WAL", e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(db_error("cannot enable WAL", e)),
+        }
+    }
+}
+
 /// Reads the master key file, or creates it (256 random bits, hex, mode 0600) if missing.
 fn master_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, Error> {
     if !path.exists() {
@@ -455,9 +478,9 @@ impl Catalog {
         }
         let conn = Connection::open(path).map_err(|e| db_error("cannot open", e))?;
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| db_error("cannot enable WAL", e))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_error("cannot enable foreign keys", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| db_error("cannot set a busy timeout", e))?;
+        enable_wal(&conn)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_error("cannot enable foreign keys", e))?;
         let catalog = Self { conn, key, path: path.to_path_buf(), key_path: key_file.to_path_buf() };
         catalog.migrate()?;
         if catalog.meta("catalog_id")?.is_none() {
