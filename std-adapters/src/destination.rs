@@ -493,6 +493,10 @@ impl Storage for Destination {
     }
 }
 
+/// The directories of a repository (relative to it; `""` is the repository itself) where an
+/// interrupted upload may leave a temporary file, besides the subdirectories of `data`.
+pub(crate) const TEMPORARY_DIRS: [&str; 6] = ["", crate::runner::ARCHIVE_DIR, "index", "snapshots", "keys", "locks"];
+
 /// How long a temporary file must have been left alone before [`Destination::remove_stale_temporaries`]
 /// takes it for a leftover of an interrupted upload: an upload in progress changes its file
 /// all the time, and a process that holds a lock refreshes it far more often than this.

@@ -820,8 +820,10 @@ impl SftpBackend {
         self.with_conn(|conn| {
             let base = base.clone();
             async move {
-                let mut dirs = vec![base.clone(), format!("{base}/{}", crate::runner::ARCHIVE_DIR)];
-                dirs.extend(["index", "snapshots", "keys", "locks"].map(|d| format!("{base}/{d}")));
+                let mut dirs: Vec<String> = crate::destination::TEMPORARY_DIRS
+                    .iter()
+                    .map(|d| if d.is_empty() { base.clone() } else { format!("{base}/{d}") })
+                    .collect();
                 let data = format!("{base}/data");
                 dirs.extend(
                     Self::list_dir(&conn, &data)

@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 use cairn_e2e::{Cairn, Tmpfs, random_bytes};
 
 use crate::campaigns::{Rng, report};
-use crate::s;
-
-/// `cairn` with its own HOME under `dir` (the catalog supplies passwords).
-fn cairn_home(dir: &Path) -> Cairn {
-    Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home"))
-}
+use crate::{cairn_home, s};
 
 fn catalog_file(dir: &Path) -> PathBuf {
     dir.join("home/.local/share/cairn/catalog.sqlite")

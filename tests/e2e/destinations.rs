@@ -6,12 +6,7 @@ use std::fs;
 use cairn_e2e::servers::S3Server;
 use cairn_e2e::{diff_trees, make_tree};
 
-use crate::s;
-
-fn cairn_home(dir: &std::path::Path) -> cairn_e2e::Cairn {
-    // No CAIRN_PASSWORD: the catalog supplies each destination's password.
-    cairn_e2e::Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home"))
-}
+use crate::{cairn_home, s};
 
 #[test]
 fn a_local_destination_is_created_tested_and_used_by_name() {
@@ -57,11 +52,7 @@ fn an_s3_destination_keeps_its_secret_key_sealed_in_the_catalog() {
     make_tree(&src, 200_000);
     let c = cairn_home(t.path());
     let url = format!("s3:{}/{}/laptop", server.endpoint, server.bucket);
-    c.clone()
-        .env("AWS_ACCESS_KEY_ID", &server.access_key)
-        .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
-        .run(["destination", "create", "--name", "s3", "--url", &url])
-        .ok();
+    c.clone().s3_credentials(&server).run(["destination", "create", "--name", "s3", "--url", &url]).ok();
     // Later runs need no credentials in the environment: the catalog has them.
     c.run(["backup", "--destination", "s3", s(&src)]).ok();
     c.run(["check", "--destination", "s3", "--read-data"]).ok();

@@ -367,9 +367,7 @@ fn an_s3_destination_from_fields_runs_a_job_with_a_local_one() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src, 100_000);
-    let c = cairn_at(t.path(), "catalog.sqlite")
-        .env("AWS_ACCESS_KEY_ID", &server.access_key)
-        .env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let c = cairn_at(t.path(), "catalog.sqlite").s3_credentials(&server);
     let created = c
         .run([
             "--json",

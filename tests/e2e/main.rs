@@ -30,6 +30,12 @@ pub(crate) fn cairn(dir: &Path) -> Cairn {
     Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home")).env("CAIRN_PASSWORD", PASSWORD)
 }
 
+/// `cairn` with its own HOME under `dir` and no password: the catalog supplies each
+/// destination's.
+pub(crate) fn cairn_home(dir: &Path) -> Cairn {
+    Cairn::new(env!("CARGO_BIN_EXE_cairn"), &dir.join("home"))
+}
+
 /// The arguments of `init` at `repo` with cheap key derivation (tests only) and packs of
 /// `pack_mib`.
 pub(crate) fn init_args(repo: &str, pack_mib: u32) -> Vec<String> {

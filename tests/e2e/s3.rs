@@ -15,8 +15,7 @@ fn backup_restore_check_and_prune_on_an_s3_server() {
     let src = t.path().join("src");
     make_tree(&src, 3_000_000);
     let repo = format!("s3:{}/{}/backups/laptop?region=us-east-1", server.endpoint, server.bucket);
-    let c =
-        cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let c = cairn(t.path()).s3_credentials(&server);
     let init = c.run([&["--json".to_string()][..], &init_args(&repo, 1)[..]].concat()).ok().json();
     assert_eq!(init["repository"], format!("s3:{}/{}/backups/laptop", server.endpoint, server.bucket));
     // The objects are where the format says, under the backup directory of the bucket.
@@ -67,8 +66,7 @@ fn a_backup_through_a_faulty_network_completes_intact() {
     let src = t.path().join("src");
     make_tree(&src, 2_000_000);
     let repo = format!("s3:http://127.0.0.1:{}/{}/flaky?retries=4&stall-timeout=1", proxy.port, server.bucket);
-    let c =
-        cairn(t.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let c = cairn(t.path()).s3_credentials(&server);
     c.run(init_args(&repo, 1)).ok();
     c.run(["backup", "--repo", &repo, s(&src)]).ok();
     c.run(["check", "--repo", &repo, "--read-data"]).ok();

@@ -13,7 +13,7 @@ use cairn_e2e::servers::{RestServer, S3Server, SshServer};
 use cairn_e2e::{Cairn, make_tree};
 
 use crate::campaigns::report;
-use crate::s;
+use crate::{cairn_home, s};
 
 const REPO_PASSWORD: &str = "Zebra-Quartz 9 lantern: the repository password";
 const SSH_PASSPHRASE: &str = "Ochre-Walrus 4 kettle: the key passphrase";
@@ -47,7 +47,7 @@ fn campaign_secrets_never_leave_the_sealed_table() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src, 300_000);
-    let home = Cairn::new(env!("CARGO_BIN_EXE_cairn"), &t.path().join("home"));
+    let home = cairn_home(t.path());
     let key = ssh.add_client_key("ed25519", SSH_PASSPHRASE);
     let mut outputs = 0u64;
     let mut run = |c: &Cairn, args: &[&str], ok: bool| {

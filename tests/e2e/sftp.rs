@@ -9,28 +9,15 @@ use cairn_e2e::{diff_trees, make_tree};
 
 use crate::{cairn, destination_cycle, init_args, s};
 
-fn repo_url(server: &SshServer, dir: &str) -> String {
-    format!("sftp://{}@127.0.0.1:{}{}", server.user, server.port, server.root.join(dir).display())
-}
-
-fn ssh_args(server: &SshServer) -> Vec<String> {
-    vec![
-        "--ssh-key".into(),
-        server.client_key.display().to_string(),
-        "--known-hosts".into(),
-        server.known_hosts.display().to_string(),
-    ]
-}
-
 #[test]
 fn backup_restore_check_and_prune_over_sftp() {
     let Some(server) = SshServer::start() else { return };
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     make_tree(&src, 3_000_000);
-    let repo = repo_url(&server, "repo");
+    let repo = server.repo_url("repo");
     let c = cairn(t.path());
-    let ssh = ssh_args(&server);
+    let ssh = server.client_args();
     c.run(init_args(&repo, 1).into_iter().chain(ssh.iter().cloned())).ok();
     destination_cycle(&c, &repo, &ssh, &src, &t.path().join("restored"));
 
@@ -54,9 +41,9 @@ fn a_server_that_disappears_mid_backup_leaves_a_repository_the_next_backup_compl
     for i in 0..40u64 {
         fs::write(src.join(format!("f{i:02}")), cairn_e2e::random_bytes(i + 1, 2_000_000)).unwrap();
     }
-    let repo = repo_url(&server, "interrupted");
+    let repo = server.repo_url("interrupted");
     let c = cairn(t.path());
-    let ssh = ssh_args(&server);
+    let ssh = server.client_args();
     let with_ssh =
         |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).chain(ssh.iter().cloned()).collect() };
     c.run(init_args(&repo, 1).into_iter().chain(ssh.iter().cloned())).ok();

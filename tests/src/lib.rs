@@ -267,6 +267,13 @@ impl Cairn {
         self
     }
 
+    /// With the credentials of `server` in the environment (`AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`).
+    #[must_use]
+    pub fn s3_credentials(self, server: &servers::S3Server) -> Self {
+        self.env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+    }
+
     /// The command, ready to run.
     pub fn command<I, S>(&self, args: I) -> Command
     where
@@ -330,11 +337,7 @@ pub fn assert_no_secret(secrets: &[String], args: &[std::ffi::OsString], run: &R
             assert!(!text.contains(secret.as_str()), "SECRET LEAKED on {stream} of cairn {args:?}:\n{text}");
         }
     }
-    SECRETS_CHECKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
-
-/// How many outputs were checked for secrets in this test process.
-pub static SECRETS_CHECKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Converts a process output.
 pub fn finish(o: Output) -> Run {

@@ -714,6 +714,22 @@ impl SshServer {
         path
     }
 
+    /// The `sftp://` URL of `dir` under [`SshServer::root`].
+    pub fn repo_url(&self, dir: &str) -> String {
+        format!("sftp://{}@127.0.0.1:{}{}", self.user, self.port, self.root.join(dir).display())
+    }
+
+    /// The `cairn` flags that log in with [`SshServer::client_key`] and trust the host key
+    /// through [`SshServer::known_hosts`].
+    pub fn client_args(&self) -> Vec<String> {
+        vec![
+            "--ssh-key".into(),
+            self.client_key.display().to_string(),
+            "--known-hosts".into(),
+            self.known_hosts.display().to_string(),
+        ]
+    }
+
     /// Writes a `known_hosts` file that records another key for this server (as after a
     /// reinstall, or an interception) and returns it.
     pub fn changed_known_hosts(&self) -> PathBuf {

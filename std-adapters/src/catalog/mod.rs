@@ -744,14 +744,18 @@ impl Catalog {
         self.insert_destination(new, &candidate)
     }
 
-    /// The password kept for a destination at `url` whose creation was interrupted.
-    fn pending_password(&self, url: &str) -> Result<Option<Secret>, Error> {
-        let id: Option<i64> = self
-            .conn
+    /// The secret that holds the password kept for a destination at `url` whose creation was
+    /// interrupted.
+    fn pending_secret_id(&self, url: &str) -> Result<Option<i64>, Error> {
+        self.conn
             .query_row("SELECT password_secret FROM pending_passwords WHERE url = ?1", [url], |r| r.get(0))
             .optional()
-            .map_err(|e| db_error("cannot read a pending destination", e))?;
-        id.map(|id| self.get_secret(id)).transpose()
+            .map_err(|e| db_error("cannot read a pending destination", e))
+    }
+
+    /// The password kept for a destination at `url` whose creation was interrupted.
+    fn pending_password(&self, url: &str) -> Result<Option<Secret>, Error> {
+        self.pending_secret_id(url)?.map(|id| self.get_secret(id)).transpose()
     }
 
     /// Keeps the generated password of `candidate` before its Test initialises a repository
@@ -773,12 +777,7 @@ impl Catalog {
     }
 
     fn drop_pending_password(&self, url: &str) -> Result<(), Error> {
-        let id: Option<i64> = self
-            .conn
-            .query_row("SELECT password_secret FROM pending_passwords WHERE url = ?1", [url], |r| r.get(0))
-            .optional()
-            .map_err(|e| db_error("cannot read a pending destination", e))?;
-        if let Some(id) = id {
+        if let Some(id) = self.pending_secret_id(url)? {
             self.conn
                 .execute("DELETE FROM pending_passwords WHERE url = ?1", [url])
                 .and_then(|_| self.conn.execute("DELETE FROM secrets WHERE id = ?1", [id]))

@@ -86,8 +86,7 @@ fn campaign_concurrent_backups_and_a_prune_on_s3() {
     let Some(server) = S3Server::start() else { return };
     let w = tempfile::tempdir().unwrap();
     let repo = format!("s3:{}/{}/shared?region=us-east-1", server.endpoint, server.bucket);
-    let c =
-        cairn(w.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let c = cairn(w.path()).s3_credentials(&server);
     c.run(init_args(&repo, 1)).ok();
     campaign("s3", &c, &repo, &[], w.path(), 31);
 }
@@ -96,13 +95,7 @@ fn campaign_concurrent_backups_and_a_prune_on_s3() {
 fn campaign_concurrent_backups_and_a_prune_over_sftp() {
     let Some(server) = SshServer::start() else { return };
     let w = tempfile::tempdir().unwrap();
-    let repo = format!("sftp://{}@127.0.0.1:{}{}", server.user, server.port, server.root.join("shared").display());
-    let extra = vec![
-        "--ssh-key".to_string(),
-        server.client_key.display().to_string(),
-        "--known-hosts".into(),
-        server.known_hosts.display().to_string(),
-    ];
+    let (repo, extra) = (server.repo_url("shared"), server.client_args());
     let c = cairn(w.path());
     c.run(init_args(&repo, 1).into_iter().chain(extra.iter().cloned())).ok();
     campaign("sftp", &c, &repo, &extra, w.path(), 32);

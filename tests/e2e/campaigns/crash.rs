@@ -259,8 +259,7 @@ fn campaign_crash_s3() {
     let Some(server) = S3Server::start() else { return };
     let w = tempfile::tempdir().unwrap();
     let repo = format!("s3:{}/{}/crash?region=us-east-1", server.endpoint, server.bucket);
-    let c =
-        cairn(w.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
+    let c = cairn(w.path()).s3_credentials(&server);
     c.run(init_args(&repo, 1)).ok();
     let store = server.data.join(&server.bucket).join("crash");
     let t = Target { name: "s3", c, repo, extra: Vec::new(), store };
@@ -272,13 +271,7 @@ fn campaign_crash_sftp() {
     let Some(server) = SshServer::start() else { return };
     let w = tempfile::tempdir().unwrap();
     let dir = server.root.join("crash");
-    let repo = format!("sftp://{}@127.0.0.1:{}{}", server.user, server.port, dir.display());
-    let extra = vec![
-        "--ssh-key".to_string(),
-        server.client_key.display().to_string(),
-        "--known-hosts".into(),
-        server.known_hosts.display().to_string(),
-    ];
+    let (repo, extra) = (server.repo_url("crash"), server.client_args());
     let c = cairn(w.path());
     c.run(init_args(&repo, 1).into_iter().chain(extra.iter().cloned())).ok();
     let t = Target { name: "sftp", c, repo, extra, store: dir };

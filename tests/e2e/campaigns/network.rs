@@ -230,57 +230,44 @@ fn dead_http(port: u16, r: u64) -> FaultProxy {
     FaultProxy::start(port, 3 + (r >> 8) % 20, vec![fault])
 }
 
+/// The campaign on an HTTP destination whose server listens on `port`: `c` holds its
+/// credentials, and `repo(port, options)` is its URL through `port` with the options
+/// (`k=v&...`, empty for none).
+fn http_campaign(name: &'static str, port: u16, c: Cairn, repo: &dyn Fn(u16, &str) -> String, w: &Path, salt: u64) {
+    let proxy = FaultProxy::start(port, 3, http_faults());
+    let dead = |r: u64| {
+        let p = dead_http(port, r);
+        (repo(p.port, "retries=0"), Box::new(move || p.faults()) as Box<dyn Fn() -> u64>)
+    };
+    let direct = repo(port, "");
+    c.run(init_args(&direct, 1)).ok();
+    let injected = || proxy.faults();
+    let faulty = repo(proxy.port, "retries=6&stall-timeout=1");
+    let n = Net { name, c, faulty, direct, extra: Vec::new(), injected: &injected, temporaries: None };
+    campaign(&n, &dead, w, salt);
+}
+
 #[test]
 fn campaign_network_s3() {
     let Some(server) = S3Server::start() else { return };
     let w = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(server.port, 3, http_faults());
-    let repo = |port: u16, opts: &str| format!("s3:http://127.0.0.1:{port}/{}/net?{opts}", server.bucket);
-    let dead = |r: u64| {
-        let p = dead_http(server.port, r);
-        (repo(p.port, "region=us-east-1&retries=0"), Box::new(move || p.faults()) as Box<dyn Fn() -> u64>)
+    let repo = |port: u16, opts: &str| {
+        let opts = if opts.is_empty() { String::new() } else { format!("&{opts}") };
+        format!("s3:http://127.0.0.1:{port}/{}/net?region=us-east-1{opts}", server.bucket)
     };
-    let c =
-        cairn(w.path()).env("AWS_ACCESS_KEY_ID", &server.access_key).env("AWS_SECRET_ACCESS_KEY", &server.secret_key);
-    let direct = repo(server.port, "region=us-east-1");
-    c.run(init_args(&direct, 1)).ok();
-    let injected = || proxy.faults();
-    let n = Net {
-        name: "s3",
-        c,
-        faulty: repo(proxy.port, "region=us-east-1&retries=6&stall-timeout=1"),
-        direct,
-        extra: Vec::new(),
-        injected: &injected,
-        temporaries: None,
-    };
-    campaign(&n, &dead, w.path(), 11);
+    http_campaign("s3", server.port, cairn(w.path()).s3_credentials(&server), &repo, w.path(), 11);
 }
 
 #[test]
 fn campaign_network_rest() {
     let Some(server) = RestServer::start(false) else { return };
     let w = tempfile::tempdir().unwrap();
-    let proxy = FaultProxy::start(server.port, 3, http_faults());
-    let repo = |port: u16, opts: &str| format!("rest:http://{}@127.0.0.1:{port}/net{opts}", server.user);
-    let dead = |r: u64| {
-        let p = dead_http(server.port, r);
-        (repo(p.port, "?retries=0"), Box::new(move || p.faults()) as Box<dyn Fn() -> u64>)
+    let repo = |port: u16, opts: &str| {
+        let opts = if opts.is_empty() { String::new() } else { format!("?{opts}") };
+        format!("rest:http://{}@127.0.0.1:{port}/net{opts}", server.user)
     };
     let c = cairn(w.path()).env("CAIRN_REST_PASSWORD", &server.password);
-    let direct = repo(server.port, "");
-    c.run(init_args(&direct, 1)).ok();
-    let injected = || proxy.faults();
-    let n = Net {
-        name: "rest",
-        c,
-        faulty: repo(proxy.port, "?retries=6&stall-timeout=1"),
-        direct,
-        extra: Vec::new(),
-        injected: &injected,
-        temporaries: None,
-    };
-    campaign(&n, &dead, w.path(), 12);
+    http_campaign("rest", server.port, c, &repo, w.path(), 12);
 }
 
 #[test]
