@@ -179,6 +179,10 @@ impl<S: Storage> Repository<S> {
         let mut last_error = None;
         let mut damaged = None;
         let mut decoded_any = false;
+        // A key that the password opens but whose master key does not open the config: left by
+        // an interrupted `init` at the same place (its config never written), or the config is
+        // damaged. Another key may still open it; if none does, this is the error.
+        let mut config_error = None;
         for info in listed {
             let key = match read_key(&storage, info.id).await {
                 Ok(k) => k,
@@ -195,16 +199,16 @@ impl<S: Storage> Repository<S> {
                 Err(_) => continue,
             };
             let keys = Arc::new(Keys::new(&master));
-            let plain = open_object(
-                &keys,
-                ObjectKind::Config,
-                Id::ZERO,
-                label::CONFIG,
-                &sealed_config,
-                config::MAX_CONFIG_LEN,
-            )?;
-            let config = Config::decode(&plain)?;
-            return Ok(Self { storage, keys, config, key_id: KeyId(info.id) });
+            let opened =
+                open_object(&keys, ObjectKind::Config, Id::ZERO, label::CONFIG, &sealed_config, config::MAX_CONFIG_LEN)
+                    .and_then(|plain| Config::decode(&plain));
+            match opened {
+                Ok(config) => return Ok(Self { storage, keys, config, key_id: KeyId(info.id) }),
+                Err(e) => config_error = Some(e),
+            }
+        }
+        if let Some(e) = config_error {
+            return Err(e);
         }
         // A damaged key is reported instead of "wrong password" only when no key decoded at all.
         match (last_error, damaged) {

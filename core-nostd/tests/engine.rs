@@ -460,3 +460,35 @@ fn restore_reads_each_pack_once() {
         assert_eq!(files, 60);
     })
 }
+
+#[test]
+fn a_key_left_by_an_interrupted_init_does_not_stop_the_repository_from_opening() {
+    block_on(async {
+        // An init interrupted after writing its key, before its config, then run again at the
+        // same place with the same password (as a destination create run again does): two keys
+        // open with the password, and only one of them opens the config.
+        let store = MemoryBackend::new();
+        let orphan = MemoryBackend::new();
+        Repository::init(&orphan, b"pw", &small_repo_options(), &mut TestRng(1)).await.unwrap();
+        let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut TestRng(2)).await.unwrap();
+        let config_id = repo.config().id;
+        for key in orphan.list(FileKind::Key).await.unwrap() {
+            let h = Handle::new(FileKind::Key, key.id);
+            let bytes = orphan.read(&h, ReadRange::All { max_len: 1 << 20 }).await.unwrap();
+            store.write(&h, bytes, WriteMode::CreateNew).await.unwrap();
+        }
+        assert_eq!(store.list(FileKind::Key).await.unwrap().len(), 2);
+        let opened = Repository::open(&store, b"pw").await.unwrap();
+        assert_eq!(opened.config().id, config_id);
+        // A config that no key opens is still reported as damaged.
+        let other = MemoryBackend::new();
+        Repository::init(&other, b"pw", &small_repo_options(), &mut TestRng(3)).await.unwrap();
+        let foreign = other.read(&Handle::CONFIG, ReadRange::All { max_len: 1 << 20 }).await.unwrap();
+        store.write(&Handle::CONFIG, foreign, WriteMode::Replace).await.unwrap();
+        for key in other.list(FileKind::Key).await.unwrap() {
+            store.remove(&Handle::new(FileKind::Key, key.id)).await.ok();
+        }
+        let err = Repository::open(&store, b"pw").await.err().unwrap();
+        assert!(err.to_string().contains("config"), "{err}");
+    });
+}
