@@ -10,10 +10,11 @@ cd "$(dirname "$0")"
 # mkfifo (coreutils), setpriv and mount (util-linux): the end-to-end tests use them to make a
 # FIFO, to read files as an unprivileged user, and to fill a small tmpfs; tar and gzip: to unpack
 # what `cairn dump` writes; openssl: a TLS server with a self-signed certificate; rclone: the
-# restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server.
+# restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server; npm: the
+# window's TypeScript and Azurite (the Azure Blob test server).
 missing=()
 for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone \
-    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server; do
+    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
@@ -33,11 +34,13 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 # Real servers the destination tests start on 127.0.0.1 (see tests/src/servers.rs): s3s-fs, an
-# S3-compatible server that verifies SigV4; tauri-driver, the WebDriver server for the desktop
-# app's end-to-end test. Installed once into a cache outside the clone.
+# S3-compatible server that verifies SigV4; azurite-blob, Azure Blob's emulator; tauri-driver,
+# the WebDriver server for the desktop app's end-to-end test. Installed once into a cache
+# outside the clone.
 . dist/tools.sh
 cargo_tool s3s-fs s3s-fs@0.14.1 "the S3 test server; about 4 minutes, once" --features binary
 cargo_tool tauri-driver tauri-driver@2.1.0 "about a minute, once"
+npm_tool azurite-blob azurite@3.35.0 "the Azure Blob test server; about 30 seconds, once"
 build_ui
 
 # --- checks and tests ----------------------------------------------------------------------

@@ -377,18 +377,19 @@ pub(crate) struct DestinationFieldArgs {
     /// secrets); or give --type and the fields
     #[arg(long, conflicts_with = "kind")]
     pub(crate) url: Option<String>,
-    /// local, s3, sftp or rest
+    /// local, s3, sftp, rest or azure
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) kind: Option<String>,
-    /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3), a
-    /// path on the server (REST)
+    /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
+    /// container (Azure), a path on the server (REST)
     #[arg(long, value_name = "DIR")]
     pub(crate) backup_dir: Option<String>,
     /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
     /// minio or custom
     #[arg(long)]
     pub(crate) vendor: Option<String>,
-    /// S3 endpoint (https://HOST[:PORT]), or the custom vendor's template with {region}
+    /// S3 endpoint (https://HOST[:PORT]), or the custom vendor's template with {region}; Azure
+    /// Blob endpoint, if not https://ACCOUNT.blob.core.windows.net
     #[arg(long)]
     pub(crate) endpoint: Option<String>,
     /// S3 region
@@ -397,9 +398,16 @@ pub(crate) struct DestinationFieldArgs {
     /// S3 bucket
     #[arg(long)]
     pub(crate) bucket: Option<String>,
-    /// S3 account id (Cloudflare R2) or namespace (Oracle)
+    /// S3 account id (Cloudflare R2) or namespace (Oracle); Azure storage account (its key in
+    /// AZURE_ACCOUNT_KEY, or a SAS token in AZURE_ACCOUNT_SAS)
     #[arg(long)]
     pub(crate) account: Option<String>,
+    /// Azure container
+    #[arg(long)]
+    pub(crate) container: Option<String>,
+    /// Azure access tier for data packs: Hot, Cool or Cold
+    #[arg(long)]
+    pub(crate) access_tier: Option<String>,
     /// S3 storage class for data packs
     #[arg(long)]
     pub(crate) storage_class: Option<String>,
@@ -415,7 +423,7 @@ pub(crate) struct DestinationFieldArgs {
     /// REST: http or https [default: https]
     #[arg(long)]
     pub(crate) scheme: Option<String>,
-    /// Do not check TLS certificates (S3, REST): only for servers you trust on a network you trust
+    /// Do not check TLS certificates (S3, REST, Azure): only for servers you trust on a network you trust
     #[arg(long)]
     pub(crate) no_verify_tls: bool,
     /// Retries of a failed request

@@ -22,6 +22,8 @@ fn env_secrets() -> DestinationSecrets {
     secrets.rest_password = env_secret("CAIRN_REST_PASSWORD");
     secrets.ssh_passphrase = env_secret("CAIRN_SSH_PASSPHRASE");
     secrets.ssh_password = env_secret("CAIRN_SSH_PASSWORD");
+    secrets.azure_key = env_secret("AZURE_ACCOUNT_KEY");
+    secrets.azure_sas = env_secret("AZURE_ACCOUNT_SAS");
     secrets
 }
 
@@ -103,6 +105,8 @@ fn url_of(f: &DestinationFieldArgs, g: &Global) -> Result<Option<String>, Error>
     fields.bucket = f.bucket.clone();
     fields.account = f.account.clone();
     fields.storage_class = f.storage_class.clone();
+    fields.container = f.container.clone();
+    fields.access_tier = f.access_tier.clone();
     fields.access_key =
         g.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|_| kind == "s3");
     fields.host = f.host.clone();

@@ -97,6 +97,8 @@ impl Location {
             ssh_password: env_secret("CAIRN_SSH_PASSWORD"),
             accept_host_key: global.accept_host_key.clone(),
             known_hosts: global.known_hosts.clone(),
+            azure_key: env_secret("AZURE_ACCOUNT_KEY"),
+            azure_sas: env_secret("AZURE_ACCOUNT_SAS"),
         };
         let url = parse_destination(spec, credentials)?;
         Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false, catalog_id: None })

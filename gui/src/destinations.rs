@@ -36,6 +36,12 @@ impl DestinationForm {
             f.access_key = some(&self.access_key);
             f.storage_class = some(&self.storage_class);
         }
+        if f.kind == "azure" {
+            f.account = some(&self.account);
+            f.container = some(&self.container);
+            f.endpoint = some(&self.endpoint);
+            f.access_tier = some(&self.access_tier);
+        }
         if f.kind == "sftp" || f.kind == "rest" {
             f.host = some(&self.host);
             f.port = (self.port != 0).then_some(self.port);
@@ -48,7 +54,7 @@ impl DestinationForm {
         if f.kind == "rest" {
             f.scheme = some(&self.scheme);
         }
-        f.verify_tls = (!self.verify_tls && (f.kind == "s3" || f.kind == "rest")).then_some(false);
+        f.verify_tls = (!self.verify_tls && matches!(f.kind.as_str(), "s3" | "rest" | "azure")).then_some(false);
         f.retries = (self.retries != 0).then_some(self.retries);
         f.connections = (self.connections != 0).then_some(self.connections);
         f
@@ -62,6 +68,8 @@ impl DestinationForm {
             "rest" => s.rest_password = secret(&self.password),
             "sftp" if some(&self.key_file).is_some() => s.ssh_passphrase = secret(&self.password),
             "sftp" => s.ssh_password = secret(&self.password),
+            "azure" if self.azure_auth == "sas" => s.azure_sas = secret(self.secret_key.trim()),
+            "azure" => s.azure_key = secret(self.secret_key.trim()),
             _ => {}
         }
         s
@@ -238,6 +246,18 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
             f.backup_dir = format!("/{}", path.trim_end_matches('/'));
             f.user = c.user.clone().unwrap_or_default();
             f.verify_tls = c.verify_tls;
+        }
+        DestinationUrl::Azure(c) => {
+            f.account = c.account.clone();
+            f.container = c.container.clone();
+            f.backup_dir = c.directory.trim_start_matches('/').to_string();
+            if c.endpoint != format!("https://{}.blob.core.windows.net", c.account) {
+                f.endpoint = c.endpoint.clone();
+            }
+            f.access_tier = c.pack_access_tier.clone().unwrap_or_default();
+            f.verify_tls = c.verify_tls;
+            let sas = catalog.destination_secrets(d).is_ok_and(|s| s.azure_sas.is_some() && s.azure_key.is_none());
+            f.azure_auth = if sas { "sas" } else { "key" }.to_string();
         }
         _ => {}
     }

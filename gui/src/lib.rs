@@ -99,6 +99,8 @@ const FIELDS: &[(&str, &str)] = &[
     ("access-key", "accessKey"),
     ("secret-key", "secretKey"),
     ("storage-class", "storageClass"),
+    ("container", "container"),
+    ("access-tier", "accessTier"),
     ("host", "host"),
     ("port", "port"),
     ("user", "user"),

@@ -37,23 +37,31 @@ pub struct FieldError {
 pub struct DestinationForm {
     /// Unique name.
     pub name: String,
-    /// `local`, `s3`, `sftp` or `rest`.
+    /// `local`, `s3`, `sftp`, `rest` or `azure`.
     pub kind: String,
-    /// Absolute path (local, SFTP), key prefix (S3), path on the server (REST).
+    /// Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
     pub backup_dir: String,
     /// S3 vendor preset id, or `custom`.
     pub vendor: String,
-    /// S3 endpoint: a URL, or for `custom` a template with `{region}` and `{bucket}`.
+    /// S3 endpoint: a URL, or for `custom` a template with `{region}` and `{bucket}`; Azure
+    /// Blob endpoint when not the account's public one (empty: `ACCOUNT.blob.core.windows.net`).
     pub endpoint: String,
     /// S3 region.
     pub region: String,
     /// S3 bucket.
     pub bucket: String,
-    /// S3 account id (Cloudflare R2) or namespace (Oracle).
+    /// S3 account id (Cloudflare R2) or namespace (Oracle); Azure storage account.
     pub account: String,
+    /// Azure container.
+    pub container: String,
+    /// Azure: `key` (the storage account key) or `sas` (a SAS token) in `secret_key`.
+    pub azure_auth: String,
+    /// Azure access tier for data packs (`Hot`, `Cool`, `Cold`; empty: the account's default).
+    pub access_tier: String,
     /// S3 access key id.
     pub access_key: String,
-    /// S3 secret access key (kept sealed in the catalog; empty on update keeps the stored one).
+    /// S3 secret access key, Azure account key or SAS token (kept sealed in the catalog; empty
+    /// on update keeps the stored one).
     pub secret_key: String,
     /// S3 storage class for data packs.
     pub storage_class: String,

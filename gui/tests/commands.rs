@@ -426,6 +426,57 @@ fn an_unknown_ssh_host_key_is_offered_for_acceptance() {
     });
 }
 
+#[test]
+fn an_azure_destination_is_checked_tested_saved_and_shown_back_with_a_sas_token() {
+    use cairn_e2e::servers::{AZURE_ACCOUNT, AzuriteServer};
+    let Some(server) = AzuriteServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (gui, _) = gui_at(t.path(), false);
+    let sas = server.account_sas("rwdlac", "2099-01-01T00:00:00Z");
+    let form = DestinationForm {
+        name: "azure".into(),
+        kind: "azure".into(),
+        account: AZURE_ACCOUNT.into(),
+        container: "gui-made".into(),
+        backup_dir: "laptop".into(),
+        endpoint: server.endpoint.clone(),
+        azure_auth: "sas".into(),
+        secret_key: sas.clone(),
+        access_tier: "Cold".into(),
+        verify_tls: true,
+        ..Default::default()
+    };
+    block_on(async {
+        // Field by field: a bad container is named on its field.
+        let bad = DestinationForm { container: "Not_A_Container".into(), ..form.clone() };
+        let check = gui.check_destination_form(bad, false).await.unwrap();
+        assert!(!check.ok && check.errors.iter().any(|e| e.field == "container"), "{check:?}");
+        let saved = gui.create_destination("a1".into(), form.clone()).await.unwrap();
+        assert!(saved.test.ok, "{saved:?}");
+        let created =
+            saved.test.steps.iter().filter_map(|s| s.detail.as_deref()).any(|d| d.contains("created the container"));
+        assert!(created, "{saved:?}");
+        let d = saved.destination.unwrap();
+        assert_eq!(d.kind, "azure");
+        // The form comes back as it was given, with the secret left out.
+        assert_eq!(
+            (
+                d.form.account.as_str(),
+                d.form.container.as_str(),
+                d.form.backup_dir.as_str(),
+                d.form.azure_auth.as_str()
+            ),
+            (AZURE_ACCOUNT, "gui-made", "laptop", "sas")
+        );
+        assert_eq!((d.form.endpoint.as_str(), d.form.access_tier.as_str()), (server.endpoint.as_str(), "Cold"));
+        assert!(d.form.secret_key.is_empty());
+        assert!(!format!("{d:?}").contains(&sas));
+        assert!(gui.test_destination("a2".into(), "azure".into()).await.unwrap().ok);
+        let objects = gui.browse_destination("azure".into()).await.unwrap();
+        assert!(objects.iter().any(|o| o.path == "config"), "{objects:?}");
+    });
+}
+
 /// Secrets sweep (issue 9): what the window gets back (form checks, Test reports, errors and
 /// live events) never carries a secret typed into a form, when things go right or wrong.
 #[test]

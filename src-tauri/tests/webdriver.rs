@@ -270,6 +270,21 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
         "return document.querySelector('#resolved-endpoint').textContent === 'https://my-backups.s3.nl-ams.example.net'",
     );
     d.shot("02b-destination-form-s3-custom");
+    // The Azure form: its help, the SAS choice relabels the secret, a bad container is named.
+    d.click("[data-kind=azure]");
+    d.wait("#azure-help");
+    d.script(
+        "const s = document.querySelector('#f-azureAuth'); s.value = 'sas'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    d.until("the SAS label", "return document.querySelector('label[for=f-secretKey]').textContent === 'SAS token'");
+    d.type_into("#f-account", "mybackups");
+    d.type_into("#f-container", "Bad_Container");
+    d.until(
+        "the container error",
+        "return document.querySelector('#f-container-error').textContent.includes('container')",
+    );
+    d.shot("02c-destination-form-azure");
     d.click("[data-kind=local]");
     d.type_into("#f-backupDir", repo.to_str().unwrap());
     d.until("Save enabled", "return !document.querySelector('#save-destination').disabled");

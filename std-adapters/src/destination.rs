@@ -7,6 +7,7 @@
 //! | `s3:VENDOR/BUCKET[/DIR][?OPTIONS]` | a bucket of a preset vendor ([`crate::s3_vendors`]) |
 //! | `rest:https://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]` | a restic REST server |
 //! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&host-key=FP&known-hosts=FILE]` | a directory over SSH |
+//! | `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` | an Azure Blob container |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -16,12 +17,19 @@
 //! filled in), `access-key=`. The secret key never goes in a URL: it comes from the environment
 //! (`AWS_SECRET_ACCESS_KEY`) or the catalog. An explicit endpoint defaults to path-style
 //! addressing (it works without wildcard DNS) except on `amazonaws.com`.
+//!
+//! Azure options: `endpoint=URL` (default `https://ACCOUNT.blob.core.windows.net`; an emulator
+//! such as Azurite: `http://HOST:PORT/ACCOUNT`), `access-tier=Hot|Cool|Cold` (data packs only),
+//! `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`. The account key
+//! (`AZURE_ACCOUNT_KEY`) or a SAS token (`AZURE_ACCOUNT_SAS`) comes from the environment or the
+//! catalog, never from the URL.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadOnly, ReadRange, Storage, StorageProperties, WriteMode};
 
+use crate::azure::{AzureAuth, AzureBackend, AzureConfig};
 use crate::error::{Error, ErrorKind};
 use crate::local::LocalBackend;
 use crate::rest::{RestBackend, RestConfig};
@@ -42,6 +50,8 @@ pub enum DestinationUrl {
     Rest(Box<RestConfig>),
     /// A directory on an SFTP server.
     Sftp(Box<SftpConfig>),
+    /// An Azure Blob container.
+    Azure(Box<AzureConfig>),
 }
 
 impl DestinationUrl {
@@ -61,6 +71,12 @@ impl DestinationUrl {
                 None => format!("rest:{}", c.url),
             },
             Self::Sftp(c) => format!("sftp://{}@{}:{}{}", c.user, c.host, c.port, c.directory),
+            Self::Azure(c) => {
+                let dir = if c.directory == "/" { String::new() } else { c.directory.clone() };
+                let default = format!("https://{}.blob.core.windows.net", c.account);
+                let endpoint = if c.endpoint == default { String::new() } else { format!("?endpoint={}", c.endpoint) };
+                format!("azure:{}/{}{dir}{endpoint}", c.account, c.container)
+            }
         }
     }
 
@@ -79,6 +95,10 @@ impl DestinationUrl {
             Self::Sftp(c) => Destination::Sftp(Box::new(
                 SftpBackend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid SFTP destination: {e}")))?,
+            )),
+            Self::Azure(c) => Destination::Azure(Box::new(
+                AzureBackend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid Azure destination: {e}")))?,
             )),
         })
     }
@@ -105,6 +125,10 @@ pub struct Credentials {
     pub accept_host_key: Option<String>,
     /// The `known_hosts` file [default: `~/.ssh/known_hosts`].
     pub known_hosts: Option<PathBuf>,
+    /// The Azure storage account key.
+    pub azure_key: Option<Secret>,
+    /// An Azure SAS token (used when there is no account key).
+    pub azure_sas: Option<Secret>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -143,6 +167,9 @@ fn stall_timeout(url: &str, v: &str) -> Result<std::time::Duration, Error> {
 pub fn parse_destination(url: &str, credentials: Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
         return parse_s3(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
+    }
+    if let Some(rest) = url.strip_prefix("azure:") {
+        return parse_azure(url, rest, credentials).map(|c| DestinationUrl::Azure(Box::new(c)));
     }
     if url.starts_with("sftp://") {
         return parse_sftp(url, credentials).map(|c| DestinationUrl::Sftp(Box::new(c)));
@@ -408,6 +435,80 @@ fn parse_rest(url: &str, rest: &str, password: Option<Secret>) -> Result<RestCon
     Ok(c)
 }
 
+/// `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` (see the [module docs](self)).
+fn parse_azure(url: &str, rest: &str, credentials: Credentials) -> Result<AzureConfig, Error> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut parts = location.splitn(3, '/');
+    let account = parts.next().unwrap_or_default();
+    let container = parts.next().unwrap_or_default();
+    let dir = parts.next().unwrap_or_default();
+    if account.is_empty() || container.is_empty() {
+        return Err(bad(url, "write azure:ACCOUNT/CONTAINER/DIR"));
+    }
+    if !crate::azure::valid_account_name(account) {
+        return Err(bad(url, format!("{account:?} is not a storage account name (3 to 24 of a-z and 0-9)")));
+    }
+    if !crate::azure::valid_container_name(container) {
+        return Err(bad(
+            url,
+            format!(
+                "{container:?} is not a container name (3 to 63 of a-z, 0-9 and single '-', starting with a letter or digit)"
+            ),
+        ));
+    }
+    let directory = format!("/{}", dir.trim_end_matches('/'));
+    validate_directory(&directory).map_err(|e| bad(url, e))?;
+    let auth = match (credentials.azure_key, credentials.azure_sas) {
+        (Some(k), _) => AzureAuth::SharedKey(k),
+        (None, Some(t)) => AzureAuth::Sas(t),
+        (None, None) => {
+            return Err(Error::new(ErrorKind::InvalidInput, "no Azure account key or SAS token")
+                .with_hint("set AZURE_ACCOUNT_KEY (the storage account's key1 or key2) or AZURE_ACCOUNT_SAS"));
+        }
+    };
+    let mut c = AzureConfig::new(account, container, auth);
+    c.directory = directory;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "endpoint" => {
+                let v = percent_decode(v);
+                if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() < 9 {
+                    return Err(bad(url, format!("the endpoint {v:?} must be an https:// URL")));
+                }
+                c.endpoint = v.trim_end_matches('/').to_string();
+            }
+            "access-tier" => {
+                c.pack_access_tier = match v.to_ascii_lowercase().as_str() {
+                    "" => None,
+                    "hot" => Some("Hot".into()),
+                    "cool" => Some("Cool".into()),
+                    "cold" => Some("Cold".into()),
+                    "archive" => {
+                        return Err(bad(url, "access-tier Archive cannot hold packs: reading them back takes hours")
+                            .with_hint("use Cool or Cold, or a lifecycle rule on old data"));
+                    }
+                    _ => return Err(bad(url, format!("access-tier must be Hot, Cool or Cold, not {v:?}"))),
+                };
+            }
+            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
+            "retries" => c.retries = retries(url, v)?,
+            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
+            "connections" => c.connections = connections(url, v)?,
+            "key" | "account-key" | "sas" | "sig" => {
+                return Err(bad(url, "the account key or SAS token cannot go in the URL")
+                    .with_hint("set AZURE_ACCOUNT_KEY or AZURE_ACCOUNT_SAS (or keep it in the catalog)"));
+            }
+            other => {
+                return Err(bad(url, format!("unknown option {other:?}")).with_hint(
+                    "known options: endpoint, access-tier, verify-tls, retries, stall-timeout, connections",
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
 /// `%XX` decoding of a URL's user name or password (anything malformed stays as it is).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -448,6 +549,8 @@ pub enum Destination {
     Rest(Box<RestBackend>),
     /// A directory on an SFTP server.
     Sftp(Box<SftpBackend>),
+    /// An Azure Blob container.
+    Azure(Box<AzureBackend>),
 }
 
 impl Storage for Destination {
@@ -457,6 +560,7 @@ impl Storage for Destination {
             Self::S3(s) => s.properties(),
             Self::Rest(s) => s.properties(),
             Self::Sftp(s) => s.properties(),
+            Self::Azure(s) => s.properties(),
         }
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -465,6 +569,7 @@ impl Storage for Destination {
             Self::S3(s) => s.list(kind).await,
             Self::Rest(s) => s.list(kind).await,
             Self::Sftp(s) => s.list(kind).await,
+            Self::Azure(s) => s.list(kind).await,
         }
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
@@ -473,6 +578,7 @@ impl Storage for Destination {
             Self::S3(s) => s.read(handle, range).await,
             Self::Rest(s) => s.read(handle, range).await,
             Self::Sftp(s) => s.read(handle, range).await,
+            Self::Azure(s) => s.read(handle, range).await,
         }
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -481,6 +587,7 @@ impl Storage for Destination {
             Self::S3(s) => s.write(handle, data, mode).await,
             Self::Rest(s) => s.write(handle, data, mode).await,
             Self::Sftp(s) => s.write(handle, data, mode).await,
+            Self::Azure(s) => s.write(handle, data, mode).await,
         }
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
@@ -489,6 +596,7 @@ impl Storage for Destination {
             Self::S3(s) => s.remove(handle).await,
             Self::Rest(s) => s.remove(handle).await,
             Self::Sftp(s) => s.remove(handle).await,
+            Self::Azure(s) => s.remove(handle).await,
         }
     }
 }
@@ -512,7 +620,7 @@ impl Destination {
         match self {
             Self::Local(l) => l.remove_stale_temporaries(older_than),
             Self::Sftp(s) => s.remove_stale_temporaries(older_than).await,
-            Self::S3(_) | Self::Rest(_) => Ok(0),
+            Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(0),
         }
     }
 
@@ -521,7 +629,7 @@ impl Destination {
     /// REST protocol has none.
     pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
         match self {
-            Self::Local(_) | Self::Sftp(_) => Ok(true),
+            Self::Local(_) | Self::Sftp(_) | Self::Azure(_) => Ok(true),
             Self::S3(s) => s.probe_conditional_create().await,
             Self::Rest(_) => Ok(false),
         }
@@ -580,6 +688,7 @@ impl Destination {
             Self::Local(s) => s.put_file(name, data).await,
             Self::S3(s) => s.put_file(name, data).await,
             Self::Sftp(s) => s.put_file(name, data).await,
+            Self::Azure(s) => s.put_file(name, data).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -591,6 +700,7 @@ impl Destination {
             Self::Local(s) => s.get_file(name, max_len).await,
             Self::S3(s) => s.get_file(name, max_len).await,
             Self::Sftp(s) => s.get_file(name, max_len).await,
+            Self::Azure(s) => s.get_file(name, max_len).await,
             Self::Rest(_) => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
         }
     }
@@ -603,6 +713,7 @@ impl Destination {
             Self::Local(s) => s.put_file_from(name, src, size).await,
             Self::S3(s) => s.put_file_from(name, src, size).await,
             Self::Sftp(s) => s.put_file_from(name, src, size).await,
+            Self::Azure(s) => s.put_file_from(name, src, size).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -630,6 +741,7 @@ impl Destination {
                 Self::Local(s) => s.get_file_span(name, at, len).await?,
                 Self::S3(s) => s.get_file_span(name, at, len).await?,
                 Self::Sftp(s) => s.get_file_span(name, at, len).await?,
+                Self::Azure(s) => s.get_file_span(name, at, len).await?,
                 Self::Rest(_) => return Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
             };
             if piece.len() != len as usize {
@@ -653,6 +765,7 @@ impl Destination {
             Self::Local(s) => s.list_files(dir).await?,
             Self::S3(s) => s.list_files(dir).await?,
             Self::Sftp(s) => s.list_files(dir).await?,
+            Self::Azure(s) => s.list_files(dir).await?,
             Self::Rest(_) => Vec::new(),
         };
         out.sort();
@@ -665,7 +778,7 @@ impl Destination {
         match self {
             Self::Local(s) => s.free_space().map(Some),
             Self::Sftp(s) => s.free_space().await,
-            Self::S3(_) | Self::Rest(_) => Ok(None),
+            Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(None),
         }
     }
 
@@ -676,6 +789,7 @@ impl Destination {
             Self::Local(s) => s.remove_file(name).await,
             Self::S3(s) => s.remove_file(name).await,
             Self::Sftp(s) => s.remove_file(name).await,
+            Self::Azure(s) => s.remove_file(name).await,
             Self::Rest(_) => Ok(()),
         }
     }

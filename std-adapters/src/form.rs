@@ -17,7 +17,7 @@ use crate::s3_vendors::vendor;
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DestinationFields {
-    /// `local`, `s3`, `sftp` or `rest`.
+    /// `local`, `s3`, `sftp`, `rest` or `azure`.
     pub kind: String,
     /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
     /// the server (REST).
@@ -25,14 +25,19 @@ pub struct DestinationFields {
     /// S3: a vendor preset id (`aws`, `wasabi`, `b2`, ..., `custom`), or none with `endpoint`.
     pub vendor: Option<String>,
     /// S3: the endpoint URL (`https://host[:port]`), or for `custom` a template with
-    /// `{region}` and optionally `{bucket}`.
+    /// `{region}` and optionally `{bucket}`; Azure: the Blob service endpoint, if not the
+    /// account's public one (`http://HOST:PORT/ACCOUNT` for an emulator).
     pub endpoint: Option<String>,
     /// S3: the region.
     pub region: Option<String>,
     /// S3: the bucket.
     pub bucket: Option<String>,
-    /// S3: the account id (Cloudflare R2) or namespace (Oracle).
+    /// S3: the account id (Cloudflare R2) or namespace (Oracle); Azure: the storage account.
     pub account: Option<String>,
+    /// Azure: the container.
+    pub container: Option<String>,
+    /// Azure: the access tier of data packs (`Hot`, `Cool`, `Cold`).
+    pub access_tier: Option<String>,
     /// S3: the access key id.
     pub access_key: Option<String>,
     /// S3: storage class for data packs.
@@ -246,9 +251,48 @@ impl DestinationFields {
                 tls_option(&mut options);
                 format!("rest:{scheme}://{user}{host}{port}/{}", encode(dir, true))
             }
+            "azure" => {
+                let account = required("account", &self.account)?;
+                if !crate::azure::valid_account_name(account) {
+                    return Err(field("account", format!("{account:?} is not a storage account name"))
+                        .with_hint("3 to 24 lower-case letters and digits, as in ACCOUNT.blob.core.windows.net"));
+                }
+                let container = required("container", &self.container)?;
+                if !crate::azure::valid_container_name(container) {
+                    return Err(field("container", format!("{container:?} is not a container name")).with_hint(
+                        "3 to 63 of a-z, 0-9 and '-', starting and ending with a letter or digit, no '--'",
+                    ));
+                }
+                let dir = self.backup_dir.trim_matches('/');
+                if !dir.is_empty() {
+                    crate::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
+                }
+                if let Some(endpoint) = self.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+                    let ok = reqwest::Url::parse(endpoint)
+                        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && u.query().is_none());
+                    if !ok {
+                        return Err(field(
+                            "endpoint",
+                            format!("{endpoint:?} is not an http(s)://HOST[:PORT][/PATH] URL"),
+                        )
+                        .with_hint("leave it empty for ACCOUNT.blob.core.windows.net"));
+                    }
+                    options.push(format!("endpoint={}", encode(endpoint.trim_end_matches('/'), false)));
+                }
+                if let Some(t) = self.access_tier.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                    if !["hot", "cool", "cold"].contains(&t.to_ascii_lowercase().as_str()) {
+                        return Err(field("access-tier", format!("{t:?} is not Hot, Cool or Cold"))
+                            .with_hint("Archive cannot hold packs: reading them back takes hours"));
+                    }
+                    options.push(format!("access-tier={t}"));
+                }
+                tls_option(&mut options);
+                let path = if dir.is_empty() { container.to_string() } else { format!("{container}/{dir}") };
+                format!("azure:{account}/{path}")
+            }
             other => {
                 return Err(field("type", format!("unknown destination type {other:?}"))
-                    .with_hint("use local, s3, sftp or rest"));
+                    .with_hint("use local, s3, sftp, rest or azure"));
             }
         };
         Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
@@ -277,7 +321,7 @@ mod tests {
         /// field error, never a panic.
         #[test]
         fn hostile_form_fields_never_panic(
-            kind in proptest::sample::select(vec!["local", "s3", "sftp", "rest", "", "ftp", "S3"]),
+            kind in proptest::sample::select(vec!["local", "s3", "sftp", "rest", "azure", "", "ftp", "S3"]),
             texts in proptest::collection::vec(crate::hostile::text(&["eu-central-1", "my-bucket", "/srv/b", "https://{bucket}.h/{region}", "..", "a b", "me@h"]), 8),
             port in proptest::num::u16::ANY,
             retries in proptest::option::of(0u32..100),
@@ -291,6 +335,9 @@ mod tests {
             f.host = Some(texts[5].clone());
             f.user = Some(texts[6].clone());
             f.key_file = Some(texts[7].clone().into());
+            f.account = Some(texts[3].clone());
+            f.container = Some(texts[0].clone());
+            f.access_tier = Some(texts[2].clone());
             f.port = Some(port);
             f.retries = retries;
             let _ = f.to_url();
@@ -351,5 +398,25 @@ mod tests {
         f.backup_dir = "/laptop/".into();
         assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
         assert!(fields("ftp").to_url().unwrap_err().to_string().starts_with("type:"));
+
+        let mut f = fields("azure");
+        f.account = Some("myaccount".into());
+        f.container = Some("backups".into());
+        f.backup_dir = "laptop".into();
+        assert_eq!(f.to_url().unwrap(), "azure:myaccount/backups/laptop");
+        f.endpoint = Some("http://127.0.0.1:10000/myaccount".into());
+        f.access_tier = Some("Cool".into());
+        assert_eq!(
+            f.to_url().unwrap(),
+            "azure:myaccount/backups/laptop?endpoint=http%3A%2F%2F127.0.0.1%3A10000%2Fmyaccount&access-tier=Cool"
+        );
+        f.access_tier = Some("Archive".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("access-tier:"));
+        f.access_tier = None;
+        f.container = Some("Bad_Name".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("container:"));
+        f.container = Some("backups".into());
+        f.account = Some("My-Account".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("account:"));
     }
 }

@@ -235,13 +235,27 @@ async fn run_test(
     let place = candidate.parsed.show();
     let existing = steps
         .run("connect, authenticate and list", async {
-            let found = backend.list(FileKind::Config).await.map_err(|e| {
+            let mut detail = None;
+            let mut listed = backend.list(FileKind::Config).await;
+            // A missing Azure container is created (a bucket is not: it carries billing and
+            // region choices a Test should not make).
+            if let (Err(e), crate::Destination::Azure(azure), false) = (&listed, &backend, candidate.read_only)
+                && e.kind() == cairn_core::IoErrorKind::NotFound
+            {
+                azure
+                    .create_container()
+                    .await
+                    .map_err(|e| storage_error(&place, StorageOp::Write, &Handle::CONFIG, e))?;
+                detail = Some(format!("created the container {}", azure.config().container));
+                listed = backend.list(FileKind::Config).await;
+            }
+            let found = listed.map_err(|e| {
                 if let Some(u) = e.inner().and_then(|s| s.downcast_ref::<crate::UnknownHostKey>()) {
                     *unknown_host_key = Some(u.fingerprint.clone());
                 }
                 storage_error(&place, StorageOp::List, &Handle::CONFIG, e)
             })?;
-            Ok((!found.is_empty(), None))
+            Ok((!found.is_empty(), detail))
         })
         .await?;
     let claimed = steps

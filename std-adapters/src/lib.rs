@@ -37,6 +37,7 @@
 //! ```
 
 mod archive;
+mod azure;
 pub mod catalog;
 pub mod daemon;
 mod destination;
@@ -62,6 +63,7 @@ mod sftp;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
+pub use azure::{AzureAuth, AzureBackend, AzureConfig};
 pub use destination::{
     Access, Credentials, Destination, DestinationUrl, STALE_TEMPORARY_AGE, parse_destination, read_only_error,
 };

@@ -39,6 +39,10 @@ struct ExportedSecrets {
     rest_password: Option<String>,
     ssh_passphrase: Option<String>,
     ssh_password: Option<String>,
+    #[serde(default)]
+    azure_key: Option<String>,
+    #[serde(default)]
+    azure_sas: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,6 +101,8 @@ fn seal(catalog: &Catalog, now: i64) -> Result<Vec<u8>, Error> {
                 rest_password: text(&s.rest_password),
                 ssh_passphrase: text(&s.ssh_passphrase),
                 ssh_password: text(&s.ssh_password),
+                azure_key: text(&s.azure_key),
+                azure_sas: text(&s.azure_sas),
             },
             name: d.name,
             url: d.url,
@@ -252,6 +258,8 @@ pub async fn recover(catalog: &mut Catalog, from: &Destination, kit: &Secret) ->
         secrets.rest_password = secret(&d.secrets.rest_password);
         secrets.ssh_passphrase = secret(&d.secrets.ssh_passphrase);
         secrets.ssh_password = secret(&d.secrets.ssh_password);
+        secrets.azure_key = secret(&d.secrets.azure_key);
+        secrets.azure_sas = secret(&d.secrets.azure_sas);
         new.secrets = secrets;
         catalog.create_destination(&new).map_err(|e| e.context(format!("destination {}", d.name)))?;
         if !d.enabled {

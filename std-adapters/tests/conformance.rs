@@ -6,9 +6,12 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMode};
 use std::time::Duration;
 
-use cairn_e2e::servers::{Fault, FaultProxy, RestServer, S3Server, SshServer};
+use cairn_e2e::servers::{
+    AZURE_ACCOUNT, AZURE_ACCOUNT_KEY, AzuriteServer, Fault, FaultProxy, RestServer, S3Server, SshServer,
+};
 use cairn_std::{
-    LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth, SftpBackend, SftpConfig,
+    AzureAuth, AzureBackend, AzureConfig, LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth,
+    SftpBackend, SftpConfig,
 };
 
 fn id(n: u8) -> Id {
@@ -595,4 +598,116 @@ fn rest_survives_a_faulty_network_within_the_retry_budget() {
     rt().block_on(conformance(&store));
     println!("REST fault injection: {} faults survived", proxy.faults());
     assert!(proxy.faults() >= 10, "{}", proxy.faults());
+}
+
+fn azure_config(server: &AzuriteServer, directory: &str, auth: AzureAuth) -> AzureConfig {
+    let mut c = AzureConfig::new(AZURE_ACCOUNT, &server.container, auth);
+    c.endpoint = server.endpoint.clone();
+    c.directory = directory.to_string();
+    c.retries = 1;
+    c
+}
+
+fn azure_key() -> AzureAuth {
+    AzureAuth::SharedKey(Secret::new(AZURE_ACCOUNT_KEY.as_bytes().to_vec()))
+}
+
+#[test]
+fn azure_destination_conforms() {
+    let Some(server) = AzuriteServer::start() else { return };
+    let store = AzureBackend::new(azure_config(&server, "/backups/laptop", azure_key())).unwrap();
+    rt().block_on(async {
+        conformance(&store).await;
+        // Side files: written, listed by directory, read by span, removed.
+        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
+        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
+        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
+        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
+        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn azure_destination_conforms_with_a_sas_token() {
+    let Some(server) = AzuriteServer::start() else { return };
+    let sas = server.account_sas("rwdlac", "2099-01-01T00:00:00Z");
+    let store = AzureBackend::new(azure_config(&server, "/", AzureAuth::Sas(Secret::new(sas.into_bytes())))).unwrap();
+    rt().block_on(conformance(&store));
+}
+
+#[test]
+fn azure_uploads_large_blobs_block_by_block() {
+    let Some(server) = AzuriteServer::start() else { return };
+    let mut config = azure_config(&server, "/", azure_key());
+    config.block_threshold = 3 << 20;
+    config.block_size = 1 << 20;
+    let store = AzureBackend::new(config).unwrap();
+    rt().block_on(async {
+        let big = data(9, (5 << 20) + 12345);
+        let h = Handle::new(FileKind::Pack, id(0x42));
+        store.write(&h, big.clone(), WriteMode::Replace).await.unwrap();
+        assert_eq!(store.read(&h, ReadRange::All { max_len: 64 << 20 }).await.unwrap(), big);
+        assert_eq!(store.list(FileKind::Pack).await.unwrap()[0].size, big.len() as u64);
+        // A side file streamed from disk.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &big).unwrap();
+        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
+        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
+    });
+}
+
+#[test]
+fn azure_errors_say_what_to_fix() {
+    let Some(server) = AzuriteServer::start() else { return };
+    let rt = rt();
+    let message = |config: AzureConfig| {
+        let store = AzureBackend::new(config).unwrap();
+        let e = rt.block_on(store.list(FileKind::Snapshot)).unwrap_err();
+        (e.kind(), e.to_string())
+    };
+    use base64::Engine;
+    let wrong = base64::engine::general_purpose::STANDARD.encode(b"not the key at all, not at all");
+    let (kind, text) =
+        message(azure_config(&server, "/", AzureAuth::SharedKey(Secret::new(wrong.clone().into_bytes()))));
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("storage account key") && text.contains("check it"), "{text}");
+    assert!(!text.contains(&wrong), "the key leaked: {text}");
+
+    let mut no_container = azure_config(&server, "/", azure_key());
+    no_container.container = "no-such-container".into();
+    let (kind, text) = message(no_container);
+    assert_eq!(kind, IoErrorKind::NotFound);
+    assert!(text.contains("no-such-container") && text.contains("does not exist"), "{text}");
+
+    // A SAS token that may read and list, but not write: the error names the permission.
+    let read_only = server.account_sas("rl", "2099-01-01T00:00:00Z");
+    let store =
+        AzureBackend::new(azure_config(&server, "/", AzureAuth::Sas(Secret::new(read_only.clone().into_bytes()))))
+            .unwrap();
+    assert!(rt.block_on(store.list(FileKind::Snapshot)).unwrap().is_empty());
+    let e = rt.block_on(store.write(&Handle::new(FileKind::Lock, id(1)), Bytes::from_static(b"x"), WriteMode::Replace));
+    let text = e.unwrap_err().to_string();
+    assert!(text.contains("SAS token") && text.contains("write (w)"), "{text}");
+    assert!(!text.contains("sig="), "the token leaked: {text}");
+
+    // An expired SAS token.
+    let expired = server.account_sas("rwdlac", "2001-01-01T00:00:00Z");
+    let (kind, text) = message(azure_config(&server, "/", AzureAuth::Sas(Secret::new(expired.into_bytes()))));
+    assert_eq!(kind, IoErrorKind::PermissionDenied);
+    assert!(text.contains("SAS token"), "{text}");
+
+    // A key that is not base64, a token with no signature: refused before any request.
+    let e =
+        AzureBackend::new(azure_config(&server, "/", AzureAuth::SharedKey(Secret::new(b"!!".to_vec())))).unwrap_err();
+    assert!(e.to_string().contains("not base64"), "{e}");
+    let e = AzureBackend::new(azure_config(&server, "/", AzureAuth::Sas(Secret::new(b"sv=1".to_vec())))).unwrap_err();
+    assert!(e.to_string().contains("no signature"), "{e}");
+
+    // Nothing listening: retried, then a clear error.
+    let mut closed = azure_config(&server, "/", azure_key());
+    closed.endpoint = format!("http://127.0.0.1:{}/{AZURE_ACCOUNT}", cairn_e2e::servers::free_port());
+    closed.retries = 2;
+    let (kind, text) = message(closed);
+    assert_eq!(kind, IoErrorKind::Unavailable);
+    assert!(text.contains("cannot connect") && text.contains("after 2 retries"), "{text}");
 }

@@ -2,6 +2,7 @@
 //! (They are a test target of `cairn-cli` so that Cargo builds the binary and hands its path in
 //! `CARGO_BIN_EXE_cairn`; helpers live in the `cairn-e2e` crate next to this folder.)
 
+mod azure;
 mod bad_input;
 mod campaigns;
 mod catalog;

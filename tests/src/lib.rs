@@ -313,7 +313,8 @@ impl Cairn {
     /// The secrets this `cairn` is given: the values of its environment variables that hold
     /// passwords, secret keys and passphrases, and the test servers' secrets.
     pub fn secrets(&self) -> Vec<String> {
-        let secret_name = |k: &str| ["PASSWORD", "SECRET", "PASSPHRASE"].iter().any(|w| k.contains(w));
+        let secret_name =
+            |k: &str| ["PASSWORD", "SECRET", "PASSPHRASE", "ACCOUNT_KEY", "ACCOUNT_SAS"].iter().any(|w| k.contains(w));
         self.env
             .iter()
             .filter(|(k, v)| secret_name(k) && v.len() >= 6)
@@ -327,7 +328,8 @@ impl Cairn {
 const REVEALING: &[&str] = &["--show-password", "recovery-kit"];
 
 /// The test servers' secrets (distinctive, so that a leak cannot hide).
-pub const KNOWN_SECRETS: &[&str] = &[servers::S3_SECRET_KEY, servers::REST_PASSWORD, servers::PASSWORD];
+pub const KNOWN_SECRETS: &[&str] =
+    &[servers::S3_SECRET_KEY, servers::REST_PASSWORD, servers::PASSWORD, servers::AZURE_ACCOUNT_KEY];
 
 /// Asserts that none of `secrets` shows in `run`'s output.
 #[track_caller]

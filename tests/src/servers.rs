@@ -578,6 +578,141 @@ impl Drop for RestServer {
     }
 }
 
+/// Azurite's Blob service: an Azure Blob Storage emulator that checks SharedKey and SAS
+/// signatures, with one account ([`AZURE_ACCOUNT`], key [`AZURE_ACCOUNT_KEY`]) and one container.
+#[derive(Debug)]
+pub struct AzuriteServer {
+    /// The account's Blob endpoint: `http://127.0.0.1:PORT/ACCOUNT`.
+    pub endpoint: String,
+    /// The container created for the test.
+    pub container: String,
+    /// Its port.
+    pub port: u16,
+    /// Where it stores.
+    pub data: PathBuf,
+    child: Child,
+    _dir: ScratchDir,
+}
+
+impl AzuriteServer {
+    /// Starts a server with an empty container, or returns `None` (outside CI, saying why) if
+    /// `azurite-blob` is not installed.
+    pub fn start() -> Option<Self> {
+        let bin = find_tool("azurite-blob");
+        if !crate::prerequisite(bin.is_some(), "azurite-blob (npm install azurite; ./test.sh installs it)") {
+            return None;
+        }
+        let dir = ScratchDir::new("azure");
+        let data = dir.0.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let port = free_port();
+        let mut cmd = Command::new(bin.unwrap());
+        // CAIRN_AZURITE_DEBUG=FILE: Azurite's debug log (every request, string to sign).
+        if let Some(log) = std::env::var_os("CAIRN_AZURITE_DEBUG") {
+            cmd.arg("--debug").arg(log);
+        }
+        let mut child = cmd
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--location"])
+            .arg(&data)
+            .args(["--disableTelemetry", "--skipApiVersionCheck", "--silent"])
+            .env("AZURITE_ACCOUNTS", format!("{AZURE_ACCOUNT}:{AZURE_ACCOUNT_KEY}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start azurite-blob");
+        wait_for_port(port, &mut child, "azurite-blob");
+        let server = Self {
+            endpoint: format!("http://127.0.0.1:{port}/{AZURE_ACCOUNT}"),
+            container: "cairn-test".to_string(),
+            port,
+            data,
+            child,
+            _dir: dir,
+        };
+        server.create_container(&server.container);
+        Some(server)
+    }
+
+    /// Creates a container with a SharedKey-signed request of its own (not Cairn's code).
+    pub fn create_container(&self, name: &str) {
+        let date = http_date();
+        let path = format!("/{AZURE_ACCOUNT}/{name}");
+        let to_sign = format!(
+            "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2023-11-03\n/{AZURE_ACCOUNT}{path}\nrestype:container"
+        );
+        let request = format!(
+            "PUT {path}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nx-ms-date: {date}\r\nx-ms-version: \
+             2023-11-03\r\nAuthorization: SharedKey {AZURE_ACCOUNT}:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port,
+            azure_sign(&to_sign)
+        );
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.1 409"), "create container: {answer}");
+    }
+
+    /// An account SAS token for the Blob service with these permissions (`rwdlac`: all that
+    /// Cairn needs), valid until `expiry` (`2099-01-01T00:00:00Z`).
+    pub fn account_sas(&self, permissions: &str, expiry: &str) -> String {
+        let version = "2022-11-02";
+        let to_sign = format!("{AZURE_ACCOUNT}\n{permissions}\nb\nsco\n\n{expiry}\n\n\n{version}\n\n");
+        let encode = |s: &str| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        format!(
+            "sv={version}&ss=b&srt=sco&sp={permissions}&se={}&sig={}",
+            encode(expiry),
+            encode(&azure_sign(&to_sign))
+        )
+    }
+}
+
+impl Drop for AzuriteServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Base64 HMAC-SHA256 with the account key, as SharedKey and SAS signatures are.
+fn azure_sign(text: &str) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let key = base64::engine::general_purpose::STANDARD.decode(AZURE_ACCOUNT_KEY).unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(text.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn http_date() -> String {
+    let out = Command::new("date").args(["-u", "+%a, %d %b %Y %H:%M:%S GMT"]).env("LC_ALL", "C").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The storage account of every [`AzuriteServer`].
+pub const AZURE_ACCOUNT: &str = "cairntest";
+/// Its key, base64 as the portal shows it: what `AZURE_ACCOUNT_KEY` is set to.
+pub const AZURE_ACCOUNT_KEY: &str = "Y2Fpcm4tYXp1cmUtdGVzdC1rZXktWHE3djktMDEyMzQ1Njc4OWFiY2RlZiE=";
+
+impl AzuriteServer {
+    /// A destination URL for the backup directory `dir` of the test container.
+    pub fn repo_url(&self, dir: &str) -> String {
+        format!("azure:{AZURE_ACCOUNT}/{}/{dir}?endpoint={}", self.container, self.endpoint)
+    }
+}
+
 /// The secret access key of every [`S3Server`].
 pub const S3_SECRET_KEY: &str = "cairn/test+secret/KEY-s3Q7x";
 /// The password of every [`RestServer`].

@@ -35,11 +35,11 @@ export type DestinationForm = {
  */
 name: string, 
 /**
- * `local`, `s3`, `sftp` or `rest`.
+ * `local`, `s3`, `sftp`, `rest` or `azure`.
  */
 kind: string, 
 /**
- * Absolute path (local, SFTP), key prefix (S3), path on the server (REST).
+ * Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
  */
 backupDir: string, 
 /**
@@ -47,7 +47,8 @@ backupDir: string,
  */
 vendor: string, 
 /**
- * S3 endpoint: a URL, or for `custom` a template with `{region}` and `{bucket}`.
+ * S3 endpoint: a URL, or for `custom` a template with `{region}` and `{bucket}`; Azure
+ * Blob endpoint when not the account's public one (empty: `ACCOUNT.blob.core.windows.net`).
  */
 endpoint: string, 
 /**
@@ -59,15 +60,28 @@ region: string,
  */
 bucket: string, 
 /**
- * S3 account id (Cloudflare R2) or namespace (Oracle).
+ * S3 account id (Cloudflare R2) or namespace (Oracle); Azure storage account.
  */
 account: string, 
+/**
+ * Azure container.
+ */
+container: string, 
+/**
+ * Azure: `key` (the storage account key) or `sas` (a SAS token) in `secret_key`.
+ */
+azureAuth: string, 
+/**
+ * Azure access tier for data packs (`Hot`, `Cool`, `Cold`; empty: the account's default).
+ */
+accessTier: string, 
 /**
  * S3 access key id.
  */
 accessKey: string, 
 /**
- * S3 secret access key (kept sealed in the catalog; empty on update keeps the stored one).
+ * S3 secret access key, Azure account key or SAS token (kept sealed in the catalog; empty
+ * on update keeps the stored one).
  */
 secretKey: string, 
 /**

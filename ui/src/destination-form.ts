@@ -9,6 +9,7 @@ import { stepList } from "./steps.js";
 
 const EMPTY: DestinationForm = {
   name: "", kind: "local", backupDir: "", vendor: "aws", endpoint: "", region: "", bucket: "", account: "",
+  container: "", azureAuth: "key", accessTier: "",
   accessKey: "", secretKey: "", storageClass: "", host: "", port: 0, user: "", keyFile: "", password: "",
   hostKey: "", scheme: "https", verifyTls: true, retries: 0, connections: 0, readOnly: false, exportConfig: false,
   repositoryPassword: "",
@@ -88,7 +89,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
 
   function kindPicker(): HTMLElement {
     const box = h("div", { class: "kind-picker full", role: "group", "aria-label": "Destination type" });
-    for (const k of ["local", "s3", "sftp", "rest"]) {
+    for (const k of ["local", "s3", "sftp", "rest", "azure"]) {
       box.append(h("button", {
         type: "button", "aria-pressed": String(form.kind === k), "data-kind": k, disabled: Boolean(editing) && form.kind !== k,
         onclick: () => { form.kind = k; render(); schedule(); },
@@ -156,11 +157,26 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         field("user", "User", text("user"), "If the server asks for one."),
         field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" })));
     }
+    if (form.kind === "azure") {
+      rows.push(
+        h("div", { class: "field full help", id: "azure-help" },
+          "Azure Blob Storage: a container in a storage account. Use the account key (Access keys in the portal), or a SAS token with read, write, delete, list and create permissions on the Blob service. Cairn creates the container if it is missing."),
+        field("account", "Storage account", text("account", { placeholder: "mybackups" }), "As in ACCOUNT.blob.core.windows.net."),
+        field("container", "Container", text("container", { placeholder: "cairn" })),
+        field("backupDir", "Folder in the container", text("backupDir", { placeholder: "laptop" }), "Leave empty to use the whole container."),
+        field("azureAuth", "Sign in with", select("azureAuth", [["key", "Account key"], ["sas", "SAS token"]], render)),
+        field("secretKey", form.azureAuth === "sas" ? "SAS token" : "Account key",
+          text("secretKey", { type: "password", placeholder: editing ? "unchanged" : "" }), "Stored encrypted; never shown again."),
+        field("accessTier", "Access tier for data", select("accessTier", [["", "Account default"], ["Hot", "Hot"], ["Cool", "Cool"], ["Cold", "Cold"]]),
+          "Cool and Cold cost less to keep and more to read; metadata stays in the default tier."),
+        field("endpoint", "Endpoint", text("endpoint", { placeholder: "https://ACCOUNT.blob.core.windows.net" }),
+          "Leave empty for Azure itself; for Azurite or a sovereign cloud, its Blob endpoint.", true));
+    }
     if (form.kind !== "local") {
       rows.push(field("retries", "Retries", text("retries", { type: "number", placeholder: "3" }), "Attempts after a network error."));
       rows.push(field("connections", "Connections", text("connections", { type: "number", placeholder: "default" })));
     }
-    if (form.kind === "s3" || form.kind === "rest") {
+    if (form.kind === "s3" || form.kind === "rest" || form.kind === "azure") {
       rows.push(h("div", { class: "field full" }, checkbox("verifyTls", "Verify TLS certificates", false, render),
         form.verifyTls ? null : h("div", { class: "warning", role: "alert", id: "tls-warning" },
           "Certificates are not checked: anyone on the network path could read or alter what Cairn sends. Use this only for a server you run, on a network you trust.")));

@@ -135,11 +135,22 @@ pub struct DestinationSecrets {
     pub ssh_passphrase: Option<Secret>,
     /// SSH password.
     pub ssh_password: Option<Secret>,
+    /// Azure storage account key.
+    pub azure_key: Option<Secret>,
+    /// Azure SAS token.
+    pub azure_sas: Option<Secret>,
 }
 
 impl DestinationSecrets {
-    fn slots(&mut self) -> [&mut Option<Secret>; 4] {
-        [&mut self.s3_secret_key, &mut self.rest_password, &mut self.ssh_passphrase, &mut self.ssh_password]
+    fn slots(&mut self) -> [&mut Option<Secret>; 6] {
+        [
+            &mut self.s3_secret_key,
+            &mut self.rest_password,
+            &mut self.ssh_passphrase,
+            &mut self.ssh_password,
+            &mut self.azure_key,
+            &mut self.azure_sas,
+        ]
     }
 
     /// Whether none is given.
@@ -148,6 +159,8 @@ impl DestinationSecrets {
             && self.rest_password.is_none()
             && self.ssh_passphrase.is_none()
             && self.ssh_password.is_none()
+            && self.azure_key.is_none()
+            && self.azure_sas.is_none()
     }
 
     /// Replaces each secret that `given` has.
@@ -730,6 +743,7 @@ impl Catalog {
             DestinationUrl::S3(_) => "s3",
             DestinationUrl::Rest(_) => "rest",
             DestinationUrl::Sftp(_) => "sftp",
+            DestinationUrl::Azure(_) => "azure",
         };
         if kind == "rest" && rest_url_has_password(url) {
             return Err(Error::new(ErrorKind::InvalidInput, "url: the REST password cannot be stored in the URL")
@@ -919,6 +933,8 @@ impl Catalog {
             rest_password: secrets.rest_password.clone(),
             ssh_passphrase: secrets.ssh_passphrase.clone(),
             ssh_password: secrets.ssh_password.clone(),
+            azure_key: secrets.azure_key.clone(),
+            azure_sas: secrets.azure_sas.clone(),
             ..Credentials::default()
         }
     }
@@ -1225,6 +1241,8 @@ fn encode_secrets(s: &DestinationSecrets) -> Option<Zeroizing<Vec<u8>>> {
         ("rest_password", &s.rest_password),
         ("ssh_passphrase", &s.ssh_passphrase),
         ("ssh_password", &s.ssh_password),
+        ("azure_key", &s.azure_key),
+        ("azure_sas", &s.azure_sas),
     ];
     for (name, value) in fields {
         if let Some(v) = value {
@@ -1259,6 +1277,8 @@ fn decode_secrets(bytes: &[u8]) -> Result<DestinationSecrets, Error> {
             b"rest_password" => s.rest_password = value,
             b"ssh_passphrase" => s.ssh_passphrase = value,
             b"ssh_password" => s.ssh_password = value,
+            b"azure_key" => s.azure_key = value,
+            b"azure_sas" => s.azure_sas = value,
             _ => return Err(bad()),
         }
     }
