@@ -377,11 +377,11 @@ pub(crate) struct DestinationFieldArgs {
     /// secrets); or give --type and the fields
     #[arg(long, conflicts_with = "kind")]
     pub(crate) url: Option<String>,
-    /// local, s3, sftp, rest or azure
+    /// local, s3, sftp, rest, azure or webdav
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) kind: Option<String>,
     /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
-    /// container (Azure), a path on the server (REST)
+    /// container (Azure), a path on the server (REST, WebDAV)
     #[arg(long, value_name = "DIR")]
     pub(crate) backup_dir: Option<String>,
     /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
@@ -411,19 +411,19 @@ pub(crate) struct DestinationFieldArgs {
     /// S3 storage class for data packs
     #[arg(long)]
     pub(crate) storage_class: Option<String>,
-    /// SFTP or REST host
+    /// SFTP, REST or WebDAV host
     #[arg(long)]
     pub(crate) host: Option<String>,
-    /// SFTP or REST port
+    /// SFTP, REST or WebDAV port
     #[arg(long)]
     pub(crate) port: Option<u16>,
-    /// SFTP or REST user
+    /// SFTP, REST or WebDAV user (the WebDAV password in CAIRN_WEBDAV_PASSWORD)
     #[arg(long)]
     pub(crate) user: Option<String>,
-    /// REST: http or https [default: https]
+    /// REST or WebDAV: http or https [default: https]
     #[arg(long)]
     pub(crate) scheme: Option<String>,
-    /// Do not check TLS certificates (S3, REST, Azure): only for servers you trust on a network you trust
+    /// Do not check TLS certificates (S3, REST, Azure, WebDAV): only for servers you trust on a network you trust
     #[arg(long)]
     pub(crate) no_verify_tls: bool,
     /// Retries of a failed request

@@ -24,6 +24,7 @@ fn env_secrets() -> DestinationSecrets {
     secrets.ssh_password = env_secret("CAIRN_SSH_PASSWORD");
     secrets.azure_key = env_secret("AZURE_ACCOUNT_KEY");
     secrets.azure_sas = env_secret("AZURE_ACCOUNT_SAS");
+    secrets.webdav_password = env_secret("CAIRN_WEBDAV_PASSWORD");
     secrets
 }
 

@@ -99,6 +99,7 @@ impl Location {
             known_hosts: global.known_hosts.clone(),
             azure_key: env_secret("AZURE_ACCOUNT_KEY"),
             azure_sas: env_secret("AZURE_ACCOUNT_SAS"),
+            webdav_password: env_secret("CAIRN_WEBDAV_PASSWORD"),
         };
         let url = parse_destination(spec, credentials)?;
         Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false, catalog_id: None })

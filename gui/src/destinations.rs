@@ -42,7 +42,7 @@ impl DestinationForm {
             f.endpoint = some(&self.endpoint);
             f.access_tier = some(&self.access_tier);
         }
-        if f.kind == "sftp" || f.kind == "rest" {
+        if f.kind == "sftp" || f.kind == "rest" || f.kind == "webdav" {
             f.host = some(&self.host);
             f.port = (self.port != 0).then_some(self.port);
             f.user = some(&self.user);
@@ -51,10 +51,11 @@ impl DestinationForm {
             f.key_file = some(&self.key_file).map(Into::into);
             f.host_key = some(&self.host_key);
         }
-        if f.kind == "rest" {
+        if f.kind == "rest" || f.kind == "webdav" {
             f.scheme = some(&self.scheme);
         }
-        f.verify_tls = (!self.verify_tls && matches!(f.kind.as_str(), "s3" | "rest" | "azure")).then_some(false);
+        f.verify_tls =
+            (!self.verify_tls && matches!(f.kind.as_str(), "s3" | "rest" | "azure" | "webdav")).then_some(false);
         f.retries = (self.retries != 0).then_some(self.retries);
         f.connections = (self.connections != 0).then_some(self.connections);
         f
@@ -66,6 +67,7 @@ impl DestinationForm {
         match self.kind.as_str() {
             "s3" => s.s3_secret_key = secret(&self.secret_key),
             "rest" => s.rest_password = secret(&self.password),
+            "webdav" => s.webdav_password = secret(&self.password),
             "sftp" if some(&self.key_file).is_some() => s.ssh_passphrase = secret(&self.password),
             "sftp" => s.ssh_password = secret(&self.password),
             "azure" if self.azure_auth == "sas" => s.azure_sas = secret(self.secret_key.trim()),
@@ -234,6 +236,20 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
             }
         }
         DestinationUrl::Rest(c) => {
+            let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
+            f.scheme = scheme.to_string();
+            let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().unwrap_or(0)),
+                None => (hostport, 0),
+            };
+            f.host = host.to_string();
+            f.port = port;
+            f.backup_dir = format!("/{}", path.trim_end_matches('/'));
+            f.user = c.user.clone().unwrap_or_default();
+            f.verify_tls = c.verify_tls;
+        }
+        DestinationUrl::WebDav(c) => {
             let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
             f.scheme = scheme.to_string();
             let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));

@@ -37,7 +37,7 @@ pub struct FieldError {
 pub struct DestinationForm {
     /// Unique name.
     pub name: String,
-    /// `local`, `s3`, `sftp`, `rest` or `azure`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
     pub kind: String,
     /// Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
     pub backup_dir: String,
@@ -73,7 +73,7 @@ pub struct DestinationForm {
     pub user: String,
     /// SFTP private key file.
     pub key_file: String,
-    /// SFTP key passphrase or password, REST password (sealed; empty on update keeps the stored one).
+    /// SFTP key passphrase or password, REST or WebDAV password (sealed; empty on update keeps the stored one).
     pub password: String,
     /// SFTP host key fingerprint the user accepted (`SHA256:...`).
     pub host_key: String,

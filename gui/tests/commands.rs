@@ -477,6 +477,36 @@ fn an_azure_destination_is_checked_tested_saved_and_shown_back_with_a_sas_token(
     });
 }
 
+#[test]
+fn a_webdav_destination_is_tested_saved_and_shown_back() {
+    let Some(server) = cairn_e2e::servers::WebDavServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (gui, _) = gui_at(t.path(), false);
+    let form = DestinationForm {
+        name: "dav".into(),
+        kind: "webdav".into(),
+        scheme: "http".into(),
+        host: "127.0.0.1".into(),
+        port: server.port,
+        user: server.user.clone(),
+        password: server.password.clone(),
+        backup_dir: "/from the window".into(),
+        verify_tls: true,
+        ..Default::default()
+    };
+    block_on(async {
+        let saved = gui.create_destination("w1".into(), form).await.unwrap();
+        assert!(saved.test.ok, "{saved:?}");
+        let d = saved.destination.unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.form.backup_dir.as_str(), d.form.port),
+            ("webdav", "/from the window", server.port)
+        );
+        assert!(d.form.password.is_empty() && !format!("{d:?}").contains(&server.password));
+    });
+    assert!(server.data.join("from the window/config").is_file());
+}
+
 /// Secrets sweep (issue 9): what the window gets back (form checks, Test reports, errors and
 /// live events) never carries a secret typed into a form, when things go right or wrong.
 #[test]

@@ -8,6 +8,7 @@
 //! | `rest:https://[USER[:PASSWORD]@]HOST[:PORT]/PATH[?OPTIONS]` | a restic REST server |
 //! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&host-key=FP&known-hosts=FILE]` | a directory over SSH |
 //! | `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` | an Azure Blob container |
+//! | `webdav:https://[USER@]HOST[:PORT]/PATH[?OPTIONS]` | a WebDAV folder |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -23,6 +24,9 @@
 //! `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`. The account key
 //! (`AZURE_ACCOUNT_KEY`) or a SAS token (`AZURE_ACCOUNT_SAS`) comes from the environment or the
 //! catalog, never from the URL.
+//!
+//! WebDAV options: `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`; the password comes
+//! from `CAIRN_WEBDAV_PASSWORD` or the catalog, never from the URL.
 
 use std::path::PathBuf;
 
@@ -37,6 +41,7 @@ use crate::s3::{S3Backend, S3Config, validate_directory};
 use crate::s3_vendors::{resolve_template, vendor};
 use crate::secret::Secret;
 use crate::sftp::{SftpAuth, SftpBackend, SftpConfig};
+use crate::webdav::{WebDavBackend, WebDavConfig};
 
 /// A parsed destination URL.
 #[derive(Debug, Clone)]
@@ -52,6 +57,8 @@ pub enum DestinationUrl {
     Sftp(Box<SftpConfig>),
     /// An Azure Blob container.
     Azure(Box<AzureConfig>),
+    /// A WebDAV folder.
+    WebDav(Box<WebDavConfig>),
 }
 
 impl DestinationUrl {
@@ -77,6 +84,13 @@ impl DestinationUrl {
                 let endpoint = if c.endpoint == default { String::new() } else { format!("?endpoint={}", c.endpoint) };
                 format!("azure:{}/{}{dir}{endpoint}", c.account, c.container)
             }
+            Self::WebDav(c) => match &c.user {
+                Some(u) => {
+                    let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
+                    format!("webdav:{scheme}://{u}@{rest}")
+                }
+                None => format!("webdav:{}", c.url),
+            },
         }
     }
 
@@ -99,6 +113,10 @@ impl DestinationUrl {
             Self::Azure(c) => Destination::Azure(Box::new(
                 AzureBackend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid Azure destination: {e}")))?,
+            )),
+            Self::WebDav(c) => Destination::WebDav(Box::new(
+                WebDavBackend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid WebDAV destination: {e}")))?,
             )),
         })
     }
@@ -129,6 +147,8 @@ pub struct Credentials {
     pub azure_key: Option<Secret>,
     /// An Azure SAS token (used when there is no account key).
     pub azure_sas: Option<Secret>,
+    /// The WebDAV password.
+    pub webdav_password: Option<Secret>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -167,6 +187,9 @@ fn stall_timeout(url: &str, v: &str) -> Result<std::time::Duration, Error> {
 pub fn parse_destination(url: &str, credentials: Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
         return parse_s3(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
+    }
+    if let Some(rest) = url.strip_prefix("webdav:") {
+        return parse_webdav(url, rest, credentials.webdav_password).map(|c| DestinationUrl::WebDav(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("azure:") {
         return parse_azure(url, rest, credentials).map(|c| DestinationUrl::Azure(Box::new(c)));
@@ -509,8 +532,54 @@ fn parse_azure(url: &str, rest: &str, credentials: Credentials) -> Result<AzureC
     Ok(c)
 }
 
+/// `webdav:http(s)://[USER@]HOST[:PORT]/PATH[?OPTIONS]`.
+fn parse_webdav(url: &str, rest: &str, password: Option<Secret>) -> Result<WebDavConfig, Error> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (scheme, after) = location
+        .split_once("://")
+        .filter(|(s, _)| matches!(*s, "http" | "https"))
+        .ok_or_else(|| bad(url, "write webdav:https://[USER@]HOST[:PORT]/PATH"))?;
+    let (authority, path) = after.split_once('/').unwrap_or((after, ""));
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if host.is_empty() {
+        return Err(bad(url, "no host"));
+    }
+    if user.is_some_and(|u| u.contains(':')) {
+        return Err(bad(url, "the WebDAV password cannot go in the URL")
+            .with_hint("set CAIRN_WEBDAV_PASSWORD (or keep it in the catalog)"));
+    }
+    let path = percent_decode(path);
+    if path.split('/').any(|s| s == "..") || path.contains(['?', '#', '\0']) {
+        return Err(bad(url, "the path may not contain '..', '?', '#' or NUL"));
+    }
+    let mut c = WebDavConfig::new(&format!("{scheme}://{host}/{}", path.trim_matches('/')));
+    c.user = user.map(percent_decode);
+    c.password = password;
+    if c.user.is_some() && c.password.is_none() {
+        return Err(Error::new(ErrorKind::InvalidInput, "no password for the WebDAV server")
+            .with_hint("set CAIRN_WEBDAV_PASSWORD"));
+    }
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
+            "retries" => c.retries = retries(url, v)?,
+            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
+            "connections" => c.connections = connections(url, v)?,
+            other => {
+                return Err(bad(url, format!("unknown option {other:?}"))
+                    .with_hint("known options: verify-tls, retries, stall-timeout, connections"));
+            }
+        }
+    }
+    Ok(c)
+}
+
 /// `%XX` decoding of a URL's user name or password (anything malformed stays as it is).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -551,6 +620,8 @@ pub enum Destination {
     Sftp(Box<SftpBackend>),
     /// An Azure Blob container.
     Azure(Box<AzureBackend>),
+    /// A WebDAV folder.
+    WebDav(Box<WebDavBackend>),
 }
 
 impl Storage for Destination {
@@ -561,6 +632,7 @@ impl Storage for Destination {
             Self::Rest(s) => s.properties(),
             Self::Sftp(s) => s.properties(),
             Self::Azure(s) => s.properties(),
+            Self::WebDav(s) => s.properties(),
         }
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -570,6 +642,7 @@ impl Storage for Destination {
             Self::Rest(s) => s.list(kind).await,
             Self::Sftp(s) => s.list(kind).await,
             Self::Azure(s) => s.list(kind).await,
+            Self::WebDav(s) => s.list(kind).await,
         }
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
@@ -579,6 +652,7 @@ impl Storage for Destination {
             Self::Rest(s) => s.read(handle, range).await,
             Self::Sftp(s) => s.read(handle, range).await,
             Self::Azure(s) => s.read(handle, range).await,
+            Self::WebDav(s) => s.read(handle, range).await,
         }
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -588,6 +662,7 @@ impl Storage for Destination {
             Self::Rest(s) => s.write(handle, data, mode).await,
             Self::Sftp(s) => s.write(handle, data, mode).await,
             Self::Azure(s) => s.write(handle, data, mode).await,
+            Self::WebDav(s) => s.write(handle, data, mode).await,
         }
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
@@ -597,6 +672,7 @@ impl Storage for Destination {
             Self::Rest(s) => s.remove(handle).await,
             Self::Sftp(s) => s.remove(handle).await,
             Self::Azure(s) => s.remove(handle).await,
+            Self::WebDav(s) => s.remove(handle).await,
         }
     }
 }
@@ -620,6 +696,7 @@ impl Destination {
         match self {
             Self::Local(l) => l.remove_stale_temporaries(older_than),
             Self::Sftp(s) => s.remove_stale_temporaries(older_than).await,
+            Self::WebDav(s) => s.remove_stale_temporaries(older_than).await,
             Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(0),
         }
     }
@@ -629,7 +706,7 @@ impl Destination {
     /// REST protocol has none.
     pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
         match self {
-            Self::Local(_) | Self::Sftp(_) | Self::Azure(_) => Ok(true),
+            Self::Local(_) | Self::Sftp(_) | Self::Azure(_) | Self::WebDav(_) => Ok(true),
             Self::S3(s) => s.probe_conditional_create().await,
             Self::Rest(_) => Ok(false),
         }
@@ -689,6 +766,7 @@ impl Destination {
             Self::S3(s) => s.put_file(name, data).await,
             Self::Sftp(s) => s.put_file(name, data).await,
             Self::Azure(s) => s.put_file(name, data).await,
+            Self::WebDav(s) => s.put_file(name, data).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -701,6 +779,7 @@ impl Destination {
             Self::S3(s) => s.get_file(name, max_len).await,
             Self::Sftp(s) => s.get_file(name, max_len).await,
             Self::Azure(s) => s.get_file(name, max_len).await,
+            Self::WebDav(s) => s.get_file(name, max_len).await,
             Self::Rest(_) => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
         }
     }
@@ -714,6 +793,7 @@ impl Destination {
             Self::S3(s) => s.put_file_from(name, src, size).await,
             Self::Sftp(s) => s.put_file_from(name, src, size).await,
             Self::Azure(s) => s.put_file_from(name, src, size).await,
+            Self::WebDav(s) => s.put_file_from(name, src, size).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -742,6 +822,7 @@ impl Destination {
                 Self::S3(s) => s.get_file_span(name, at, len).await?,
                 Self::Sftp(s) => s.get_file_span(name, at, len).await?,
                 Self::Azure(s) => s.get_file_span(name, at, len).await?,
+                Self::WebDav(s) => s.get_file_span(name, at, len).await?,
                 Self::Rest(_) => return Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
             };
             if piece.len() != len as usize {
@@ -766,6 +847,7 @@ impl Destination {
             Self::S3(s) => s.list_files(dir).await?,
             Self::Sftp(s) => s.list_files(dir).await?,
             Self::Azure(s) => s.list_files(dir).await?,
+            Self::WebDav(s) => s.list_files(dir).await?,
             Self::Rest(_) => Vec::new(),
         };
         out.sort();
@@ -778,7 +860,7 @@ impl Destination {
         match self {
             Self::Local(s) => s.free_space().map(Some),
             Self::Sftp(s) => s.free_space().await,
-            Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(None),
+            Self::S3(_) | Self::Rest(_) | Self::Azure(_) | Self::WebDav(_) => Ok(None),
         }
     }
 
@@ -790,6 +872,7 @@ impl Destination {
             Self::S3(s) => s.remove_file(name).await,
             Self::Sftp(s) => s.remove_file(name).await,
             Self::Azure(s) => s.remove_file(name).await,
+            Self::WebDav(s) => s.remove_file(name).await,
             Self::Rest(_) => Ok(()),
         }
     }

@@ -17,7 +17,7 @@ use crate::s3_vendors::vendor;
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DestinationFields {
-    /// `local`, `s3`, `sftp`, `rest` or `azure`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
     pub kind: String,
     /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
     /// the server (REST).
@@ -251,6 +251,34 @@ impl DestinationFields {
                 tls_option(&mut options);
                 format!("rest:{scheme}://{user}{host}{port}/{}", encode(dir, true))
             }
+            "webdav" => {
+                let host = required("host", &self.host)?;
+                if !valid_host(host) {
+                    return Err(field("host", format!("{host:?} is not a host name or address")));
+                }
+                let scheme = self.scheme.as_deref().unwrap_or("https");
+                if !matches!(scheme, "http" | "https") {
+                    return Err(field("scheme", "must be http or https"));
+                }
+                if self.port == Some(0) {
+                    return Err(field("port", "must be 1 to 65535"));
+                }
+                let dir = self.backup_dir.trim_matches('/');
+                if dir.split('/').any(|s| s == "..") || dir.contains(['?', '#', '\0']) {
+                    return Err(field("backup-dir", format!("{dir:?} may not contain '..', '?' or '#'")));
+                }
+                let user = match self.user.as_deref().filter(|u| !u.is_empty()) {
+                    Some(u) if u.contains(['@', '/', ':']) => {
+                        return Err(field("user", format!("{u:?} may not contain '@', '/' or ':'")));
+                    }
+                    Some(u) => format!("{}@", encode(u, false)),
+                    None => String::new(),
+                };
+                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+                tls_option(&mut options);
+                format!("webdav:{scheme}://{user}{host}{port}/{}", encode(dir, true))
+            }
             "azure" => {
                 let account = required("account", &self.account)?;
                 if !crate::azure::valid_account_name(account) {
@@ -292,7 +320,7 @@ impl DestinationFields {
             }
             other => {
                 return Err(field("type", format!("unknown destination type {other:?}"))
-                    .with_hint("use local, s3, sftp, rest or azure"));
+                    .with_hint("use local, s3, sftp, rest, azure or webdav"));
             }
         };
         Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
@@ -321,7 +349,7 @@ mod tests {
         /// field error, never a panic.
         #[test]
         fn hostile_form_fields_never_panic(
-            kind in proptest::sample::select(vec!["local", "s3", "sftp", "rest", "azure", "", "ftp", "S3"]),
+            kind in proptest::sample::select(vec!["local", "s3", "sftp", "rest", "azure", "webdav", "", "ftp", "S3"]),
             texts in proptest::collection::vec(crate::hostile::text(&["eu-central-1", "my-bucket", "/srv/b", "https://{bucket}.h/{region}", "..", "a b", "me@h"]), 8),
             port in proptest::num::u16::ANY,
             retries in proptest::option::of(0u32..100),
@@ -398,6 +426,14 @@ mod tests {
         f.backup_dir = "/laptop/".into();
         assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
         assert!(fields("ftp").to_url().unwrap_err().to_string().starts_with("type:"));
+
+        let mut f = fields("webdav");
+        f.host = Some("cloud.example.com".into());
+        f.user = Some("me".into());
+        f.backup_dir = "/remote.php/dav/files/me/Backups/".into();
+        assert_eq!(f.to_url().unwrap(), "webdav:https://me@cloud.example.com/remote.php/dav/files/me/Backups");
+        f.backup_dir = "/a/../b".into();
+        assert!(f.to_url().unwrap_err().to_string().starts_with("backup-dir:"));
 
         let mut f = fields("azure");
         f.account = Some("myaccount".into());

@@ -60,6 +60,7 @@ pub mod s3_vendors;
 pub mod schedule;
 mod secret;
 mod sftp;
+mod webdav;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
@@ -80,6 +81,7 @@ pub use rng::os_rng;
 pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
 pub use sftp::{SftpAuth, SftpBackend, SftpConfig, UnknownHostKey};
+pub use webdav::{WebDavBackend, WebDavConfig};
 pub use worker::{ThreadWorker, runtime};
 
 /// Hostile input for the parsers' property tests (issue 9): arbitrary bytes, and valid samples

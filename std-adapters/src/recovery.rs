@@ -43,6 +43,8 @@ struct ExportedSecrets {
     azure_key: Option<String>,
     #[serde(default)]
     azure_sas: Option<String>,
+    #[serde(default)]
+    webdav_password: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +105,7 @@ fn seal(catalog: &Catalog, now: i64) -> Result<Vec<u8>, Error> {
                 ssh_password: text(&s.ssh_password),
                 azure_key: text(&s.azure_key),
                 azure_sas: text(&s.azure_sas),
+                webdav_password: text(&s.webdav_password),
             },
             name: d.name,
             url: d.url,
@@ -260,6 +263,7 @@ pub async fn recover(catalog: &mut Catalog, from: &Destination, kit: &Secret) ->
         secrets.ssh_password = secret(&d.secrets.ssh_password);
         secrets.azure_key = secret(&d.secrets.azure_key);
         secrets.azure_sas = secret(&d.secrets.azure_sas);
+        secrets.webdav_password = secret(&d.secrets.webdav_password);
         new.secrets = secrets;
         catalog.create_destination(&new).map_err(|e| e.context(format!("destination {}", d.name)))?;
         if !d.enabled {

@@ -93,7 +93,9 @@ pub const VENDORS: &[Vendor] = &[
         endpoint: "https://s3.{region}.backblazeb2.com",
         regions: &["us-west-000", "us-west-001", "us-west-002", "us-west-004", "us-east-005", "eu-central-003"],
         path_style: false,
-        help: "an application key (keyID and applicationKey); the region is in the bucket's S3 endpoint",
+        help: "B2 through its S3-compatible API (every bucket made since May 2020 has it): an application \
+               key, its keyID as access key and applicationKey as secret key (a key limited to the bucket \
+               works); the region is in the bucket's S3 endpoint, s3.REGION.backblazeb2.com, on its page",
     },
     Vendor {
         id: "r2",
@@ -188,7 +190,9 @@ pub const VENDORS: &[Vendor] = &[
         endpoint: "https://storage.googleapis.com",
         regions: &["auto"],
         path_style: true,
-        help: "an HMAC key of a service account (Cloud Storage > Settings > Interoperability)",
+        help: "Cloud Storage through its S3-compatible XML API: an HMAC key of a service account (Cloud \
+               Storage > Settings > Interoperability) as access key and secret; the bucket's location \
+               does not matter, and its storage class applies to what Cairn writes",
     },
     Vendor {
         id: "hetzner",

@@ -7,11 +7,11 @@ use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMod
 use std::time::Duration;
 
 use cairn_e2e::servers::{
-    AZURE_ACCOUNT, AZURE_ACCOUNT_KEY, AzuriteServer, Fault, FaultProxy, RestServer, S3Server, SshServer,
+    AZURE_ACCOUNT, AZURE_ACCOUNT_KEY, AzuriteServer, Fault, FaultProxy, RestServer, S3Server, SshServer, WebDavServer,
 };
 use cairn_std::{
     AzureAuth, AzureBackend, AzureConfig, LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth,
-    SftpBackend, SftpConfig,
+    SftpBackend, SftpConfig, WebDavBackend, WebDavConfig,
 };
 
 fn id(n: u8) -> Id {
@@ -710,4 +710,66 @@ fn azure_errors_say_what_to_fix() {
     let (kind, text) = message(closed);
     assert_eq!(kind, IoErrorKind::Unavailable);
     assert!(text.contains("cannot connect") && text.contains("after 2 retries"), "{text}");
+}
+
+fn webdav_config(server: &WebDavServer, path: &str) -> WebDavConfig {
+    let mut c = WebDavConfig::new(&format!("{}/{path}", server.url));
+    c.user = Some(server.user.clone());
+    c.password = Some(Secret::new(server.password.as_bytes().to_vec()));
+    c.retries = 1;
+    c
+}
+
+#[test]
+fn webdav_destination_conforms() {
+    let Some(server) = WebDavServer::start() else { return };
+    let store = WebDavBackend::new(webdav_config(&server, "backups/my laptop")).unwrap();
+    rt().block_on(async {
+        conformance(&store).await;
+        // Side files, streamed uploads, and no temporary file left behind.
+        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
+        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
+        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
+        let big = data(5, (9 << 20) + 7);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &big).unwrap();
+        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
+        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
+        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
+        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
+        assert_eq!(store.remove_stale_temporaries(Duration::from_secs(0)).await.unwrap(), 0);
+    });
+    // The objects are where the layout says, in the folder with a space in its name.
+    assert!(server.data.join("backups/my laptop/config").is_file());
+    let leftovers: Vec<_> = walk(&server.data).into_iter().filter(|p| p.contains(".cairn-tmp-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn webdav_errors_say_what_to_fix() {
+    let Some(server) = WebDavServer::start() else { return };
+    let rt = rt();
+    let mut wrong = webdav_config(&server, "x");
+    wrong.password = Some(Secret::new(b"not the password".to_vec()));
+    let e = rt.block_on(WebDavBackend::new(wrong).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("user name or password") && !e.to_string().contains("not the password"), "{e}");
+    let mut closed = webdav_config(&server, "x");
+    closed.url = format!("http://127.0.0.1:{}/x", cairn_e2e::servers::free_port());
+    closed.retries = 2;
+    let e = rt.block_on(WebDavBackend::new(closed).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert!(e.to_string().contains("cannot connect") && e.to_string().contains("after 2 retries"), "{e}");
 }

@@ -19,6 +19,7 @@ mod s3;
 mod secrets;
 mod sftp;
 mod source_options;
+mod webdav;
 
 use std::path::Path;
 

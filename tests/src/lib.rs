@@ -328,8 +328,13 @@ impl Cairn {
 const REVEALING: &[&str] = &["--show-password", "recovery-kit"];
 
 /// The test servers' secrets (distinctive, so that a leak cannot hide).
-pub const KNOWN_SECRETS: &[&str] =
-    &[servers::S3_SECRET_KEY, servers::REST_PASSWORD, servers::PASSWORD, servers::AZURE_ACCOUNT_KEY];
+pub const KNOWN_SECRETS: &[&str] = &[
+    servers::S3_SECRET_KEY,
+    servers::REST_PASSWORD,
+    servers::PASSWORD,
+    servers::AZURE_ACCOUNT_KEY,
+    servers::WEBDAV_PASSWORD,
+];
 
 /// Asserts that none of `secrets` shows in `run`'s output.
 #[track_caller]

@@ -713,6 +713,64 @@ impl AzuriteServer {
     }
 }
 
+/// `rclone serve webdav`: a WebDAV server with basic authentication.
+#[derive(Debug)]
+pub struct WebDavServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    /// User name accepted.
+    pub user: String,
+    /// Password accepted ([`WEBDAV_PASSWORD`]).
+    pub password: String,
+    /// Where it stores.
+    pub data: PathBuf,
+    child: Child,
+    _dir: ScratchDir,
+}
+
+impl WebDavServer {
+    /// Starts a server, or returns `None` (outside CI, saying why) if rclone is not installed.
+    pub fn start() -> Option<Self> {
+        let bin = find_tool("rclone");
+        if !crate::prerequisite(bin.is_some(), "rclone (apt-get install rclone)") {
+            return None;
+        }
+        let dir = ScratchDir::new("webdav");
+        let data = dir.0.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let port = free_port();
+        let (user, password) = ("cairn".to_string(), WEBDAV_PASSWORD.to_string());
+        let mut child = Command::new(bin.unwrap())
+            .args(["serve", "webdav", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password])
+            .env("RCLONE_CONFIG", dir.0.join("rclone.conf"))
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, &mut child, "rclone serve webdav");
+        Some(Self { url: format!("http://127.0.0.1:{port}"), port, user, password, data, child, _dir: dir })
+    }
+
+    /// A destination URL for the directory `dir` on the server.
+    pub fn repo_url(&self, dir: &str) -> String {
+        format!("webdav:http://{}@127.0.0.1:{}/{dir}", self.user, self.port)
+    }
+}
+
+impl Drop for WebDavServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The password of every [`WebDavServer`].
+pub const WEBDAV_PASSWORD: &str = "webdav pass-Qm8r/word";
+
 /// The secret access key of every [`S3Server`].
 pub const S3_SECRET_KEY: &str = "cairn/test+secret/KEY-s3Q7x";
 /// The password of every [`RestServer`].

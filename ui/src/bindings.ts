@@ -35,7 +35,7 @@ export type DestinationForm = {
  */
 name: string, 
 /**
- * `local`, `s3`, `sftp`, `rest` or `azure`.
+ * `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
  */
 kind: string, 
 /**
@@ -105,7 +105,7 @@ user: string,
  */
 keyFile: string, 
 /**
- * SFTP key passphrase or password, REST password (sealed; empty on update keeps the stored one).
+ * SFTP key passphrase or password, REST or WebDAV password (sealed; empty on update keeps the stored one).
  */
 password: string, 
 /**

@@ -89,7 +89,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
 
   function kindPicker(): HTMLElement {
     const box = h("div", { class: "kind-picker full", role: "group", "aria-label": "Destination type" });
-    for (const k of ["local", "s3", "sftp", "rest", "azure"]) {
+    for (const k of ["local", "s3", "sftp", "rest", "azure", "webdav"]) {
       box.append(h("button", {
         type: "button", "aria-pressed": String(form.kind === k), "data-kind": k, disabled: Boolean(editing) && form.kind !== k,
         onclick: () => { form.kind = k; render(); schedule(); },
@@ -116,6 +116,8 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         render();
       });
       const addressing = v && v.id !== "custom" ? `${v.pathStyle ? "Path-style" : "Virtual-hosted"} addressing.` : "";
+      rows.push(h("div", { class: "field full help", id: "s3-help" },
+        "Amazon S3 and every service that speaks its API: Backblaze B2, Google Cloud Storage, Wasabi, Cloudflare R2 and the others below. Choose the provider for its endpoint and regions; Custom for any other."));
       rows.push(field("vendor", "Provider", vendorSel, v ? `${v.help} ${addressing}`.trim() : undefined));
       if (v && v.regions.length) {
         if (!v.regions.includes(form.region)) form.region = v.regions[0];
@@ -157,6 +159,17 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         field("user", "User", text("user"), "If the server asks for one."),
         field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" })));
     }
+    if (form.kind === "webdav") {
+      rows.push(
+        h("div", { class: "field full help", id: "webdav-help" },
+          "A folder on a WebDAV server: Nextcloud, ownCloud, a NAS, Apache or nginx with WebDAV. For Nextcloud the path is /remote.php/dav/files/USER/FOLDER; use an app password."),
+        field("scheme", "Protocol", select("scheme", [["https", "HTTPS"], ["http", "HTTP (unencrypted)"]])),
+        field("host", "Server", text("host", { placeholder: "cloud.example.com" })),
+        field("port", "Port", text("port", { type: "number", placeholder: "443" })),
+        field("backupDir", "Path on the server", text("backupDir", { placeholder: "/remote.php/dav/files/me/Backups" })),
+        field("user", "User", text("user")),
+        field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" }), "Stored encrypted; never shown again."));
+    }
     if (form.kind === "azure") {
       rows.push(
         h("div", { class: "field full help", id: "azure-help" },
@@ -176,7 +189,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
       rows.push(field("retries", "Retries", text("retries", { type: "number", placeholder: "3" }), "Attempts after a network error."));
       rows.push(field("connections", "Connections", text("connections", { type: "number", placeholder: "default" })));
     }
-    if (form.kind === "s3" || form.kind === "rest" || form.kind === "azure") {
+    if (["s3", "rest", "azure", "webdav"].includes(form.kind)) {
       rows.push(h("div", { class: "field full" }, checkbox("verifyTls", "Verify TLS certificates", false, render),
         form.verifyTls ? null : h("div", { class: "warning", role: "alert", id: "tls-warning" },
           "Certificates are not checked: anyone on the network path could read or alter what Cairn sends. Use this only for a server you run, on a network you trust.")));

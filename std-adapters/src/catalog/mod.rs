@@ -139,10 +139,12 @@ pub struct DestinationSecrets {
     pub azure_key: Option<Secret>,
     /// Azure SAS token.
     pub azure_sas: Option<Secret>,
+    /// WebDAV password.
+    pub webdav_password: Option<Secret>,
 }
 
 impl DestinationSecrets {
-    fn slots(&mut self) -> [&mut Option<Secret>; 6] {
+    fn slots(&mut self) -> [&mut Option<Secret>; 7] {
         [
             &mut self.s3_secret_key,
             &mut self.rest_password,
@@ -150,6 +152,7 @@ impl DestinationSecrets {
             &mut self.ssh_password,
             &mut self.azure_key,
             &mut self.azure_sas,
+            &mut self.webdav_password,
         ]
     }
 
@@ -161,6 +164,7 @@ impl DestinationSecrets {
             && self.ssh_password.is_none()
             && self.azure_key.is_none()
             && self.azure_sas.is_none()
+            && self.webdav_password.is_none()
     }
 
     /// Replaces each secret that `given` has.
@@ -744,6 +748,7 @@ impl Catalog {
             DestinationUrl::Rest(_) => "rest",
             DestinationUrl::Sftp(_) => "sftp",
             DestinationUrl::Azure(_) => "azure",
+            DestinationUrl::WebDav(_) => "webdav",
         };
         if kind == "rest" && rest_url_has_password(url) {
             return Err(Error::new(ErrorKind::InvalidInput, "url: the REST password cannot be stored in the URL")
@@ -935,6 +940,7 @@ impl Catalog {
             ssh_password: secrets.ssh_password.clone(),
             azure_key: secrets.azure_key.clone(),
             azure_sas: secrets.azure_sas.clone(),
+            webdav_password: secrets.webdav_password.clone(),
             ..Credentials::default()
         }
     }
@@ -1243,6 +1249,7 @@ fn encode_secrets(s: &DestinationSecrets) -> Option<Zeroizing<Vec<u8>>> {
         ("ssh_password", &s.ssh_password),
         ("azure_key", &s.azure_key),
         ("azure_sas", &s.azure_sas),
+        ("webdav_password", &s.webdav_password),
     ];
     for (name, value) in fields {
         if let Some(v) = value {
@@ -1279,6 +1286,7 @@ fn decode_secrets(bytes: &[u8]) -> Result<DestinationSecrets, Error> {
             b"ssh_password" => s.ssh_password = value,
             b"azure_key" => s.azure_key = value,
             b"azure_sas" => s.azure_sas = value,
+            b"webdav_password" => s.webdav_password = value,
             _ => return Err(bad()),
         }
     }

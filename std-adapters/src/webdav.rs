@@ -1,0 +1,652 @@
+//! The WebDAV destination (RFC 4918): a repository in a directory of a WebDAV server (Nextcloud,
+//! ownCloud, a NAS, Apache `mod_dav`, `rclone serve webdav`), with basic authentication over
+//! HTTPS (TLS verified unless turned off).
+//!
+//! Objects are files named as on every path-like store (`DIR/data/ab/abcd...`, `DIR/index/...`).
+//!
+//! - **Writes** go to a temporary file (`.cairn-tmp-*`) in the object's directory, then `MOVE`
+//!   into place, so that no reader ever sees half an object. [`WriteMode::CreateNew`] moves with
+//!   `Overwrite: F`, which a server must refuse (412) when the name is taken: two writers can
+//!   never both create one lock. Missing directories are made with `MKCOL`, once each.
+//! - **Reads** are ranged GETs; the last bytes of a file are found with a `PROPFIND` of its size
+//!   first. A body longer than asked for is refused before it is buffered.
+//! - **Listing** is `PROPFIND` with `Depth: 1`, directory by directory (`Depth: infinity` is
+//!   often disabled), parsed by local element names whatever the namespace prefixes.
+//! - **Retries** as for S3 ([`crate::http`]).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_core::{
+    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+};
+use rand_core::Rng;
+
+use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error};
+use crate::secret::Secret;
+
+/// Where and how to reach a WebDAV directory.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WebDavConfig {
+    /// `https://host[:port]/path` of the backup directory, the path not percent-encoded (no user
+    /// name or password in it).
+    pub url: String,
+    /// Basic authentication user.
+    pub user: Option<String>,
+    /// Basic authentication password.
+    pub password: Option<Secret>,
+    /// Verify the server's TLS certificate.
+    pub verify_tls: bool,
+    /// Retries of a failed request.
+    pub retries: u32,
+    /// No byte for this long fails an attempt (then retried).
+    pub stall_timeout: Duration,
+    /// Requests at once.
+    pub connections: usize,
+}
+
+impl fmt::Debug for WebDavConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebDavConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "**redacted**"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebDavConfig {
+    /// A configuration with the defaults: TLS verified, 3 retries, 60 s stall timeout, 4
+    /// connections, no authentication.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.trim_end_matches('/').to_string(),
+            user: None,
+            password: None,
+            verify_tls: true,
+            retries: 3,
+            stall_timeout: Duration::from_secs(60),
+            connections: 4,
+        }
+    }
+}
+
+/// A repository in a WebDAV directory.
+pub struct WebDavBackend {
+    config: WebDavConfig,
+    client: reqwest::Client,
+    /// `https://host[:port]`.
+    origin: String,
+    /// The backup directory's path on the server, percent-encoded, without a trailing `/`.
+    base: String,
+    authority: String,
+    /// Directories known to exist (relative to the backup directory).
+    made: RefCell<HashSet<String>>,
+}
+
+impl fmt::Debug for WebDavBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebDavBackend").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// One entry of a `PROPFIND` answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct DavEntry {
+    /// The `href`, percent-decoded.
+    pub(crate) href: String,
+    pub(crate) is_dir: bool,
+    pub(crate) size: u64,
+    /// Seconds since the epoch, when the server gave `getlastmodified`.
+    pub(crate) modified: Option<i64>,
+}
+
+/// Largest `PROPFIND` answer accepted (about 100,000 entries).
+const MAX_LISTING: u64 = 64 << 20;
+
+/// Parses a `207 Multi-Status` answer: every `response` with its `href`, size, type and time.
+/// Element names are compared by their local part, so any namespace prefix works.
+pub(crate) fn parse_multistatus(body: &[u8]) -> Result<Vec<DavEntry>, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(body);
+    reader.config_mut().trim_text(true);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut entry = DavEntry::default();
+    let mut in_response = false;
+    let mut current = Vec::<u8>::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| e.to_string())?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                if name == b"response" {
+                    in_response = true;
+                    entry = DavEntry::default();
+                } else if name == b"collection" && in_response {
+                    entry.is_dir = true;
+                }
+                current = name;
+            }
+            Event::Empty(e) if e.local_name().as_ref() == b"collection" && in_response => {
+                entry.is_dir = true;
+            }
+            Event::Text(t) if in_response => {
+                let text = t.xml10_content().map_err(|e| e.to_string())?;
+                match current.as_slice() {
+                    b"href" => entry.href.push_str(&crate::destination::percent_decode(text.trim())),
+                    b"getcontentlength" => entry.size = text.trim().parse().unwrap_or(0),
+                    b"getlastmodified" => {
+                        entry.modified = jiff::fmt::rfc2822::parse(text.trim()).ok().map(|z| z.timestamp().as_second())
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(e) => {
+                if e.local_name().as_ref() == b"response" && in_response {
+                    in_response = false;
+                    out.push(std::mem::take(&mut entry));
+                }
+                current.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+        if out.len() > 1_000_000 {
+            return Err("more than a million entries".into());
+        }
+    }
+    Ok(out)
+}
+
+/// Percent-encodes a path (keeps `/` and the unreserved characters).
+fn encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+const PROPFIND_BODY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>\
+<D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>";
+
+impl WebDavBackend {
+    /// A backend for `config` (no request is made yet).
+    pub fn new(config: WebDavConfig) -> Result<Self, IoError> {
+        let url = config.url.trim_end_matches('/');
+        let (scheme, rest) =
+            url.split_once("://").filter(|(s, _)| matches!(*s, "http" | "https")).ok_or_else(|| {
+                error(IoErrorKind::InvalidData, format!("the WebDAV URL {url:?} must start with https://"))
+            })?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() || authority.contains('@') {
+            return Err(error(IoErrorKind::InvalidData, "the WebDAV URL needs a host (and no user name in it)"));
+        }
+        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
+        let base = match path.trim_matches('/') {
+            "" => String::new(),
+            p => format!("/{}", encode_path(p)),
+        };
+        Ok(Self {
+            origin: format!("{scheme}://{authority}"),
+            authority: authority.to_string(),
+            base,
+            config,
+            client,
+            made: RefCell::new(HashSet::new()),
+        })
+    }
+
+    /// The URL of `rel` (relative to the backup directory; `""` is the directory itself).
+    fn url(&self, rel: &str) -> String {
+        if rel.is_empty() {
+            format!("{}{}/", self.origin, self.base)
+        } else {
+            format!("{}{}/{}", self.origin, self.base, encode_path(rel))
+        }
+    }
+
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+        limit: u64,
+    ) -> Result<Answer, IoError> {
+        let send = || {
+            let mut b = self.client.request(method.clone(), url);
+            if let Some(user) = &self.config.user {
+                let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
+                b = b.basic_auth(user, password);
+            }
+            for (k, v) in headers {
+                b = b.header(*k, v.as_str());
+            }
+            if method == reqwest::Method::PUT && body.is_empty() {
+                b = b.header("content-length", "0");
+            }
+            let b = b.body(body.clone());
+            async move { b.send().await.map_err(ExchangeError::Http) }
+        };
+        match crate::http::exchange(self.config.retries, limit, send).await {
+            Ok(a) => Ok(a),
+            Err(ExchangeError::Request(e)) => Err(e),
+            Err(ExchangeError::TooLarge) => {
+                Err(error(IoErrorKind::InvalidData, format!("the server's answer for {url} is larger than expected")))
+            }
+            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
+        }
+    }
+
+    fn failure(&self, what: &str, a: &Answer) -> IoError {
+        let (kind, message) = match a.status {
+            401 => (
+                IoErrorKind::PermissionDenied,
+                "the WebDAV server refused the user name or password: check them".to_string(),
+            ),
+            403 => (IoErrorKind::PermissionDenied, format!("the WebDAV server forbids {what}")),
+            404 | 409 => (IoErrorKind::NotFound, format!("{what}: not found")),
+            405 => (
+                IoErrorKind::Unsupported,
+                format!("{what}: the server does not allow this method here: is the URL a WebDAV folder?"),
+            ),
+            412 => (IoErrorKind::AlreadyExists, format!("{what}: it exists already")),
+            416 => (IoErrorKind::InvalidData, format!("{what}: the file is shorter than the range asked for")),
+            507 => (IoErrorKind::StorageFull, format!("{what}: the WebDAV server is out of space (or over quota)")),
+            429 | 500..=599 => (
+                IoErrorKind::Unavailable,
+                format!(
+                    "the WebDAV server is busy or failing (HTTP {}), after {} retries",
+                    a.status, self.config.retries
+                ),
+            ),
+            s => (IoErrorKind::Other, format!("{what}: the WebDAV server answered HTTP {s}")),
+        };
+        error(kind, message)
+    }
+
+    /// The entries directly in the directory `rel` (not the directory itself); empty if it
+    /// does not exist.
+    async fn list_dir(&self, rel: &str) -> Result<Vec<(String, DavEntry)>, IoError> {
+        let url = if rel.is_empty() { self.url("") } else { format!("{}/", self.url(rel)) };
+        let headers = [("depth", "1".to_string()), ("content-type", "application/xml".to_string())];
+        let a = self
+            .exchange(method("PROPFIND"), &url, &headers, Bytes::from_static(PROPFIND_BODY.as_bytes()), MAX_LISTING)
+            .await?;
+        if a.status == 404 {
+            return Ok(Vec::new());
+        }
+        if a.status != 207 {
+            return Err(
+                self.failure(&format!("listing {}", if rel.is_empty() { "the backup directory" } else { rel }), &a)
+            );
+        }
+        let entries = parse_multistatus(&a.body).map_err(|e| {
+            error(IoErrorKind::InvalidData, format!("the WebDAV listing of {rel:?} does not parse: {e}"))
+        })?;
+        // The directory itself comes back too: compare paths (an href may be a whole URL).
+        let own = format!("{}/{rel}", crate::destination::percent_decode(&self.base));
+        let own = own.trim_end_matches('/');
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let path = match e.href.split_once("://") {
+                    Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+                    None => e.href.clone(),
+                };
+                let path = path.trim_end_matches('/');
+                let name = path.rsplit('/').next().unwrap_or_default().to_string();
+                (!name.is_empty() && path != own).then_some((name, e))
+            })
+            .collect())
+    }
+
+    /// Makes the directory `rel` and its parents, each once.
+    async fn make_dirs(&self, rel: &str) -> Result<(), IoError> {
+        let mut path = String::new();
+        for seg in rel.split('/').filter(|s| !s.is_empty()) {
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(seg);
+            if self.made.borrow().contains(&path) {
+                continue;
+            }
+            let a = self
+                .exchange(method("MKCOL"), &format!("{}/", self.url(&path)), &[], Bytes::new(), MAX_SMALL_BODY as u64)
+                .await?;
+            // 405: it exists already.
+            if !(a.ok() || a.status == 405) {
+                return Err(self.failure(&format!("making the folder {path}"), &a));
+            }
+            self.made.borrow_mut().insert(path.clone());
+        }
+        Ok(())
+    }
+
+    /// Makes the backup directory itself and its parents on the server.
+    async fn make_base(&self) -> Result<(), IoError> {
+        if self.made.borrow().contains("") {
+            return Ok(());
+        }
+        let mut path = String::new();
+        for seg in self.base.split('/').filter(|s| !s.is_empty()) {
+            path.push('/');
+            path.push_str(seg);
+            let a = self
+                .exchange(method("MKCOL"), &format!("{}{path}/", self.origin), &[], Bytes::new(), MAX_SMALL_BODY as u64)
+                .await?;
+            if !(a.ok() || a.status == 405) {
+                return Err(self.failure("making the backup folder", &a));
+            }
+        }
+        self.made.borrow_mut().insert(String::new());
+        Ok(())
+    }
+
+    async fn size_of(&self, rel: &str) -> Result<Option<u64>, IoError> {
+        let headers = [("depth", "0".to_string()), ("content-type", "application/xml".to_string())];
+        let a = self
+            .exchange(
+                method("PROPFIND"),
+                &self.url(rel),
+                &headers,
+                Bytes::from_static(PROPFIND_BODY.as_bytes()),
+                MAX_SMALL_BODY as u64,
+            )
+            .await?;
+        if a.status == 404 {
+            return Ok(None);
+        }
+        if a.status != 207 {
+            return Err(self.failure(&format!("reading {rel}"), &a));
+        }
+        let entries = parse_multistatus(&a.body)
+            .map_err(|e| error(IoErrorKind::InvalidData, format!("the WebDAV answer for {rel} does not parse: {e}")))?;
+        Ok(entries.first().map(|e| e.size))
+    }
+
+    async fn read_rel(&self, rel: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        let (span, limit) = match range {
+            ReadRange::All { max_len } => (None, max_len),
+            ReadRange::Span { offset, len } => {
+                if len == 0 {
+                    return Ok(Bytes::new());
+                }
+                (Some((offset, u64::from(len))), u64::from(len))
+            }
+            ReadRange::Tail { len } => {
+                let size = self
+                    .size_of(rel)
+                    .await?
+                    .ok_or_else(|| error(IoErrorKind::NotFound, format!("{rel} does not exist")))?;
+                let take = size.min(u64::from(len));
+                if take == 0 {
+                    return Ok(Bytes::new());
+                }
+                (Some((size - take, take)), take)
+            }
+        };
+        let headers: Vec<(&str, String)> =
+            span.map(|(o, n)| vec![("range", format!("bytes={}-{}", o, o + n - 1))]).unwrap_or_default();
+        let a = self.exchange(reqwest::Method::GET, &self.url(rel), &headers, Bytes::new(), limit).await?;
+        if !a.ok() {
+            return Err(self.failure(&format!("reading {rel}"), &a));
+        }
+        if span.is_some() && a.status != 206 {
+            return Err(error(
+                IoErrorKind::Unsupported,
+                format!("the WebDAV server ignored the byte range asked for {rel}: it must support ranged reads"),
+            ));
+        }
+        if span.is_some_and(|(_, n)| a.body.len() as u64 != n) {
+            return Err(error(IoErrorKind::InvalidData, format!("{rel} is shorter than the range asked for")));
+        }
+        Ok(a.body)
+    }
+
+    /// Writes `data` to a temporary file beside `rel`, then moves it into place (refused with
+    /// [`IoErrorKind::AlreadyExists`] if `mode` is create-only and `rel` exists).
+    async fn write_rel(&self, rel: &str, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        self.make_base().await?;
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        self.make_dirs(dir).await?;
+        let tmp_name = format!(".cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
+        let tmp = if dir.is_empty() { tmp_name } else { format!("{dir}/{tmp_name}") };
+        let a = self.exchange(reqwest::Method::PUT, &self.url(&tmp), &[], data, MAX_SMALL_BODY as u64).await?;
+        if !a.ok() {
+            return Err(self.failure(&format!("writing {rel}"), &a));
+        }
+        let overwrite = if mode == WriteMode::CreateNew { "F" } else { "T" };
+        let headers = [("destination", self.url(rel)), ("overwrite", overwrite.to_string())];
+        let moved = self.exchange(method("MOVE"), &self.url(&tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await;
+        match moved {
+            Ok(m) if m.ok() => Ok(()),
+            Ok(m) => {
+                let _ = self.remove_rel(&tmp).await;
+                Err(self.failure(&format!("writing {rel}"), &m))
+            }
+            Err(e) => {
+                let _ = self.remove_rel(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove_rel(&self, rel: &str) -> Result<(), IoError> {
+        let a =
+            self.exchange(reqwest::Method::DELETE, &self.url(rel), &[], Bytes::new(), MAX_SMALL_BODY as u64).await?;
+        if a.ok() || a.status == 404 {
+            return Ok(());
+        }
+        Err(self.failure(&format!("deleting {rel}"), &a))
+    }
+
+    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
+    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
+        self.write_rel(name, data, WriteMode::Replace).await
+    }
+
+    /// Reads a file beside the repository, at most `max_len` bytes.
+    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
+        self.read_rel(name, ReadRange::All { max_len }).await
+    }
+
+    /// Writes a file beside the repository from the local file `src` (`size` bytes), streamed
+    /// from disk so that memory stays bounded whatever its size.
+    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+        const PIECE: u64 = 8 << 20;
+        if size <= PIECE {
+            let data = crate::Destination::file_part(src, 0, size as usize)?;
+            return self.write_rel(name, data, WriteMode::Replace).await;
+        }
+        // A request body can be sent only once; a retried upload reads the file again.
+        let file =
+            src.try_clone().map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
+        let stream = futures_util::stream::unfold(0u64, move |at| {
+            let file = file.try_clone();
+            async move {
+                if at >= size {
+                    return None;
+                }
+                let n = PIECE.min(size - at);
+                let piece = file
+                    .map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))
+                    .and_then(|f| crate::Destination::file_part(&f, at, n as usize));
+                Some((piece, at + n))
+            }
+        });
+        self.make_base().await?;
+        let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+        self.make_dirs(dir).await?;
+        let tmp = format!("{dir}/.cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
+        let mut b = self.client.put(self.url(&tmp)).header("content-length", size.to_string());
+        if let Some(user) = &self.config.user {
+            let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
+            b = b.basic_auth(user, password);
+        }
+        match b.body(reqwest::Body::wrap_stream(stream)).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let a = Answer { status, headers: r.headers().clone(), body: Bytes::new() };
+                let _ = self.remove_rel(&tmp).await;
+                return Err(self.failure(&format!("writing {name}"), &a));
+            }
+            Err(e) => {
+                let _ = self.remove_rel(&tmp).await;
+                return Err(crate::http::transport_error(&self.authority, 0, &e));
+            }
+        }
+        let headers = [("destination", self.url(name)), ("overwrite", "T".to_string())];
+        let m = self.exchange(method("MOVE"), &self.url(&tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await?;
+        if m.ok() { Ok(()) } else { Err(self.failure(&format!("writing {name}"), &m)) }
+    }
+
+    /// `len` bytes at `offset` of a file beside the repository.
+    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
+        self.read_rel(name, ReadRange::Span { offset, len }).await
+    }
+
+    /// The files (name and size) directly in the directory `dir` beside the repository.
+    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
+        Ok(self
+            .list_dir(dir)
+            .await?
+            .into_iter()
+            .filter(|(n, e)| !e.is_dir && !n.starts_with('.'))
+            .map(|(n, e)| (n, e.size))
+            .collect())
+    }
+
+    /// Removes a file beside the repository (absent is fine).
+    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
+        self.remove_rel(name).await
+    }
+
+    /// Removes the temporary files interrupted uploads left, last changed more than
+    /// `older_than` ago; returns how many.
+    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
+        let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
+        let mut dirs: Vec<String> = crate::destination::TEMPORARY_DIRS.iter().map(|d| d.to_string()).collect();
+        dirs.extend(
+            self.list_dir("data")
+                .await?
+                .into_iter()
+                .filter(|(n, e)| e.is_dir && n.len() == 2)
+                .map(|(n, _)| format!("data/{n}")),
+        );
+        let mut removed = 0;
+        for dir in dirs {
+            for (name, e) in self.list_dir(&dir).await? {
+                if !e.is_dir && name.starts_with(".cairn-tmp-") && e.modified.is_some_and(|m| m < cutoff) {
+                    let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                    self.remove_rel(&rel).await?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn method(name: &str) -> reqwest::Method {
+    reqwest::Method::from_bytes(name.as_bytes()).unwrap_or(reqwest::Method::GET)
+}
+
+impl Storage for WebDavBackend {
+    fn properties(&self) -> StorageProperties {
+        StorageProperties::new(self.config.connections)
+    }
+
+    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        if kind == FileKind::Config {
+            return Ok(self
+                .size_of("config")
+                .await?
+                .map(|size| ObjectInfo { id: Id::ZERO, size })
+                .into_iter()
+                .collect());
+        }
+        let mut out = Vec::new();
+        if kind == FileKind::Pack {
+            for (sub, e) in self.list_dir("data").await? {
+                if !e.is_dir || sub.len() != 2 {
+                    continue;
+                }
+                for (name, f) in self.list_dir(&format!("data/{sub}")).await? {
+                    if !f.is_dir
+                        && name.starts_with(&sub)
+                        && let Ok(id) = Id::from_hex(&name)
+                    {
+                        out.push(ObjectInfo { id, size: f.size });
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        for (name, f) in self.list_dir(kind.dir()).await? {
+            if !f.is_dir
+                && let Ok(id) = Id::from_hex(&name)
+            {
+                out.push(ObjectInfo { id, size: f.size });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_rel(&handle.path(), range).await
+    }
+
+    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        self.write_rel(&handle.path(), data, mode).await
+    }
+
+    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+        self.remove_rel(&handle.path()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multistatus_answers_parse_whatever_the_prefix() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<d:multistatus xmlns:d="DAV:"><d:response><d:href>/r/data/</d:href><d:propstat><d:prop>
+<d:resourcetype><d:collection/></d:resourcetype></d:prop></d:propstat></d:response>
+<D:response xmlns:D="DAV:"><D:href>/r/index/ab%20cd</D:href><D:propstat><D:prop><D:resourcetype/>
+<D:getcontentlength>12</D:getcontentlength><D:getlastmodified>Sun, 22 Nov 2026 10:00:00 GMT</D:getlastmodified>
+</D:prop></D:propstat></D:response></d:multistatus>"#;
+        let e = parse_multistatus(body).unwrap();
+        assert_eq!(e.len(), 2);
+        assert!(e[0].is_dir && e[0].href == "/r/data/");
+        assert_eq!((e[1].href.as_str(), e[1].size, e[1].is_dir), ("/r/index/ab cd", 12, false));
+        assert!(e[1].modified.is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::hostile::config(4000))]
+        /// A hostile server's PROPFIND answer parses to entries or an error, never a panic.
+        #[test]
+        fn hostile_listings_never_panic(body in crate::hostile::bytes(vec![
+            br#"<multistatus><response><href>/a</href><propstat><prop><getcontentlength>99999999999999999999999</getcontentlength></prop></propstat></response></multistatus>"#.to_vec(),
+            br#"<a:multistatus xmlns:a="DAV:"><a:response><a:href>%zz%</a:href><a:getlastmodified>Mon, 99 Xyz</a:getlastmodified></a:response>"#.to_vec(),
+        ])) {
+            let _ = parse_multistatus(&body);
+        }
+    }
+}
