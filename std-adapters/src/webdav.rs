@@ -335,21 +335,34 @@ impl WebDavBackend {
         Ok(())
     }
 
-    /// Makes the backup directory itself and its parents on the server.
+    /// Makes the backup directory on the server: itself first (most often its parent exists,
+    /// and the folders above it, such as Nextcloud's `/remote.php/`, may not be ours to touch),
+    /// and its parents only when the server says one is missing (409).
     async fn make_base(&self) -> Result<(), IoError> {
-        if self.made.borrow().contains("") {
+        if self.made.borrow().contains("") || self.base.is_empty() {
             return Ok(());
         }
-        let mut path = String::new();
-        for seg in self.base.split('/').filter(|s| !s.is_empty()) {
-            path.push('/');
-            path.push_str(seg);
-            let a = self
-                .exchange(method("MKCOL"), &format!("{}{path}/", self.origin), &[], Bytes::new(), MAX_SMALL_BODY as u64)
-                .await?;
-            if !(a.ok() || a.status == 405) {
-                return Err(self.failure("making the backup folder", &a));
+        let mkcol = |path: String| async move {
+            self.exchange(method("MKCOL"), &format!("{}{path}/", self.origin), &[], Bytes::new(), MAX_SMALL_BODY as u64)
+                .await
+        };
+        let mut a = mkcol(self.base.clone()).await?;
+        if a.status == 409 {
+            let segments: Vec<&str> = self.base.split('/').filter(|s| !s.is_empty()).collect();
+            let mut path = String::new();
+            for seg in &segments[..segments.len().saturating_sub(1)] {
+                path.push('/');
+                path.push_str(seg);
+                let parent = mkcol(path.clone()).await?;
+                if parent.status == 401 {
+                    return Err(self.failure("making the backup folder", &parent));
+                }
             }
+            a = mkcol(self.base.clone()).await?;
+        }
+        // 405: it exists already.
+        if !(a.ok() || a.status == 405) {
+            return Err(self.failure("making the backup folder", &a));
         }
         self.made.borrow_mut().insert(String::new());
         Ok(())
