@@ -199,6 +199,22 @@ fn save_view(catalog: &Catalog, saved: &Saved, kind: &str) -> Result<SaveView, G
     Ok(SaveView { test: test_view(&saved.report, kind), destination })
 }
 
+/// The fields of a REST or WebDAV server (`http(s)://host[:port]/path`) into the form.
+fn server_fields(f: &mut DestinationForm, url: &str, user: Option<&str>, verify_tls: bool) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    f.scheme = scheme.to_string();
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(0)),
+        None => (hostport, 0),
+    };
+    f.host = host.to_string();
+    f.port = port;
+    f.backup_dir = format!("/{}", path.trim_end_matches('/'));
+    f.user = user.unwrap_or_default().to_string();
+    f.verify_tls = verify_tls;
+}
+
 /// The form's fields of a saved destination, from its URL (no secret).
 fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
     let mut f = DestinationForm {
@@ -236,32 +252,10 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
             }
         }
         DestinationUrl::Rest(c) => {
-            let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
-            f.scheme = scheme.to_string();
-            let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().unwrap_or(0)),
-                None => (hostport, 0),
-            };
-            f.host = host.to_string();
-            f.port = port;
-            f.backup_dir = format!("/{}", path.trim_end_matches('/'));
-            f.user = c.user.clone().unwrap_or_default();
-            f.verify_tls = c.verify_tls;
+            server_fields(&mut f, &c.url, c.user.as_deref(), c.verify_tls);
         }
         DestinationUrl::WebDav(c) => {
-            let (scheme, rest) = c.url.split_once("://").unwrap_or(("https", &c.url));
-            f.scheme = scheme.to_string();
-            let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().unwrap_or(0)),
-                None => (hostport, 0),
-            };
-            f.host = host.to_string();
-            f.port = port;
-            f.backup_dir = format!("/{}", path.trim_end_matches('/'));
-            f.user = c.user.clone().unwrap_or_default();
-            f.verify_tls = c.verify_tls;
+            server_fields(&mut f, &c.url, c.user.as_deref(), c.verify_tls);
         }
         DestinationUrl::Azure(c) => {
             f.account = c.account.clone();

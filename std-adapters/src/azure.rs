@@ -27,7 +27,7 @@ use cairn_core::{
 use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 
-use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error};
+use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error, percent_encode};
 use crate::secret::Secret;
 
 /// The Blob service version Cairn speaks.
@@ -216,33 +216,6 @@ impl Call<'_> {
     }
 }
 
-/// Percent-encodes a path (blob names here are letters, digits, `-`, `_`, `.` and `/`, but
-/// side files and prefixes are checked elsewhere; anything else is encoded).
-fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Percent-encodes a query value.
-fn encode_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// RFC 1123 time, as `x-ms-date` wants it.
 fn http_date() -> String {
     let now = jiff::Timestamp::now();
@@ -370,7 +343,7 @@ impl AzureBackend {
 
     fn path(&self, blob: Option<&str>) -> String {
         match blob {
-            Some(b) => format!("{}/{}/{}", self.base_path, self.config.container, encode_path(b)),
+            Some(b) => format!("{}/{}/{}", self.base_path, self.config.container, percent_encode(b, true)),
             None => format!("{}/{}", self.base_path, self.config.container),
         }
     }
@@ -384,7 +357,7 @@ impl AzureBackend {
             url.push(sep);
             url.push_str(k);
             url.push('=');
-            url.push_str(&encode_value(v));
+            url.push_str(&percent_encode(v, false));
             sep = '&';
         }
         if let Some(sas) = &self.sas {
@@ -415,11 +388,7 @@ impl AzureBackend {
         for (k, v) in &headers {
             builder = builder.header(*k, v.as_str());
         }
-        // The service wants a length on every PUT, and the client sends none for an empty body.
-        if call.method == reqwest::Method::PUT && call.body.is_empty() {
-            builder = builder.header("content-length", "0");
-        }
-        builder.body(call.body.clone()).send().await.map_err(ExchangeError::Http)
+        crate::http::with_body(builder, &call.method, call.body.clone()).send().await.map_err(ExchangeError::Http)
     }
 
     async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
@@ -579,34 +548,18 @@ impl AzureBackend {
     }
 
     async fn read_blob(&self, blob: &str, range: ReadRange) -> Result<Bytes, IoError> {
-        let (span, limit) = match range {
-            ReadRange::All { max_len } => (None, max_len),
-            ReadRange::Span { offset, len } => {
-                if len == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((offset, u64::from(len))), u64::from(len))
-            }
-            ReadRange::Tail { len } => {
-                let size = self.size_of(blob).await?;
-                let take = size.min(u64::from(len));
-                if take == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((size - take, take)), take)
-            }
+        let Some((span, limit)) = crate::http::read_plan(range, || self.size_of(blob)).await? else {
+            return Ok(Bytes::new());
         };
         let mut call = Call::new(reqwest::Method::GET, Some(blob));
-        if let Some((o, n)) = span {
-            call.headers.push(("x-ms-range", format!("bytes={}-{}", o, o + n - 1)));
+        if let Some(s) = span {
+            call.headers.push(("x-ms-range", crate::http::range_header(s)));
         }
         let a = self.exchange(&call, limit).await?;
         if !a.ok() {
             return Err(self.failure(Op::Get, Some(blob), &a));
         }
-        if span.is_some_and(|(_, n)| a.body.len() as u64 != n) {
-            return Err(error(IoErrorKind::InvalidData, format!("{blob} is shorter than the range asked for")));
-        }
+        crate::http::check_span(span, &a.body, blob)?;
         Ok(a.body)
     }
 

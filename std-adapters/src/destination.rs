@@ -183,6 +183,46 @@ fn stall_timeout(url: &str, v: &str) -> Result<std::time::Duration, Error> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// Sets the connection option `k` that every HTTP destination takes (`verify-tls`, `retries`,
+/// `stall-timeout`, `connections`) from `v`; false if `k` is not one of them.
+fn http_option(
+    url: &str,
+    k: &str,
+    v: &str,
+    verify_tls: &mut bool,
+    retry_count: &mut u32,
+    stall: &mut std::time::Duration,
+    pool: &mut usize,
+) -> Result<bool, Error> {
+    match k {
+        "verify-tls" => *verify_tls = flag(url, "verify-tls", v)?,
+        "retries" => *retry_count = retries(url, v)?,
+        "stall-timeout" => *stall = stall_timeout(url, v)?,
+        "connections" => *pool = connections(url, v)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The query of a destination that takes only the connection options of [`http_option`].
+fn http_options(
+    url: &str,
+    query: &str,
+    verify_tls: &mut bool,
+    retry_count: &mut u32,
+    stall: &mut std::time::Duration,
+    pool: &mut usize,
+) -> Result<(), Error> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if !http_option(url, k, v, verify_tls, retry_count, stall, pool)? {
+            return Err(bad(url, format!("unknown option {k:?}"))
+                .with_hint("known options: verify-tls, retries, stall-timeout, connections"));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a destination URL (see the [module docs](self)).
 pub fn parse_destination(url: &str, credentials: Credentials) -> Result<DestinationUrl, Error> {
     if let Some(rest) = url.strip_prefix("s3:") {
@@ -442,19 +482,7 @@ fn parse_rest(url: &str, rest: &str, password: Option<Secret>) -> Result<RestCon
             .with_hint("set CAIRN_REST_PASSWORD, or put it in the URL as rest:https://USER:PASSWORD@HOST/PATH"));
     }
     c.user = user;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
-            "retries" => c.retries = retries(url, v)?,
-            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
-            "connections" => c.connections = connections(url, v)?,
-            other => {
-                return Err(bad(url, format!("unknown option {other:?}"))
-                    .with_hint("known options: verify-tls, retries, stall-timeout, connections"));
-            }
-        }
-    }
+    http_options(url, query, &mut c.verify_tls, &mut c.retries, &mut c.stall_timeout, &mut c.connections)?;
     Ok(c)
 }
 
@@ -514,10 +542,9 @@ fn parse_azure(url: &str, rest: &str, credentials: Credentials) -> Result<AzureC
                     _ => return Err(bad(url, format!("access-tier must be Hot, Cool or Cold, not {v:?}"))),
                 };
             }
-            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
-            "retries" => c.retries = retries(url, v)?,
-            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
-            "connections" => c.connections = connections(url, v)?,
+            "verify-tls" | "retries" | "stall-timeout" | "connections" => {
+                http_option(url, k, v, &mut c.verify_tls, &mut c.retries, &mut c.stall_timeout, &mut c.connections)?;
+            }
             "key" | "account-key" | "sas" | "sig" => {
                 return Err(bad(url, "the account key or SAS token cannot go in the URL")
                     .with_hint("set AZURE_ACCOUNT_KEY or AZURE_ACCOUNT_SAS (or keep it in the catalog)"));
@@ -562,19 +589,7 @@ fn parse_webdav(url: &str, rest: &str, password: Option<Secret>) -> Result<WebDa
         return Err(Error::new(ErrorKind::InvalidInput, "no password for the WebDAV server")
             .with_hint("set CAIRN_WEBDAV_PASSWORD"));
     }
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "verify-tls" => c.verify_tls = flag(url, "verify-tls", v)?,
-            "retries" => c.retries = retries(url, v)?,
-            "stall-timeout" => c.stall_timeout = stall_timeout(url, v)?,
-            "connections" => c.connections = connections(url, v)?,
-            other => {
-                return Err(bad(url, format!("unknown option {other:?}"))
-                    .with_hint("known options: verify-tls, retries, stall-timeout, connections"));
-            }
-        }
-    }
+    http_options(url, query, &mut c.verify_tls, &mut c.retries, &mut c.stall_timeout, &mut c.connections)?;
     Ok(c)
 }
 
@@ -967,6 +982,8 @@ mod tests {
             "/home/me/backup",
             "s3:http://127.0.0.1:9000/b?vendor=custom&endpoint=https://{bucket}.x.{region}.y&storage-class=GLACIER",
             "sftp://%ff%00@h:99999999999//..//x?retries=-1&&=&key",
+            "azure:myaccount/backups/laptop?endpoint=http%3A%2F%2F127.0.0.1%3A10000%2Fmyaccount&access-tier=Cool",
+            "webdav:https://me@cloud.example.com/remote.php/dav/files/me/B%20x?verify-tls=false&connections=2",
         ])) {
             let _ = parse_destination(&url, creds());
         }
@@ -979,6 +996,8 @@ mod tests {
             session_token: None,
             rest_password: None,
             ssh_key: Some("/keys/id".into()),
+            azure_key: Some(Secret::new(b"a2V5".to_vec())),
+            webdav_password: Some(Secret::new(b"pw".to_vec())),
             ..Credentials::default()
         }
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
+use crate::http::percent_encode as encode;
 use crate::s3_vendors::vendor;
 
 /// A destination's fields (see the [module docs](self)). Which fields apply depends on `kind`.
@@ -68,19 +69,6 @@ fn field(name: &str, why: impl std::fmt::Display) -> Error {
 
 fn required<'a>(name: &str, v: &'a Option<String>) -> Result<&'a str, Error> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| field(name, "is required"))
-}
-
-/// Percent-encodes a query value or path segment (RFC 3986 unreserved characters stay).
-fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn valid_host(h: &str) -> bool {
@@ -227,17 +215,7 @@ impl DestinationFields {
                 format!("sftp://{}@{host}:{port}{dir}", encode(user, false))
             }
             "rest" => {
-                let host = required("host", &self.host)?;
-                if !valid_host(host) {
-                    return Err(field("host", format!("{host:?} is not a host name or address")));
-                }
-                let scheme = self.scheme.as_deref().unwrap_or("https");
-                if !matches!(scheme, "http" | "https") {
-                    return Err(field("scheme", "must be http or https"));
-                }
-                if self.port == Some(0) {
-                    return Err(field("port", "must be 1 to 65535"));
-                }
+                let (scheme, host) = self.http_server()?;
                 let dir = self.backup_dir.trim_matches('/');
                 if dir.contains("..") || dir.contains(['?', '#', ' ']) {
                     return Err(field("backup-dir", format!("{dir:?} may not contain '..', '?', '#' or spaces")));
@@ -246,23 +224,11 @@ impl DestinationFields {
                     Some(u) => format!("{}@", encode(u, false)),
                     None => String::new(),
                 };
-                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
                 tls_option(&mut options);
-                format!("rest:{scheme}://{user}{host}{port}/{}", encode(dir, true))
+                format!("rest:{scheme}://{user}{host}/{}", encode(dir, true))
             }
             "webdav" => {
-                let host = required("host", &self.host)?;
-                if !valid_host(host) {
-                    return Err(field("host", format!("{host:?} is not a host name or address")));
-                }
-                let scheme = self.scheme.as_deref().unwrap_or("https");
-                if !matches!(scheme, "http" | "https") {
-                    return Err(field("scheme", "must be http or https"));
-                }
-                if self.port == Some(0) {
-                    return Err(field("port", "must be 1 to 65535"));
-                }
+                let (scheme, host) = self.http_server()?;
                 let dir = self.backup_dir.trim_matches('/');
                 if dir.split('/').any(|s| s == "..") || dir.contains(['?', '#', '\0']) {
                     return Err(field("backup-dir", format!("{dir:?} may not contain '..', '?' or '#'")));
@@ -274,10 +240,8 @@ impl DestinationFields {
                     Some(u) => format!("{}@", encode(u, false)),
                     None => String::new(),
                 };
-                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
                 tls_option(&mut options);
-                format!("webdav:{scheme}://{user}{host}{port}/{}", encode(dir, true))
+                format!("webdav:{scheme}://{user}{host}/{}", encode(dir, true))
             }
             "azure" => {
                 let account = required("account", &self.account)?;
@@ -324,6 +288,27 @@ impl DestinationFields {
             }
         };
         Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
+    }
+}
+
+impl DestinationFields {
+    /// The scheme and `host[:port]` of a REST or WebDAV server (an IPv6 address in brackets),
+    /// checking the host, scheme and port fields in that order.
+    fn http_server(&self) -> Result<(&str, String), Error> {
+        let host = required("host", &self.host)?;
+        if !valid_host(host) {
+            return Err(field("host", format!("{host:?} is not a host name or address")));
+        }
+        let scheme = self.scheme.as_deref().unwrap_or("https");
+        if !matches!(scheme, "http" | "https") {
+            return Err(field("scheme", "must be http or https"));
+        }
+        if self.port == Some(0) {
+            return Err(field("port", "must be 1 to 65535"));
+        }
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+        Ok((scheme, format!("{host}{port}")))
     }
 }
 

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_core::{IoError, IoErrorKind};
+use cairn_core::{IoError, IoErrorKind, ReadRange};
 use rand_core::Rng;
 
 /// An error with a message that says what to fix (the destination's own words).
@@ -29,6 +29,58 @@ impl std::error::Error for DestinationError {}
 /// An [`IoError`] of `kind` with a message for the user.
 pub(crate) fn error(kind: IoErrorKind, message: impl Into<String>) -> IoError {
     IoError::new(kind, DestinationError(message.into()))
+}
+
+/// Percent-encodes a path (with `keep_slash`) or a query value: the RFC 3986 unreserved
+/// characters stay, every other byte becomes `%XX`.
+pub(crate) fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A byte span of an object: offset and length.
+pub(crate) type Span = (u64, u64);
+
+/// What a read asks the server for: `None` when the answer is empty without asking; else the
+/// span to ask for (`None`: the whole object) and the most bytes accepted. A tail needs the
+/// object's size, which `size` finds (a HEAD or a PROPFIND), and only then.
+pub(crate) async fn read_plan<Fut>(
+    range: ReadRange,
+    size: impl FnOnce() -> Fut,
+) -> Result<Option<(Option<Span>, u64)>, IoError>
+where
+    Fut: Future<Output = Result<u64, IoError>>,
+{
+    Ok(match range {
+        ReadRange::All { max_len } => Some((None, max_len)),
+        ReadRange::Span { len: 0, .. } => None,
+        ReadRange::Span { offset, len } => Some((Some((offset, u64::from(len))), u64::from(len))),
+        ReadRange::Tail { len } => {
+            let size = size().await?;
+            let take = size.min(u64::from(len));
+            (take > 0).then_some((Some((size - take, take)), take))
+        }
+    })
+}
+
+/// The `Range` header value of a span.
+pub(crate) fn range_header((offset, len): Span) -> String {
+    format!("bytes={}-{}", offset, offset + len - 1)
+}
+
+/// Refuses an answer shorter than the span asked for (`name` says what was read).
+pub(crate) fn check_span(span: Option<Span>, body: &bytes::Bytes, name: &str) -> Result<(), IoError> {
+    if span.is_some_and(|(_, n)| body.len() as u64 != n) {
+        return Err(error(IoErrorKind::InvalidData, format!("{name} is shorter than the range asked for")));
+    }
+    Ok(())
 }
 
 /// Largest body of an answer that is not the object asked for (listings, errors).
@@ -50,6 +102,79 @@ pub(crate) fn client(
         .tls_danger_accept_invalid_certs(!verify_tls)
         .build()
         .map_err(|e| error(IoErrorKind::Other, format!("cannot set up HTTPS: {e}")))
+}
+
+/// A server reached with optional basic authentication (the REST and WebDAV destinations): the
+/// client, the server's `host:port` for messages, the credentials and the retry budget.
+pub(crate) struct BasicHttp {
+    client: reqwest::Client,
+    /// `host[:port]`.
+    pub(crate) authority: String,
+    user: Option<String>,
+    password: Option<crate::secret::Secret>,
+    retries: u32,
+}
+
+impl BasicHttp {
+    /// A client for `authority` (see [`client`] for the other settings).
+    pub(crate) fn new(
+        authority: &str,
+        user: Option<String>,
+        password: Option<crate::secret::Secret>,
+        verify_tls: bool,
+        stall_timeout: Duration,
+        connections: usize,
+        retries: u32,
+    ) -> Result<Self, IoError> {
+        let client = client(verify_tls, stall_timeout, connections)?;
+        Ok(Self { client, authority: authority.to_string(), user, password, retries })
+    }
+
+    /// A request with the credentials on it (sent once: see [`Self::exchange`] for retries).
+    pub(crate) fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let b = self.client.request(method, url);
+        match &self.user {
+            Some(user) => {
+                let password = self.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
+                b.basic_auth(user, password)
+            }
+            None => b,
+        }
+    }
+
+    /// One whole exchange with the server, retried (see the [module docs](self)).
+    pub(crate) async fn exchange(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+        limit: u64,
+    ) -> Result<Answer, IoError> {
+        let send = || {
+            let mut b = self.request(method.clone(), url);
+            for (k, v) in headers {
+                b = b.header(*k, v.as_str());
+            }
+            let b = with_body(b, &method, body.clone());
+            async move { b.send().await.map_err(ExchangeError::Http) }
+        };
+        match exchange(self.retries, limit, send).await {
+            Ok(a) => Ok(a),
+            Err(ExchangeError::Request(e)) => Err(e),
+            Err(ExchangeError::TooLarge) => {
+                Err(error(IoErrorKind::InvalidData, format!("the server's answer for {url} is larger than expected")))
+            }
+            Err(ExchangeError::Http(e)) => Err(transport_error(&self.authority, self.retries, &e)),
+        }
+    }
+}
+
+/// Puts `body` on a request, with a `Content-Length: 0` on an empty PUT: Azure and WebDAV
+/// servers want a length on every PUT, and the client sends none for an empty body.
+pub(crate) fn with_body(b: reqwest::RequestBuilder, method: &reqwest::Method, body: Bytes) -> reqwest::RequestBuilder {
+    let b = if method == reqwest::Method::PUT && body.is_empty() { b.header("content-length", "0") } else { b };
+    b.body(body)
 }
 
 /// A complete answer.

@@ -21,7 +21,7 @@ use cairn_core::{
 };
 use serde::Deserialize;
 
-use crate::http::{Answer, ExchangeError, error};
+use crate::http::{Answer, BasicHttp, error};
 use crate::secret::Secret;
 
 /// Where and how to reach a REST server.
@@ -73,8 +73,7 @@ impl RestConfig {
 /// A repository on a REST server.
 pub struct RestBackend {
     config: RestConfig,
-    client: reqwest::Client,
-    authority: String,
+    http: BasicHttp,
 }
 
 impl fmt::Debug for RestBackend {
@@ -103,44 +102,22 @@ impl RestBackend {
         if authority.is_empty() || authority.contains('@') {
             return Err(error(IoErrorKind::InvalidData, "the REST URL needs a host (and no user name in it)"));
         }
-        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
-        Ok(Self { config, client, authority })
+        let http = BasicHttp::new(
+            &authority,
+            config.user.clone(),
+            config.password.clone(),
+            config.verify_tls,
+            config.stall_timeout,
+            config.connections,
+            config.retries,
+        )?;
+        Ok(Self { config, http })
     }
 
     fn url_of(&self, handle: &Handle) -> String {
         match handle.kind {
             FileKind::Config => format!("{}/config", self.config.url),
             kind => format!("{}/{}/{}", self.config.url, kind.dir(), handle.id.to_hex()),
-        }
-    }
-
-    async fn exchange(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: Bytes,
-        limit: u64,
-    ) -> Result<Answer, IoError> {
-        let send = || {
-            let mut b = self.client.request(method.clone(), url);
-            if let Some(user) = &self.config.user {
-                let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
-                b = b.basic_auth(user, password);
-            }
-            for (k, v) in headers {
-                b = b.header(*k, v.as_str());
-            }
-            let b = b.body(body.clone());
-            async move { b.send().await.map_err(ExchangeError::Http) }
-        };
-        match crate::http::exchange(self.config.retries, limit, send).await {
-            Ok(a) => Ok(a),
-            Err(ExchangeError::Request(e)) => Err(e),
-            Err(ExchangeError::TooLarge) => {
-                Err(error(IoErrorKind::InvalidData, format!("the server's answer for {url} is larger than expected")))
-            }
-            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
         }
     }
 
@@ -168,7 +145,7 @@ impl RestBackend {
     /// The size of an object, or `None` if it does not exist.
     async fn size_of(&self, handle: &Handle) -> Result<Option<u64>, IoError> {
         let url = self.url_of(handle);
-        let a = self.exchange(reqwest::Method::HEAD, &url, &[], Bytes::new(), 0).await?;
+        let a = self.http.exchange(reqwest::Method::HEAD, &url, &[], Bytes::new(), 0).await?;
         match a.status {
             404 => Ok(None),
             _ if a.ok() => Ok(a.header("content-length").and_then(|v| v.parse().ok())),
@@ -180,8 +157,10 @@ impl RestBackend {
     /// a pack that cannot exist: an append-only server refuses before looking.
     pub async fn allows_deletes(&self) -> Result<bool, IoError> {
         let url = format!("{}/data/{}", self.config.url, "0".repeat(64));
-        let a =
-            self.exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        let a = self
+            .http
+            .exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64)
+            .await?;
         match a.status {
             403 => Ok(false),
             401 => Err(self.failure("deleting", &a)),
@@ -192,8 +171,10 @@ impl RestBackend {
     /// Asks the server to create the repository's directories (`POST /?create=true`).
     async fn create_repository(&self) -> Result<(), IoError> {
         let url = format!("{}/?create=true", self.config.url);
-        let a =
-            self.exchange(reqwest::Method::POST, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        let a = self
+            .http
+            .exchange(reqwest::Method::POST, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64)
+            .await?;
         if a.ok() { Ok(()) } else { Err(self.failure("creating the repository", &a)) }
     }
 }
@@ -216,7 +197,7 @@ impl Storage for RestBackend {
         }
         let url = format!("{}/{}/", self.config.url, kind.dir());
         let accept = [("accept", "application/vnd.x.restic.rest.v2".to_string())];
-        let a = self.exchange(reqwest::Method::GET, &url, &accept, Bytes::new(), MAX_LISTING).await?;
+        let a = self.http.exchange(reqwest::Method::GET, &url, &accept, Bytes::new(), MAX_LISTING).await?;
         if a.status == 404 {
             return Ok(Vec::new());
         }
@@ -233,39 +214,20 @@ impl Storage for RestBackend {
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        let (span, limit) = match range {
-            ReadRange::All { max_len } => (None, max_len),
-            ReadRange::Span { offset, len } => {
-                if len == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((offset, u64::from(len))), u64::from(len))
-            }
-            ReadRange::Tail { len } => {
-                let size = self
-                    .size_of(handle)
-                    .await?
-                    .ok_or_else(|| error(IoErrorKind::NotFound, format!("{} does not exist", handle.path())))?;
-                let take = size.min(u64::from(len));
-                if take == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((size - take, take)), take)
-            }
+        let size = || async {
+            self.size_of(handle)
+                .await?
+                .ok_or_else(|| error(IoErrorKind::NotFound, format!("{} does not exist", handle.path())))
         };
+        let Some((span, limit)) = crate::http::read_plan(range, size).await? else { return Ok(Bytes::new()) };
         let headers: Vec<(&str, String)> =
-            span.map(|(o, n)| vec![("range", format!("bytes={}-{}", o, o + n - 1))]).unwrap_or_default();
+            span.map(|s| vec![("range", crate::http::range_header(s))]).unwrap_or_default();
         let url = self.url_of(handle);
-        let a = self.exchange(reqwest::Method::GET, &url, &headers, Bytes::new(), limit).await?;
+        let a = self.http.exchange(reqwest::Method::GET, &url, &headers, Bytes::new(), limit).await?;
         if !a.ok() {
             return Err(self.failure(&format!("reading {}", handle.path()), &a));
         }
-        if span.is_some_and(|(_, n)| a.body.len() as u64 != n) {
-            return Err(error(
-                IoErrorKind::InvalidData,
-                format!("{} is shorter than the range asked for", handle.path()),
-            ));
-        }
+        crate::http::check_span(span, &a.body, &handle.path())?;
         Ok(a.body)
     }
 
@@ -277,8 +239,10 @@ impl Storage for RestBackend {
             return Err(error(IoErrorKind::AlreadyExists, format!("{} already exists", handle.path())));
         }
         let url = self.url_of(handle);
-        let a =
-            self.exchange(reqwest::Method::POST, &url, &[], data.clone(), crate::http::MAX_SMALL_BODY as u64).await?;
+        let a = self
+            .http
+            .exchange(reqwest::Method::POST, &url, &[], data.clone(), crate::http::MAX_SMALL_BODY as u64)
+            .await?;
         if a.ok() {
             return Ok(());
         }
@@ -287,7 +251,7 @@ impl Storage for RestBackend {
         if a.status == 403 && handle.kind == FileKind::Lock && mode == WriteMode::Replace {
             self.remove(handle).await?;
             let again =
-                self.exchange(reqwest::Method::POST, &url, &[], data, crate::http::MAX_SMALL_BODY as u64).await?;
+                self.http.exchange(reqwest::Method::POST, &url, &[], data, crate::http::MAX_SMALL_BODY as u64).await?;
             return if again.ok() { Ok(()) } else { Err(self.failure(&format!("writing {}", handle.path()), &again)) };
         }
         // An object that is there under its content-derived name (packs, index, snapshots,
@@ -304,8 +268,10 @@ impl Storage for RestBackend {
 
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
         let url = self.url_of(handle);
-        let a =
-            self.exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64).await?;
+        let a = self
+            .http
+            .exchange(reqwest::Method::DELETE, &url, &[], Bytes::new(), crate::http::MAX_SMALL_BODY as u64)
+            .await?;
         match a.status {
             404 => Ok(()),
             403 => Err(error(

@@ -807,39 +807,19 @@ impl S3Backend {
 
     async fn read_key(&self, key: &str, range: ReadRange) -> Result<Bytes, IoError> {
         let key = key.to_string();
-        let (header, limit, exact) = match range {
-            ReadRange::All { max_len } => (None, max_len, None),
-            ReadRange::Span { offset, len } => {
-                if len == 0 {
-                    return Ok(Bytes::new());
-                }
-                (
-                    Some(format!("bytes={}-{}", offset, offset + u64::from(len) - 1)),
-                    u64::from(len),
-                    Some(u64::from(len)),
-                )
-            }
-            ReadRange::Tail { len } => {
-                // A suffix range longer than the object is not handled alike by every server
-                // (s3s-fs fails with 500), so ask for the size first and read an exact span.
-                let size = self.size_of(&key).await?;
-                let take = size.min(u64::from(len));
-                if take == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some(format!("bytes={}-{}", size - take, size - 1)), take, Some(take))
-            }
+        // A suffix range longer than the object is not handled alike by every server (s3s-fs
+        // fails with 500), so a tail asks for the size first and reads an exact span.
+        let Some((span, limit)) = crate::http::read_plan(range, || self.size_of(&key)).await? else {
+            return Ok(Bytes::new());
         };
-        let headers = header.map(|h| vec![("range", h)]).unwrap_or_default();
+        let headers = span.map(|s| vec![("range", crate::http::range_header(s))]).unwrap_or_default();
         let call =
             Call { method: reqwest::Method::GET, key: Some(&key), query: Vec::new(), headers, body: Bytes::new() };
         let a = self.exchange(&call, limit).await?;
         if !a.ok() {
             return Err(self.failure(Op::Get, Some(&key), &a));
         }
-        if exact.is_some_and(|n| a.body.len() as u64 != n) {
-            return Err(s3_error(IoErrorKind::InvalidData, format!("{key} is shorter than the range asked for")));
-        }
+        crate::http::check_span(span, &a.body, &key)?;
         Ok(a.body)
     }
 

@@ -25,7 +25,7 @@ use cairn_core::{
 };
 use rand_core::Rng;
 
-use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error};
+use crate::http::{Answer, BasicHttp, MAX_SMALL_BODY, error, percent_encode};
 use crate::secret::Secret;
 
 /// Where and how to reach a WebDAV directory.
@@ -78,12 +78,11 @@ impl WebDavConfig {
 /// A repository in a WebDAV directory.
 pub struct WebDavBackend {
     config: WebDavConfig,
-    client: reqwest::Client,
+    http: BasicHttp,
     /// `https://host[:port]`.
     origin: String,
     /// The backup directory's path on the server, percent-encoded, without a trailing `/`.
     base: String,
-    authority: String,
     /// Directories known to exist (relative to the backup directory).
     made: RefCell<HashSet<String>>,
 }
@@ -164,19 +163,6 @@ pub(crate) fn parse_multistatus(body: &[u8]) -> Result<Vec<DavEntry>, String> {
     Ok(out)
 }
 
-/// Percent-encodes a path (keeps `/` and the unreserved characters).
-fn encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 const PROPFIND_BODY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>\
 <D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>";
 
@@ -192,19 +178,20 @@ impl WebDavBackend {
         if authority.is_empty() || authority.contains('@') {
             return Err(error(IoErrorKind::InvalidData, "the WebDAV URL needs a host (and no user name in it)"));
         }
-        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
+        let http = BasicHttp::new(
+            authority,
+            config.user.clone(),
+            config.password.clone(),
+            config.verify_tls,
+            config.stall_timeout,
+            config.connections,
+            config.retries,
+        )?;
         let base = match path.trim_matches('/') {
             "" => String::new(),
-            p => format!("/{}", encode_path(p)),
+            p => format!("/{}", percent_encode(p, true)),
         };
-        Ok(Self {
-            origin: format!("{scheme}://{authority}"),
-            authority: authority.to_string(),
-            base,
-            config,
-            client,
-            made: RefCell::new(HashSet::new()),
-        })
+        Ok(Self { origin: format!("{scheme}://{authority}"), base, config, http, made: RefCell::new(HashSet::new()) })
     }
 
     /// The URL of `rel` (relative to the backup directory; `""` is the directory itself).
@@ -212,40 +199,7 @@ impl WebDavBackend {
         if rel.is_empty() {
             format!("{}{}/", self.origin, self.base)
         } else {
-            format!("{}{}/{}", self.origin, self.base, encode_path(rel))
-        }
-    }
-
-    async fn exchange(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: Bytes,
-        limit: u64,
-    ) -> Result<Answer, IoError> {
-        let send = || {
-            let mut b = self.client.request(method.clone(), url);
-            if let Some(user) = &self.config.user {
-                let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
-                b = b.basic_auth(user, password);
-            }
-            for (k, v) in headers {
-                b = b.header(*k, v.as_str());
-            }
-            if method == reqwest::Method::PUT && body.is_empty() {
-                b = b.header("content-length", "0");
-            }
-            let b = b.body(body.clone());
-            async move { b.send().await.map_err(ExchangeError::Http) }
-        };
-        match crate::http::exchange(self.config.retries, limit, send).await {
-            Ok(a) => Ok(a),
-            Err(ExchangeError::Request(e)) => Err(e),
-            Err(ExchangeError::TooLarge) => {
-                Err(error(IoErrorKind::InvalidData, format!("the server's answer for {url} is larger than expected")))
-            }
-            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
+            format!("{}{}/{}", self.origin, self.base, percent_encode(rel, true))
         }
     }
 
@@ -282,6 +236,7 @@ impl WebDavBackend {
         let url = if rel.is_empty() { self.url("") } else { format!("{}/", self.url(rel)) };
         let headers = [("depth", "1".to_string()), ("content-type", "application/xml".to_string())];
         let a = self
+            .http
             .exchange(method("PROPFIND"), &url, &headers, Bytes::from_static(PROPFIND_BODY.as_bytes()), MAX_LISTING)
             .await?;
         if a.status == 404 {
@@ -324,6 +279,7 @@ impl WebDavBackend {
                 continue;
             }
             let a = self
+                .http
                 .exchange(method("MKCOL"), &format!("{}/", self.url(&path)), &[], Bytes::new(), MAX_SMALL_BODY as u64)
                 .await?;
             // 405: it exists already.
@@ -343,7 +299,8 @@ impl WebDavBackend {
             return Ok(());
         }
         let mkcol = |path: String| async move {
-            self.exchange(method("MKCOL"), &format!("{}{path}/", self.origin), &[], Bytes::new(), MAX_SMALL_BODY as u64)
+            self.http
+                .exchange(method("MKCOL"), &format!("{}{path}/", self.origin), &[], Bytes::new(), MAX_SMALL_BODY as u64)
                 .await
         };
         let mut a = mkcol(self.base.clone()).await?;
@@ -371,6 +328,7 @@ impl WebDavBackend {
     async fn size_of(&self, rel: &str) -> Result<Option<u64>, IoError> {
         let headers = [("depth", "0".to_string()), ("content-type", "application/xml".to_string())];
         let a = self
+            .http
             .exchange(
                 method("PROPFIND"),
                 &self.url(rel),
@@ -391,29 +349,13 @@ impl WebDavBackend {
     }
 
     async fn read_rel(&self, rel: &str, range: ReadRange) -> Result<Bytes, IoError> {
-        let (span, limit) = match range {
-            ReadRange::All { max_len } => (None, max_len),
-            ReadRange::Span { offset, len } => {
-                if len == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((offset, u64::from(len))), u64::from(len))
-            }
-            ReadRange::Tail { len } => {
-                let size = self
-                    .size_of(rel)
-                    .await?
-                    .ok_or_else(|| error(IoErrorKind::NotFound, format!("{rel} does not exist")))?;
-                let take = size.min(u64::from(len));
-                if take == 0 {
-                    return Ok(Bytes::new());
-                }
-                (Some((size - take, take)), take)
-            }
+        let size = || async {
+            self.size_of(rel).await?.ok_or_else(|| error(IoErrorKind::NotFound, format!("{rel} does not exist")))
         };
+        let Some((span, limit)) = crate::http::read_plan(range, size).await? else { return Ok(Bytes::new()) };
         let headers: Vec<(&str, String)> =
-            span.map(|(o, n)| vec![("range", format!("bytes={}-{}", o, o + n - 1))]).unwrap_or_default();
-        let a = self.exchange(reqwest::Method::GET, &self.url(rel), &headers, Bytes::new(), limit).await?;
+            span.map(|s| vec![("range", crate::http::range_header(s))]).unwrap_or_default();
+        let a = self.http.exchange(reqwest::Method::GET, &self.url(rel), &headers, Bytes::new(), limit).await?;
         if !a.ok() {
             return Err(self.failure(&format!("reading {rel}"), &a));
         }
@@ -423,43 +365,55 @@ impl WebDavBackend {
                 format!("the WebDAV server ignored the byte range asked for {rel}: it must support ranged reads"),
             ));
         }
-        if span.is_some_and(|(_, n)| a.body.len() as u64 != n) {
-            return Err(error(IoErrorKind::InvalidData, format!("{rel} is shorter than the range asked for")));
-        }
+        crate::http::check_span(span, &a.body, rel)?;
         Ok(a.body)
     }
 
     /// Writes `data` to a temporary file beside `rel`, then moves it into place (refused with
     /// [`IoErrorKind::AlreadyExists`] if `mode` is create-only and `rel` exists).
     async fn write_rel(&self, rel: &str, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        self.make_base().await?;
-        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        self.make_dirs(dir).await?;
-        let tmp_name = format!(".cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
-        let tmp = if dir.is_empty() { tmp_name } else { format!("{dir}/{tmp_name}") };
-        let a = self.exchange(reqwest::Method::PUT, &self.url(&tmp), &[], data, MAX_SMALL_BODY as u64).await?;
+        let tmp = self.temporary_beside(rel).await?;
+        let a = self.http.exchange(reqwest::Method::PUT, &self.url(&tmp), &[], data, MAX_SMALL_BODY as u64).await?;
         if !a.ok() {
             return Err(self.failure(&format!("writing {rel}"), &a));
         }
+        self.move_into_place(&tmp, rel, mode).await
+    }
+
+    /// Makes the folders of `rel` and returns a temporary name beside it to upload to.
+    async fn temporary_beside(&self, rel: &str) -> Result<String, IoError> {
+        self.make_base().await?;
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        self.make_dirs(dir).await?;
+        let name = format!(".cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
+        Ok(if dir.is_empty() { name } else { format!("{dir}/{name}") })
+    }
+
+    /// Moves the uploaded `tmp` to `rel` (refused with [`IoErrorKind::AlreadyExists`] if `mode`
+    /// is create-only and `rel` exists), removing `tmp` if that fails.
+    async fn move_into_place(&self, tmp: &str, rel: &str, mode: WriteMode) -> Result<(), IoError> {
         let overwrite = if mode == WriteMode::CreateNew { "F" } else { "T" };
         let headers = [("destination", self.url(rel)), ("overwrite", overwrite.to_string())];
-        let moved = self.exchange(method("MOVE"), &self.url(&tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await;
+        let moved =
+            self.http.exchange(method("MOVE"), &self.url(tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await;
         match moved {
             Ok(m) if m.ok() => Ok(()),
             Ok(m) => {
-                let _ = self.remove_rel(&tmp).await;
+                let _ = self.remove_rel(tmp).await;
                 Err(self.failure(&format!("writing {rel}"), &m))
             }
             Err(e) => {
-                let _ = self.remove_rel(&tmp).await;
+                let _ = self.remove_rel(tmp).await;
                 Err(e)
             }
         }
     }
 
     async fn remove_rel(&self, rel: &str) -> Result<(), IoError> {
-        let a =
-            self.exchange(reqwest::Method::DELETE, &self.url(rel), &[], Bytes::new(), MAX_SMALL_BODY as u64).await?;
+        let a = self
+            .http
+            .exchange(reqwest::Method::DELETE, &self.url(rel), &[], Bytes::new(), MAX_SMALL_BODY as u64)
+            .await?;
         if a.ok() || a.status == 404 {
             return Ok(());
         }
@@ -500,15 +454,8 @@ impl WebDavBackend {
                 Some((piece, at + n))
             }
         });
-        self.make_base().await?;
-        let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
-        self.make_dirs(dir).await?;
-        let tmp = format!("{dir}/.cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
-        let mut b = self.client.put(self.url(&tmp)).header("content-length", size.to_string());
-        if let Some(user) = &self.config.user {
-            let password = self.config.password.as_ref().map(|p| String::from_utf8_lossy(p.expose()).into_owned());
-            b = b.basic_auth(user, password);
-        }
+        let tmp = self.temporary_beside(name).await?;
+        let b = self.http.request(reqwest::Method::PUT, &self.url(&tmp)).header("content-length", size.to_string());
         match b.body(reqwest::Body::wrap_stream(stream)).send().await {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => {
@@ -519,12 +466,10 @@ impl WebDavBackend {
             }
             Err(e) => {
                 let _ = self.remove_rel(&tmp).await;
-                return Err(crate::http::transport_error(&self.authority, 0, &e));
+                return Err(crate::http::transport_error(&self.http.authority, 0, &e));
             }
         }
-        let headers = [("destination", self.url(name)), ("overwrite", "T".to_string())];
-        let m = self.exchange(method("MOVE"), &self.url(&tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await?;
-        if m.ok() { Ok(()) } else { Err(self.failure(&format!("writing {name}"), &m)) }
+        self.move_into_place(&tmp, name, WriteMode::Replace).await
     }
 
     /// `len` bytes at `offset` of a file beside the repository.

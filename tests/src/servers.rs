@@ -548,27 +548,38 @@ impl RestServer {
     /// Starts a server (append-only if asked), or returns `None` (outside CI, saying why) if
     /// rclone is not installed.
     pub fn start(append_only: bool) -> Option<Self> {
-        let bin = find_tool("rclone");
-        if !crate::prerequisite(bin.is_some(), "rclone (apt-get install rclone)") {
-            return None;
-        }
-        let dir = ScratchDir::new("rest");
-        let data = dir.0.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let port = free_port();
+        let extra: &[&str] = if append_only { &["--append-only"] } else { &[] };
+        let (port, data, child, dir) = rclone_serve("restic", REST_PASSWORD, extra)?;
         let (user, password) = ("cairn".to_string(), REST_PASSWORD.to_string());
-        let mut cmd = Command::new(bin.unwrap());
-        cmd.args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password]);
-        if append_only {
-            cmd.arg("--append-only");
-        }
-        // rclone reads no config file it does not need; keep it from touching the user's.
-        cmd.env("RCLONE_CONFIG", dir.0.join("rclone.conf"));
-        let mut child =
-            cmd.arg(&data).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        wait_for_port(port, &mut child, "rclone serve restic");
         Some(Self { url: format!("http://127.0.0.1:{port}"), port, user, password, data, child, _dir: dir })
     }
+}
+
+/// `rclone serve PROTOCOL` on a free port of 127.0.0.1, user `cairn` with `password`, storing in
+/// a scratch directory's `data/`: its port, that directory, the process and the scratch
+/// directory; `None` (outside CI, saying why) if rclone is not installed.
+fn rclone_serve(protocol: &str, password: &str, extra: &[&str]) -> Option<(u16, PathBuf, Child, ScratchDir)> {
+    let bin = find_tool("rclone");
+    if !crate::prerequisite(bin.is_some(), "rclone (apt-get install rclone)") {
+        return None;
+    }
+    let dir = ScratchDir::new(protocol);
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let mut child = Command::new(bin.unwrap())
+        .args(["serve", protocol, "--addr", &format!("127.0.0.1:{port}"), "--user", "cairn", "--pass", password])
+        .args(extra)
+        // rclone reads no config file it does not need; keep it from touching the user's.
+        .env("RCLONE_CONFIG", dir.0.join("rclone.conf"))
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut child, &format!("rclone serve {protocol}"));
+    Some((port, data, child, dir))
 }
 
 impl Drop for RestServer {
@@ -733,25 +744,8 @@ pub struct WebDavServer {
 impl WebDavServer {
     /// Starts a server, or returns `None` (outside CI, saying why) if rclone is not installed.
     pub fn start() -> Option<Self> {
-        let bin = find_tool("rclone");
-        if !crate::prerequisite(bin.is_some(), "rclone (apt-get install rclone)") {
-            return None;
-        }
-        let dir = ScratchDir::new("webdav");
-        let data = dir.0.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let port = free_port();
+        let (port, data, child, dir) = rclone_serve("webdav", WEBDAV_PASSWORD, &[])?;
         let (user, password) = ("cairn".to_string(), WEBDAV_PASSWORD.to_string());
-        let mut child = Command::new(bin.unwrap())
-            .args(["serve", "webdav", "--addr", &format!("127.0.0.1:{port}"), "--user", &user, "--pass", &password])
-            .env("RCLONE_CONFIG", dir.0.join("rclone.conf"))
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(port, &mut child, "rclone serve webdav");
         Some(Self { url: format!("http://127.0.0.1:{port}"), port, user, password, data, child, _dir: dir })
     }
 
