@@ -216,6 +216,7 @@ impl WebDavBackend {
                 format!("{what}: the server does not allow this method here: is the URL a WebDAV folder?"),
             ),
             412 => (IoErrorKind::AlreadyExists, format!("{what}: it exists already")),
+            423 => (IoErrorKind::Unavailable, format!("{what}: the WebDAV server says it is locked")),
             416 => (IoErrorKind::InvalidData, format!("{what}: the file is shorter than the range asked for")),
             507 => (IoErrorKind::StorageFull, format!("{what}: the WebDAV server is out of space (or over quota)")),
             429 | 500..=599 => (
@@ -282,13 +283,37 @@ impl WebDavBackend {
                 .http
                 .exchange(method("MKCOL"), &format!("{}/", self.url(&path)), &[], Bytes::new(), MAX_SMALL_BODY as u64)
                 .await?;
-            // 405: it exists already.
-            if !(a.ok() || a.status == 405) {
+            // 405: it exists already. 423: another of our uploads is making it at this moment
+            // (the server locks a folder while it makes it): wait until it is there.
+            if a.status == 423 {
+                self.wait_for_folder(&path, &a).await?;
+            } else if !(a.ok() || a.status == 405) {
                 return Err(self.failure(&format!("making the folder {path}"), &a));
             }
             self.made.borrow_mut().insert(path.clone());
         }
         Ok(())
+    }
+
+    /// Waits (up to about 6 s) for the folder `rel` that a concurrent request is making, then
+    /// fails with `answer` (the server's 423 Locked) if it never appears.
+    async fn wait_for_folder(&self, rel: &str, answer: &Answer) -> Result<(), IoError> {
+        for attempt in 0..6u32 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            if self.folder_exists(rel).await? {
+                return Ok(());
+            }
+        }
+        Err(self.failure(&format!("making the folder {rel}"), answer))
+    }
+
+    /// Whether the folder `rel` exists (a `PROPFIND` of depth 0).
+    async fn folder_exists(&self, rel: &str) -> Result<bool, IoError> {
+        let headers = [("depth", "0".to_string()), ("content-type", "application/xml".to_string())];
+        let url = if rel.is_empty() { self.url("") } else { format!("{}/", self.url(rel)) };
+        let body = Bytes::from_static(PROPFIND_BODY.as_bytes());
+        let a = self.http.exchange(method("PROPFIND"), &url, &headers, body, MAX_SMALL_BODY as u64).await?;
+        Ok(a.status == 207)
     }
 
     /// Makes the backup directory on the server: itself first (most often its parent exists,
@@ -317,8 +342,10 @@ impl WebDavBackend {
             }
             a = mkcol(self.base.clone()).await?;
         }
-        // 405: it exists already.
-        if !(a.ok() || a.status == 405) {
+        // 405: it exists already; 423: another of our uploads is making it.
+        if a.status == 423 {
+            self.wait_for_folder("", &a).await?;
+        } else if !(a.ok() || a.status == 405) {
             return Err(self.failure("making the backup folder", &a));
         }
         self.made.borrow_mut().insert(String::new());

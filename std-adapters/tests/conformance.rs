@@ -773,3 +773,23 @@ fn webdav_errors_say_what_to_fix() {
     let e = rt.block_on(WebDavBackend::new(closed).unwrap().list(FileKind::Snapshot)).unwrap_err();
     assert!(e.to_string().contains("cannot connect") && e.to_string().contains("after 2 retries"), "{e}");
 }
+
+/// Uploads at once into folders nobody has made yet: the server locks a folder while one
+/// request makes it and answers the others 423 Locked; every upload must still land.
+#[test]
+fn webdav_concurrent_uploads_into_new_folders_all_land() {
+    let Some(server) = WebDavServer::start() else { return };
+    for round in 0..5u8 {
+        let mut config = webdav_config(&server, &format!("round{round}"));
+        config.connections = 16;
+        let store = WebDavBackend::new(config).unwrap();
+        let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
+        rt().block_on(async {
+            let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));
+            for (h, r) in handles.iter().zip(futures_join_all(writes).await) {
+                r.unwrap_or_else(|e| panic!("round {round}, {}: {e}", h.path()));
+            }
+            assert_eq!(store.list(FileKind::Pack).await.unwrap().len(), handles.len());
+        });
+    }
+}
