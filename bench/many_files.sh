@@ -5,6 +5,9 @@
 # directory) with Cairn and restic, first backup and unchanged backup, and prints peak RSS for
 # each. The target: Cairn's peak RSS for 1,000,000 files at most twice that for 100,000 (memory
 # flat in the number of files), and below restic's.
+# Cairn's repository is a catalog destination with a generated password, as the desktop app and
+# `cairn` without --repo use it; TYPED_PASSWORD=1 uses --repo with a typed password instead (its
+# key derivation adds 64 MiB to every command's memory): see bench/cairn_repo.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 WORK="$(realpath -m "${1:-$HERE/work}")/many"
@@ -12,6 +15,7 @@ mkdir -p "$WORK"
 command -v restic >/dev/null || { echo "restic is missing: apt-get install restic" >&2; exit 1; }
 (cd "$HERE/.." && cargo build --release --locked -q -p cairn-cli)
 CAIRN="$(realpath "${CARGO_TARGET_DIR:-$HERE/../target}")/release/cairn"
+. "$HERE/cairn_repo.sh"
 export CAIRN_PASSWORD="benchmark password" RESTIC_PASSWORD="benchmark password"
 export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
 
@@ -38,10 +42,10 @@ for n in 100000 1000000; do
     rm -rf "$WORK/tree" "$WORK/repo-cairn" "$WORK/repo-restic" "$WORK/home" "$WORK/cache"
     mkdir -p "$HOME"
     make_tree "$WORK/tree" "$n"
-    "$CAIRN" init --repo "$WORK/repo-cairn" >/dev/null
+    cairn_repo_create "$WORK/repo-cairn"
     restic init --repo "$WORK/repo-restic" >/dev/null
-    c1=$(rss "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$WORK/tree")
-    c2=$(rss "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$WORK/tree")
+    c1=$(rss "$CAIRN" backup "${CAIRN_REPO[@]}" --no-progress "$WORK/tree")
+    c2=$(rss "$CAIRN" backup "${CAIRN_REPO[@]}" --no-progress "$WORK/tree")
     r1=$(rss restic backup --repo "$WORK/repo-restic" -q "$WORK/tree")
     r2=$(rss restic backup --repo "$WORK/repo-restic" -q "$WORK/tree")
     printf '%-10s %-22s %-22s %-22s %-22s\n' "$n" "$c1" "$c2" "$r1" "$r2"

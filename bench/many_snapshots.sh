@@ -18,6 +18,10 @@
 # files can be read off the same table. Targets (issue 3): peak RSS at most 0.7x restic's, and
 # at most 2x between 100,000 and 1,000,000 files.
 #
+# Cairn's repository is a catalog destination with a generated password, as the desktop app and
+# `cairn` without --repo use it; TYPED_PASSWORD=1 uses --repo with a typed password instead (its
+# key derivation adds 64 MiB to every command's memory): see bench/cairn_repo.sh.
+#
 # Takes about 80 minutes at the default size on a 2-core machine, most of it restic's 100
 # backups of a million files (25 to 50 s each, against Cairn's 5 to 10 s); RESTIC=0 measures
 # Cairn alone (the table then leaves restic's columns empty).
@@ -34,6 +38,7 @@ RESTIC="${RESTIC:-1}"
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is missing: apt-get install time" >&2; exit 1; }
 (cd "$HERE/.." && cargo build --release --locked -q -p cairn-cli)
 CAIRN="$(realpath "${CARGO_TARGET_DIR:-$HERE/../target}")/release/cairn"
+. "$HERE/cairn_repo.sh"
 export CAIRN_PASSWORD="benchmark password" RESTIC_PASSWORD="benchmark password"
 export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
 RESULTS="$WORK/results"
@@ -89,31 +94,31 @@ for n in $SIZES; do
     mkdir -p "$HOME"
     echo "==> $n files: building the tree"
     make_tree "$WORK/tree" "$n"
-    "$CAIRN" init --repo "$WORK/repo-cairn" >/dev/null
+    cairn_repo_create "$WORK/repo-cairn"
     [ "$RESTIC" = 0 ] || restic init --repo "$WORK/repo-restic" >/dev/null 2>&1
     echo "==> $n files: $SNAPSHOTS backups each"
     for r in $(seq 1 "$SNAPSHOTS"); do
         [ "$r" = 1 ] || change "$WORK/tree" "$n" "$r" "$CHANGES"
-        measure "$n" cairn "backup-$r" "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$WORK/tree"
+        measure "$n" cairn "backup-$r" "$CAIRN" backup "${CAIRN_REPO[@]}" --no-progress "$WORK/tree"
         measure "$n" restic "backup-$r" restic backup --repo "$WORK/repo-restic" -q "$WORK/tree"
         [ $((r % 10)) != 0 ] || echo "    $r of $SNAPSHOTS"
     done
     one="$WORK/tree/d$(printf %04d $(((n / 1000) / 2)))/f0500"
     echo "==> $n files: the steps"
-    measure "$n" cairn snapshots "$CAIRN" snapshots --repo "$WORK/repo-cairn"
+    measure "$n" cairn snapshots "$CAIRN" snapshots "${CAIRN_REPO[@]}"
     measure "$n" restic snapshots restic snapshots --repo "$WORK/repo-restic"
-    measure "$n" cairn ls "$CAIRN" ls --repo "$WORK/repo-cairn" latest
+    measure "$n" cairn ls "$CAIRN" ls "${CAIRN_REPO[@]}" latest
     [ "$(wc -l < "$WORK/out.txt")" -ge "$n" ] || { echo "cairn ls listed $(wc -l < "$WORK/out.txt") entries" >&2; exit 1; }
     measure "$n" restic ls restic ls --repo "$WORK/repo-restic" latest
-    measure "$n" cairn restore-one "$CAIRN" restore --repo "$WORK/repo-cairn" --no-progress "latest:$one" --target "$WORK/one-cairn"
+    measure "$n" cairn restore-one "$CAIRN" restore "${CAIRN_REPO[@]}" --no-progress "latest:$one" --target "$WORK/one-cairn"
     cmp "$one" "$WORK/one-cairn/f0500"
     measure "$n" restic restore-one restic restore --repo "$WORK/repo-restic" latest --include "$one" --target "$WORK/one-restic"
     [ "$RESTIC" = 0 ] || cmp "$one" "$WORK/one-restic$one"
-    measure "$n" cairn forget-prune "$CAIRN" forget --repo "$WORK/repo-cairn" --keep-last "$KEEP" --prune
+    measure "$n" cairn forget-prune "$CAIRN" forget "${CAIRN_REPO[@]}" --keep-last "$KEEP" --prune
     measure "$n" restic forget-prune restic forget --repo "$WORK/repo-restic" --keep-last "$KEEP" --prune
-    measure "$n" cairn check "$CAIRN" check --repo "$WORK/repo-cairn"
+    measure "$n" cairn check "$CAIRN" check "${CAIRN_REPO[@]}"
     measure "$n" restic check restic check --repo "$WORK/repo-restic"
-    [ "$("$CAIRN" snapshots --repo "$WORK/repo-cairn" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$KEEP" ] || {
+    [ "$("$CAIRN" snapshots "${CAIRN_REPO[@]}" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = "$KEEP" ] || {
         echo "cairn kept the wrong number of snapshots" >&2; exit 1; }
     printf '%s\t%s\t%s\t%s\n' "$n" cairn size "$(du -sb "$WORK/repo-cairn" | cut -f1)" >> "$RESULTS"
     [ "$RESTIC" = 0 ] || printf '%s\t%s\t%s\t%s\n' "$n" restic size "$(du -sb "$WORK/repo-restic" | cut -f1)" >> "$RESULTS"

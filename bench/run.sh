@@ -11,6 +11,10 @@
 # restores right after a large delete. When run as root, the page cache is dropped before every
 # step so that every tool starts cold.
 #
+# Cairn's repository is a catalog destination with a generated password, as the desktop app and
+# `cairn` without --repo use it; TYPED_PASSWORD=1 uses --repo with a typed password instead (its
+# key derivation adds 64 MiB to every command's memory): see bench/cairn_repo.sh.
+#
 # Then the hot kernels: criterion benches (bench/kernels) against the machine's own tools on the
 # same 128 MiB sample of the corpus: b2sum (BLAKE2b), gzip -1 (DEFLATE), openssl speed
 # (ChaCha20-Poly1305), and cat of the whole corpus from a cold cache (read speed).
@@ -30,6 +34,7 @@ RUSTIC="${RUSTIC:-$(command -v rustic || true)}"
 echo "==> building cairn (release)"
 (cd "$HERE/.." && cargo build --release --locked -q -p cairn-cli)
 CAIRN="$(realpath "${CARGO_TARGET_DIR:-$HERE/../target}")/release/cairn"
+. "$HERE/cairn_repo.sh"
 
 PRISTINE="$WORK/corpus.pristine"
 CORPUS="$WORK/corpus"
@@ -75,14 +80,14 @@ run_step() { # ROUND STEP: every tool, in this round's order
     local round="$1" step="$2" tool
     for tool in $ORDER; do
         case "$tool:$step" in
-            cairn:backup-*) measure "$round" cairn "$step" "$CAIRN" backup --repo "$WORK/repo-cairn" --no-progress "$CORPUS" ;;
+            cairn:backup-*) measure "$round" cairn "$step" "$CAIRN" backup "${CAIRN_REPO[@]}" --no-progress "$CORPUS" ;;
             restic:backup-*) measure "$round" restic "$step" restic backup --repo "$WORK/repo-restic" -q "$CORPUS" ;;
             rustic:backup-*) measure "$round" rustic "$step" "$RUSTIC" -r "$WORK/repo-rustic" backup "$CORPUS" ;;
             # All restore the whole latest snapshot, which recreates the corpus path under the target.
-            cairn:restore) measure "$round" cairn restore "$CAIRN" restore --repo "$WORK/repo-cairn" --no-progress latest --target "$WORK/restore-cairn" ;;
+            cairn:restore) measure "$round" cairn restore "$CAIRN" restore "${CAIRN_REPO[@]}" --no-progress latest --target "$WORK/restore-cairn" ;;
             restic:restore) measure "$round" restic restore restic restore --repo "$WORK/repo-restic" latest --target "$WORK/restore-restic" ;;
             rustic:restore) measure "$round" rustic restore "$RUSTIC" -r "$WORK/repo-rustic" restore latest "$WORK/restore-rustic" ;;
-            cairn:check) measure "$round" cairn check "$CAIRN" check --repo "$WORK/repo-cairn" --read-data --no-progress ;;
+            cairn:check) measure "$round" cairn check "$CAIRN" check "${CAIRN_REPO[@]}" --read-data --no-progress ;;
             restic:check) measure "$round" restic check restic check --repo "$WORK/repo-restic" --read-data ;;
             rustic:check) measure "$round" rustic check "$RUSTIC" -r "$WORK/repo-rustic" check --read-data ;;
         esac
@@ -97,7 +102,7 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf "$CORPUS" "$WORK"/repo-* "$WORK"/restore-* "$WORK/home" "$WORK/cache"
     mkdir -p "$HOME"
     cp -a "$PRISTINE" "$CORPUS"
-    "$CAIRN" init --repo "$WORK/repo-cairn" >/dev/null
+    cairn_repo_create "$WORK/repo-cairn"
     restic init --repo "$WORK/repo-restic" >/dev/null
     [ -z "$RUSTIC" ] || "$RUSTIC" -r "$WORK/repo-rustic" init >/dev/null 2>&1
     run_step "$round" backup-1

@@ -86,6 +86,9 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
     let mut options = InitOptions::default();
     options.compression = Compression::best_available();
     options.key_info = key_info();
+    if location.password_generated {
+        options.kdf = KdfParams::GENERATED;
+    }
     if let Some(a) = args {
         if let Some(m) = a.kdf_memory_kib {
             options.kdf.memory_kib = m;
@@ -931,7 +934,34 @@ fn new_password(a: &NewPasswordArgs) -> Result<cairn_std::Secret, Error> {
     Ok(secret)
 }
 
-/// Adds a key for a new password, with the same key-derivation cost as the key in use.
+/// A key's derivation cost for `key list --json`.
+fn kdf_json(kdf: &cairn_core::Kdf) -> serde_json::Value {
+    match kdf {
+        cairn_core::Kdf::Argon2id(p) => json!({
+            "algorithm": "argon2id", "memory_kib": p.memory_kib, "iterations": p.iterations,
+            "parallelism": p.parallelism, "generated_password": *p == KdfParams::GENERATED,
+        }),
+    }
+}
+
+/// A key's derivation cost for `key list`: "Argon2id 64 MiB x3", or "... (generated)" for the
+/// light cost of a catalog-generated password.
+fn kdf_text(kdf: &cairn_core::Kdf) -> String {
+    match kdf {
+        cairn_core::Kdf::Argon2id(p) => {
+            let memory = if p.memory_kib % 1024 == 0 {
+                format!("{} MiB", p.memory_kib / 1024)
+            } else {
+                format!("{} KiB", p.memory_kib)
+            };
+            let generated = if *p == KdfParams::GENERATED { " (generated)" } else { "" };
+            format!("Argon2id {memory} x{}{generated}", p.iterations)
+        }
+    }
+}
+
+/// Adds a key for a new password, with the same key-derivation cost as the key in use (the
+/// full default if that key's password was generated, and so derived with the light cost).
 async fn add_key_for(
     g: &Global,
     location: &Location,
@@ -947,6 +977,8 @@ async fn add_key_for(
         },
         None => KdfParams::DEFAULT,
     };
+    // The new password is one a person gives: never the light cost of a generated one.
+    let kdf = if kdf == KdfParams::GENERATED { KdfParams::DEFAULT } else { kdf };
     let id = repo.add_key(&master, new.expose(), kdf, key_info(), &mut os_rng()).await?;
     Ok((id, new))
 }
@@ -965,21 +997,23 @@ async fn key_cmd(g: &Global, session: &Session, k: &KeyCommand) -> Result<ExitCo
                         Ok(key) => json!({
                             "id": id.to_hex(), "current": *id == repo.key_id(), "created": rfc3339(key.created),
                             "hostname": key.hostname, "username": key.username,
+                            "kdf": kdf_json(&key.kdf),
                         }),
                         Err(e) => json!({ "id": id.to_hex(), "current": false, "damaged": e.to_string() }),
                     })
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
-                println!("  {:<8}  {:<19}  {:<16}  User", "ID", "Created", "Host");
+                println!("  {:<8}  {:<19}  {:<16}  {:<22}  User", "ID", "Created", "Host", "Key derivation");
                 for (id, key) in &keys {
                     let mark = if *id == repo.key_id() { "*" } else { " " };
                     match key {
                         Ok(key) => println!(
-                            "{mark} {:<8}  {:<19}  {:<16}  {}",
+                            "{mark} {:<8}  {:<19}  {:<16}  {:<22}  {}",
                             id.short(),
                             local_time(key.created),
                             key.hostname,
+                            kdf_text(&key.kdf),
                             key.username
                         ),
                         Err(_) => {

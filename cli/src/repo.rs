@@ -21,6 +21,9 @@ pub(crate) struct Location {
     pub(crate) is_default: bool,
     /// The password kept in the catalog, for `--destination NAME`.
     pub(crate) catalog_password: Option<Secret>,
+    /// Whether the catalog generated that password (a random 256-bit key): a repository created
+    /// with it derives its key with the light `KdfParams::GENERATED`.
+    pub(crate) password_generated: bool,
     /// The catalog's name for it.
     pub(crate) name: Option<String>,
     /// A read-only catalog destination: opened through [`Access::ReadOnly`], never written.
@@ -43,6 +46,7 @@ impl Location {
             return Ok(Self {
                 url: d.parsed,
                 is_default: false,
+                password_generated: d.password_generated,
                 catalog_password: Some(d.password),
                 name: Some(d.name),
                 read_only: d.read_only,
@@ -64,6 +68,7 @@ impl Location {
             return Ok(Self {
                 url: d.parsed,
                 is_default: true,
+                password_generated: d.password_generated,
                 catalog_password: Some(d.password),
                 name: Some(d.name),
                 read_only: false,
@@ -102,7 +107,15 @@ impl Location {
             webdav_password: env_secret("CAIRN_WEBDAV_PASSWORD"),
         };
         let url = parse_destination(spec, credentials)?;
-        Ok(Self { url, is_default: false, catalog_password: None, name: None, read_only: false, catalog_id: None })
+        Ok(Self {
+            url,
+            is_default: false,
+            catalog_password: None,
+            password_generated: false,
+            name: None,
+            read_only: false,
+            catalog_id: None,
+        })
     }
 
     pub(crate) fn backend(&self) -> Result<Access, Error> {

@@ -218,6 +218,12 @@ pub struct KdfParams {
 impl KdfParams {
     /// The default for new keys: 64 MiB, 3 passes, 1 lane (RFC 9106's second recommendation, one lane).
     pub const DEFAULT: Self = Self { memory_kib: 64 * 1024, iterations: 3, parallelism: 1 };
+    /// For passwords that are random keys already, such as the 256-bit passwords the catalog
+    /// generates for its destinations: 1 MiB, 1 pass, 1 lane. Stretching cannot make a
+    /// full-strength random key harder to guess, and the 64 MiB of [`KdfParams::DEFAULT`]
+    /// would set the memory floor of every command on a small box. Never use it for a
+    /// password a person chose.
+    pub const GENERATED: Self = Self { memory_kib: 1024, iterations: 1, parallelism: 1 };
     /// The cheapest parameters Argon2 accepts. For tests only: a key made with these is easy to guess.
     pub const INSECURE_FOR_TESTS: Self = Self { memory_kib: 8, iterations: 1, parallelism: 1 };
     /// The largest memory a key object may ask for (4 GiB): a hostile key cannot exhaust memory.

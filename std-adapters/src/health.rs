@@ -350,6 +350,7 @@ async fn run_test(
         steps
             .run("initialise a repository", async {
                 let mut options = cairn_core::InitOptions::default();
+                options.kdf = candidate.kdf();
                 options.compression = cairn_core::Compression::best_available();
                 let repo =
                     Repository::init(LockKeeper::new(&backend), password.expose(), &options, &mut crate::rng::os_rng())

@@ -234,8 +234,19 @@ async fn write_one(
     claim(&destination, &owner, &candidate.parsed.show()).await?;
     match job.spec.structure {
         Structure::Incremental => {
-            write_snapshot(catalog, job, dest_name, destination, &candidate.password, worker, clock, progress, run)
-                .await?
+            let kdf = candidate.kdf();
+            write_snapshot(
+                catalog,
+                job,
+                dest_name,
+                destination,
+                (&candidate.password, kdf),
+                worker,
+                clock,
+                progress,
+                run,
+            )
+            .await?
         }
         Structure::Archived | Structure::Compressed => write_archive(job, &destination, clock, run).await?,
     }
@@ -248,7 +259,7 @@ async fn write_snapshot(
     job: &JobRecord,
     dest_name: &str,
     destination: Destination,
-    password: &crate::Secret,
+    (password, kdf): (&crate::Secret, cairn_core::KdfParams),
     worker: &ThreadWorker,
     clock: &dyn Clock,
     progress: &mut dyn cairn_core::Progress,
@@ -266,6 +277,7 @@ async fn write_snapshot(
         Repository::open(store, password.expose()).await?
     } else {
         let mut options = cairn_core::InitOptions::default();
+        options.kdf = kdf;
         options.compression = cairn_core::Compression::best_available();
         Repository::init(store, password.expose(), &options, &mut crate::rng::os_rng()).await?
     };

@@ -388,3 +388,59 @@ fn several_passwords_open_one_repository_and_the_last_key_stays() {
     let out = t.path().join("out");
     assert_restores(&third, &repo, "latest", &src, &src, &out, "after passwd");
 }
+
+/// Key derivation cost (issue 3's memory floor): a repository made with a password the catalog
+/// generated (256 random bits) derives its key with the light Argon2id cost, since stretching
+/// adds nothing to a random key; one made with a password a person gave, and any key added for a
+/// typed password afterwards, gets the full 64 MiB, 3 passes.
+#[test]
+fn generated_passwords_derive_keys_light_and_typed_ones_full() {
+    let t = tempfile::tempdir().unwrap();
+    let c = crate::cairn_home(t.path());
+    let src = t.path().join("src");
+    cairn_e2e::make_tree(&src, 64 << 10);
+    let kdf = |c: &cairn_e2e::Cairn, args: &[&str]| {
+        let mut all = vec!["--json", "key", "list"];
+        all.extend_from_slice(args);
+        let keys = c.run(all).ok().json();
+        keys.as_array().unwrap().iter().map(|k| k["kdf"].clone()).collect::<Vec<_>>()
+    };
+
+    // The default destination: its password is generated, so its key is light.
+    c.run(["backup", s(&src)]).ok();
+    let keys = kdf(&c, &[]);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["memory_kib"], 1024, "{keys:?}");
+    assert_eq!(keys[0]["iterations"], 1);
+    assert_eq!(keys[0]["generated_password"], true);
+    let table = c.run(["key", "list"]).ok().stdout;
+    assert!(table.contains("Argon2id 1 MiB x1 (generated)"), "{table}");
+
+    // A typed password added to it gets the full cost, not the light one it was opened with.
+    c.clone().env("CAIRN_NEW_PASSWORD", "typed password").run(["key", "add"]).ok();
+    let keys = kdf(&c, &[]);
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().any(|k| k["memory_kib"] == 65536 && k["iterations"] == 3), "{keys:?}");
+
+    // A catalog destination made with a generated password: light. One adopting a password a
+    // person gave, at a place with no repository yet: full.
+    let generated = t.path().join("generated");
+    c.run(["destination", "create", "--name", "gen", "--url", s(&generated)]).ok();
+    let keys = kdf(&c, &["--destination", "gen"]);
+    assert_eq!(keys[0]["generated_password"], true, "{keys:?}");
+    let typed = t.path().join("typed");
+    c.clone()
+        .env("CAIRN_PASSWORD", "a person's password")
+        .run(["destination", "create", "--name", "typed", "--url", s(&typed)])
+        .ok();
+    let keys = kdf(&c, &["--destination", "typed"]);
+    assert_eq!(keys[0]["memory_kib"], 65536, "{keys:?}");
+    assert_eq!(keys[0]["generated_password"], false);
+
+    // A password typed for --repo: full.
+    let repo = t.path().join("repo");
+    let typed = c.clone().env("CAIRN_PASSWORD", "typed");
+    typed.run(["init", "--repo", s(&repo)]).ok();
+    let keys = kdf(&typed, &["--repo", s(&repo)]);
+    assert_eq!(keys[0]["memory_kib"], 65536, "{keys:?}");
+}
