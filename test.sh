@@ -10,11 +10,12 @@ cd "$(dirname "$0")"
 # mkfifo (coreutils), setpriv and mount (util-linux): the end-to-end tests use them to make a
 # FIFO, to read files as an unprivileged user, and to fill a small tmpfs; tar and gzip: to unpack
 # what `cairn dump` writes; openssl: a TLS server with a self-signed certificate; rclone: the
-# restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server; npm: the
+# restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server; pure-ftpd:
+# the FTP server; npm: the
 # window's TypeScript and Azurite (the Azure Blob test server).
 missing=()
 for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone \
-    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm; do
+    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm /usr/sbin/pure-ftpd:pure-ftpd; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its

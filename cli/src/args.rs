@@ -373,15 +373,16 @@ pub(crate) enum DestinationCommand {
 
 #[derive(Debug, Args, Default)]
 pub(crate) struct DestinationFieldArgs {
-    /// Where, as one URL: a path, s3:..., sftp://... or rest:... (the --repo syntax, without
-    /// secrets); or give --type and the fields
+    /// Where, as one URL: a path, s3:..., sftp://..., rest:..., azure:..., webdav:... or
+    /// ftp://... (the --repo syntax, without secrets); or give --type and the fields
     #[arg(long, conflicts_with = "kind")]
     pub(crate) url: Option<String>,
-    /// local, s3, sftp, rest, azure or webdav
+    /// local, s3, sftp, rest, azure, webdav or ftp
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) kind: Option<String>,
     /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
-    /// container (Azure), a path on the server (REST, WebDAV)
+    /// container (Azure), a path on the server (REST, WebDAV), relative to the login folder
+    /// unless it starts with / (FTP)
     #[arg(long, value_name = "DIR")]
     pub(crate) backup_dir: Option<String>,
     /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
@@ -411,19 +412,21 @@ pub(crate) struct DestinationFieldArgs {
     /// S3 storage class for data packs
     #[arg(long)]
     pub(crate) storage_class: Option<String>,
-    /// SFTP, REST or WebDAV host
+    /// SFTP, REST, WebDAV or FTP host
     #[arg(long)]
     pub(crate) host: Option<String>,
-    /// SFTP, REST or WebDAV port
+    /// SFTP, REST, WebDAV or FTP port
     #[arg(long)]
     pub(crate) port: Option<u16>,
-    /// SFTP, REST or WebDAV user (the WebDAV password in CAIRN_WEBDAV_PASSWORD)
+    /// SFTP, REST, WebDAV or FTP user (the WebDAV password in CAIRN_WEBDAV_PASSWORD, the FTP
+    /// password in CAIRN_FTP_PASSWORD; FTP without a user: anonymous)
     #[arg(long)]
     pub(crate) user: Option<String>,
-    /// REST or WebDAV: http or https [default: https]
+    /// REST or WebDAV: http or https [default: https]; FTP: ftp (TLS when the server offers
+    /// it) or ftps (TLS required) [default: ftp]
     #[arg(long)]
     pub(crate) scheme: Option<String>,
-    /// Do not check TLS certificates (S3, REST, Azure, WebDAV): only for servers you trust on a network you trust
+    /// Do not check TLS certificates (S3, REST, Azure, WebDAV, FTPS): only for servers you trust on a network you trust
     #[arg(long)]
     pub(crate) no_verify_tls: bool,
     /// Retries of a failed request

@@ -25,6 +25,7 @@ fn env_secrets() -> DestinationSecrets {
     secrets.azure_key = env_secret("AZURE_ACCOUNT_KEY");
     secrets.azure_sas = env_secret("AZURE_ACCOUNT_SAS");
     secrets.webdav_password = env_secret("CAIRN_WEBDAV_PASSWORD");
+    secrets.ftp_password = env_secret("CAIRN_FTP_PASSWORD");
     secrets
 }
 

@@ -105,6 +105,7 @@ impl Location {
             azure_key: env_secret("AZURE_ACCOUNT_KEY"),
             azure_sas: env_secret("AZURE_ACCOUNT_SAS"),
             webdav_password: env_secret("CAIRN_WEBDAV_PASSWORD"),
+            ftp_password: env_secret("CAIRN_FTP_PASSWORD"),
         };
         let url = parse_destination(spec, credentials)?;
         Ok(Self {

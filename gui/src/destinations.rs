@@ -42,7 +42,7 @@ impl DestinationForm {
             f.endpoint = some(&self.endpoint);
             f.access_tier = some(&self.access_tier);
         }
-        if f.kind == "sftp" || f.kind == "rest" || f.kind == "webdav" {
+        if matches!(f.kind.as_str(), "sftp" | "rest" | "webdav" | "ftp") {
             f.host = some(&self.host);
             f.port = (self.port != 0).then_some(self.port);
             f.user = some(&self.user);
@@ -51,11 +51,11 @@ impl DestinationForm {
             f.key_file = some(&self.key_file).map(Into::into);
             f.host_key = some(&self.host_key);
         }
-        if f.kind == "rest" || f.kind == "webdav" {
+        if matches!(f.kind.as_str(), "rest" | "webdav" | "ftp") {
             f.scheme = some(&self.scheme);
         }
-        f.verify_tls =
-            (!self.verify_tls && matches!(f.kind.as_str(), "s3" | "rest" | "azure" | "webdav")).then_some(false);
+        f.verify_tls = (!self.verify_tls && matches!(f.kind.as_str(), "s3" | "rest" | "azure" | "webdav" | "ftp"))
+            .then_some(false);
         f.retries = (self.retries != 0).then_some(self.retries);
         f.connections = (self.connections != 0).then_some(self.connections);
         f
@@ -68,6 +68,7 @@ impl DestinationForm {
             "s3" => s.s3_secret_key = secret(&self.secret_key),
             "rest" => s.rest_password = secret(&self.password),
             "webdav" => s.webdav_password = secret(&self.password),
+            "ftp" => s.ftp_password = secret(&self.password),
             "sftp" if some(&self.key_file).is_some() => s.ssh_passphrase = secret(&self.password),
             "sftp" => s.ssh_password = secret(&self.password),
             "azure" if self.azure_auth == "sas" => s.azure_sas = secret(self.secret_key.trim()),
@@ -256,6 +257,14 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
         }
         DestinationUrl::WebDav(c) => {
             server_fields(&mut f, &c.url, c.user.as_deref(), c.verify_tls);
+        }
+        DestinationUrl::Ftp(c) => {
+            f.scheme = if c.tls == cairn_std::FtpTls::Required { "ftps" } else { "ftp" }.to_string();
+            f.host = c.host.clone();
+            f.port = if c.port == 21 { 0 } else { c.port };
+            f.user = if c.user == "anonymous" { String::new() } else { c.user.clone() };
+            f.backup_dir = c.directory.clone();
+            f.verify_tls = c.verify_tls;
         }
         DestinationUrl::Azure(c) => {
             f.account = c.account.clone();

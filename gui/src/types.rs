@@ -37,7 +37,7 @@ pub struct FieldError {
 pub struct DestinationForm {
     /// Unique name.
     pub name: String,
-    /// `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
     pub kind: String,
     /// Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
     pub backup_dir: String,
@@ -65,19 +65,19 @@ pub struct DestinationForm {
     pub secret_key: String,
     /// S3 storage class for data packs.
     pub storage_class: String,
-    /// SFTP or REST host.
+    /// SFTP, REST, WebDAV or FTP host.
     pub host: String,
-    /// SFTP or REST port (0: the default).
+    /// SFTP, REST, WebDAV or FTP port (0: the default).
     pub port: u16,
-    /// SFTP or REST user.
+    /// SFTP, REST, WebDAV or FTP user (FTP: empty is anonymous).
     pub user: String,
     /// SFTP private key file.
     pub key_file: String,
-    /// SFTP key passphrase or password, REST or WebDAV password (sealed; empty on update keeps the stored one).
+    /// SFTP key passphrase or password, REST, WebDAV or FTP password (sealed; empty on update keeps the stored one).
     pub password: String,
     /// SFTP host key fingerprint the user accepted (`SHA256:...`).
     pub host_key: String,
-    /// REST `https` or `http`.
+    /// REST and WebDAV `https` or `http`; FTP `ftp` (TLS when offered) or `ftps` (TLS required).
     pub scheme: String,
     /// Check TLS certificates.
     pub verify_tls: bool,

@@ -507,6 +507,39 @@ fn a_webdav_destination_is_tested_saved_and_shown_back() {
     assert!(server.data.join("from the window/config").is_file());
 }
 
+#[test]
+fn an_ftp_destination_is_tested_saved_and_shown_back() {
+    let Some(server) = cairn_e2e::servers::FtpServer::start(true) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (gui, _) = gui_at(t.path(), false);
+    let form = DestinationForm {
+        name: "ftp".into(),
+        kind: "ftp".into(),
+        scheme: "ftps".into(),
+        host: "localhost".into(),
+        port: server.port,
+        user: server.user.clone(),
+        password: cairn_e2e::servers::FTP_PASSWORD.into(),
+        backup_dir: "from the window".into(),
+        // The test server's certificate is self-signed.
+        verify_tls: false,
+        ..Default::default()
+    };
+    block_on(async {
+        let saved = gui.create_destination("f1".into(), form).await.unwrap();
+        assert!(saved.test.ok, "{saved:?}");
+        assert!(saved.test.steps.iter().any(|s| s.detail.as_deref() == Some("over TLS")), "{:?}", saved.test);
+        let d = saved.destination.unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.form.scheme.as_str(), d.form.backup_dir.as_str(), d.form.port),
+            ("ftp", "ftps", "from the window", server.port)
+        );
+        assert!(!d.form.verify_tls);
+        assert!(d.form.password.is_empty() && !format!("{d:?}").contains(cairn_e2e::servers::FTP_PASSWORD));
+    });
+    assert!(server.home.join("from the window/config").is_file());
+}
+
 /// Secrets sweep (issue 9): what the window gets back (form checks, Test reports, errors and
 /// live events) never carries a secret typed into a form, when things go right or wrong.
 #[test]

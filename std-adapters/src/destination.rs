@@ -9,6 +9,7 @@
 //! | `sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH[?key=FILE&host-key=FP&known-hosts=FILE]` | a directory over SSH |
 //! | `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` | an Azure Blob container |
 //! | `webdav:https://[USER@]HOST[:PORT]/PATH[?OPTIONS]` | a WebDAV folder |
+//! | `ftp://[USER@]HOST[:PORT]/PATH[?OPTIONS]`, `ftps://...` | a folder on an FTP server |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -27,6 +28,11 @@
 //!
 //! WebDAV options: `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`; the password comes
 //! from `CAIRN_WEBDAV_PASSWORD` or the catalog, never from the URL.
+//!
+//! FTP: the path is relative to the login folder (`ftp://HOST//srv/backups` for an absolute
+//! one). `ftp://` uses TLS when the server offers it, `ftps://` always (explicit `AUTH TLS`);
+//! options `tls=off` (never), `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`. No
+//! user name: anonymous. The password comes from `CAIRN_FTP_PASSWORD` or the catalog.
 
 use std::path::PathBuf;
 
@@ -35,6 +41,7 @@ use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadOnly, ReadRange, Sto
 
 use crate::azure::{AzureAuth, AzureBackend, AzureConfig};
 use crate::error::{Error, ErrorKind};
+use crate::ftp::{FtpBackend, FtpConfig, FtpTls};
 use crate::local::LocalBackend;
 use crate::rest::{RestBackend, RestConfig};
 use crate::s3::{S3Backend, S3Config, validate_directory};
@@ -59,6 +66,8 @@ pub enum DestinationUrl {
     Azure(Box<AzureConfig>),
     /// A WebDAV folder.
     WebDav(Box<WebDavConfig>),
+    /// A folder on an FTP server.
+    Ftp(Box<FtpConfig>),
 }
 
 impl DestinationUrl {
@@ -91,6 +100,12 @@ impl DestinationUrl {
                 }
                 None => format!("webdav:{}", c.url),
             },
+            Self::Ftp(c) => {
+                let scheme = if c.tls == FtpTls::Required { "ftps" } else { "ftp" };
+                let user = if c.user == "anonymous" { String::new() } else { format!("{}@", c.user) };
+                let port = if c.port == 21 { String::new() } else { format!(":{}", c.port) };
+                format!("{scheme}://{user}{}{port}/{}", c.host, c.directory)
+            }
         }
     }
 
@@ -117,6 +132,10 @@ impl DestinationUrl {
             Self::WebDav(c) => Destination::WebDav(Box::new(
                 WebDavBackend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid WebDAV destination: {e}")))?,
+            )),
+            Self::Ftp(c) => Destination::Ftp(Box::new(
+                FtpBackend::new((**c).clone())
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid FTP destination: {e}")))?,
             )),
         })
     }
@@ -149,6 +168,8 @@ pub struct Credentials {
     pub azure_sas: Option<Secret>,
     /// The WebDAV password.
     pub webdav_password: Option<Secret>,
+    /// The FTP password.
+    pub ftp_password: Option<Secret>,
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> Error {
@@ -233,6 +254,9 @@ pub fn parse_destination(url: &str, credentials: Credentials) -> Result<Destinat
     }
     if let Some(rest) = url.strip_prefix("azure:") {
         return parse_azure(url, rest, credentials).map(|c| DestinationUrl::Azure(Box::new(c)));
+    }
+    if url.starts_with("ftp://") || url.starts_with("ftps://") {
+        return parse_ftp(url, credentials.ftp_password).map(|c| DestinationUrl::Ftp(Box::new(c)));
     }
     if url.starts_with("sftp://") {
         return parse_sftp(url, credentials).map(|c| DestinationUrl::Sftp(Box::new(c)));
@@ -593,6 +617,82 @@ fn parse_webdav(url: &str, rest: &str, password: Option<Secret>) -> Result<WebDa
     Ok(c)
 }
 
+/// `ftp://[USER@]HOST[:PORT]/PATH[?OPTIONS]` or `ftps://...` (see the [module docs](self)).
+fn parse_ftp(url: &str, password: Option<Secret>) -> Result<FtpConfig, Error> {
+    let (scheme, after) = url.split_once("://").ok_or_else(|| bad(url, "write ftp://[USER@]HOST[:PORT]/PATH"))?;
+    let (location, query) = after.split_once('?').unwrap_or((after, ""));
+    let (authority, path) = location.split_once('/').unwrap_or((location, ""));
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if user.is_some_and(|u| u.contains(':')) {
+        return Err(bad(url, "the FTP password cannot go in the URL")
+            .with_hint("set CAIRN_FTP_PASSWORD (or keep it in the catalog)"));
+    }
+    let (host, port) = match hostport.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')) {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+            (h, p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad(url, format!("{p:?} is not a port")))?)
+        }
+        _ => (hostport, 21),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad(url, "no host"));
+    }
+    let path = percent_decode(path);
+    if path.split('/').any(|s| s == "..") || path.contains(['\r', '\n', '\0']) {
+        return Err(bad(url, "the path may not contain '..', line breaks or NUL"));
+    }
+    // `ftp://host/dir` is relative to the login folder; `ftp://host//srv/dir` is absolute.
+    let directory = if let Some(abs) = path.strip_prefix('/') {
+        format!("/{}", abs.trim_matches('/'))
+    } else {
+        path.trim_matches('/').to_string()
+    };
+    let mut c = FtpConfig::new(host, &directory);
+    c.port = port;
+    if let Some(u) = user {
+        let u = percent_decode(u);
+        if u.is_empty() || u.contains(['\r', '\n', '\0']) {
+            return Err(bad(url, "the user name is empty or has a line break"));
+        }
+        c.user = u;
+    }
+    c.password = password;
+    if user.is_some() && c.user != "anonymous" && c.password.is_none() {
+        return Err(
+            Error::new(ErrorKind::InvalidInput, "no password for the FTP server").with_hint("set CAIRN_FTP_PASSWORD")
+        );
+    }
+    if c.password.as_ref().is_some_and(|p| p.expose().iter().any(|b| matches!(b, b'\r' | b'\n' | 0))) {
+        return Err(Error::new(ErrorKind::InvalidInput, "the FTP password has a line break or NUL in it"));
+    }
+    c.tls = if scheme == "ftps" { FtpTls::Required } else { FtpTls::IfOffered };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "tls" => {
+                c.tls = match (scheme, v) {
+                    ("ftp", "off" | "false" | "no") => FtpTls::Off,
+                    ("ftp", "if-offered" | "auto") => FtpTls::IfOffered,
+                    (_, "required" | "on" | "true" | "yes") => FtpTls::Required,
+                    ("ftps", _) => return Err(bad(url, "ftps:// always uses TLS; use ftp:// with tls=off for clear")),
+                    _ => return Err(bad(url, format!("tls must be off, if-offered or required, not {v:?}"))),
+                }
+            }
+            _ => {
+                if !http_option(url, k, v, &mut c.verify_tls, &mut c.retries, &mut c.stall_timeout, &mut c.connections)?
+                {
+                    return Err(bad(url, format!("unknown option {k:?}"))
+                        .with_hint("known options: tls, verify-tls, retries, stall-timeout, connections"));
+                }
+            }
+        }
+    }
+    Ok(c)
+}
+
 /// `%XX` decoding of a URL's user name or password (anything malformed stays as it is).
 pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -637,6 +737,8 @@ pub enum Destination {
     Azure(Box<AzureBackend>),
     /// A WebDAV folder.
     WebDav(Box<WebDavBackend>),
+    /// A folder on an FTP server.
+    Ftp(Box<FtpBackend>),
 }
 
 impl Storage for Destination {
@@ -648,6 +750,7 @@ impl Storage for Destination {
             Self::Sftp(s) => s.properties(),
             Self::Azure(s) => s.properties(),
             Self::WebDav(s) => s.properties(),
+            Self::Ftp(s) => s.properties(),
         }
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -658,6 +761,7 @@ impl Storage for Destination {
             Self::Sftp(s) => s.list(kind).await,
             Self::Azure(s) => s.list(kind).await,
             Self::WebDav(s) => s.list(kind).await,
+            Self::Ftp(s) => s.list(kind).await,
         }
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
@@ -668,6 +772,7 @@ impl Storage for Destination {
             Self::Sftp(s) => s.read(handle, range).await,
             Self::Azure(s) => s.read(handle, range).await,
             Self::WebDav(s) => s.read(handle, range).await,
+            Self::Ftp(s) => s.read(handle, range).await,
         }
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -678,6 +783,7 @@ impl Storage for Destination {
             Self::Sftp(s) => s.write(handle, data, mode).await,
             Self::Azure(s) => s.write(handle, data, mode).await,
             Self::WebDav(s) => s.write(handle, data, mode).await,
+            Self::Ftp(s) => s.write(handle, data, mode).await,
         }
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
@@ -688,6 +794,7 @@ impl Storage for Destination {
             Self::Sftp(s) => s.remove(handle).await,
             Self::Azure(s) => s.remove(handle).await,
             Self::WebDav(s) => s.remove(handle).await,
+            Self::Ftp(s) => s.remove(handle).await,
         }
     }
 }
@@ -712,6 +819,7 @@ impl Destination {
             Self::Local(l) => l.remove_stale_temporaries(older_than),
             Self::Sftp(s) => s.remove_stale_temporaries(older_than).await,
             Self::WebDav(s) => s.remove_stale_temporaries(older_than).await,
+            Self::Ftp(s) => s.remove_stale_temporaries(older_than).await,
             Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(0),
         }
     }
@@ -724,6 +832,7 @@ impl Destination {
             Self::Local(_) | Self::Sftp(_) | Self::Azure(_) | Self::WebDav(_) => Ok(true),
             Self::S3(s) => s.probe_conditional_create().await,
             Self::Rest(_) => Ok(false),
+            Self::Ftp(s) => Ok(s.enforces_conditional_create()),
         }
     }
 
@@ -782,6 +891,7 @@ impl Destination {
             Self::Sftp(s) => s.put_file(name, data).await,
             Self::Azure(s) => s.put_file(name, data).await,
             Self::WebDav(s) => s.put_file(name, data).await,
+            Self::Ftp(s) => s.put_file(name, data).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -795,6 +905,7 @@ impl Destination {
             Self::Sftp(s) => s.get_file(name, max_len).await,
             Self::Azure(s) => s.get_file(name, max_len).await,
             Self::WebDav(s) => s.get_file(name, max_len).await,
+            Self::Ftp(s) => s.get_file(name, max_len).await,
             Self::Rest(_) => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
         }
     }
@@ -809,6 +920,7 @@ impl Destination {
             Self::Sftp(s) => s.put_file_from(name, src, size).await,
             Self::Azure(s) => s.put_file_from(name, src, size).await,
             Self::WebDav(s) => s.put_file_from(name, src, size).await,
+            Self::Ftp(s) => s.put_file_from(name, src, size).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }
@@ -838,6 +950,7 @@ impl Destination {
                 Self::Sftp(s) => s.get_file_span(name, at, len).await?,
                 Self::Azure(s) => s.get_file_span(name, at, len).await?,
                 Self::WebDav(s) => s.get_file_span(name, at, len).await?,
+                Self::Ftp(s) => s.get_file_span(name, at, len).await?,
                 Self::Rest(_) => return Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
             };
             if piece.len() != len as usize {
@@ -863,6 +976,7 @@ impl Destination {
             Self::Sftp(s) => s.list_files(dir).await?,
             Self::Azure(s) => s.list_files(dir).await?,
             Self::WebDav(s) => s.list_files(dir).await?,
+            Self::Ftp(s) => s.list_files(dir).await?,
             Self::Rest(_) => Vec::new(),
         };
         out.sort();
@@ -875,7 +989,7 @@ impl Destination {
         match self {
             Self::Local(s) => s.free_space().map(Some),
             Self::Sftp(s) => s.free_space().await,
-            Self::S3(_) | Self::Rest(_) | Self::Azure(_) | Self::WebDav(_) => Ok(None),
+            Self::S3(_) | Self::Rest(_) | Self::Azure(_) | Self::WebDav(_) | Self::Ftp(_) => Ok(None),
         }
     }
 
@@ -888,6 +1002,7 @@ impl Destination {
             Self::Sftp(s) => s.remove_file(name).await,
             Self::Azure(s) => s.remove_file(name).await,
             Self::WebDav(s) => s.remove_file(name).await,
+            Self::Ftp(s) => s.remove_file(name).await,
             Self::Rest(_) => Ok(()),
         }
     }

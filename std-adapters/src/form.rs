@@ -18,7 +18,7 @@ use crate::s3_vendors::vendor;
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DestinationFields {
-    /// `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
     pub kind: String,
     /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
     /// the server (REST).
@@ -53,7 +53,8 @@ pub struct DestinationFields {
     pub key_file: Option<PathBuf>,
     /// SFTP: the server's host key fingerprint to trust (`SHA256:...`).
     pub host_key: Option<String>,
-    /// REST: `https` (default) or `http`.
+    /// REST and WebDAV: `https` (default) or `http`; FTP: `ftp` (default: TLS when the server
+    /// offers it) or `ftps` (TLS required).
     pub scheme: Option<String>,
     /// S3 and REST: check TLS certificates (default true).
     pub verify_tls: Option<bool>,
@@ -243,6 +244,39 @@ impl DestinationFields {
                 tls_option(&mut options);
                 format!("webdav:{scheme}://{user}{host}/{}", encode(dir, true))
             }
+            "ftp" => {
+                let host = required("host", &self.host)?;
+                if !valid_host(host) {
+                    return Err(field("host", format!("{host:?} is not a host name or address")));
+                }
+                let scheme = self.scheme.as_deref().filter(|s| !s.is_empty()).unwrap_or("ftp");
+                if !matches!(scheme, "ftp" | "ftps") {
+                    return Err(field("scheme", "must be ftp (TLS when offered) or ftps (TLS required)"));
+                }
+                if self.port == Some(0) {
+                    return Err(field("port", "must be 1 to 65535"));
+                }
+                let user = match self.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                    Some(u) if u.contains(['@', '/', ':', '\r', '\n']) => {
+                        return Err(field("user", format!("{u:?} may not contain '@', '/', ':' or line breaks")));
+                    }
+                    Some(u) => format!("{}@", encode(u, false)),
+                    None => String::new(),
+                };
+                // Relative to the login folder, or absolute if it starts with '/'.
+                let dir = self.backup_dir.trim();
+                if dir.split('/').any(|s| s == "..") || dir.contains(['\r', '\n', '\0', '?', '#']) {
+                    return Err(field("backup-dir", format!("{dir:?} may not contain '..', '?', '#' or line breaks")));
+                }
+                let path = match dir.strip_prefix('/') {
+                    Some(abs) => format!("/{}", encode(abs.trim_matches('/'), true)),
+                    None => encode(dir.trim_matches('/'), true),
+                };
+                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+                tls_option(&mut options);
+                format!("{scheme}://{user}{host}{port}/{path}")
+            }
             "azure" => {
                 let account = required("account", &self.account)?;
                 if !crate::azure::valid_account_name(account) {
@@ -284,7 +318,7 @@ impl DestinationFields {
             }
             other => {
                 return Err(field("type", format!("unknown destination type {other:?}"))
-                    .with_hint("use local, s3, sftp, rest, azure or webdav"));
+                    .with_hint("use local, s3, sftp, rest, azure, webdav or ftp"));
             }
         };
         Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
@@ -411,6 +445,18 @@ mod tests {
         f.backup_dir = "/laptop/".into();
         assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
         assert!(fields("ftp").to_url().unwrap_err().to_string().starts_with("type:"));
+
+        let mut f = fields("ftp");
+        f.host = Some("files.example.com".into());
+        f.user = Some("me".into());
+        f.backup_dir = "Backups/laptop".into();
+        assert_eq!(f.to_url().unwrap(), "ftp://me@files.example.com/Backups/laptop");
+        f.scheme = Some("ftps".into());
+        f.port = Some(2121);
+        f.backup_dir = "/srv/backups".into();
+        assert_eq!(f.to_url().unwrap(), "ftps://me@files.example.com:2121//srv/backups");
+        f.scheme = Some("sftp".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("scheme:"));
 
         let mut f = fields("webdav");
         f.host = Some("cloud.example.com".into());

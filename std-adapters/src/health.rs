@@ -249,6 +249,16 @@ async fn run_test(
                 detail = Some(format!("created the container {}", azure.config().container));
                 listed = backend.list(FileKind::Config).await;
             }
+            // FTP: say whether the connection is private (ftp:// falls back to clear text when
+            // the server offers no TLS).
+            if let (Ok(_), crate::Destination::Ftp(ftp)) = (&listed, &backend) {
+                detail = Some(match ftp.secured() {
+                    Some(true) => "over TLS".to_string(),
+                    _ => "in clear text: the server offers no TLS, so the FTP password and the (encrypted) \
+                          backups travel unprotected; use a server with FTPS where you can"
+                        .to_string(),
+                });
+            }
             let found = listed.map_err(|e| {
                 if let Some(u) = e.inner().and_then(|s| s.downcast_ref::<crate::UnknownHostKey>()) {
                     *unknown_host_key = Some(u.fingerprint.clone());

@@ -221,6 +221,13 @@ async fn read_answer(mut r: reqwest::Response, limit: u64) -> Result<Answer, Exc
     Ok(Answer { status, headers: r.headers().clone(), body: Bytes::from(body) })
 }
 
+/// The wait before retry number `attempt + 1`, with full jitter: a random wait up to 0.25 s,
+/// 0.5 s, 1 s, ... (at most 20 s).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (250u64 << attempt.min(7)).min(20_000);
+    Duration::from_millis(crate::rng::os_rng().next_u64() % (cap_ms + 1))
+}
+
 /// Runs `send` until a final answer, at most `retries + 1` times (see the [module docs](self)).
 /// `send` builds (and signs) the request afresh for each attempt.
 pub(crate) async fn exchange<F, Fut>(retries: u32, limit: u64, send: F) -> Result<Answer, ExchangeError>
@@ -242,10 +249,7 @@ where
         if !retryable || attempt >= retries {
             return outcome;
         }
-        // Full jitter: a random wait up to 0.25 s, 0.5 s, 1 s, ... (at most 20 s).
-        let cap_ms = (250u64 << attempt.min(7)).min(20_000);
-        let wait = crate::rng::os_rng().next_u64() % (cap_ms + 1);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
     }
 }

@@ -45,6 +45,7 @@ mod error;
 pub mod form;
 mod fs_source;
 mod fs_target;
+mod ftp;
 pub mod health;
 mod http;
 mod local;
@@ -73,6 +74,7 @@ pub use error::{
 };
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsOut, FsTarget, Overwrite};
+pub use ftp::{FtpBackend, FtpConfig, FtpTls};
 pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};

@@ -45,6 +45,8 @@ struct ExportedSecrets {
     azure_sas: Option<String>,
     #[serde(default)]
     webdav_password: Option<String>,
+    #[serde(default)]
+    ftp_password: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,6 +108,7 @@ fn seal(catalog: &Catalog, now: i64) -> Result<Vec<u8>, Error> {
                 azure_key: text(&s.azure_key),
                 azure_sas: text(&s.azure_sas),
                 webdav_password: text(&s.webdav_password),
+                ftp_password: text(&s.ftp_password),
             },
             name: d.name,
             url: d.url,
@@ -264,6 +267,7 @@ pub async fn recover(catalog: &mut Catalog, from: &Destination, kit: &Secret) ->
         secrets.azure_key = secret(&d.secrets.azure_key);
         secrets.azure_sas = secret(&d.secrets.azure_sas);
         secrets.webdav_password = secret(&d.secrets.webdav_password);
+        secrets.ftp_password = secret(&d.secrets.ftp_password);
         new.secrets = secrets;
         catalog.create_destination(&new).map_err(|e| e.context(format!("destination {}", d.name)))?;
         if !d.enabled {

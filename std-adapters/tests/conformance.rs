@@ -7,12 +7,14 @@ use cairn_core::{FileKind, Handle, Id, IoErrorKind, ReadRange, Storage, WriteMod
 use std::time::Duration;
 
 use cairn_e2e::servers::{
-    AZURE_ACCOUNT, AZURE_ACCOUNT_KEY, AzuriteServer, Fault, FaultProxy, RestServer, S3Server, SshServer, WebDavServer,
+    AZURE_ACCOUNT, AZURE_ACCOUNT_KEY, AzuriteServer, FTP_PASSWORD, Fault, FaultProxy, FtpServer, RestServer, S3Server,
+    SshServer, WebDavServer,
 };
 use cairn_std::{
     AzureAuth, AzureBackend, AzureConfig, LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth,
     SftpBackend, SftpConfig, WebDavBackend, WebDavConfig,
 };
+use cairn_std::{FtpBackend, FtpConfig, FtpTls};
 
 fn id(n: u8) -> Id {
     let mut b = [0u8; 32];
@@ -783,6 +785,116 @@ fn webdav_concurrent_uploads_into_new_folders_all_land() {
         let mut config = webdav_config(&server, &format!("round{round}"));
         config.connections = 16;
         let store = WebDavBackend::new(config).unwrap();
+        let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
+        rt().block_on(async {
+            let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));
+            for (h, r) in handles.iter().zip(futures_join_all(writes).await) {
+                r.unwrap_or_else(|e| panic!("round {round}, {}: {e}", h.path()));
+            }
+            assert_eq!(store.list(FileKind::Pack).await.unwrap().len(), handles.len());
+        });
+    }
+}
+
+fn ftp_config(server: &FtpServer, dir: &str) -> FtpConfig {
+    let mut c = FtpConfig::new("localhost", dir);
+    c.port = server.port;
+    c.user = server.user.clone();
+    c.password = Some(Secret::new(FTP_PASSWORD.as_bytes().to_vec()));
+    // The test server's certificate is self-signed.
+    c.verify_tls = false;
+    c.retries = 1;
+    c
+}
+
+#[test]
+fn ftp_destination_conforms_over_tls() {
+    let Some(server) = FtpServer::start(true) else { return };
+    let store = FtpBackend::new(ftp_config(&server, "backups/my laptop")).unwrap();
+    rt().block_on(async {
+        conformance(&store).await;
+        assert_eq!(store.secured(), Some(true), "the server offers TLS: it must be used");
+        // Side files, streamed uploads, and no temporary file left behind.
+        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
+        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
+        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
+        let big = data(5, (9 << 20) + 7);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &big).unwrap();
+        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
+        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
+        // Spans in the middle of a large file stop its transfer, and the next request works.
+        for at in [0u64, 1 << 20, 5 << 20] {
+            let span = store.get_file_span("cairn-archives/x.tar", at, 4096).await.unwrap();
+            assert_eq!(span, big.slice(at as usize..at as usize + 4096));
+        }
+        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
+        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
+        assert_eq!(store.remove_stale_temporaries(Duration::from_secs(0)).await.unwrap(), 0);
+    });
+    // The objects are where the layout says, in the folder with a space in its name.
+    assert!(server.home.join("backups/my laptop/config").is_file());
+    let leftovers: Vec<_> = walk(&server.home).into_iter().filter(|p| p.contains("cairn-tmp-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn ftp_without_tls_works_in_clear_only_when_allowed() {
+    let Some(server) = FtpServer::start(false) else { return };
+    let rt = rt();
+    // ftp:// uses TLS if offered: this server offers none, so it works in clear, and says so.
+    let store = FtpBackend::new(ftp_config(&server, "clear")).unwrap();
+    rt.block_on(async {
+        store.write(&Handle::CONFIG, Bytes::from_static(b"c"), WriteMode::CreateNew).await.unwrap();
+        assert_eq!(store.secured(), Some(false));
+    });
+    // ftps:// requires it: refused with what to do, before any password is sent.
+    let mut required = ftp_config(&server, "clear");
+    required.tls = FtpTls::Required;
+    let e = rt.block_on(FtpBackend::new(required).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("offers no TLS") && e.to_string().contains("ftp://"), "{e}");
+    // Stale temporary files of interrupted uploads are found (by MLSD's times) and removed.
+    std::fs::write(server.home.join("clear/cairn-tmp-0123456789abcdef"), b"half").unwrap();
+    let old = filetime::FileTime::from_unix_time(1_700_000_000, 0);
+    filetime::set_file_mtime(server.home.join("clear/cairn-tmp-0123456789abcdef"), old).unwrap();
+    let store = FtpBackend::new(ftp_config(&server, "clear")).unwrap();
+    assert_eq!(rt.block_on(store.remove_stale_temporaries(Duration::from_secs(3600))).unwrap(), 1);
+    assert!(!server.home.join("clear/cairn-tmp-0123456789abcdef").exists());
+}
+
+#[test]
+fn ftp_errors_say_what_to_fix() {
+    let Some(server) = FtpServer::start(true) else { return };
+    let rt = rt();
+    let mut wrong = ftp_config(&server, "x");
+    wrong.password = Some(Secret::new(b"not the password".to_vec()));
+    let e = rt.block_on(FtpBackend::new(wrong).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("user name and password") && !e.to_string().contains("not the password"), "{e}");
+    // A self-signed certificate is refused unless verify TLS is off.
+    let mut verified = ftp_config(&server, "x");
+    verified.verify_tls = true;
+    let e = rt.block_on(FtpBackend::new(verified).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
+    assert!(e.to_string().contains("not trusted") && e.to_string().contains("verify TLS"), "{e}");
+    // Nothing listening: retried, then a clear error.
+    let mut closed = ftp_config(&server, "x");
+    closed.port = cairn_e2e::servers::free_port();
+    closed.retries = 2;
+    let e = rt.block_on(FtpBackend::new(closed).unwrap().list(FileKind::Snapshot)).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::Unavailable);
+    assert!(e.to_string().contains("connecting") && e.to_string().contains("after 2 retries"), "{e}");
+}
+
+/// Uploads at once into folders nobody has made yet, over a pool of connections.
+#[test]
+fn ftp_concurrent_uploads_into_new_folders_all_land() {
+    let Some(server) = FtpServer::start(true) else { return };
+    for round in 0..3u8 {
+        let mut config = ftp_config(&server, &format!("round{round}"));
+        config.connections = 8;
+        let store = FtpBackend::new(config).unwrap();
         let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
         rt().block_on(async {
             let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));

@@ -9,6 +9,7 @@ mod catalog;
 mod crash;
 mod damage;
 mod destinations;
+mod ftp;
 mod inspect;
 mod jobs;
 mod lifecycle;

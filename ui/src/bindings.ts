@@ -35,7 +35,7 @@ export type DestinationForm = {
  */
 name: string, 
 /**
- * `local`, `s3`, `sftp`, `rest`, `azure` or `webdav`.
+ * `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
  */
 kind: string, 
 /**
@@ -89,15 +89,15 @@ secretKey: string,
  */
 storageClass: string, 
 /**
- * SFTP or REST host.
+ * SFTP, REST, WebDAV or FTP host.
  */
 host: string, 
 /**
- * SFTP or REST port (0: the default).
+ * SFTP, REST, WebDAV or FTP port (0: the default).
  */
 port: number, 
 /**
- * SFTP or REST user.
+ * SFTP, REST, WebDAV or FTP user (FTP: empty is anonymous).
  */
 user: string, 
 /**
@@ -105,7 +105,7 @@ user: string,
  */
 keyFile: string, 
 /**
- * SFTP key passphrase or password, REST or WebDAV password (sealed; empty on update keeps the stored one).
+ * SFTP key passphrase or password, REST, WebDAV or FTP password (sealed; empty on update keeps the stored one).
  */
 password: string, 
 /**
@@ -113,7 +113,7 @@ password: string,
  */
 hostKey: string, 
 /**
- * REST `https` or `http`.
+ * REST and WebDAV `https` or `http`; FTP `ftp` (TLS when offered) or `ftps` (TLS required).
  */
 scheme: string, 
 /**

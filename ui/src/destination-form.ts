@@ -89,7 +89,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
 
   function kindPicker(): HTMLElement {
     const box = h("div", { class: "kind-picker full", role: "group", "aria-label": "Destination type" });
-    for (const k of ["local", "s3", "sftp", "rest", "azure", "webdav"]) {
+    for (const k of ["local", "s3", "sftp", "rest", "azure", "webdav", "ftp"]) {
       box.append(h("button", {
         type: "button", "aria-pressed": String(form.kind === k), "data-kind": k, disabled: Boolean(editing) && form.kind !== k,
         onclick: () => { form.kind = k; render(); schedule(); },
@@ -150,6 +150,11 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         field("password", form.keyFile ? "Key passphrase" : "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" })),
         form.hostKey ? h("div", { class: "field full" }, h("span", { class: "label" }, "Trusted host key"), h("div", { class: "fingerprint" }, form.hostKey)) : null);
     }
+    // The protocol choices differ by type: keep the one chosen only if it is one of this type's.
+    const ftpKind = form.kind === "ftp";
+    if (["rest", "webdav", "ftp"].includes(form.kind) && ["ftp", "ftps"].includes(form.scheme) !== ftpKind) {
+      form.scheme = ftpKind ? "ftp" : "https";
+    }
     if (form.kind === "rest") {
       rows.push(
         field("scheme", "Protocol", select("scheme", [["https", "HTTPS"], ["http", "HTTP (unencrypted)"]])),
@@ -168,6 +173,17 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         field("port", "Port", text("port", { type: "number", placeholder: "443" })),
         field("backupDir", "Path on the server", text("backupDir", { placeholder: "/remote.php/dav/files/me/Backups" })),
         field("user", "User", text("user")),
+        field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" }), "Stored encrypted; never shown again."));
+    }
+    if (form.kind === "ftp") {
+      rows.push(
+        h("div", { class: "field full help", id: "ftp-help" },
+          "A folder on an FTP server, such as a NAS or a web host's storage. Prefer FTPS: plain FTP sends the password unencrypted (the backups themselves are always encrypted)."),
+        field("scheme", "Security", select("scheme", [["ftp", "TLS when the server offers it"], ["ftps", "TLS required (FTPS)"]])),
+        field("host", "Server", text("host", { placeholder: "ftp.example.com" })),
+        field("port", "Port", text("port", { type: "number", placeholder: "21" })),
+        field("backupDir", "Folder on the server", text("backupDir", { placeholder: "backups/laptop" }), "Relative to the login folder, or absolute if it starts with /; created if missing."),
+        field("user", "User", text("user"), "Leave empty for an anonymous login."),
         field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" }), "Stored encrypted; never shown again."));
     }
     if (form.kind === "azure") {
@@ -189,7 +205,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
       rows.push(field("retries", "Retries", text("retries", { type: "number", placeholder: "3" }), "Attempts after a network error."));
       rows.push(field("connections", "Connections", text("connections", { type: "number", placeholder: "default" })));
     }
-    if (["s3", "rest", "azure", "webdav"].includes(form.kind)) {
+    if (["s3", "rest", "azure", "webdav", "ftp"].includes(form.kind)) {
       rows.push(h("div", { class: "field full" }, checkbox("verifyTls", "Verify TLS certificates", false, render),
         form.verifyTls ? null : h("div", { class: "warning", role: "alert", id: "tls-warning" },
           "Certificates are not checked: anyone on the network path could read or alter what Cairn sends. Use this only for a server you run, on a network you trust.")));

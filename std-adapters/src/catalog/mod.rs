@@ -144,10 +144,12 @@ pub struct DestinationSecrets {
     pub azure_sas: Option<Secret>,
     /// WebDAV password.
     pub webdav_password: Option<Secret>,
+    /// FTP password.
+    pub ftp_password: Option<Secret>,
 }
 
 impl DestinationSecrets {
-    fn slots(&mut self) -> [&mut Option<Secret>; 7] {
+    fn slots(&mut self) -> [&mut Option<Secret>; 8] {
         [
             &mut self.s3_secret_key,
             &mut self.rest_password,
@@ -156,6 +158,7 @@ impl DestinationSecrets {
             &mut self.azure_key,
             &mut self.azure_sas,
             &mut self.webdav_password,
+            &mut self.ftp_password,
         ]
     }
 
@@ -168,6 +171,7 @@ impl DestinationSecrets {
             && self.azure_key.is_none()
             && self.azure_sas.is_none()
             && self.webdav_password.is_none()
+            && self.ftp_password.is_none()
     }
 
     /// Replaces each secret that `given` has.
@@ -765,6 +769,7 @@ impl Catalog {
             DestinationUrl::Sftp(_) => "sftp",
             DestinationUrl::Azure(_) => "azure",
             DestinationUrl::WebDav(_) => "webdav",
+            DestinationUrl::Ftp(_) => "ftp",
         };
         if kind == "rest" && rest_url_has_password(url) {
             return Err(Error::new(ErrorKind::InvalidInput, "url: the REST password cannot be stored in the URL")
@@ -963,6 +968,7 @@ impl Catalog {
             azure_key: secrets.azure_key.clone(),
             azure_sas: secrets.azure_sas.clone(),
             webdav_password: secrets.webdav_password.clone(),
+            ftp_password: secrets.ftp_password.clone(),
             ..Credentials::default()
         }
     }
@@ -1280,6 +1286,7 @@ fn encode_secrets(s: &DestinationSecrets) -> Option<Zeroizing<Vec<u8>>> {
         ("azure_key", &s.azure_key),
         ("azure_sas", &s.azure_sas),
         ("webdav_password", &s.webdav_password),
+        ("ftp_password", &s.ftp_password),
     ];
     for (name, value) in fields {
         if let Some(v) = value {
@@ -1317,6 +1324,7 @@ fn decode_secrets(bytes: &[u8]) -> Result<DestinationSecrets, Error> {
             b"azure_key" => s.azure_key = value,
             b"azure_sas" => s.azure_sas = value,
             b"webdav_password" => s.webdav_password = value,
+            b"ftp_password" => s.ftp_password = value,
             _ => return Err(bad()),
         }
     }
