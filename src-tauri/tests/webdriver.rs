@@ -285,6 +285,13 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
         "return document.querySelector('#f-container-error').textContent.includes('container')",
     );
     d.shot("02c-destination-form-azure");
+    // The FTP form: its help, the TLS choice (TLS when offered by default), a bad host named.
+    d.click("[data-kind=ftp]");
+    d.wait("#ftp-help");
+    d.until("TLS when offered", "return document.querySelector('#f-scheme').value === 'ftp'");
+    d.type_into("#f-host", "bad host");
+    d.until("the host error", "return document.querySelector('#f-host-error').textContent.includes('host')");
+    d.shot("02d-destination-form-ftp");
     d.click("[data-kind=local]");
     d.type_into("#f-backupDir", repo.to_str().unwrap());
     d.until("Save enabled", "return !document.querySelector('#save-destination').disabled");
