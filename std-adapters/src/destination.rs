@@ -1163,7 +1163,24 @@ mod tests {
         assert!(err("s3:https://h/b-1?retries=many").contains("retries"));
         let none = parse_destination("s3:https://h/b-1", Credentials::default()).unwrap_err();
         assert!(none.hint().unwrap().contains("AWS_ACCESS_KEY_ID"));
-        assert!(parse_destination("ftp://x", creds()).unwrap_err().to_string().contains("not supported"));
+        assert!(parse_destination("gopher://x", creds()).unwrap_err().to_string().contains("not supported"));
+        // FTP: relative and absolute paths, the TLS choice, no password in the URL.
+        let DestinationUrl::Ftp(f) = parse_destination("ftp://x", creds()).unwrap() else { panic!() };
+        assert_eq!((f.host.as_str(), f.port, f.user.as_str(), f.directory.as_str()), ("x", 21, "anonymous", ""));
+        assert_eq!(f.tls, FtpTls::IfOffered);
+        let mut with_pw = creds();
+        with_pw.ftp_password = Some(Secret::new(b"pw".to_vec()));
+        let DestinationUrl::Ftp(f) = parse_destination("ftps://me@[::1]:2121//srv/b%20x/?retries=1", with_pw).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((f.host.as_str(), f.port, f.user.as_str(), f.directory.as_str()), ("::1", 2121, "me", "/srv/b x"));
+        assert_eq!((f.tls, f.retries), (FtpTls::Required, 1));
+        assert!(err("ftp://me:pw@x/y").contains("CAIRN_FTP_PASSWORD"));
+        assert!(err("ftp://me@x/y").contains("no password") || err("ftp://me@x/y").contains("CAIRN_FTP_PASSWORD"));
+        assert!(err("ftp://x/a/../b").contains(".."));
+        assert!(err("ftps://x/y?tls=off").contains("always uses TLS"));
+        assert!(err("ftp://x:0/y").contains("port"));
         let DestinationUrl::Rest(r) =
             parse_destination("rest:https://me:p%40ss@host:8000/repo/?retries=1", creds()).unwrap()
         else {

@@ -444,7 +444,7 @@ mod tests {
         f.user = Some("me".into());
         f.backup_dir = "/laptop/".into();
         assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
-        assert!(fields("ftp").to_url().unwrap_err().to_string().starts_with("type:"));
+        assert!(fields("gopher").to_url().unwrap_err().to_string().starts_with("type:"));
 
         let mut f = fields("ftp");
         f.host = Some("files.example.com".into());

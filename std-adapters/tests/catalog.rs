@@ -79,7 +79,7 @@ fn bad_input_is_refused_naming_the_field() {
     assert!(
         refuse(NewDestination::new("rest", "rest:https://me:pw@h.example/r")).contains("cannot be stored in the URL")
     );
-    assert!(refuse(NewDestination::new("ftp", "ftp://x/y")).starts_with("url:"));
+    assert!(refuse(NewDestination::new("gopher", "gopher://x/y")).starts_with("url:"));
     assert_eq!(catalog.list_destinations().unwrap().len(), 1, "nothing half-saved");
 }
 

@@ -59,7 +59,7 @@ fn wrong_password_missing_repository_and_missing_path() {
     // A bad exclude pattern, an unsupported repository type, a bad snapshot name.
     let r = c.run(["backup", "--repo", s(&repo), "--exclude", "[", "/etc/hostname"]).code(2);
     assert!(one_line_error(&r.stderr).contains("invalid exclude pattern"), "{}", r.stderr);
-    let r = c.run(["snapshots", "--repo", "ftp://example.org/x"]).code(2);
+    let r = c.run(["snapshots", "--repo", "gopher://example.org/x"]).code(2);
     assert!(one_line_error(&r.stderr).contains("not supported"), "{}", r.stderr);
     let r = c.run(["restore", "nonsense", "--repo", s(&repo), "--target", s(&t.path().join("o"))]).code(1);
     assert!(one_line_error(&r.stderr).contains("no snapshot matches"), "{}", r.stderr);
