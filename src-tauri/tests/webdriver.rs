@@ -235,11 +235,34 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     let mut d = Driver { http, base: format!("http://127.0.0.1:{port}"), session: String::new(), rt, shots };
     // CAIRN_DESKTOP_APP runs the same test on another build, an installed .deb's for example.
     let app = std::env::var("CAIRN_DESKTOP_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cairn-desktop").to_string());
-    let created = d.call(
-        reqwest::Method::POST,
-        "/session",
-        Some(json!({ "capabilities": { "alwaysMatch": { "browserName": "wry", "tauri:options": { "application": app } } } })),
-    );
+    // tauri-driver listens before the WebKitWebDriver behind it does: on a loaded machine the
+    // first session request can be dropped (seen in CI), so it is sent again for up to 30 s.
+    let capabilities =
+        json!({ "capabilities": { "alwaysMatch": { "browserName": "wry", "tauri:options": { "application": app } } } });
+    let started = Instant::now();
+    let created = loop {
+        let url = format!("{}/session", d.base);
+        let sent = d.rt.block_on(async {
+            let r = d
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(capabilities.to_string())
+                .send()
+                .await?;
+            r.text().await
+        });
+        match sent {
+            Ok(text) => {
+                break serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
+            }
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                eprintln!("{url}: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("{url}: {e}"),
+        }
+    };
     d.session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
 
     // The Destinations screen, empty, says what to do.
