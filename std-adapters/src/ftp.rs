@@ -292,7 +292,7 @@ impl Conn {
         }
         let tls = timed(self.stall, "securing a data connection", async {
             shared
-                .tls
+                .connector()?
                 .connect(shared.server_name.clone(), tcp)
                 .await
                 .map_err(|e| tls_fail(&shared.authority, "securing a data connection", e))
@@ -591,7 +591,10 @@ impl Pieces for FilePieces<'_> {
 
 /// What every connection of a backend shares.
 struct Shared {
-    tls: tokio_rustls::TlsConnector,
+    /// The TLS settings, made when a server first agrees to TLS (the system's certificates are
+    /// read only then, not for every backend, nor for servers used in clear).
+    tls: std::cell::OnceCell<tokio_rustls::TlsConnector>,
+    verify_tls: bool,
     server_name: rustls::pki_types::ServerName<'static>,
     /// `host:port`, for messages.
     authority: String,
@@ -599,6 +602,17 @@ struct Shared {
     no_epsv: Cell<bool>,
     /// The server refused `MLSD` once: `LIST` from then on.
     no_mlsd: Cell<bool>,
+}
+
+impl Shared {
+    /// The TLS connector, made on first use.
+    fn connector(&self) -> Attempt<&tokio_rustls::TlsConnector> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c);
+        }
+        let config = tls_config(self.verify_tls).map_err(|e| Fail::Final(e.kind(), e.to_string()))?;
+        Ok(self.tls.get_or_init(|| tokio_rustls::TlsConnector::from(Arc::new(config))))
+    }
 }
 
 /// A repository in a directory of an FTP server.
@@ -687,10 +701,16 @@ impl FtpBackend {
         }
         let server_name = rustls::pki_types::ServerName::try_from(config.host.clone())
             .map_err(|_| error(IoErrorKind::InvalidData, format!("{:?} is not a valid host name", config.host)))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config(config.verify_tls)?));
         let authority = format!("{}:{}", config.host, config.port);
         Ok(Self {
-            shared: Shared { tls, server_name, authority, no_epsv: Cell::new(false), no_mlsd: Cell::new(false) },
+            shared: Shared {
+                tls: std::cell::OnceCell::new(),
+                verify_tls: config.verify_tls,
+                server_name,
+                authority,
+                no_epsv: Cell::new(false),
+                no_mlsd: Cell::new(false),
+            },
             permits: tokio::sync::Semaphore::new(config.connections.max(1)),
             idle: RefCell::new(Vec::new()),
             made: RefCell::new(HashSet::new()),
@@ -733,7 +753,7 @@ impl FtpBackend {
                     let tcp = conn.ctrl.into_inner();
                     let tls = timed(stall, "securing the connection", async {
                         self.shared
-                            .tls
+                            .connector()?
                             .connect(self.shared.server_name.clone(), tcp)
                             .await
                             .map_err(|e| tls_fail(&self.shared.authority, "securing the connection", e))
@@ -879,13 +899,13 @@ impl FtpBackend {
         if self.made.borrow().contains(rel) {
             return Ok(());
         }
-        let base = self.config.directory.clone();
-        let mut full: Vec<String> = Vec::new();
+        // Each folder from the top: `a`, `a/b`, ... (`/a`, `/a/b`, ... for an absolute path).
+        let base = &self.config.directory;
         let absolute = base.starts_with('/');
-        let segments: Vec<&str> = base.split('/').chain(rel.split('/')).filter(|s| !s.is_empty()).collect();
-        let mut at = if absolute { String::from("") } else { String::new() };
-        for (i, s) in segments.iter().enumerate() {
-            at = if i == 0 && !absolute { (*s).to_string() } else { format!("{at}/{s}") };
+        let mut full: Vec<String> = Vec::new();
+        let mut at = String::new();
+        for s in base.split('/').chain(rel.split('/')).filter(|s| !s.is_empty()) {
+            at = if at.is_empty() && !absolute { s.to_string() } else { format!("{at}/{s}") };
             full.push(at.clone());
         }
         self.with_conn(&format!("making the folder {}", self.path(rel)), |mut c| {
@@ -1013,6 +1033,11 @@ impl FtpBackend {
         .await
     }
 
+    /// The entries of folder `rel` as [`crate::destination::list_objects`] takes them.
+    async fn folder(&self, rel: String) -> Result<crate::destination::FolderListing, IoError> {
+        Ok(self.list_dir(&rel).await?.into_iter().map(|e| (e.name, e.is_dir, e.size)).collect())
+    }
+
     /// The entries of the directory `rel` (empty if it does not exist).
     async fn list_dir(&self, rel: &str) -> Result<Vec<Entry>, IoError> {
         let path = self.path(rel);
@@ -1075,14 +1100,7 @@ impl FtpBackend {
     /// `older_than` ago (by the listing's time, else `MDTM`); returns how many.
     pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
         let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let mut dirs: Vec<String> = crate::destination::TEMPORARY_DIRS.iter().map(|d| d.to_string()).collect();
-        dirs.extend(
-            self.list_dir("data")
-                .await?
-                .into_iter()
-                .filter(|e| e.is_dir && e.name.len() == 2)
-                .map(|e| format!("data/{}", e.name)),
-        );
+        let dirs = crate::destination::temporary_folders(|rel| self.folder(rel)).await?;
         let mut removed = 0;
         for dir in dirs {
             for e in self.list_dir(&dir).await? {
@@ -1135,32 +1153,7 @@ impl Storage for FtpBackend {
                 .into_iter()
                 .collect());
         }
-        let mut out = Vec::new();
-        let mut add = |entries: Vec<Entry>, prefix: &str| {
-            for e in entries {
-                if !e.is_dir
-                    && e.name.starts_with(prefix)
-                    && let Ok(id) = Id::from_hex(&e.name)
-                {
-                    out.push(ObjectInfo { id, size: e.size });
-                }
-            }
-        };
-        if kind == FileKind::Pack {
-            let subs: Vec<String> = self
-                .list_dir("data")
-                .await?
-                .into_iter()
-                .filter(|e| e.is_dir && e.name.len() == 2)
-                .map(|e| e.name)
-                .collect();
-            for sub in subs {
-                add(self.list_dir(&format!("data/{sub}")).await?, &sub);
-            }
-            return Ok(out);
-        }
-        add(self.list_dir(kind.dir()).await?, "");
-        Ok(out)
+        crate::destination::list_objects(kind, |rel| self.folder(rel)).await
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {

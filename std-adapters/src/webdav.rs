@@ -233,6 +233,11 @@ impl WebDavBackend {
 
     /// The entries directly in the directory `rel` (not the directory itself); empty if it
     /// does not exist.
+    /// The entries of folder `rel` as [`crate::destination::list_objects`] takes them.
+    async fn folder(&self, rel: String) -> Result<crate::destination::FolderListing, IoError> {
+        Ok(self.list_dir(&rel).await?.into_iter().map(|(name, e)| (name, e.is_dir, e.size)).collect())
+    }
+
     async fn list_dir(&self, rel: &str) -> Result<Vec<(String, DavEntry)>, IoError> {
         let url = if rel.is_empty() { self.url("") } else { format!("{}/", self.url(rel)) };
         let headers = [("depth", "1".to_string()), ("content-type", "application/xml".to_string())];
@@ -524,14 +529,7 @@ impl WebDavBackend {
     /// `older_than` ago; returns how many.
     pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
         let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let mut dirs: Vec<String> = crate::destination::TEMPORARY_DIRS.iter().map(|d| d.to_string()).collect();
-        dirs.extend(
-            self.list_dir("data")
-                .await?
-                .into_iter()
-                .filter(|(n, e)| e.is_dir && n.len() == 2)
-                .map(|(n, _)| format!("data/{n}")),
-        );
+        let dirs = crate::destination::temporary_folders(|rel| self.folder(rel)).await?;
         let mut removed = 0;
         for dir in dirs {
             for (name, e) in self.list_dir(&dir).await? {
@@ -564,31 +562,7 @@ impl Storage for WebDavBackend {
                 .into_iter()
                 .collect());
         }
-        let mut out = Vec::new();
-        if kind == FileKind::Pack {
-            for (sub, e) in self.list_dir("data").await? {
-                if !e.is_dir || sub.len() != 2 {
-                    continue;
-                }
-                for (name, f) in self.list_dir(&format!("data/{sub}")).await? {
-                    if !f.is_dir
-                        && name.starts_with(&sub)
-                        && let Ok(id) = Id::from_hex(&name)
-                    {
-                        out.push(ObjectInfo { id, size: f.size });
-                    }
-                }
-            }
-            return Ok(out);
-        }
-        for (name, f) in self.list_dir(kind.dir()).await? {
-            if !f.is_dir
-                && let Ok(id) = Id::from_hex(&name)
-            {
-                out.push(ObjectInfo { id, size: f.size });
-            }
-        }
-        Ok(out)
+        crate::destination::list_objects(kind, |rel| self.folder(rel)).await
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {

@@ -784,16 +784,21 @@ fn webdav_concurrent_uploads_into_new_folders_all_land() {
     for round in 0..5u8 {
         let mut config = webdav_config(&server, &format!("round{round}"));
         config.connections = 16;
-        let store = WebDavBackend::new(config).unwrap();
-        let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
-        rt().block_on(async {
-            let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));
-            for (h, r) in handles.iter().zip(futures_join_all(writes).await) {
-                r.unwrap_or_else(|e| panic!("round {round}, {}: {e}", h.path()));
-            }
-            assert_eq!(store.list(FileKind::Pack).await.unwrap().len(), handles.len());
-        });
+        uploads_into_new_folders_all_land(&WebDavBackend::new(config).unwrap(), round);
     }
+}
+
+/// 48 packs written at once into `data/XX/` folders nobody has made yet: every one lands and
+/// is listed (`round` names the attempt in a failure).
+fn uploads_into_new_folders_all_land<S: Storage>(store: &S, round: u8) {
+    let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
+    rt().block_on(async {
+        let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));
+        for (h, r) in handles.iter().zip(futures_join_all(writes).await) {
+            r.unwrap_or_else(|e| panic!("round {round}, {}: {e}", h.path()));
+        }
+        assert_eq!(store.list(FileKind::Pack).await.unwrap().len(), handles.len());
+    });
 }
 
 fn ftp_config(server: &FtpServer, dir: &str) -> FtpConfig {
@@ -894,14 +899,6 @@ fn ftp_concurrent_uploads_into_new_folders_all_land() {
     for round in 0..3u8 {
         let mut config = ftp_config(&server, &format!("round{round}"));
         config.connections = 8;
-        let store = FtpBackend::new(config).unwrap();
-        let handles: Vec<Handle> = (0..48u8).map(|n| Handle::new(FileKind::Pack, id(n.wrapping_mul(37)))).collect();
-        rt().block_on(async {
-            let writes = handles.iter().map(|h| store.write(h, data(h.id.0[0], 1000), WriteMode::Replace));
-            for (h, r) in handles.iter().zip(futures_join_all(writes).await) {
-                r.unwrap_or_else(|e| panic!("round {round}, {}: {e}", h.path()));
-            }
-            assert_eq!(store.list(FileKind::Pack).await.unwrap().len(), handles.len());
-        });
+        uploads_into_new_folders_all_land(&FtpBackend::new(config).unwrap(), round);
     }
 }
