@@ -70,10 +70,32 @@ impl RestConfig {
     }
 }
 
+/// How requests reach the server: over HTTP(S), or to a child `rclone serve restic --stdio`.
+enum Transport {
+    Http(BasicHttp),
+    Rclone(crate::rclone::RcloneBridge),
+}
+
+impl Transport {
+    async fn exchange(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+        limit: u64,
+    ) -> Result<Answer, IoError> {
+        match self {
+            Self::Http(h) => h.exchange(method, url, headers, body, limit).await,
+            Self::Rclone(r) => r.exchange(method, url, headers, body, limit).await,
+        }
+    }
+}
+
 /// A repository on a REST server.
 pub struct RestBackend {
     config: RestConfig,
-    http: BasicHttp,
+    http: Transport,
 }
 
 impl fmt::Debug for RestBackend {
@@ -111,7 +133,17 @@ impl RestBackend {
             config.connections,
             config.retries,
         )?;
-        Ok(Self { config, http })
+        Ok(Self { config, http: Transport::Http(http) })
+    }
+
+    /// A repository on an rclone remote, through a child `rclone serve restic --stdio`
+    /// ([`crate::rclone`]).
+    pub fn rclone(config: crate::rclone::RcloneConfig) -> Self {
+        let mut rest = RestConfig::new("http://rclone");
+        rest.retries = config.retries;
+        rest.stall_timeout = config.stall_timeout;
+        rest.connections = config.connections;
+        Self { config: rest, http: Transport::Rclone(crate::rclone::RcloneBridge::new(config)) }
     }
 
     fn url_of(&self, handle: &Handle) -> String {
