@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "cmd_list_dir",
     "cmd_local_folders",
     "cmd_notifications",
+    "cmd_rclone_remotes",
     "cmd_remove_notification",
     "cmd_restore",
     "cmd_run_job",

@@ -21,8 +21,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// Repository location: a directory path, local:PATH, s3:https://HOST/BUCKET/DIR,
-    /// s3:VENDOR/BUCKET/DIR, sftp://USER@HOST:PORT/PATH or rest:https://USER@HOST:PORT/PATH
-    /// (options after ?, see the README) [default: the default repository]
+    /// s3:VENDOR/BUCKET/DIR, sftp://USER@HOST:PORT/PATH, rest:https://USER@HOST:PORT/PATH,
+    /// azure:ACCOUNT/CONTAINER/DIR, webdav:https://USER@HOST/PATH, ftp://USER@HOST/PATH or
+    /// rclone:REMOTE:PATH (options after ?, see the README) [default: the default repository]
     #[arg(short = 'r', long, env = "CAIRN_REPOSITORY", global = true, value_name = "REPO")]
     pub(crate) repo: Option<String>,
 
@@ -373,18 +374,22 @@ pub(crate) enum DestinationCommand {
 
 #[derive(Debug, Args, Default)]
 pub(crate) struct DestinationFieldArgs {
-    /// Where, as one URL: a path, s3:..., sftp://..., rest:..., azure:..., webdav:... or
-    /// ftp://... (the --repo syntax, without secrets); or give --type and the fields
+    /// Where, as one URL: a path, s3:..., sftp://..., rest:..., azure:..., webdav:...,
+    /// ftp://... or rclone:REMOTE:PATH (the --repo syntax, without secrets); or give --type and
+    /// the fields
     #[arg(long, conflicts_with = "kind")]
     pub(crate) url: Option<String>,
-    /// local, s3, sftp, rest, azure, webdav or ftp
+    /// local, s3, sftp, rest, azure, webdav, ftp or rclone
     #[arg(long = "type", value_name = "TYPE")]
     pub(crate) kind: Option<String>,
     /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
     /// container (Azure), a path on the server (REST, WebDAV), relative to the login folder
-    /// unless it starts with / (FTP)
+    /// unless it starts with / (FTP), a folder on the remote (rclone)
     #[arg(long, value_name = "DIR")]
     pub(crate) backup_dir: Option<String>,
+    /// rclone: the remote's name in rclone's configuration (`rclone listremotes` lists them)
+    #[arg(long)]
+    pub(crate) remote: Option<String>,
     /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
     /// minio or custom
     #[arg(long)]

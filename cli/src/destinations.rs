@@ -101,6 +101,7 @@ fn url_of(f: &DestinationFieldArgs, g: &Global) -> Result<Option<String>, Error>
     let mut fields = DestinationFields::default();
     fields.kind = kind.clone();
     fields.backup_dir = f.backup_dir.clone().unwrap_or_default();
+    fields.remote = f.remote.clone();
     fields.vendor = f.vendor.clone();
     fields.endpoint = f.endpoint.clone();
     fields.region = f.region.clone();

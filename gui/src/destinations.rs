@@ -42,6 +42,9 @@ impl DestinationForm {
             f.endpoint = some(&self.endpoint);
             f.access_tier = some(&self.access_tier);
         }
+        if f.kind == "rclone" {
+            f.remote = some(&self.remote);
+        }
         if matches!(f.kind.as_str(), "sftp" | "rest" | "webdav" | "ftp") {
             f.host = some(&self.host);
             f.port = (self.port != 0).then_some(self.port);
@@ -278,6 +281,10 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
             let sas = catalog.destination_secrets(d).is_ok_and(|s| s.azure_sas.is_some() && s.azure_key.is_none());
             f.azure_auth = if sas { "sas" } else { "key" }.to_string();
         }
+        DestinationUrl::Rclone(c) => {
+            f.remote = c.remote.clone();
+            f.backup_dir = c.path.clone();
+        }
         _ => {}
     }
     f
@@ -355,6 +362,17 @@ impl Gui {
                 .into(),
         });
         out
+    }
+
+    /// The remotes of the user's rclone configuration (`rclone listremotes`), for the rclone
+    /// form's list. Fails with what to do when rclone is not installed.
+    pub async fn rclone_remotes(&self) -> Result<Vec<String>, GuiError> {
+        self.on_thread(move |_| async move {
+            let program = cairn_std::rclone_program();
+            cairn_std::rclone_remotes(&program, None)
+                .map_err(|e| GuiError::from(cairn_std::Error::new(cairn_std::ErrorKind::Other, e.to_string())))
+        })
+        .await
     }
 
     /// Checks the form, every field: what to show next to each field, and whether Save may be

@@ -91,6 +91,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("kind", "kind"),
     ("url", "kind"),
     ("backup-dir", "backupDir"),
+    ("remote", "remote"),
     ("vendor", "vendor"),
     ("endpoint", "endpoint"),
     ("region", "region"),

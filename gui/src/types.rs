@@ -37,10 +37,13 @@ pub struct FieldError {
 pub struct DestinationForm {
     /// Unique name.
     pub name: String,
-    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav`, `ftp` or `rclone`.
     pub kind: String,
-    /// Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
+    /// Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST), folder
+    /// on the remote (rclone).
     pub backup_dir: String,
+    /// rclone: the remote's name in rclone's configuration ([`crate::Gui::rclone_remotes`]).
+    pub remote: String,
     /// S3 vendor preset id, or `custom`.
     pub vendor: String,
     /// S3 endpoint: a URL, or for `custom` a template with `{region}` and `{bucket}`; Azure

@@ -540,6 +540,40 @@ fn an_ftp_destination_is_tested_saved_and_shown_back() {
     assert!(server.home.join("from the window/config").is_file());
 }
 
+#[test]
+fn an_rclone_destination_is_tested_saved_and_shown_back() {
+    let Some(_) = cairn_e2e::servers::rclone() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let (gui, _) = gui_at(t.path(), false);
+    let folder = t.path().join("drive/Backups");
+    // `:local` is rclone's local backend made on the fly: no rclone configuration needed.
+    let mut form = DestinationForm {
+        name: "drive".into(),
+        kind: "rclone".into(),
+        remote: String::new(),
+        backup_dir: folder.display().to_string(),
+        ..Default::default()
+    };
+    block_on(async {
+        let check = gui.check_destination_form(form.clone(), false).await.unwrap();
+        assert!(check.errors.iter().any(|e| e.field == "remote"), "{check:?}");
+        form.remote = "bad,remote".into();
+        let check = gui.check_destination_form(form.clone(), false).await.unwrap();
+        assert!(check.errors.iter().any(|e| e.field == "remote" && e.message.contains("credentials")), "{check:?}");
+        form.remote = ":local".into();
+        let check = gui.check_destination_form(form.clone(), false).await.unwrap();
+        assert!(check.ok, "{check:?}");
+        let saved = gui.create_destination("r1".into(), form).await.unwrap();
+        assert!(saved.test.ok, "{saved:?}");
+        let d = saved.destination.unwrap();
+        assert_eq!((d.kind.as_str(), d.form.remote.as_str()), ("rclone", ":local"));
+        assert_eq!(d.form.backup_dir, folder.display().to_string());
+        // The form's list of remotes comes from rclone (whatever this machine has set up).
+        assert!(gui.rclone_remotes().await.is_ok());
+    });
+    assert!(folder.join("config").is_file());
+}
+
 /// Secrets sweep (issue 9): what the window gets back (form checks, Test reports, errors and
 /// live events) never carries a secret typed into a form, when things go right or wrong.
 #[test]

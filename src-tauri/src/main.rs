@@ -27,6 +27,11 @@ fn cmd_vendors(gui: State<'_, Gui>) -> Vec<VendorView> {
 }
 
 #[tauri::command]
+async fn cmd_rclone_remotes(gui: State<'_, Gui>) -> R<Vec<String>> {
+    gui.rclone_remotes().await
+}
+
+#[tauri::command]
 async fn cmd_destinations(gui: State<'_, Gui>) -> R<Vec<DestinationView>> {
     gui.destinations().await
 }
@@ -225,6 +230,7 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             cmd_app_info,
             cmd_vendors,
+            cmd_rclone_remotes,
             cmd_destinations,
             cmd_check_destination,
             cmd_test_form,

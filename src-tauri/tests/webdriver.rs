@@ -195,9 +195,9 @@ fn wait_port(port: u16) {
 
 #[test]
 fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
-    let tools = ["Xvfb", "tauri-driver", "WebKitWebDriver"];
+    let tools = ["Xvfb", "tauri-driver", "WebKitWebDriver", "rclone"];
     let ok = tools.iter().all(|t| find_tool(t).is_some());
-    if !cairn_e2e::prerequisite(ok, "Xvfb, tauri-driver and WebKitWebDriver (see test.sh)") {
+    if !cairn_e2e::prerequisite(ok, "Xvfb, tauri-driver, WebKitWebDriver and rclone (see test.sh)") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -208,6 +208,13 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     std::fs::write(src.join("letters/2026/tuesday-needle.txt"), b"the letter from last Tuesday\n").unwrap();
     let repo = t.path().join("usb/cairn");
     let out = home.join("Restored");
+    // The user's rclone configuration, where rclone keeps it: the rclone form lists its remotes.
+    std::fs::create_dir_all(home.join(".config/rclone")).unwrap();
+    std::fs::write(
+        home.join(".config/rclone/rclone.conf"),
+        "[work-drive]\ntype = local\n\n[family-photos]\ntype = local\n",
+    )
+    .unwrap();
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -315,6 +322,15 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.type_into("#f-host", "bad host");
     d.until("the host error", "return document.querySelector('#f-host-error').textContent.includes('host')");
     d.shot("02d-destination-form-ftp");
+    // The rclone form: the remotes of the user's rclone configuration, to choose from.
+    d.click("[data-kind=rclone]");
+    d.wait("#rclone-help");
+    d.until(
+        "the rclone remotes listed",
+        "const s = document.querySelector('#f-remote'); return s && s.tagName === 'SELECT' && \
+         Array.from(s.options).map(o => o.value).join(',') === 'family-photos,work-drive'",
+    );
+    d.shot("02e-destination-form-rclone");
     d.click("[data-kind=local]");
     d.type_into("#f-backupDir", repo.to_str().unwrap());
     d.until("Save enabled", "return !document.querySelector('#save-destination').disabled");

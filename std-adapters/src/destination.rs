@@ -10,6 +10,7 @@
 //! | `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` | an Azure Blob container |
 //! | `webdav:https://[USER@]HOST[:PORT]/PATH[?OPTIONS]` | a WebDAV folder |
 //! | `ftp://[USER@]HOST[:PORT]/PATH[?OPTIONS]`, `ftps://...` | a folder on an FTP server |
+//! | `rclone:REMOTE:PATH[?OPTIONS]` | a folder on any rclone remote (Google Drive, OneDrive, ...) |
 //!
 //! S3 options: `region=`, `path-style=true|false`, `verify-tls=true|false`, `retries=N`,
 //! `stall-timeout=SECONDS` (no byte for this long retries the request; default 60),
@@ -33,6 +34,12 @@
 //! one). `ftp://` uses TLS when the server offers it, `ftps://` always (explicit `AUTH TLS`);
 //! options `tls=off` (never), `verify-tls=`, `retries=`, `stall-timeout=`, `connections=`. No
 //! user name: anonymous. The password comes from `CAIRN_FTP_PASSWORD` or the catalog.
+//!
+//! rclone: `REMOTE` is a remote of the user's rclone configuration (`rclone config`), or
+//! `:TYPE` for an on-the-fly backend (`rclone::local:/srv/backups`); Cairn runs
+//! `rclone serve restic --stdio REMOTE:PATH` ([`crate::rclone`]) and the remote's credentials
+//! stay in rclone's configuration. Options `retries=`, `stall-timeout=`, `connections=`;
+//! `CAIRN_RCLONE` names the rclone program (default: `rclone` on PATH).
 
 use std::path::PathBuf;
 
@@ -43,6 +50,7 @@ use crate::azure::{AzureAuth, AzureBackend, AzureConfig};
 use crate::error::{Error, ErrorKind};
 use crate::ftp::{FtpBackend, FtpConfig, FtpTls};
 use crate::local::LocalBackend;
+use crate::rclone::RcloneConfig;
 use crate::rest::{RestBackend, RestConfig};
 use crate::s3::{S3Backend, S3Config, validate_directory};
 use crate::s3_vendors::{resolve_template, vendor};
@@ -68,6 +76,8 @@ pub enum DestinationUrl {
     WebDav(Box<WebDavConfig>),
     /// A folder on an FTP server.
     Ftp(Box<FtpConfig>),
+    /// A folder on an rclone remote, through `rclone serve restic --stdio`.
+    Rclone(Box<RcloneConfig>),
 }
 
 impl DestinationUrl {
@@ -106,6 +116,7 @@ impl DestinationUrl {
                 let port = if c.port == 21 { String::new() } else { format!(":{}", c.port) };
                 format!("{scheme}://{user}{}{port}/{}", c.host, c.directory)
             }
+            Self::Rclone(c) => format!("rclone:{}", c.target()),
         }
     }
 
@@ -137,6 +148,7 @@ impl DestinationUrl {
                 FtpBackend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid FTP destination: {e}")))?,
             )),
+            Self::Rclone(c) => Destination::Rest(Box::new(RestBackend::rclone((**c).clone()))),
         })
     }
 }
@@ -257,6 +269,9 @@ pub fn parse_destination(url: &str, credentials: Credentials) -> Result<Destinat
     }
     if url.starts_with("ftp://") || url.starts_with("ftps://") {
         return parse_ftp(url, credentials.ftp_password).map(|c| DestinationUrl::Ftp(Box::new(c)));
+    }
+    if let Some(rest) = url.strip_prefix("rclone:") {
+        return parse_rclone(url, rest).map(|c| DestinationUrl::Rclone(Box::new(c)));
     }
     if url.starts_with("sftp://") {
         return parse_sftp(url, credentials).map(|c| DestinationUrl::Sftp(Box::new(c)));
@@ -578,6 +593,48 @@ fn parse_azure(url: &str, rest: &str, credentials: Credentials) -> Result<AzureC
                     "known options: endpoint, access-tier, verify-tls, retries, stall-timeout, connections",
                 ));
             }
+        }
+    }
+    Ok(c)
+}
+
+/// `rclone:REMOTE:PATH[?OPTIONS]` (see the [module docs](self)).
+fn parse_rclone(url: &str, rest: &str) -> Result<RcloneConfig, Error> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // `:TYPE:PATH` is an on-the-fly backend: its name holds the first colon.
+    let split = match location.strip_prefix(':') {
+        Some(after) => after.find(':').map(|i| i + 1),
+        None => location.find(':'),
+    };
+    let Some((remote, path)) = split.map(|i| (&location[..i], &location[i + 1..])) else {
+        return Err(bad(url, "write rclone:REMOTE:PATH (a remote set up with `rclone config`)"));
+    };
+    if remote.contains(',') {
+        // Not echoed: the options may be credentials.
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "invalid rclone destination: options after the remote's name (REMOTE,OPTION=VALUE) are not taken here: \
+             they can hold credentials, which would end up in Cairn's catalog and logs",
+        )
+        .with_hint("set the remote up with `rclone config` and give its name"));
+    }
+    if !crate::rclone::valid_remote_name(remote) {
+        return Err(bad(url, format!("{remote:?} is not an rclone remote name"))
+            .with_hint("`rclone listremotes` lists yours; `rclone config` sets one up"));
+    }
+    let path = percent_decode(path);
+    if path.split('/').any(|p| p == "..") || path.contains(['\r', '\n', '\0']) {
+        return Err(bad(url, "the path may not contain '..', line breaks or NUL"));
+    }
+    let mut c = RcloneConfig::new(remote, path.trim_end_matches('/'));
+    let mut verify_tls = true;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "verify-tls"
+            || !http_option(url, k, v, &mut verify_tls, &mut c.retries, &mut c.stall_timeout, &mut c.connections)?
+        {
+            return Err(bad(url, format!("unknown option {k:?}"))
+                .with_hint("known options: retries, stall-timeout, connections (TLS is rclone's to set up)"));
         }
     }
     Ok(c)
@@ -932,7 +989,7 @@ impl Destination {
     fn no_side_files() -> IoError {
         crate::http::error(
             cairn_core::IoErrorKind::Unsupported,
-            "a REST server stores only repository objects, not other files",
+            "a REST server (rclone's included) stores only repository objects, not other files",
         )
     }
 
@@ -1240,6 +1297,30 @@ mod tests {
         assert!(err("ftp://x/a/../b").contains(".."));
         assert!(err("ftps://x/y?tls=off").contains("always uses TLS"));
         assert!(err("ftp://x:0/y").contains("port"));
+        // rclone: a configured remote or an on-the-fly backend, a path on it, no credentials.
+        let DestinationUrl::Rclone(r) = parse_destination("rclone:gdrive:Backups/My%20Laptop/", creds()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.remote.as_str(), r.path.as_str(), r.target()),
+            ("gdrive", "Backups/My Laptop", "gdrive:Backups/My Laptop".into())
+        );
+        assert_eq!(DestinationUrl::Rclone(r).show(), "rclone:gdrive:Backups/My Laptop");
+        let DestinationUrl::Rclone(r) =
+            parse_destination("rclone::local:/srv/b?retries=7&connections=2", creds()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((r.remote.as_str(), r.path.as_str(), r.retries, r.connections), (":local", "/srv/b", 7, 2));
+        assert!(parse_destination("rclone:my remote:", creds()).is_ok(), "a remote's root");
+        assert!(err("rclone:gdrive").contains("rclone:REMOTE:PATH"));
+        assert!(err("rclone::s3,secret_access_key=x:b").contains("credentials"));
+        assert!(err("rclone:--config=/x:b").contains("not an rclone remote name"));
+        assert!(err("rclone::b").contains("rclone:REMOTE:PATH"));
+        assert!(err("rclone:::b").contains("not an rclone remote name"));
+        assert!(err("rclone:r:a/../b").contains(".."));
+        assert!(err("rclone:r:b?verify-tls=false").contains("unknown option"));
         let DestinationUrl::Rest(r) =
             parse_destination("rest:https://me:p%40ss@host:8000/repo/?retries=1", creds()).unwrap()
         else {

@@ -18,11 +18,14 @@ use crate::s3_vendors::vendor;
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DestinationFields {
-    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
+    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav`, `ftp` or `rclone`.
     pub kind: String,
     /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
-    /// the server (REST).
+    /// the server (REST), a folder on the remote (rclone).
     pub backup_dir: String,
+    /// rclone: the remote's name in rclone's configuration (`gdrive`), or `:TYPE` for an
+    /// on-the-fly backend.
+    pub remote: Option<String>,
     /// S3: a vendor preset id (`aws`, `wasabi`, `b2`, ..., `custom`), or none with `endpoint`.
     pub vendor: Option<String>,
     /// S3: the endpoint URL (`https://host[:port]`), or for `custom` a template with
@@ -277,6 +280,28 @@ impl DestinationFields {
                 tls_option(&mut options);
                 format!("{scheme}://{user}{host}{port}/{path}")
             }
+            "rclone" => {
+                let remote = required("remote", &self.remote)?.trim_end_matches(':');
+                if remote.contains(',') {
+                    return Err(field(
+                        "remote",
+                        "options after the name are not taken here: they can hold credentials",
+                    )
+                    .with_hint("set the remote up with `rclone config` and give its name"));
+                }
+                if !crate::rclone::valid_remote_name(remote) {
+                    return Err(field("remote", format!("{remote:?} is not an rclone remote name"))
+                        .with_hint("`rclone listremotes` lists yours; `rclone config` sets one up"));
+                }
+                if self.verify_tls == Some(false) {
+                    return Err(field("verify-tls", "TLS to an rclone remote is set up in rclone"));
+                }
+                let dir = self.backup_dir.trim().trim_end_matches('/');
+                if dir.split('/').any(|s| s == "..") || dir.contains(['\r', '\n', '\0']) {
+                    return Err(field("backup-dir", format!("{dir:?} may not contain '..' or line breaks")));
+                }
+                format!("rclone:{remote}:{}", encode(dir, true))
+            }
             "azure" => {
                 let account = required("account", &self.account)?;
                 if !crate::azure::valid_account_name(account) {
@@ -318,7 +343,7 @@ impl DestinationFields {
             }
             other => {
                 return Err(field("type", format!("unknown destination type {other:?}"))
-                    .with_hint("use local, s3, sftp, rest, azure, webdav or ftp"));
+                    .with_hint("use local, s3, sftp, rest, azure, webdav, ftp or rclone"));
             }
         };
         Ok(if options.is_empty() { url } else { format!("{url}?{}", options.join("&")) })
@@ -445,6 +470,17 @@ mod tests {
         f.backup_dir = "/laptop/".into();
         assert_eq!(f.to_url().unwrap(), "rest:http://me@127.0.0.1:8000/laptop");
         assert!(fields("gopher").to_url().unwrap_err().to_string().starts_with("type:"));
+
+        let mut f = fields("rclone");
+        assert!(f.to_url().unwrap_err().to_string().starts_with("remote:"));
+        f.remote = Some("gdrive:".into());
+        f.backup_dir = "Backups/My Laptop/".into();
+        f.retries = Some(5);
+        assert_eq!(f.to_url().unwrap(), "rclone:gdrive:Backups/My%20Laptop?retries=5");
+        f.remote = Some("-x".into());
+        assert!(f.to_url().unwrap_err().to_string().starts_with("remote:"));
+        f.remote = Some(":s3,access_key_id=k".into());
+        assert!(f.to_url().unwrap_err().to_string().contains("credentials"));
 
         let mut f = fields("ftp");
         f.host = Some("files.example.com".into());

@@ -4,7 +4,8 @@
 //!
 //! - [`LocalBackend`]: a repository in a local directory (atomic, durable writes).
 //! - [`S3Backend`]: a repository in an S3-compatible bucket (signed with the core's SigV4).
-//! - [`RestBackend`]: a repository on a restic REST server (`rest-server`, `rclone serve restic`).
+//! - [`RestBackend`]: a repository on a restic REST server (`rest-server`, `rclone serve restic`),
+//!   or on any rclone remote through a child `rclone serve restic --stdio` ([`RcloneConfig`]).
 //! - [`FsSource`] and [`FsTarget`]: back up from and restore to the filesystem.
 //! - [`ThreadWorker`] and [`runtime`]: the engine on one thread, its CPU work on all cores.
 //! - [`Error`]: one error type with a kind, a message and a hint, for every front end.
@@ -79,7 +80,7 @@ pub use ftp::{FtpBackend, FtpConfig, FtpTls};
 pub use local::LocalBackend;
 pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
-pub use rclone::{RcloneConfig, rclone_remotes};
+pub use rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};
 pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;
 pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};

@@ -8,8 +8,7 @@
 //! stderr go into the error); requests are multiplexed on its one HTTP/2 connection and
 //! retried with backoff as for the other HTTP destinations.
 
-use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,10 +23,16 @@ use crate::http::{Answer, error};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RcloneConfig {
-    /// `REMOTE:PATH` as rclone names it (`gdrive:backups/laptop`).
+    /// The remote as rclone names it, without the colon: a configured remote (`gdrive`) or an
+    /// on-the-fly backend (`:local`).
     pub remote: String,
-    /// The rclone program [default: `rclone` on PATH].
+    /// The folder on the remote (`backups/laptop`; empty: the remote's root).
+    pub path: String,
+    /// The rclone program [default: `$CAIRN_RCLONE`, else `rclone` on PATH].
     pub program: PathBuf,
+    /// rclone's configuration file [default: rclone's own choice: `$RCLONE_CONFIG`, else
+    /// `~/.config/rclone/rclone.conf`].
+    pub config_file: Option<PathBuf>,
     /// Retries of a failed request.
     pub retries: u32,
     /// No answer for this long fails an attempt (then retried).
@@ -37,16 +42,41 @@ pub struct RcloneConfig {
 }
 
 impl RcloneConfig {
-    /// A configuration for `remote` with the defaults.
-    pub fn new(remote: &str) -> Self {
+    /// A configuration for `remote` and `path` with the defaults.
+    pub fn new(remote: &str, path: &str) -> Self {
         Self {
             remote: remote.to_string(),
-            program: PathBuf::from("rclone"),
+            path: path.to_string(),
+            program: default_program(),
+            config_file: None,
             retries: 3,
             stall_timeout: Duration::from_secs(120),
             connections: 4,
         }
     }
+
+    /// `REMOTE:PATH`, as rclone takes it.
+    pub fn target(&self) -> String {
+        format!("{}:{}", self.remote, self.path)
+    }
+}
+
+/// `$CAIRN_RCLONE`, else `rclone` (looked up on PATH).
+pub fn default_program() -> PathBuf {
+    std::env::var_os("CAIRN_RCLONE").filter(|p| !p.is_empty()).map_or_else(|| PathBuf::from("rclone"), PathBuf::from)
+}
+
+/// Whether `name` can be an rclone remote name as Cairn takes it: a configured remote (letters,
+/// digits and `_ - . + @` and inner spaces, not starting with `-`), or `:TYPE` for an
+/// on-the-fly backend. Connection strings with options (`remote,opt=value`) are refused: their
+/// options can hold credentials, which belong in rclone's configuration, not in a URL.
+pub fn valid_remote_name(name: &str) -> bool {
+    let bare = name.strip_prefix(':').unwrap_or(name);
+    !bare.is_empty()
+        && bare.len() <= 200
+        && !bare.starts_with(['-', ' '])
+        && !bare.ends_with(' ')
+        && bare.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '+' | '@' | ' '))
 }
 
 /// A running `rclone serve restic --stdio`.
@@ -61,7 +91,9 @@ type Tail = Arc<Mutex<Vec<u8>>>;
 /// The HTTP/2 connection to a child rclone, started when first needed.
 pub(crate) struct RcloneBridge {
     config: RcloneConfig,
-    child: RefCell<Option<Child>>,
+    child: Mutex<Option<Child>>,
+    /// Held while a child is started, so that requests at once start one, not one each.
+    starting: tokio::sync::Mutex<()>,
     stderr: Tail,
 }
 
@@ -69,7 +101,12 @@ const TAIL: usize = 4096;
 
 impl RcloneBridge {
     pub(crate) fn new(config: RcloneConfig) -> Self {
-        Self { config, child: RefCell::new(None), stderr: Arc::new(Mutex::new(Vec::new())) }
+        Self {
+            config,
+            child: Mutex::new(None),
+            starting: tokio::sync::Mutex::new(()),
+            stderr: Arc::new(Mutex::new(Vec::new())),
+        }
     }
 
     /// What rclone last said on stderr (its last line or two), for an error message.
@@ -81,8 +118,16 @@ impl RcloneBridge {
     }
 
     async fn spawn(&self) -> Result<SendRequest<Full<Bytes>>, IoError> {
-        let mut process = tokio::process::Command::new(&self.config.program)
-            .args(["serve", "restic", "--stdio", &self.config.remote])
+        let mut command = tokio::process::Command::new(&self.config.program);
+        // Never ask for a configuration password on the terminal: stdin is the HTTP/2 stream
+        // (an encrypted configuration takes RCLONE_CONFIG_PASS).
+        command.args(["serve", "restic", "--stdio", "--ask-password=false"]);
+        if let Some(file) = &self.config.config_file {
+            command.arg("--config").arg(file);
+        }
+        let mut process = command
+            .arg("--")
+            .arg(self.config.target())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -126,32 +171,49 @@ impl RcloneBridge {
             }
         });
         let io = hyper_util::rt::TokioIo::new(tokio::io::join(stdout, stdin));
-        let (sender, connection) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+        // Windows large enough that a pack streams without waiting for window updates.
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20)
+            .max_frame_size(1 << 20)
+            .handshake(io)
             .await
             .map_err(|e| self.broken(&format!("cannot talk to rclone: {e}")))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        *self.child.borrow_mut() = Some(Child { sender: sender.clone(), _process: process });
+        if let Ok(mut c) = self.child.lock() {
+            *c = Some(Child { sender: sender.clone(), _process: process });
+        }
         Ok(sender)
     }
 
     fn broken(&self, what: &str) -> IoError {
         let said = self.last_words();
         let said = if said.is_empty() { String::new() } else { format!("; rclone said: {said}") };
-        error(IoErrorKind::Unavailable, format!("{what} (rclone serve restic --stdio {}){said}", self.config.remote))
+        error(IoErrorKind::Unavailable, format!("{what} (rclone serve restic {}){said}", self.config.target()))
     }
 
     /// The sender of a live child, starting one if there is none or the last one died.
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, IoError> {
-        let live = self.child.borrow().as_ref().filter(|c| !c.sender.is_closed()).map(|c| c.sender.clone());
-        match live {
-            Some(s) => Ok(s),
-            None => {
-                self.child.borrow_mut().take();
-                self.spawn().await
-            }
+        if let Some(s) = self.live() {
+            return Ok(s);
         }
+        let _starting = self.starting.lock().await;
+        // Another request may have started one while this one waited.
+        if let Some(s) = self.live() {
+            return Ok(s);
+        }
+        if let Ok(mut c) = self.child.lock() {
+            c.take();
+        }
+        self.spawn().await
+    }
+
+    /// The sender of the running child, if it is still connected.
+    fn live(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let child = self.child.lock().ok()?;
+        child.as_ref().filter(|c| !c.sender.is_closed()).map(|c| c.sender.clone())
     }
 
     async fn attempt(
@@ -224,20 +286,35 @@ impl RcloneBridge {
     }
 }
 
-/// The remotes in the user's rclone configuration (`rclone listremotes`), without the `:`.
-pub fn rclone_remotes(program: &std::path::Path) -> Result<Vec<String>, IoError> {
-    let out = std::process::Command::new(program).arg("listremotes").output().map_err(|e| {
-        error(IoErrorKind::Unsupported, format!("cannot run {} ({e}): install rclone", program.display()))
+/// The remotes in the user's rclone configuration (`rclone listremotes`), without the colon,
+/// sorted. `config_file`: rclone's configuration file, if not rclone's default.
+pub fn rclone_remotes(program: &Path, config_file: Option<&Path>) -> Result<Vec<String>, IoError> {
+    let mut command = std::process::Command::new(program);
+    command.args(["listremotes", "--ask-password=false"]).stdin(std::process::Stdio::null());
+    if let Some(file) = config_file {
+        command.arg("--config").arg(file);
+    }
+    let out = command.output().map_err(|e| {
+        error(
+            IoErrorKind::Unsupported,
+            format!(
+                "cannot run {} ({e}): install rclone (https://rclone.org/install/), then set up a remote with \
+                 `rclone config`",
+                program.display()
+            ),
+        )
     })?;
     if !out.status.success() {
-        return Err(error(
-            IoErrorKind::Other,
-            format!("rclone listremotes failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-        ));
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        return Err(error(IoErrorKind::Other, format!("rclone listremotes failed: {said}")));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let mut remotes: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim().trim_end_matches(':').to_string())
-        .filter(|l| !l.is_empty())
-        .collect())
+        .filter(|l| valid_remote_name(l))
+        .collect();
+    remotes.sort();
+    remotes.dedup();
+    Ok(remotes)
 }

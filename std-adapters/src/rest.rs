@@ -73,7 +73,7 @@ impl RestConfig {
 /// How requests reach the server: over HTTP(S), or to a child `rclone serve restic --stdio`.
 enum Transport {
     Http(BasicHttp),
-    Rclone(crate::rclone::RcloneBridge),
+    Rclone(Box<crate::rclone::RcloneBridge>),
 }
 
 impl Transport {
@@ -96,6 +96,8 @@ impl Transport {
 pub struct RestBackend {
     config: RestConfig,
     http: Transport,
+    /// Who answers, for messages: "the REST server", or "rclone" with its remote.
+    server: String,
 }
 
 impl fmt::Debug for RestBackend {
@@ -133,7 +135,7 @@ impl RestBackend {
             config.connections,
             config.retries,
         )?;
-        Ok(Self { config, http: Transport::Http(http) })
+        Ok(Self { config, http: Transport::Http(http), server: "the REST server".to_string() })
     }
 
     /// A repository on an rclone remote, through a child `rclone serve restic --stdio`
@@ -143,7 +145,8 @@ impl RestBackend {
         rest.retries = config.retries;
         rest.stall_timeout = config.stall_timeout;
         rest.connections = config.connections;
-        Self { config: rest, http: Transport::Rclone(crate::rclone::RcloneBridge::new(config)) }
+        let server = format!("rclone (serving {})", config.target());
+        Self { config: rest, http: Transport::Rclone(Box::new(crate::rclone::RcloneBridge::new(config))), server }
     }
 
     fn url_of(&self, handle: &Handle) -> String {
@@ -157,19 +160,19 @@ impl RestBackend {
         let (kind, message) = match a.status {
             401 => (
                 IoErrorKind::PermissionDenied,
-                "the REST server refused the user name or password: check them".to_string(),
+                format!("{} refused the user name or password: check them", self.server),
             ),
-            403 => (IoErrorKind::PermissionDenied, format!("the REST server forbids {what}")),
+            403 => (IoErrorKind::PermissionDenied, format!("{} forbids {what}", self.server)),
             404 => (IoErrorKind::NotFound, format!("{what}: not found")),
             416 => (IoErrorKind::InvalidData, format!("{what}: the object is shorter than the range asked for")),
             429 | 500..=599 => (
                 IoErrorKind::Unavailable,
                 format!(
-                    "the REST server is busy or failing (HTTP {}), after {} retries",
-                    a.status, self.config.retries
+                    "{} is busy or failing (HTTP {}), after {} retries",
+                    self.server, a.status, self.config.retries
                 ),
             ),
-            s => (IoErrorKind::Other, format!("{what}: the REST server answered HTTP {s}")),
+            s => (IoErrorKind::Other, format!("{what}: {} answered HTTP {s}", self.server)),
         };
         error(kind, message)
     }
@@ -237,7 +240,10 @@ impl Storage for RestBackend {
             return Err(self.failure(&format!("listing {}", kind.dir()), &a));
         }
         let entries: Vec<ListEntry> = serde_json::from_slice(&a.body).map_err(|e| {
-            error(IoErrorKind::InvalidData, format!("the REST server's listing of {} does not parse: {e}", kind.dir()))
+            error(
+                IoErrorKind::InvalidData,
+                format!("the listing of {} by {} does not parse: {e}", kind.dir(), self.server),
+            )
         })?;
         Ok(entries
             .into_iter()
@@ -309,8 +315,9 @@ impl Storage for RestBackend {
             403 => Err(error(
                 IoErrorKind::ReadOnly,
                 format!(
-                    "the REST server refuses to delete {} (it runs in append-only mode): forget and prune need \
-                     a server without --append-only; backups and restores still work",
+                    "{} refuses to delete {} (it runs in append-only mode): forget and prune need a server \
+                     without --append-only; backups and restores still work",
+                    self.server,
                     handle.path()
                 ),
             )),

@@ -14,7 +14,7 @@ use cairn_std::{
     AzureAuth, AzureBackend, AzureConfig, LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth,
     SftpBackend, SftpConfig, WebDavBackend, WebDavConfig,
 };
-use cairn_std::{FtpBackend, FtpConfig, FtpTls};
+use cairn_std::{FtpBackend, FtpConfig, FtpTls, RcloneConfig};
 
 fn id(n: u8) -> Id {
     let mut b = [0u8; 32];
@@ -471,6 +471,63 @@ fn rest_append_only_keeps_data_and_says_why_it_cannot_delete() {
         assert_eq!(store.read(&lock, ReadRange::All { max_len: 100 }).await.unwrap(), data(2, 10));
         store.remove(&lock).await.unwrap();
     });
+}
+
+/// An rclone bridge to `remote:path`, with the test's rclone configuration.
+fn rclone_backend(config_file: &std::path::Path, remote: &str, path: &str) -> RestBackend {
+    let mut c = RcloneConfig::new(remote, path);
+    c.config_file = Some(config_file.to_path_buf());
+    c.program = cairn_e2e::servers::rclone().unwrap();
+    c.retries = 1;
+    RestBackend::rclone(c)
+}
+
+#[test]
+fn rclone_bridge_to_a_local_remote_conforms() {
+    let Some(_) = cairn_e2e::servers::rclone() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let config = cairn_e2e::servers::rclone_config(t.path(), None);
+    let dir = t.path().join("remote");
+    let store = rclone_backend(&config, "cairnlocal", &dir.display().to_string());
+    rt().block_on(async {
+        conformance(&store).await;
+        assert!(store.allows_deletes().await.unwrap());
+    });
+    // rclone filed the objects as a REST server does (packs under data/XX/).
+    assert!(dir.join("config").is_file() && dir.join("index").is_dir());
+}
+
+#[test]
+fn rclone_bridge_to_an_s3_remote_conforms() {
+    let Some(_) = cairn_e2e::servers::rclone() else { return };
+    let Some(server) = S3Server::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let config = cairn_e2e::servers::rclone_config(t.path(), Some(&server));
+    // The bucket's top: rclone first asks whether a path in a bucket is an object, and s3s-fs
+    // answers that question with a 500 for a folder (which rclone retries for half a minute).
+    let store = rclone_backend(&config, "s3fs", &server.bucket);
+    rt().block_on(conformance(&store));
+    assert!(server.data.join(&server.bucket).join("config").is_file());
+}
+
+#[test]
+fn rclone_bridge_errors_say_what_to_fix() {
+    let Some(bin) = cairn_e2e::servers::rclone() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let config = cairn_e2e::servers::rclone_config(t.path(), None);
+    // No such remote: rclone's own words are in the error.
+    let store = rclone_backend(&config, "nosuchremote", "x");
+    let e = rt().block_on(store.list(FileKind::Snapshot)).unwrap_err();
+    assert!(e.to_string().contains("rclone said") && e.to_string().contains("nosuchremote"), "{e}");
+    // No rclone at all: install it.
+    let mut c = RcloneConfig::new("cairnlocal", "x");
+    c.program = t.path().join("no-rclone-here");
+    let e = rt().block_on(RestBackend::rclone(c).list(FileKind::Snapshot)).unwrap_err();
+    assert!(e.to_string().contains("install rclone"), "{e}");
+    // The configured remotes are listed, sorted.
+    assert_eq!(cairn_std::rclone_remotes(&bin, Some(&config)).unwrap(), vec!["cairnlocal".to_string()]);
+    let e = cairn_std::rclone_remotes(&t.path().join("no-rclone-here"), None).unwrap_err();
+    assert!(e.to_string().contains("install rclone"), "{e}");
 }
 
 fn sftp_config(server: &SshServer, dir: &str) -> SftpConfig {

@@ -13,6 +13,7 @@ mod ftp;
 mod inspect;
 mod jobs;
 mod lifecycle;
+mod rclone;
 mod repair;
 mod rest;
 mod round_trip;

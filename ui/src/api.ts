@@ -41,6 +41,7 @@ export function onEvent(handler: (e: GuiEvent) => void): void {
 export const api = {
   appInfo: () => call<AppInfo>("cmd_app_info"),
   vendors: () => call<VendorView[]>("cmd_vendors"),
+  rcloneRemotes: () => call<string[]>("cmd_rclone_remotes"),
   destinations: () => call<DestinationView[]>("cmd_destinations"),
   checkDestination: (form: DestinationForm, updating: boolean) =>
     call<FormCheck>("cmd_check_destination", { form, updating }),

@@ -35,13 +35,18 @@ export type DestinationForm = {
  */
 name: string, 
 /**
- * `local`, `s3`, `sftp`, `rest`, `azure`, `webdav` or `ftp`.
+ * `local`, `s3`, `sftp`, `rest`, `azure`, `webdav`, `ftp` or `rclone`.
  */
 kind: string, 
 /**
- * Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST).
+ * Absolute path (local, SFTP), key prefix (S3, Azure), path on the server (REST), folder
+ * on the remote (rclone).
  */
 backupDir: string, 
+/**
+ * rclone: the remote's name in rclone's configuration ([`crate::Gui::rclone_remotes`]).
+ */
+remote: string, 
 /**
  * S3 vendor preset id, or `custom`.
  */

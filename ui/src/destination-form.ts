@@ -8,7 +8,7 @@ import type { Shell } from "./main.js";
 import { stepList } from "./steps.js";
 
 const EMPTY: DestinationForm = {
-  name: "", kind: "local", backupDir: "", vendor: "aws", endpoint: "", region: "", bucket: "", account: "",
+  name: "", kind: "local", backupDir: "", remote: "", vendor: "aws", endpoint: "", region: "", bucket: "", account: "",
   container: "", azureAuth: "key", accessTier: "",
   accessKey: "", secretKey: "", storageClass: "", host: "", port: 0, user: "", keyFile: "", password: "",
   hostKey: "", scheme: "https", verifyTls: true, retries: 0, connections: 0, readOnly: false, exportConfig: false,
@@ -27,6 +27,10 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
     form = { ...EMPTY, ...d.form, vendor: d.form.vendor || (d.kind === "s3" && d.form.endpoint ? "custom" : "aws") };
   }
   const touched = new Set<string>();
+  // The user's rclone remotes, asked for when the rclone form is first shown.
+  let remotes: string[] | null = null;
+  let remotesError = "";
+  let remotesAsked = false;
   let lastCheck: FormCheck | null = null;
   let busy = false;
 
@@ -89,7 +93,7 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
 
   function kindPicker(): HTMLElement {
     const box = h("div", { class: "kind-picker full", role: "group", "aria-label": "Destination type" });
-    for (const k of ["local", "s3", "sftp", "rest", "azure", "webdav", "ftp"]) {
+    for (const k of ["local", "s3", "sftp", "rest", "azure", "webdav", "ftp", "rclone"]) {
       box.append(h("button", {
         type: "button", "aria-pressed": String(form.kind === k), "data-kind": k, disabled: Boolean(editing) && form.kind !== k,
         onclick: () => { form.kind = k; render(); schedule(); },
@@ -185,6 +189,25 @@ export async function destinationForm(shell: Shell, editing: string | null): Pro
         field("backupDir", "Folder on the server", text("backupDir", { placeholder: "backups/laptop" }), "Relative to the login folder, or absolute if it starts with /; created if missing."),
         field("user", "User", text("user"), "Leave empty for an anonymous login."),
         field("password", "Password", text("password", { type: "password", placeholder: editing ? "unchanged" : "" }), "Stored encrypted; never shown again."));
+    }
+    if (form.kind === "rclone") {
+      if (!remotesAsked) {
+        remotesAsked = true;
+        api.rcloneRemotes().then((r) => { remotes = r; }, (e) => { remotes = []; remotesError = errorText(errorOf(e)); })
+          .finally(() => { if (form.kind === "rclone") { render(); schedule(); } });
+      }
+      const list = remotes ?? [];
+      if (!form.remote && list.length) form.remote = list[0];
+      const choices = form.remote && !list.includes(form.remote) ? [form.remote, ...list] : list;
+      const remoteHelp = remotes === null ? "Looking for your rclone remotes…"
+        : remotesError ? remotesError
+        : list.length ? "From your rclone configuration (rclone listremotes)."
+        : "rclone has no remotes yet: run rclone config to set one up, then come back.";
+      rows.push(
+        h("div", { class: "field full help", id: "rclone-help" },
+          "Google Drive, OneDrive, Dropbox, pCloud, Mega, Box and every other storage rclone reaches. Set the remote up once with rclone config: its sign-in stays in rclone's configuration, and Cairn runs rclone to reach it. For S3, B2, SFTP, WebDAV or FTP, the direct types are faster."),
+        field("remote", "Remote", choices.length ? select("remote", choices.map((r) => [r, r])) : text("remote", { placeholder: "gdrive" }), remoteHelp),
+        field("backupDir", "Folder on the remote", text("backupDir", { placeholder: "Backups/laptop" }), "Created if missing; empty for the remote's top folder."));
     }
     if (form.kind === "azure") {
       rows.push(

@@ -44,6 +44,7 @@ const ICONS = {
   azure: '<path d="M10 4L4 19h5l3-5M14 4l6 15h-9"/>',
   webdav: '<circle cx="12" cy="12" r="9"/><path d="M3 12h18M12 3a14 14 0 0 1 0 18M12 3a14 14 0 0 0 0 18"/>',
   ftp: '<path d="M3 7h7l2 2h9v10H3z"/><path d="M12 17v-5m-2.5 2.5L12 12l2.5 2.5"/>',
+  rclone: '<path d="M7 17a4 4 0 0 1-.5-7.97A5.5 5.5 0 0 1 17 8a4 4 0 0 1 .5 8"/><path d="M9 20l3-3 3 3M12 17v-6"/>',
   destinations: '<ellipse cx="12" cy="6" rx="8" ry="3"/><path d="M4 6v6c0 1.7 3.6 3 8 3s8-1.3 8-3V6M4 12v6c0 1.7 3.6 3 8 3s8-1.3 8-3v-6"/>',
   jobs: '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
   restore: '<path d="M3 12a9 9 0 1 0 3-6.7L3 8"/><path d="M3 3v5h5"/>',
@@ -75,7 +76,7 @@ const VENDOR_BADGES: Record<string, [string, string]> = {
 
 /** The icon of a destination type, with its vendor's badge. */
 export function typeIcon(kind: string, vendor?: string | null): HTMLElement {
-  const name = (["local", "s3", "sftp", "rest", "azure", "webdav", "ftp"].includes(kind) ? kind : "destinations") as keyof typeof ICONS;
+  const name = (["local", "s3", "sftp", "rest", "azure", "webdav", "ftp", "rclone"].includes(kind) ? kind : "destinations") as keyof typeof ICONS;
   const box = h("span", { class: "type-icon", "aria-hidden": "true" }, icon(name));
   const badge = vendor ? VENDOR_BADGES[vendor] : undefined;
   if (badge) box.append(h("span", { class: "vendor-badge", style: `background:${badge[0]}` }, badge[1]));
@@ -84,7 +85,7 @@ export function typeIcon(kind: string, vendor?: string | null): HTMLElement {
 
 export const KIND_NAMES: Record<string, string> = {
   local: "Local folder", s3: "S3-compatible", sftp: "SFTP server", rest: "restic REST server", azure: "Azure Blob",
-  webdav: "WebDAV", ftp: "FTP server",
+  webdav: "WebDAV", ftp: "FTP server", rclone: "Cloud drive (rclone)",
 };
 
 export function bytes(n: number): string {

@@ -274,12 +274,13 @@ impl Catalog {
                     format!("destination: {d} is read-only, and a job writes to its destinations"),
                 ));
             }
-            if spec.structure != Structure::Incremental && record.kind == "rest" {
+            if spec.structure != Structure::Incremental && matches!(record.kind.as_str(), "rest" | "rclone") {
+                let what = if record.kind == "rest" { "a REST server" } else { "an rclone remote" };
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!("structure: {d} is a REST server, which holds only repositories"),
+                    format!("structure: {d} is {what}, reached through the restic REST protocol, which holds only repositories"),
                 )
-                .with_hint("use the incremental structure for REST destinations"));
+                .with_hint("use the incremental structure for REST and rclone destinations"));
             }
         }
         if let Some(s) = &spec.schedule {

@@ -770,6 +770,7 @@ impl Catalog {
             DestinationUrl::Azure(_) => "azure",
             DestinationUrl::WebDav(_) => "webdav",
             DestinationUrl::Ftp(_) => "ftp",
+            DestinationUrl::Rclone(_) => "rclone",
         };
         if kind == "rest" && rest_url_has_password(url) {
             return Err(Error::new(ErrorKind::InvalidInput, "url: the REST password cannot be stored in the URL")
@@ -1261,9 +1262,12 @@ fn strip_option(url: &str, name: &str) -> String {
 
 /// Configuration exports are files beside the repository, which a REST server cannot hold.
 fn check_export(kind: &str, export_config: bool) -> Result<(), Error> {
-    if export_config && kind == "rest" {
-        return Err(Error::new(ErrorKind::InvalidInput, "export-config: a REST server holds only repository objects")
-            .with_hint("choose a local, S3 or SFTP destination for configuration exports"));
+    if export_config && matches!(kind, "rest" | "rclone") {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "export-config: a REST server (and rclone's restic service) holds only repository objects",
+        )
+        .with_hint("choose a local, S3, SFTP, Azure, WebDAV or FTP destination for configuration exports"));
     }
     Ok(())
 }
