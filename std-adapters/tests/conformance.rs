@@ -524,6 +524,22 @@ fn rclone_bridge_errors_say_what_to_fix() {
     c.program = t.path().join("no-rclone-here");
     let e = rt().block_on(RestBackend::rclone(c).list(FileKind::Snapshot)).unwrap_err();
     assert!(e.to_string().contains("install rclone"), "{e}");
+    // A child that dies is started again on the next request: here every rclone is killed
+    // after a second.
+    let mortal = t.path().join("mortal-rclone");
+    std::fs::write(&mortal, format!("#!/bin/sh\nexec timeout -s KILL 1 '{}' \"$@\"\n", bin.display())).unwrap();
+    std::fs::set_permissions(&mortal, <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755))
+        .unwrap();
+    let mut c = RcloneConfig::new("cairnlocal", &t.path().join("mortal").display().to_string());
+    c.program = mortal;
+    c.config_file = Some(config.clone());
+    let store = RestBackend::rclone(c);
+    rt().block_on(async {
+        let h = Handle::new(FileKind::Snapshot, id(9));
+        store.write(&h, data(9, 100), WriteMode::Replace).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(store.read(&h, ReadRange::All { max_len: 1000 }).await.unwrap(), data(9, 100));
+    });
     // The configured remotes are listed, sorted.
     assert_eq!(cairn_std::rclone_remotes(&bin, Some(&config)).unwrap(), vec!["cairnlocal".to_string()]);
     let e = cairn_std::rclone_remotes(&t.path().join("no-rclone-here"), None).unwrap_err();
