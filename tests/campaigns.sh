@@ -3,7 +3,8 @@
 # Run ./test.sh once first (it installs the servers and packages the campaigns use).
 #
 #   tests/campaigns.sh                      # full size: 54 kills, every object damaged 3 ways,
-#                                           # hundreds of network faults
+#                                           # hundreds of network faults, ten times the
+#                                           # suite's hostile inputs
 #   CAIRN_CAMPAIGN_SEED=N tests/campaigns.sh  # replay a run from its printed seed
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,12 @@ cd "$(dirname "$0")/.."
 cargo_tool s3s-fs s3s-fs@0.14.1 "the S3 test server; about 4 minutes, once" --features binary
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
+# Hostile input: every core decoder, and the std side's parsers (S3 XML, REST JSON, WebDAV and
+# FTP listings and replies, Azure answers, destination URLs, form fields), ten times the
+# suite's inputs each.
+CAIRN_CAMPAIGN=full CAIRN_CAMPAIGN_REPORT=$report CI=true \
+    cargo test -p cairn-core --test decoders -- --nocapture >&2
+CAIRN_CAMPAIGN=full CAIRN_CAMPAIGN_REPORT=$report CI=true cargo test -p cairn-std --lib >&2
 CAIRN_CAMPAIGN=full CAIRN_CAMPAIGN_REPORT=$report CI=true \
     cargo test -p cairn-cli --test e2e -- campaign --test-threads=1 --nocapture >&2
 awk '
@@ -36,6 +43,10 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
         leaked += val("leaked")
         printf "%-12s %d distinctive secrets; %d outputs checked in the sweep (and every cairn output of the suite); %d files scanned; leaked %d\n", \
             name, val("secrets"), val("outputs_checked"), val("files_scanned"), val("leaked")
+    } else if (name ~ /^hostile-/) {
+        hostile += val("inputs")
+        if (name == "hostile-core") core_seed = val("seed")
+        next
     } else if (name == "damage") {
         damaged += val("damaged"); detected += val("detected"); undetectable += val("undetectable")
         printf "%-12s damaged %d, detected %d, undetectable %d (a deleted key not in use), detection rate %s%%; repaired %d of %d; files restored around the damage %d; seed %s\n", \
@@ -44,11 +55,13 @@ function val(k,   i, kv) { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (k
     lost += val("data_lost")
 }
 END {
+    printf "%-12s %d generated inputs to every decoder and parser (core decoders seed %s): no panic, no allocation past its bound, no hang\n", "hostile", hostile, core_seed
     print ""
     printf "| figure | value |\n|---|---|\n"
     printf "| faults injected and survived | %d / %d (the rest: %d clean errors past the retry budget) |\n", injected, survived, clean
     printf "| kills and recoveries | %d / %d |\n", kills, recovered
     printf "| damaged objects and detections | %d / %d (+%d undetectable by design) |\n", damaged - undetectable, detected, undetectable
+    printf "| hostile inputs tried | %d (no panic, no unbounded allocation, no hang) |\n", hostile
     printf "| secrets leaked | %d |\n", leaked
     printf "| data lost | %d |\n", lost
 }' "$report"

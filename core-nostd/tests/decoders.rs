@@ -111,9 +111,18 @@ fn input(valid: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
 #[test]
 fn decoders_never_panic_or_allocate_without_bound() {
     let s = samples();
+    // 20,000 inputs from a fixed seed in the suite; 200,000 from a new (printed) seed in the
+    // full-size campaigns (`CAIRN_CAMPAIGN=full`; `CAIRN_CAMPAIGN_SEED=N` replays one).
+    let full = std::env::var("CAIRN_CAMPAIGN").is_ok_and(|v| v == "full");
+    let want: u32 = if full { 200_000 } else { 20_000 };
+    let seed = match std::env::var("CAIRN_CAMPAIGN_SEED").ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(s) => s,
+        None if full => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+        None => 0xdec0de,
+    };
     let mut runner = TestRunner::new(PropConfig {
-        cases: 20_000,
-        rng_seed: RngSeed::Fixed(0xdec0de),
+        cases: want,
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..PropConfig::default()
     });
@@ -147,8 +156,13 @@ fn decoders_never_panic_or_allocate_without_bound() {
             Ok(())
         })
         .unwrap();
-    println!("{} inputs, {} decoded as trees", cases.get(), ok_decodes.get());
-    assert!(cases.get() >= 20_000);
+    println!("{} inputs, {} decoded as trees; seed {seed}", cases.get(), ok_decodes.get());
+    assert!(cases.get() >= want);
+    if let Some(path) = std::env::var_os("CAIRN_CAMPAIGN_REPORT") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(f, "CAMPAIGN hostile-core inputs={} seed={seed}", cases.get()).unwrap();
+    }
     // The valid samples still decode (the mutations above did not test dead code).
     assert!(Config::decode(&s.valid[0]).is_ok());
     assert!(decode_pack(&s.keys, PackId::default(), &s.pack).is_ok());

@@ -125,8 +125,18 @@ pub(crate) mod hostile {
             .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
-    /// Many cases, no failure files written into the source tree.
+    /// Many cases (ten times as many in the full-size campaigns, `CAIRN_CAMPAIGN=full`), no
+    /// failure files written into the source tree. The number of cases goes into the campaign
+    /// report (`CAIRN_CAMPAIGN_REPORT`), as `tests/campaigns.sh` counts hostile inputs tried.
     pub(crate) fn config(cases: u32) -> proptest::test_runner::Config {
+        let full = std::env::var("CAIRN_CAMPAIGN").is_ok_and(|v| v == "full");
+        let cases = if full { cases * 10 } else { cases };
+        if let Some(path) = std::env::var_os("CAIRN_CAMPAIGN_REPORT") {
+            use std::io::Write;
+            let line = format!("CAMPAIGN hostile-std inputs={cases}\n");
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+            let _ = file.and_then(|mut f| f.write_all(line.as_bytes()));
+        }
         proptest::test_runner::Config { cases, failure_persistence: None, ..Default::default() }
     }
 }
