@@ -367,9 +367,9 @@ impl Gui {
     /// The remotes of the user's rclone configuration (`rclone listremotes`), for the rclone
     /// form's list. Fails with what to do when rclone is not installed.
     pub async fn rclone_remotes(&self) -> Result<Vec<String>, GuiError> {
-        self.on_thread(move |_| async move {
-            let program = cairn_std::rclone_program();
-            cairn_std::rclone_remotes(&program, None)
+        // No catalog needed: only rclone is asked.
+        crate::off_thread(|| {
+            cairn_std::rclone_remotes(&cairn_std::rclone_program(), None)
                 .map_err(|e| GuiError::from(cairn_std::Error::new(cairn_std::ErrorKind::Other, e.to_string())))
         })
         .await

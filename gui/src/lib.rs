@@ -243,22 +243,16 @@ impl Gui {
         Fut: Future<Output = Result<T, GuiError>>,
     {
         let paths = self.paths.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let started = std::thread::Builder::new().name("cairn-gui".into()).spawn(move || {
+        off_thread(move || {
             let worker = cairn_std::ThreadWorker::new();
-            let result = match cairn_std::runtime(&worker) {
+            match cairn_std::runtime(&worker) {
                 Ok(rt) => match Catalog::open(&paths.catalog, &paths.key) {
                     Ok(catalog) => rt.block_on(f(catalog)),
                     Err(e) => Err(e.into()),
                 },
                 Err(e) => Err(GuiError::internal(format!("cannot start a runtime: {e}"))),
-            };
-            let _ = tx.send(result);
-        });
-        async move {
-            started.map_err(|e| GuiError::internal(format!("cannot start a thread: {e}")))?;
-            rx.await.map_err(|_| GuiError::internal("the operation stopped unexpectedly (see the log)"))?
-        }
+            }
+        })
     }
 
     fn emit(&self) -> EventSink {
@@ -317,6 +311,21 @@ pub fn typescript() -> String {
         out.push_str("\n\n");
     }
     out
+}
+
+/// Runs `f` on a thread of its own, so that blocking work (a catalog, a child process) never
+/// holds up the caller's runtime.
+fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GuiError> + Send + 'static,
+) -> impl Future<Output = Result<T, GuiError>> + Send {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new().name("cairn-gui".into()).spawn(move || {
+        let _ = tx.send(f());
+    });
+    async move {
+        started.map_err(|e| GuiError::internal(format!("cannot start a thread: {e}")))?;
+        rx.await.map_err(|_| GuiError::internal("the operation stopped unexpectedly (see the log)"))?
+    }
 }
 
 /// `now` in Unix seconds.

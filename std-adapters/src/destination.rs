@@ -878,6 +878,11 @@ where
         .collect())
 }
 
+/// The listing of the config, from its size (`None`: there is none): one entry of id zero.
+pub(crate) fn config_listing(size: Option<u64>) -> Vec<ObjectInfo> {
+    size.map(|size| ObjectInfo { id: cairn_core::Id::ZERO, size }).into_iter().collect()
+}
+
 /// The objects of `kind` (not the config) on a path-like store whose folders (relative to the
 /// repository) `list_dir` lists: files named by their hex id, packs under `data/XX/` with `XX`
 /// their first two digits.

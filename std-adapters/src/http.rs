@@ -235,22 +235,30 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<reqwest::Response, ExchangeError>>,
 {
-    let mut attempt = 0u32;
+    let attempt = || async { read_answer(send().await?, limit).await };
+    retried(retries, attempt, |e| matches!(e, ExchangeError::Http(e) if !e.is_builder() && !is_tls_error(e))).await
+}
+
+/// Runs `attempt` at most `retries + 1` times, with [`backoff`] between: again after an answer
+/// of 429 or 5xx, or an error `transient` says is worth another try. The one retry policy of
+/// every HTTP exchange, whatever carries it (reqwest, or the rclone bridge's pipes).
+pub(crate) async fn retried<E, F, Fut>(retries: u32, attempt: F, transient: impl Fn(&E) -> bool) -> Result<Answer, E>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Answer, E>>,
+{
+    let mut n = 0u32;
     loop {
-        let outcome = match send().await {
-            Ok(r) => read_answer(r, limit).await,
-            Err(e) => Err(e),
-        };
-        let retryable = match &outcome {
+        let outcome = attempt().await;
+        let again = match &outcome {
             Ok(a) => a.status == 429 || a.status >= 500,
-            Err(ExchangeError::Http(e)) => !e.is_builder() && !is_tls_error(e),
-            Err(_) => false,
+            Err(e) => transient(e),
         };
-        if !retryable || attempt >= retries {
+        if !again || n >= retries {
             return outcome;
         }
-        tokio::time::sleep(backoff(attempt)).await;
-        attempt += 1;
+        tokio::time::sleep(backoff(n)).await;
+        n += 1;
     }
 }
 

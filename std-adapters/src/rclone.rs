@@ -270,19 +270,8 @@ impl RcloneBridge {
         body: Bytes,
         limit: u64,
     ) -> Result<Answer, IoError> {
-        let mut attempt = 0u32;
-        loop {
-            let outcome = self.attempt(&method, url, headers, &body, limit).await;
-            let retry = match &outcome {
-                Ok(a) => a.status == 429 || a.status >= 500,
-                Err(e) => e.kind() == IoErrorKind::Unavailable,
-            };
-            if !retry || attempt >= self.config.retries {
-                return outcome;
-            }
-            tokio::time::sleep(crate::http::backoff(attempt)).await;
-            attempt += 1;
-        }
+        let attempt = || self.attempt(&method, url, headers, &body, limit);
+        crate::http::retried(self.config.retries, attempt, |e| e.kind() == IoErrorKind::Unavailable).await
     }
 }
 

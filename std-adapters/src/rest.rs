@@ -223,12 +223,7 @@ impl Storage for RestBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(self
-                .size_of(&Handle::CONFIG)
-                .await?
-                .map(|size| ObjectInfo { id: Id::ZERO, size })
-                .into_iter()
-                .collect());
+            return Ok(crate::destination::config_listing(self.size_of(&Handle::CONFIG).await?));
         }
         let url = format!("{}/{}/", self.config.url, kind.dir());
         let accept = [("accept", "application/vnd.x.restic.rest.v2".to_string())];

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::{
-    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+    FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
 };
 use rand_core::Rng;
 
@@ -555,12 +555,7 @@ impl Storage for WebDavBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(self
-                .size_of("config")
-                .await?
-                .map(|size| ObjectInfo { id: Id::ZERO, size })
-                .into_iter()
-                .collect());
+            return Ok(crate::destination::config_listing(self.size_of("config").await?));
         }
         crate::destination::list_objects(kind, |rel| self.folder(rel)).await
     }
