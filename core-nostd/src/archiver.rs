@@ -12,8 +12,8 @@
 //!    chunk, or small ones up to [`BATCH_BYTES`], so that many small files cost few thread
 //!    hand-offs): the worker hashes each chunk to its blob id and, unless a filter of the ids
 //!    indexed before the backup says the blob may already be stored, compresses and seals it
-//!    straight away. The chunk buffers come back with the results and are reused for reading,
-//!    so memory stays warm instead of being returned to the system and faulted in again.
+//!    straight away. Files are read into one buffer kept across files, and each chunk is copied
+//!    out at exactly its size, so the bytes queued are the bytes counted against the budget.
 //!    Results are taken back in job order; the
 //!    calling task then settles duplicates exactly (the index and the blobs of this backup), so a
 //!    blob is stored once even when the filter or a parallel job was wrong.
@@ -157,19 +157,20 @@ where
     paths.sort();
     paths.dedup();
 
+    let chunker = Chunker::new(&repo.config().chunker);
+    // The read buffer holds a few average chunks (or the largest, if smaller) plus a read, so
+    // that moving a partial chunk to its front is rare; it grows only for a chunk larger than that.
+    let read_capacity = (repo.config().chunker.avg_size as usize * 4).min(chunker.max_size()) + READ_SIZE;
     let mut archiver = Archiver {
         source,
         progress,
-        chunker: Chunker::new(&repo.config().chunker),
+        chunker,
         stats: BackupStats::default(),
         force_read: options.force_read,
         read_buf: Vec::new(),
-        read_capacity: 0,
+        read_capacity,
         saver: Saver::new(repo, index, worker, rng, options.index_every_packs),
     };
-    // The read buffer holds a few average chunks (or the largest, if smaller) plus a read, so
-    // that moving a partial chunk to its front is rare; it grows only for a chunk larger than that.
-    archiver.read_capacity = (repo.config().chunker.avg_size as usize * 4).min(archiver.chunker.max_size()) + READ_SIZE;
     let root = archiver.save_trie(b"/", &trie, parent_root).await?;
     archiver.saver.finish().await?;
     let root = archiver.saver.resolve(root)?;
@@ -525,21 +526,25 @@ where
                 begin = scan;
             }
         };
-        let tail = buf.get(begin..end).unwrap_or_default().to_vec();
+        let saved = match result {
+            Ok(()) => {
+                if begin < end {
+                    self.saver.save_chunk(buf.get(begin..end).unwrap_or_default().to_vec()).await?;
+                    jobs.count += 1;
+                }
+                Some((jobs, total))
+            }
+            Err(e) => {
+                self.stats.errors += 1;
+                self.warn(path, WarningKind::Unreadable(e));
+                None
+            }
+        };
         // A buffer grown for one huge chunk is not kept.
         if buf.len() <= self.read_capacity {
             self.read_buf = buf;
         }
-        if let Err(e) = result {
-            self.stats.errors += 1;
-            self.warn(path, WarningKind::Unreadable(e));
-            return Ok(None);
-        }
-        if !tail.is_empty() {
-            self.saver.save_chunk(tail).await?;
-            jobs.count += 1;
-        }
-        Ok(Some((jobs, total)))
+        Ok(saved)
     }
 }
 

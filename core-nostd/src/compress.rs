@@ -224,6 +224,7 @@ fn deflate_into(compressor: &mut CompressorOxide, data: &[u8], mut out: Vec<u8>)
                 // Room for the tag, and no more: sealed blobs wait in a pack builder, and a
                 // buffer sized for the input would hold twice their bytes.
                 out.shrink_to(out_pos + crate::crypto::TAG_LEN);
+                // shrink_to never grows: the output may have filled its buffer to the end.
                 out.reserve_exact(crate::crypto::TAG_LEN);
                 return Some(out);
             }
