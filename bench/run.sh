@@ -46,6 +46,8 @@ if [ ! -f "$PRISTINE.done" ]; then
 fi
 
 export CAIRN_PASSWORD="benchmark password" RESTIC_PASSWORD="benchmark password" RUSTIC_PASSWORD="benchmark password"
+# The tools get a home of their own; cargo (for the kernels) keeps the real one's toolchain and crates.
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
 RESULTS="$WORK/results"
 rm -f "$RESULTS"
@@ -163,8 +165,14 @@ PY
     find "$PRISTINE" -type f -print0 | xargs -0 cat > /dev/null
     echo "cat-corpus-cold	$(mbps "$(du -sb "$PRISTINE" | cut -f1)" "$(python3 -c "import time; print(time.time() - $start)")")" >> "$KERNELS"
     KTARGET="$(realpath -m "${CARGO_TARGET_DIR:-$HERE/../target}")/kernels"
-    (cd "$HERE/kernels" && CARGO_TARGET_DIR="$KTARGET" CAIRN_BENCH_SAMPLE="$SAMPLE" \
-        cargo bench --locked -q --bench kernels -- --noplot 2>&1 | grep -E "ratio|thrpt:|^kernels|^index" | head -80) > "$WORK/criterion.txt" || true
+    # Results of an earlier run must not stand in for this one's.
+    rm -rf "$KTARGET/criterion"
+    if ! (cd "$HERE/kernels" && CARGO_TARGET_DIR="$KTARGET" CAIRN_BENCH_SAMPLE="$SAMPLE" \
+        cargo bench --locked -q --bench kernels -- --noplot) > "$WORK/criterion.txt" 2>&1; then
+        tail -30 "$WORK/criterion.txt" >&2
+        echo "bench/run.sh: the kernel benches failed (full output in $WORK/criterion.txt)" >&2
+        exit 1
+    fi
     python3 - "$KTARGET/criterion" "$KERNELS" "$size" <<'PY'
 import json, os, sys
 root, out, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -216,7 +224,15 @@ for step in ["backup-1", "backup-2", "backup-3", "restore", "check"]:
 print("\nfirst backup throughput: " + ", ".join(f"{t} {data / med[(t, 'backup-1', 'wall')] / 1e6:.0f} MB/s" for t in tools))
 if os.path.exists(kernels) and os.path.getsize(kernels):
     print("\nkernels, one core, MB/s (128 MiB sample of the corpus, 1 MiB pieces):")
+    speed = {}
     for line in open(kernels):
         k, v = line.rstrip("\n").split("\t")
         print(f"  {k:<48}{v:>10}")
+        speed[k] = v
+    # Cairn's calls against the bare crates, same pieces, same run (target: within 10%).
+    for what, ours, crate in [("hash", "blake2b-256-keyed", "blake2-crate"),
+                              ("encrypt", "xchacha20poly1305", "chacha20poly1305-crate")]:
+        a, b = speed.get(f"cairn:kernels/{what}/{ours}"), speed.get(f"cairn:kernels/{what}/{crate}")
+        if a and b:
+            print(f"  {what}: Cairn / bare crate = {float(a) / float(b):.2f}")
 PY

@@ -42,6 +42,23 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("hash/blake2b-256-keyed", |b| {
         b.iter(|| pieces(&sample).map(|p| keys.blob_id(p).0.0[0]).fold(0u8, |a, x| a ^ x))
     });
+    // The `blake2` crate on its own, the reference for the line above.
+    g.bench_function("hash/blake2-crate", |b| {
+        use blake2::digest::{KeyInit, Mac, consts::U32};
+        b.iter(|| {
+            pieces(&sample)
+                .map(|p| {
+                    let mut mac = blake2::Blake2bMac::<U32>::new_from_slice(&[9; 32]).expect("32-byte key");
+                    mac.update(p);
+                    mac.finalize().into_bytes()[0]
+                })
+                .fold(0u8, |a, x| a ^ x)
+        })
+    });
+    g.bench_function("hash/blake2b_simd-crate", |b| {
+        let params = blake2b_simd::Params::new().hash_length(32).key(&[9; 32]).clone();
+        b.iter(|| pieces(&sample).map(|p| params.hash(p).as_bytes()[0]).fold(0u8, |a, x| a ^ x))
+    });
     g.bench_function("encrypt/xchacha20poly1305", |b| {
         let mut buf = Vec::with_capacity(NONCE_LEN + PIECE + 64);
         b.iter(|| {
@@ -54,22 +71,31 @@ fn kernels(c: &mut Criterion) {
             }
         })
     });
-    for compression in [
-        Compression::ZSTD,
-        Compression { level: 1, ..Compression::ZSTD },
-        Compression::DEFAULT,
-    ] {
+    // The `chacha20poly1305` crate on its own, in place on a buffer that holds the piece.
+    g.bench_function("encrypt/chacha20poly1305-crate", |b| {
+        use chacha20poly1305::aead::{AeadInOut, KeyInit};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&[5; 32].into());
+        let mut buf = vec![0u8; PIECE];
+        b.iter(|| {
+            for p in pieces(&sample) {
+                buf.copy_from_slice(p);
+                let tag = cipher.encrypt_inout_detached(&[1; NONCE_LEN].into(), b"bench", buf.as_mut_slice().into());
+                black_box(tag.expect("a 1 MiB piece is within the cipher's limit"));
+            }
+        })
+    });
+    for compression in [Compression::ZSTD, Compression { level: 1, ..Compression::ZSTD }, Compression::DEFAULT] {
         let name = format!("compress/{}-{}", compression.codec.name(), compression.level);
         let mut framer = Framer::new(compression);
         let framed: Vec<Vec<u8>> = pieces(&sample).map(|p| framer.frame(p)).collect();
         let stored: usize = framed.iter().map(|f| f.len() - NONCE_LEN).sum();
         eprintln!("{name}: ratio {:.3}", total as f64 / stored as f64);
-        g.bench_function(&name, |b| {
-            b.iter(|| pieces(&sample).map(|p| framer.frame(p).len()).sum::<usize>())
-        });
+        g.bench_function(&name, |b| b.iter(|| pieces(&sample).map(|p| framer.frame(p).len()).sum::<usize>()));
         let name = format!("decompress/{}-{}", compression.codec.name(), compression.level);
         g.bench_function(&name, |b| {
-            b.iter(|| framed.iter().map(|f| unframe(&f[NONCE_LEN..], PIECE).map(|v| v.len()).unwrap_or(0)).sum::<usize>())
+            b.iter(|| {
+                framed.iter().map(|f| unframe(&f[NONCE_LEN..], PIECE).map(|v| v.len()).unwrap_or(0)).sum::<usize>()
+            })
         });
     }
     g.finish();
@@ -84,9 +110,8 @@ fn kernels(c: &mut Criterion) {
         BlobId(Id(b))
     };
     let mut index = Index::new();
-    let blobs: Vec<IndexBlob> = (0..n)
-        .map(|i| IndexBlob { id: id_of(i), offset: i, length: 1000, raw_len: 2000 })
-        .collect();
+    let blobs: Vec<IndexBlob> =
+        (0..n).map(|i| IndexBlob { id: id_of(i), offset: i, length: 1000, raw_len: 2000 }).collect();
     for (p, chunk) in blobs.chunks(1000).enumerate() {
         let mut pid = [0u8; 32];
         pid[..8].copy_from_slice(&(p as u64).to_le_bytes());
