@@ -11,6 +11,9 @@
 //!   reads as its layout allows (one span per run of blobs with gaps under 256 KiB), so a
 //!   pack is read once even though its blobs are shuffled. Decrypting, decompressing and
 //!   verifying run on the [`Worker`], a group per job, and blobs are written in file order.
+//! - Files are written one at a time in restore order, but announced to the target a few
+//!   files ahead ([`RestoreTarget::prepare_file`]), so that a target can create the next files
+//!   while this one is written.
 //! - A blob that is missing or damaged is reported and its bytes are written as zeros, so the
 //!   rest of the file keeps its place and size; the file is named in a warning.
 //! - Directory metadata is applied at the end, children before parents, so that writing files
@@ -86,6 +89,8 @@ where
         ready: BTreeMap::new(),
         next_write: 0,
         open: VecDeque::new(),
+        prepared: 0,
+        announced: 0,
         dirs: Vec::new(),
         stats: RestoreStats::default(),
     };
@@ -112,6 +117,12 @@ where
 pub(crate) const WINDOW: u64 = 8 * 1024 * 1024;
 /// Blobs of one pack closer than this are read in one span, the gap read and dropped.
 pub(crate) const MAX_GAP: u64 = 256 * 1024;
+/// Files announced to the target ([`RestoreTarget::prepare_file`]) and not yet created: enough
+/// to keep a background creator busy while one file is written, few enough to keep few open.
+const PREPARE_AHEAD: usize = 32;
+/// Files waiting for their turn to be written, at most: the window counts bytes, so without
+/// this a run of empty or tiny files would queue without end.
+const MAX_QUEUED_FILES: usize = 4096;
 
 /// One blob to fetch for the file being written, numbered in write order.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +143,8 @@ struct OpenFile<F> {
     node: Node,
     remaining: usize,
     ok: bool,
+    /// Announced to the target with `prepare_file`.
+    prepared: bool,
 }
 
 struct Restorer<'a, 'r, S, T: RestoreTarget, W, P> {
@@ -153,6 +166,10 @@ struct Restorer<'a, 'r, S, T: RestoreTarget, W, P> {
     ready: BTreeMap<u64, BlobResult>,
     next_write: u64,
     open: VecDeque<OpenFile<T::File>>,
+    /// Files in `open` announced to the target and not created yet.
+    prepared: usize,
+    /// How many files at the front of `open` were announced (or created) already.
+    announced: usize,
     dirs: Vec<(Vec<u8>, Node)>,
     stats: RestoreStats,
 }
@@ -238,14 +255,24 @@ where
     }
 
     async fn restore_file(&mut self, path: Vec<u8>, node: &Node, content: &[crate::BlobId]) -> Result<(), Error> {
-        if content.is_empty() {
-            let file = match self.target.create_file(&path, 0).await {
-                Ok(f) => Some(f),
-                Err(e) => return self.fatal_or_warn(&path, e),
-            };
-            return self.close_file(OpenFile { path, file, node: node.clone(), remaining: 0, ok: true }).await;
+        while self.open.len() >= MAX_QUEUED_FILES {
+            if !self.order.is_empty() {
+                self.start_oldest_group().await?;
+            } else if !self.groups.is_empty() {
+                self.finish_group().await?;
+            } else {
+                // Every blob the queued files need is fetched: writing them empties the queue.
+                self.write_ready().await?;
+                break;
+            }
         }
-        self.open.push_back(OpenFile { path, file: None, node: node.clone(), remaining: content.len(), ok: true });
+        let remaining = content.len();
+        self.open.push_back(OpenFile { path, file: None, node: node.clone(), remaining, ok: true, prepared: false });
+        self.prepare_more();
+        if content.is_empty() {
+            // Created in its turn, after the files queued before it.
+            return self.write_ready().await;
+        }
         for &id in content {
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -361,32 +388,79 @@ where
         self.write_ready().await
     }
 
-    /// Writes fetched blobs in order, as far as they are there.
+    /// Writes fetched blobs in order, as far as they are there, and empty files in their turn.
     async fn write_ready(&mut self) -> Result<(), Error> {
-        while let Some(result) = self.ready.remove(&self.next_write) {
+        loop {
+            // A file is popped after its last blob, so one at the front with none left is empty.
+            if self.open.front().is_some_and(|f| f.remaining == 0) {
+                if let Some(mut file) = self.pop_front() {
+                    self.create(&mut file).await?;
+                    self.prepare_more();
+                    self.close_file(file).await?;
+                }
+                continue;
+            }
+            let Some(result) = self.ready.remove(&self.next_write) else { break };
             self.next_write += 1;
             self.write_blob(result).await?;
         }
         Ok(())
     }
 
+    /// Announces the next files in line to the target, up to [`PREPARE_AHEAD`] not yet created.
+    fn prepare_more(&mut self) {
+        while self.prepared < PREPARE_AHEAD {
+            let Some(f) = self.open.get_mut(self.announced) else { break };
+            self.announced += 1;
+            if f.ok && f.file.is_none() {
+                self.target.prepare_file(&f.path, f.node.meta.size);
+                f.prepared = true;
+                self.prepared += 1;
+            }
+        }
+    }
+
+    /// The file at the front of the line, done with.
+    fn pop_front(&mut self) -> Option<OpenFile<T::File>> {
+        let file = self.open.pop_front()?;
+        self.announced = self.announced.saturating_sub(1);
+        Some(file)
+    }
+
+    /// Creates `file` on the target (once; a failure marks it as not written and is reported).
+    async fn create(&mut self, file: &mut OpenFile<T::File>) -> Result<(), Error> {
+        if !file.ok || file.file.is_some() {
+            return Ok(());
+        }
+        if core::mem::take(&mut file.prepared) {
+            self.prepared -= 1;
+        }
+        match self.target.create_file(&file.path, file.node.meta.size).await {
+            Ok(f) => file.file = Some(f),
+            Err(e) => {
+                file.ok = false;
+                self.fatal_or_warn(&file.path, e)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the next blob to its file; closes the file after its last blob.
     async fn write_blob(&mut self, result: BlobResult) -> Result<(), Error> {
-        let Some(front) = self.open.front_mut() else { return Ok(()) };
         let (data, damaged) = match result {
             Ok(data) => (data, None),
             Err((e, raw_len)) => (alloc::vec![0u8; raw_len as usize], Some(e)),
         };
-        let mut write_error = None;
-        if front.ok && front.file.is_none() {
-            match self.target.create_file(&front.path, front.node.meta.size).await {
-                Ok(f) => front.file = Some(f),
-                Err(e) => {
-                    front.ok = false;
-                    write_error = Some(e);
-                }
-            }
+        if self.open.front().is_some_and(|f| f.ok && f.file.is_none())
+            && let Some(mut front) = self.open.pop_front()
+        {
+            let created = self.create(&mut front).await;
+            self.open.push_front(front);
+            created?;
+            self.prepare_more();
         }
+        let Some(front) = self.open.front_mut() else { return Ok(()) };
+        let mut write_error = None;
         if front.ok
             && let Some(file) = front.file.as_mut()
             && let Err(e) = file.write_all(&data).await
@@ -405,7 +479,7 @@ where
         if let Some(e) = write_error {
             self.fatal_or_warn(&path, e)?;
         }
-        if done && let Some(file) = self.open.pop_front() {
+        if done && let Some(file) = self.pop_front() {
             self.close_file(file).await?;
         }
         Ok(())

@@ -77,6 +77,14 @@ pub trait RestoreTarget {
     /// Creates (or truncates) a regular file that will hold `size` bytes.
     async fn create_file(&mut self, path: &[u8], size: u64) -> Result<Self::File, IoError>;
 
+    /// Says that `path` will be created soon with [`create_file`](Self::create_file) (a few
+    /// files ahead, in the order they will be created), so that a target may start creating it
+    /// in the background; `create_file` then hands over the result, error included. Optional:
+    /// the default does nothing. The directory it goes in exists already.
+    fn prepare_file(&mut self, path: &[u8], size: u64) {
+        let _ = (path, size);
+    }
+
     /// Closes a file once its contents are written, and applies its metadata.
     async fn finish_file(&mut self, path: &[u8], file: Self::File, node: &Node) -> Result<(), IoError>;
 

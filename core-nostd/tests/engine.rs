@@ -47,6 +47,43 @@ fn restored_files(t: &MemTarget) -> Vec<(Vec<u8>, MemEntry)> {
 }
 
 #[test]
+fn restore_announces_files_ahead_in_order_and_queues_few() {
+    block_on(async {
+        let store = MemoryBackend::new();
+        let mut rng = TestRng(9);
+        let repo = Repository::init(&store, b"pw", &small_repo_options(), &mut rng).await.unwrap();
+        let mut index = repo.load_index().await.unwrap();
+        // More empty files than the restorer queues (they add nothing to its byte window),
+        // between files with contents, one of them large enough to span several blobs.
+        let mut fs = MemFs::new();
+        fs.add(b"/d/a-first", MemEntry::File(pseudo_random(2, 600_000)));
+        for i in 0..5000 {
+            fs.add(format!("/d/b-empty-{i:05}").as_bytes(), MemEntry::File(Vec::new()));
+        }
+        for i in 0..300 {
+            fs.add(format!("/d/c-small-{i:03}").as_bytes(), MemEntry::File(format!("file {i}").into_bytes()));
+        }
+        fs.add(b"/e/z", MemEntry::File(pseudo_random(3, 2_000_000)));
+        let done = run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/"], None, 1))
+            .await
+            .unwrap();
+        let mut target = MemTarget::default();
+        let stats =
+            restore(&repo, &index, &done.snapshot, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
+        assert_eq!((stats.files, stats.errors), (5302, 0));
+        for (path, (entry, _)) in &fs.entries {
+            if matches!(entry, MemEntry::File(_)) {
+                assert_eq!(target.entries.get(&path[1..]).map(|e| &e.0), Some(entry), "{}", DisplayPath(path));
+            }
+        }
+        // Every file was announced, created in that order, with a bounded number ahead.
+        assert_eq!(target.unannounced, 0);
+        assert!(target.announced.is_empty());
+        assert!((2..=32).contains(&target.most_ahead), "{}", target.most_ahead);
+    })
+}
+
+#[test]
 fn backup_restore_round_trip_and_incremental_reads_nothing() {
     block_on(async {
         let store = MemoryBackend::new();

@@ -7,6 +7,10 @@
 //!   file or link already in the way of a file is replaced (removed first, then created with
 //!   `O_EXCL | O_NOFOLLOW`), so a link planted in the target cannot redirect a write.
 //!
+//! Files are created ahead on a thread of their own ([`RestoreTarget::prepare_file`]): creating
+//! a file holds its directory's lock and costs more than writing a small one, so the restore's
+//! task writes one file while the next ones are being created.
+//!
 //! Restored: contents, permission bits (including setuid/setgid/sticky when run as root),
 //! modification times, symbolic links, and ownership when running as root (numeric ids).
 
@@ -16,7 +20,10 @@ use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
 
 use cairn_core::{IoError, IoErrorKind, Node, RestoreTarget, Timestamp};
 
@@ -32,6 +39,45 @@ pub struct FsTarget {
     /// Directories under the root (relative) known to be real directories, not links: what is
     /// written beneath them stays beneath the root.
     checked_dirs: std::collections::HashSet<Vec<u8>>,
+    /// Files asked for ahead, by relative path: created (or failed) on the creator thread.
+    ahead: std::collections::HashMap<Vec<u8>, oneshot::Receiver<Created>>,
+    creator: Option<Creator>,
+}
+
+/// A file created ahead, or why it could not be.
+type Created = Result<File, IoError>;
+/// What the creator thread is asked: create this file, of this size, and say how it went.
+type CreateJob = (PathBuf, u64, oneshot::Sender<Created>);
+
+/// The thread that creates files ahead, in the order asked; it ends when the target goes.
+#[derive(Debug)]
+struct Creator {
+    queue: mpsc::Sender<CreateJob>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Creator {
+    fn start() -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::channel::<CreateJob>();
+        let thread = std::thread::Builder::new().name("cairn-create".into()).spawn(move || {
+            for (path, size, done) in jobs {
+                // The restore may have ended (an error) and stopped waiting: the file then is
+                // closed here, as created.
+                let _ = done.send(create_at(&path, size));
+            }
+        })?;
+        Ok(Self { queue, thread })
+    }
+}
+
+impl Drop for FsTarget {
+    fn drop(&mut self) {
+        if let Some(Creator { queue, thread }) = self.creator.take() {
+            drop(queue);
+            // At most a few files are still queued: nothing is created after the target is gone.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// What a restore does with a file or link that already exists where it restores one.
@@ -73,6 +119,8 @@ impl FsTarget {
             overwrite: Overwrite::Always,
             kept: 0,
             checked_dirs: std::collections::HashSet::new(),
+            ahead: std::collections::HashMap::new(),
+            creator: None,
         })
     }
 
@@ -173,19 +221,22 @@ const PREALLOCATE_FROM: u64 = 1024 * 1024;
 
 /// Creates a file for writing, replacing a file or link in the way without following it.
 fn create_at(path: &Path, size: u64) -> Result<File, IoError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a file")),
-        Ok(_) => fs::remove_file(path).map_err(err)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    let create =
+        || OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path);
+    // Tried first: a restore into an empty target (the usual case) looks nothing up.
+    let file = match create() {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a file")),
+                Ok(_) => fs::remove_file(path).map_err(err)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err(e)),
+            }
+            create().map_err(err)?
+        }
         Err(e) => return Err(err(e)),
-    }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(err)?;
+    };
     if size >= PREALLOCATE_FROM
         && let Ok(len) = libc::off_t::try_from(size)
     {
@@ -243,7 +294,30 @@ impl RestoreTarget for FsTarget {
         }
     }
 
+    fn prepare_file(&mut self, rel: &[u8], size: u64) {
+        // Keeping what exists looks first, in order: only replacing restores create ahead.
+        if self.overwrite != Overwrite::Always || self.ahead.contains_key(rel) {
+            return;
+        }
+        // A path refused here is refused again, with its error, by create_file.
+        let Ok(path) = self.path(rel) else { return };
+        if self.creator.is_none() {
+            // Without a thread, files are simply created when their turn comes.
+            self.creator = Creator::start().ok();
+        }
+        let Some(creator) = &self.creator else { return };
+        let (done, result) = oneshot::channel();
+        if creator.queue.send((path, size, done)).is_ok() {
+            self.ahead.insert(rel.to_vec(), result);
+        }
+    }
+
     async fn create_file(&mut self, rel: &[u8], size: u64) -> Result<FsOut, IoError> {
+        if let Some(created) = self.ahead.remove(rel)
+            && let Ok(file) = created.await
+        {
+            return file.map(|f| FsOut(Some(f)));
+        }
         let path = self.path(rel)?;
         if self.keep_existing(&path) {
             return Ok(FsOut(None));
@@ -336,5 +410,54 @@ mod tests {
             assert!(!outside.path().join("victim").exists());
             assert_eq!(fs::read(dir.path().join("t/f")).unwrap(), b"hi");
         });
+    }
+
+    #[test]
+    fn files_created_ahead_keep_their_checks_and_their_own_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        let mut t = FsTarget::new(&root).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            fs::create_dir(root.join("sub")).unwrap();
+            fs::create_dir(root.join("dir-in-the-way")).unwrap();
+            std::os::unix::fs::symlink(outside.path(), root.join("evil")).unwrap();
+            std::os::unix::fs::symlink(outside.path().join("victim"), root.join("planted")).unwrap();
+            fs::write(root.join("old"), b"old contents").unwrap();
+            let names: [&[u8]; 6] = [b"sub/a", b"evil/x", b"dir-in-the-way", b"planted", b"old", b"../up"];
+            for name in names {
+                t.prepare_file(name, 3);
+            }
+            let node = Node {
+                name: b"x".to_vec(),
+                kind: cairn_core::NodeKind::File { content: Vec::new() },
+                meta: cairn_core::Metadata { mode: 0o640, ..Default::default() },
+            };
+            // Each gets its own outcome, in order: written, refused (link on the way), in the
+            // way (a directory), replaced (a link planted where the file goes), replaced, refused.
+            let mut outcomes = Vec::new();
+            for name in names {
+                match t.create_file(name, 3).await {
+                    Ok(mut f) => {
+                        embedded_io_async::Write::write_all(&mut f, b"new").await.unwrap();
+                        t.finish_file(name, f, &node).await.unwrap();
+                        outcomes.push(true);
+                    }
+                    Err(_) => outcomes.push(false),
+                }
+            }
+            assert_eq!(outcomes, [true, false, false, true, true, false]);
+            for written in ["sub/a", "planted", "old"] {
+                assert_eq!(fs::read(root.join(written)).unwrap(), b"new", "{written}");
+                assert_eq!(fs::metadata(root.join(written)).unwrap().permissions().mode() & 0o777, 0o640);
+            }
+            assert!(root.join("dir-in-the-way").is_dir());
+            assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "something was written outside");
+            // Files announced and never created (a restore that stopped) are let go with the target.
+            t.prepare_file(b"sub/never", 0);
+        });
+        drop(t);
+        assert!(fs::metadata(root.join("sub/never")).is_ok_and(|m| m.len() == 0));
     }
 }

@@ -27,8 +27,10 @@ pub struct LocalBackend {
     root: PathBuf,
     /// Recently read packs, kept open: a restore reads many blobs from each pack, and the kernel
     /// is asked to read a pack ahead when it is first opened.
-    open_packs: Mutex<VecDeque<(Id, Arc<File>)>>,
+    open_packs: Arc<OpenPacks>,
 }
+
+type OpenPacks = Mutex<VecDeque<(Id, Arc<File>)>>;
 
 /// Packs kept open for reading.
 const OPEN_PACKS: usize = 16;
@@ -42,24 +44,7 @@ impl Clone for LocalBackend {
 impl LocalBackend {
     /// A backend for the repository in `root` (which need not exist yet: `init` creates it).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), open_packs: Mutex::new(VecDeque::new()) }
-    }
-
-    /// An open handle on a pack, from the cache or newly opened (with a read-ahead hint).
-    fn pack_file(&self, handle: &Handle) -> Result<Arc<File>, IoError> {
-        let mut cache = self.open_packs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(pos) = cache.iter().position(|(id, _)| *id == handle.id) {
-            let entry = cache.remove(pos).unwrap_or_else(|| unreachable!());
-            let file = Arc::clone(&entry.1);
-            cache.push_front(entry);
-            return Ok(file);
-        }
-        let path = self.path_of(handle);
-        let file = Arc::new(File::open(&path).map_err(|e| core_io_error(&path, e))?);
-        let _ = nix::fcntl::posix_fadvise(&*file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED);
-        cache.push_front((handle.id, Arc::clone(&file)));
-        cache.truncate(OPEN_PACKS);
-        Ok(file)
+        Self { root: root.into(), open_packs: Arc::new(Mutex::new(VecDeque::new())) }
     }
 
     /// The repository directory.
@@ -171,6 +156,33 @@ fn invalid_data(path: &Path, what: &str) -> IoError {
     )
 }
 
+/// An open handle on the pack at `path`, from the cache or newly opened (with a read-ahead hint).
+fn pack_file(cache: &OpenPacks, id: Id, path: &Path) -> Result<Arc<File>, IoError> {
+    let lock = || cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    {
+        let mut cache = lock();
+        if let Some(pos) = cache.iter().position(|(open, _)| *open == id) {
+            let entry = cache.remove(pos).unwrap_or_else(|| unreachable!());
+            let file = Arc::clone(&entry.1);
+            cache.push_front(entry);
+            return Ok(file);
+        }
+    }
+    // Opened without the lock held: other reads go on meanwhile (at worst a pack is opened twice).
+    let file = Arc::new(File::open(path).map_err(|e| core_io_error(path, e))?);
+    let _ = nix::fcntl::posix_fadvise(&*file, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+    let mut cache = lock();
+    cache.push_front((id, Arc::clone(&file)));
+    cache.truncate(OPEN_PACKS);
+    Ok(file)
+}
+
+/// Pack reads shorter than this (trees, pack headers) are done in place; longer ones (file
+/// contents for a restore, whole packs for a check) on the blocking pool, so that the calling
+/// task, which writes the restored files, never waits for the disk or copies the bytes itself:
+/// on the benchmark corpus that was a sixth of its time in a restore.
+const READ_IN_PLACE_UP_TO: u32 = 64 * 1024;
+
 /// Exactly `len` bytes at `offset` of `file` (which is `path`).
 fn read_span(file: &File, path: &Path, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {
     let mut buf = vec![0u8; len as usize];
@@ -274,13 +286,25 @@ impl Storage for LocalBackend {
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        // Reads are short and mostly from the page cache (packs are read ahead when opened):
-        // done in place, which keeps restore's pipeline simple.
-        if let (FileKind::Pack, ReadRange::Span { offset, len }) = (handle.kind, range) {
-            let file = self.pack_file(handle)?;
-            return read_span(&file, &self.path_of(handle), offset, len).map(Bytes::from);
+        let path = self.path_of(handle);
+        let id = handle.id;
+        match (handle.kind, range) {
+            (FileKind::Pack, ReadRange::Span { offset, len }) if len < READ_IN_PLACE_UP_TO => {
+                read_span(&*pack_file(&self.open_packs, id, &path)?, &path, offset, len).map(Bytes::from)
+            }
+            (FileKind::Pack, ReadRange::Span { offset, len }) => {
+                let packs = Arc::clone(&self.open_packs);
+                tokio::task::spawn_blocking(move || read_span(&*pack_file(&packs, id, &path)?, &path, offset, len))
+                    .await
+                    .map_err(blocking_error)?
+                    .map(Bytes::from)
+            }
+            (FileKind::Pack, ReadRange::All { .. }) => tokio::task::spawn_blocking(move || read_range(&path, range))
+                .await
+                .map_err(blocking_error)?
+                .map(Bytes::from),
+            _ => read_range(&path, range).map(Bytes::from),
         }
-        read_range(&self.path_of(handle), range).map(Bytes::from)
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {

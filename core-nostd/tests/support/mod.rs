@@ -194,6 +194,12 @@ impl Source for MemFs {
 #[derive(Debug, Default)]
 pub struct MemTarget {
     pub entries: BTreeMap<Vec<u8>, (MemEntry, Option<Metadata>)>,
+    /// Files announced with `prepare_file` and not created yet, in order.
+    pub announced: std::collections::VecDeque<Vec<u8>>,
+    /// The most files announced and not yet created at any time.
+    pub most_ahead: usize,
+    /// Files created without having been announced.
+    pub unannounced: usize,
 }
 
 pub struct MemOut(Vec<u8>);
@@ -220,8 +226,18 @@ impl RestoreTarget for MemTarget {
         self.entries.insert(path.to_vec(), (MemEntry::Dir, None));
         Ok(())
     }
+    fn prepare_file(&mut self, path: &[u8], _size: u64) {
+        self.announced.push_back(path.to_vec());
+        self.most_ahead = self.most_ahead.max(self.announced.len());
+    }
     async fn create_file(&mut self, path: &[u8], _size: u64) -> Result<MemOut, IoError> {
         assert!(!path.starts_with(b"/") && !path.split(|&b| b == b'/').any(|c| c == b".." || c.is_empty()));
+        if self.announced.contains(&path.to_vec()) {
+            // Files are created in the order they were announced.
+            assert_eq!(self.announced.pop_front().as_deref(), Some(path));
+        } else {
+            self.unannounced += 1;
+        }
         Ok(MemOut(Vec::new()))
     }
     async fn finish_file(&mut self, path: &[u8], file: MemOut, node: &Node) -> Result<(), IoError> {
