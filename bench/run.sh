@@ -188,7 +188,7 @@ with open(out, "a") as o:
             elif "Elements" in t:
                 o.write(f"cairn:{b['full_id']}\t{ns / t['Elements']:.0f} ns\n")
 PY
-    grep ratio "$WORK/criterion.txt" | sed 's/^/    /' || true
+    grep -E ": ratio [0-9]" "$WORK/criterion.txt" | sed 's/^/    /' || true
 fi
 
 python3 - "$RESULTS" "$KERNELS" "$WORK/corpus-bytes" "$WORK/corpus-files" "$TOOLS" <<'PY'
