@@ -427,11 +427,9 @@ where
         Some(file)
     }
 
-    /// Creates `file` on the target (once; a failure marks it as not written and is reported).
+    /// Creates `file`, not created yet, on the target (a failure marks it as not written and
+    /// is reported).
     async fn create(&mut self, file: &mut OpenFile<T::File>) -> Result<(), Error> {
-        if !file.ok || file.file.is_some() {
-            return Ok(());
-        }
         if core::mem::take(&mut file.prepared) {
             self.prepared -= 1;
         }

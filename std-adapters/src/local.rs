@@ -58,8 +58,9 @@ impl LocalBackend {
     }
 }
 
-fn blocking_error(e: tokio::task::JoinError) -> IoError {
-    IoError::new(IoErrorKind::Other, e)
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, IoError> + Send + 'static) -> Result<T, IoError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| IoError::new(IoErrorKind::Other, e))?
 }
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
@@ -250,7 +251,7 @@ impl Storage for LocalBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let mut out = Vec::new();
             match kind {
                 FileKind::Config => {
@@ -282,7 +283,6 @@ impl Storage for LocalBackend {
             Ok(out)
         })
         .await
-        .map_err(blocking_error)?
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
@@ -290,21 +290,16 @@ impl Storage for LocalBackend {
         let id = handle.id;
         match (handle.kind, range) {
             (FileKind::Pack, ReadRange::Span { offset, len }) if len < READ_IN_PLACE_UP_TO => {
-                read_span(&*pack_file(&self.open_packs, id, &path)?, &path, offset, len).map(Bytes::from)
+                read_span(&*pack_file(&self.open_packs, id, &path)?, &path, offset, len)
             }
             (FileKind::Pack, ReadRange::Span { offset, len }) => {
                 let packs = Arc::clone(&self.open_packs);
-                tokio::task::spawn_blocking(move || read_span(&*pack_file(&packs, id, &path)?, &path, offset, len))
-                    .await
-                    .map_err(blocking_error)?
-                    .map(Bytes::from)
+                blocking(move || read_span(&*pack_file(&packs, id, &path)?, &path, offset, len)).await
             }
-            (FileKind::Pack, ReadRange::All { .. }) => tokio::task::spawn_blocking(move || read_range(&path, range))
-                .await
-                .map_err(blocking_error)?
-                .map(Bytes::from),
-            _ => read_range(&path, range).map(Bytes::from),
+            (FileKind::Pack, ReadRange::All { .. }) => blocking(move || read_range(&path, range)).await,
+            _ => read_range(&path, range),
         }
+        .map(Bytes::from)
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -316,12 +311,12 @@ impl Storage for LocalBackend {
             drop(data);
             written
         };
-        tokio::task::spawn_blocking(move || write_atomic_with(&path, mode, fill)).await.map_err(blocking_error)?
+        blocking(move || write_atomic_with(&path, mode, fill)).await
     }
 
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
         let path = self.path_of(handle);
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -331,7 +326,6 @@ impl Storage for LocalBackend {
             fsync_dir(dir).map_err(|e| core_io_error(dir, e))
         })
         .await
-        .map_err(blocking_error)?
     }
 }
 
@@ -339,9 +333,7 @@ impl LocalBackend {
     /// Writes a file beside the repository (`name` relative to its directory), replacing it.
     pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
         let path = self.root.join(name);
-        tokio::task::spawn_blocking(move || write_atomic(&path, &data, WriteMode::Replace))
-            .await
-            .map_err(blocking_error)?
+        blocking(move || write_atomic(&path, &data, WriteMode::Replace)).await
     }
 
     /// Reads a file beside the repository, at most `max_len` bytes.
