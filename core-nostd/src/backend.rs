@@ -20,6 +20,10 @@
 //! - `write` is atomic: a reader sees the whole object or nothing, never a prefix, even if the
 //!   process dies mid-write. With [`WriteMode::CreateNew`] it fails with
 //!   [`IoErrorKind::AlreadyExists`](crate::IoErrorKind::AlreadyExists) rather than replace.
+//!   A backend may retry a create-only write whose answer was lost and report that it exists:
+//!   the engine then reads the object back and takes it as its own if it holds what was sent
+//!   (every create-only object carries a random nonce, salt or token).
+//! - `read_into` (optional) fills a buffer the caller hands over instead of allocating one.
 //! - `list` returns only complete objects whose names are valid ids; anything else (temporary
 //!   files, stray names) is skipped.
 //! - `read` with a [`ReadRange::Span`] returns exactly the bytes asked for or an error.
@@ -203,6 +207,15 @@ pub trait Storage {
     /// Reads an object or a part of one.
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError>;
 
+    /// [`Storage::read`] into `buf`, a buffer the caller no longer needs (its bytes are
+    /// overwritten). A backend that reads into memory it allocates itself can fill `buf`
+    /// instead, which spares a reader of many spans (a restore) the page faults of fresh
+    /// memory for each. The default reads with [`Storage::read`] and lets `buf` go.
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        drop(buf);
+        self.read(handle, range).await.map(Vec::from)
+    }
+
     /// Writes an object atomically.
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError>;
 
@@ -219,6 +232,9 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
         (**self).read(handle, range).await
+    }
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        (**self).read_into(handle, range, buf).await
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         (**self).write(handle, data, mode).await
@@ -255,6 +271,9 @@ impl<S: Storage> Storage for ReadOnly<S> {
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
         self.0.read(handle, range).await
+    }
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        self.0.read_into(handle, range, buf).await
     }
     async fn write(&self, _: &Handle, _: Bytes, _: WriteMode) -> Result<(), IoError> {
         Err(IoError::from_kind(IoErrorKind::ReadOnly))

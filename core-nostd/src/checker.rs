@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::backend::{FileKind, Handle, ReadRange, Storage};
-use crate::blob::{BlobType, open_blob};
+use crate::blob::{BlobType, open_blob_into};
 use crate::crypto::{Keys, object_hash};
 use crate::error::{DisplayPath, Error, StorageOp};
 use crate::id::{BlobId, Id, IndexId, KeyId, PackId, SnapshotId};
@@ -683,10 +683,12 @@ fn verify_pack(
         Err(error) => problems.push(CheckProblem::PackDamaged { pack: id, error }),
     }
     let mut bad = Vec::new();
+    // Two buffers for the whole pack: the plaintexts are only checked, never kept.
+    let (mut scratch, mut plain) = (Vec::new(), Vec::new());
     for b in indexed {
         let sealed = bytes.get(b.offset as usize..(b.offset as usize).saturating_add(b.length as usize));
         let result = match sealed {
-            Some(s) => open_blob(keys, blob_type, b.id, s, b.raw_len).map(|_| ()),
+            Some(s) => open_blob_into(keys, blob_type, b.id, s, b.raw_len, &mut scratch, &mut plain),
             None => Err(Error::corrupt(crate::ObjectKind::from(blob_type), b.id, "blob lies outside the pack")),
         };
         if let Err(e) = result {

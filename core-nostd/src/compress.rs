@@ -259,9 +259,21 @@ fn zstd_into(cctx: &mut zstd_safe::CCtx<'static>, level: u8, data: &[u8]) -> Opt
     Some(out)
 }
 
-/// Decompresses one zstd frame of at most `max_len` bytes.
+/// Makes `buf` `len` bytes long for the caller to overwrite whole: in place if it has the
+/// room (the bytes it held stay, only new ones are zeroed, so a reused buffer is not written
+/// twice), else as a new zeroed allocation (which the allocator hands out without writing it,
+/// where growing would copy the old bytes and zero the new ones).
+pub fn resize_for_overwrite(buf: &mut Vec<u8>, len: usize) {
+    if buf.capacity() >= len {
+        buf.resize(len, 0);
+    } else {
+        *buf = alloc::vec![0u8; len];
+    }
+}
+
+/// Decompresses one zstd frame of at most `max_len` bytes into `out` (its bytes replaced).
 #[cfg(feature = "zstd")]
-fn unzstd(payload: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
+fn unzstd_into(payload: &[u8], max_len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let too_large = |len: u64| DecodeError::TooLarge { what: "decompressed payload", len, max: max_len as u64 };
     // Our writer always records the content size; trust it only as far as the caller's limit.
     let len = match zstd_safe::get_frame_content_size(payload) {
@@ -270,9 +282,9 @@ fn unzstd(payload: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
         Ok(None) => return Err(DecodeError::Malformed("zstd frame without its content size")),
         Err(_) => return Err(DecodeError::Malformed("invalid zstd frame header")),
     };
-    let mut out = alloc::vec![0u8; len];
+    resize_for_overwrite(out, len);
     match zstd_safe::decompress(out.as_mut_slice(), payload) {
-        Ok(n) if n == len => Ok(out),
+        Ok(n) if n == len => Ok(()),
         Ok(_) => Err(DecodeError::Malformed("zstd frame shorter than its header says")),
         Err(_) => Err(DecodeError::Malformed("invalid zstd frame, or longer than its header says")),
     }
@@ -281,23 +293,36 @@ fn unzstd(payload: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
 /// Reads a framed plaintext: the codec byte, then the payload, decompressed to at most `max_len`
 /// bytes.
 pub fn unframe(framed: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    unframe_into(framed, max_len, &mut out)?;
+    Ok(out)
+}
+
+/// [`unframe`] into `out` (its bytes replaced), so that a caller reading many frames reuses
+/// one buffer. On failure `out` holds no meaningful bytes.
+pub fn unframe_into(framed: &[u8], max_len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let (&codec, payload) = framed.split_first().ok_or(DecodeError::UnexpectedEnd)?;
     match Codec::from_byte(codec)? {
         Codec::None => {
             if payload.len() > max_len {
                 return Err(DecodeError::TooLarge { what: "payload", len: payload.len() as u64, max: max_len as u64 });
             }
-            Ok(payload.to_vec())
+            out.clear();
+            out.extend_from_slice(payload);
+            Ok(())
         }
-        Codec::Deflate => miniz_oxide::inflate::decompress_to_vec_with_limit(payload, max_len).map_err(|e| {
-            if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
-                DecodeError::TooLarge { what: "decompressed payload", len: max_len as u64 + 1, max: max_len as u64 }
-            } else {
-                DecodeError::Malformed("invalid DEFLATE stream")
-            }
-        }),
+        Codec::Deflate => {
+            *out = miniz_oxide::inflate::decompress_to_vec_with_limit(payload, max_len).map_err(|e| {
+                if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+                    DecodeError::TooLarge { what: "decompressed payload", len: max_len as u64 + 1, max: max_len as u64 }
+                } else {
+                    DecodeError::Malformed("invalid DEFLATE stream")
+                }
+            })?;
+            Ok(())
+        }
         #[cfg(feature = "zstd")]
-        Codec::Zstd => unzstd(payload, max_len),
+        Codec::Zstd => unzstd_into(payload, max_len, out),
         #[cfg(not(feature = "zstd"))]
         Codec::Zstd => Err(DecodeError::CodecNotBuilt(Codec::Zstd.name())),
     }

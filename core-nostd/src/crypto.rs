@@ -138,6 +138,29 @@ impl Keys {
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
         open_with(&self.cipher, aad, sealed)
     }
+
+    /// [`Keys::open`] into `out` (cleared first), so that a caller opening many messages reuses
+    /// one buffer. On failure `out` is left empty: unauthenticated bytes are never handed out.
+    pub fn open_into(&self, aad: &[u8], sealed: &[u8], out: &mut Vec<u8>) -> Result<(), AuthError> {
+        open_into_with(&self.cipher, aad, sealed, out)
+    }
+
+    /// [`Keys::open`] in place: decrypts the message in `sealed` where it lies and returns the
+    /// plaintext, the part of `sealed` between the nonce and the tag. On failure `sealed`
+    /// is left as it was.
+    pub fn open_in_place<'b>(&self, aad: &[u8], sealed: &'b mut [u8]) -> Result<&'b mut [u8], AuthError> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(AuthError);
+        }
+        let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+        let (ciphertext, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let nonce: [u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| AuthError)?;
+        let tag = Tag::try_from(&*tag).map_err(|_| AuthError)?;
+        self.cipher
+            .decrypt_inout_detached(&XNonce::from(nonce), aad, (&mut *ciphertext).into(), &tag)
+            .map_err(|_| AuthError)?;
+        Ok(ciphertext)
+    }
 }
 
 fn seal_cipher(key: &[u8; 32]) -> XChaCha20Poly1305 {
@@ -165,6 +188,13 @@ fn seal_in_place_with(cipher: &XChaCha20Poly1305, nonce: &[u8; NONCE_LEN], aad: 
 }
 
 pub(crate) fn open_with(cipher: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let mut out = Vec::new();
+    open_into_with(cipher, aad, sealed, &mut out)?;
+    Ok(out)
+}
+
+fn open_into_with(cipher: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8], out: &mut Vec<u8>) -> Result<(), AuthError> {
+    out.clear();
     if sealed.len() < SEAL_OVERHEAD {
         return Err(AuthError);
     }
@@ -172,9 +202,12 @@ pub(crate) fn open_with(cipher: &XChaCha20Poly1305, aad: &[u8], sealed: &[u8]) -
     let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| AuthError)?;
     let tag = Tag::try_from(tag).map_err(|_| AuthError)?;
-    let mut out = ciphertext.to_vec();
-    cipher.decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag).map_err(|_| AuthError)?;
-    Ok(out)
+    out.extend_from_slice(ciphertext);
+    if cipher.decrypt_inout_detached(&XNonce::from(nonce), aad, out.as_mut_slice().into(), &tag).is_err() {
+        out.clear();
+        return Err(AuthError);
+    }
+    Ok(())
 }
 
 fn keyed_hash(key: &[u8; 32], data: &[u8]) -> Id {
@@ -336,6 +369,29 @@ mod tests {
         bad[30] ^= 1;
         assert_eq!(k.open(label::DATA, &bad), Err(AuthError));
         assert_eq!(k.open(label::DATA, &sealed[..10]), Err(AuthError));
+    }
+
+    #[test]
+    fn open_into_and_in_place_match_open() {
+        let k = keys();
+        let sealed = k.seal(&[7; 24], label::DATA, b"hello, world");
+        let mut out = b"left over from before".to_vec();
+        assert_eq!(k.open_into(label::DATA, &sealed, &mut out), Ok(()));
+        assert_eq!(out, b"hello, world");
+        let mut bad = sealed.clone();
+        bad[30] ^= 1;
+        assert_eq!(k.open_into(label::DATA, &bad, &mut out), Err(AuthError));
+        assert!(out.is_empty(), "no unauthenticated bytes handed out");
+        assert_eq!(k.open_into(label::DATA, &sealed[..10], &mut out), Err(AuthError));
+
+        let mut inplace = sealed.clone();
+        assert_eq!(k.open_in_place(label::DATA, &mut inplace).map(|p| p.to_vec()), Ok(b"hello, world".to_vec()));
+        assert_eq!(&inplace[NONCE_LEN..NONCE_LEN + 12], b"hello, world");
+        let mut refused = bad.clone();
+        assert_eq!(k.open_in_place(label::DATA, &mut refused), Err(AuthError));
+        assert_eq!(refused, bad, "left as it was");
+        assert_eq!(k.open_in_place(label::TREE, &mut sealed.clone()), Err(AuthError));
+        assert_eq!(k.open_in_place(label::DATA, &mut [0u8; 10]), Err(AuthError));
     }
 
     #[test]

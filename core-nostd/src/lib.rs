@@ -83,10 +83,14 @@ pub use backend::{
     FileKind, Handle, MemoryBackend, ObjectInfo, ReadOnly, ReadRange, Storage, StorageProperties, WriteMode,
     slice_range,
 };
-pub use blob::{BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, seal_blob, seal_blob_with};
+pub use blob::{
+    BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, open_blob_in_place, open_blob_into, seal_blob, seal_blob_with,
+};
 pub use checker::{CheckOptions, CheckProblem, CheckResults, CheckStats, DataSubset, Usage, WindowLimit, check};
 pub use chunker::{Chunker, ChunkerParams, GearTable};
-pub use compress::{Codec, Compression, Framer, frame_for_sealing, unframe, unframe_owned};
+pub use compress::{
+    Codec, Compression, Framer, frame_for_sealing, resize_for_overwrite, unframe, unframe_into, unframe_owned,
+};
 pub use config::{Config, FEATURE_ZSTD, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
 pub use crypto::{
     AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label,

@@ -182,6 +182,11 @@ impl<S: Storage> Repository<S> {
         write_lock_object(self.storage(), self.keys(), self.config().compression, id, info, mode, &nonce).await
     }
 
+    /// True if the lock `id` in storage carries `info`'s token: it is the one `info` describes.
+    async fn holds_token(&self, id: Id, info: &LockInfo) -> bool {
+        self.read_lock(id).await.is_ok_and(|held| held.token == info.token)
+    }
+
     /// Reads one lock object.
     pub async fn read_lock(&self, id: Id) -> Result<LockInfo, Error> {
         read_lock_object(self.storage(), self.keys(), id).await
@@ -218,6 +223,8 @@ impl<S: Storage> Repository<S> {
         let id = if info.exclusive { EXCLUSIVE_LOCK_ID } else { Id(random_bytes(rng)) };
         match self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
             Ok(()) => {}
+            // The store kept an earlier try whose answer was lost (see `holds_exactly`).
+            Err(e) if e.io_kind() == Some(IoErrorKind::AlreadyExists) && self.holds_token(id, &info).await => {}
             Err(e) if info.exclusive && e.io_kind() == Some(IoErrorKind::AlreadyExists) => {
                 // Someone holds the exclusive lock: take it over only if it is stale.
                 let holder = LockEntry { id, info: self.read_lock(id).await.ok() };
@@ -226,10 +233,14 @@ impl<S: Storage> Repository<S> {
                 }
                 self.remove_lock(id).await?;
                 if let Err(e) = self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
-                    if e.io_kind() == Some(IoErrorKind::AlreadyExists) {
+                    let exists = e.io_kind() == Some(IoErrorKind::AlreadyExists);
+                    // Unless it is ours, written by an earlier try whose answer was lost.
+                    if exists && !self.holds_token(id, &info).await {
                         return Err(Error::Locked { id, holder: self.read_lock(id).await.ok().map(Box::new) });
                     }
-                    return Err(e);
+                    if !exists {
+                        return Err(e);
+                    }
                 }
             }
             Err(e) => return Err(e),

@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use rand_core::CryptoRng;
 
 use crate::backend::{FileKind, Handle, ReadRange, Storage};
-use crate::blob::{BlobType, SealedBlob, open_blob};
+use crate::blob::{BlobType, SealedBlob, open_blob_into};
 use crate::error::{Error, StorageOp};
 use crate::id::{BlobId, IndexId, PackId, SnapshotId};
 use crate::index::{Index, IndexBlob, IndexFile, IndexPack};
@@ -237,6 +237,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
             .read(&handle, ReadRange::All { max_len: pack.size.min(crate::pack::MAX_PACK_LEN) })
             .await
             .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
+        let (mut scratch, mut plain) = (Vec::new(), Vec::new());
         for b in blobs {
             let start = b.offset as usize;
             let sealed = bytes.get(start..start + b.length as usize).ok_or(Error::corrupt(
@@ -245,7 +246,7 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
                 "blob lies outside the pack",
             ))?;
             // Authenticate before copying, so that a damaged blob is never spread.
-            open_blob(repo.keys(), pack.blob_type, b.id, sealed, b.raw_len)?;
+            open_blob_into(repo.keys(), pack.blob_type, b.id, sealed, b.raw_len, &mut scratch, &mut plain)?;
             let builder = match pack.blob_type {
                 BlobType::Data => &mut data_builder,
                 BlobType::Tree => &mut tree_builder,

@@ -30,7 +30,7 @@ use embedded_io_async::Write;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::backend::{FileKind, Handle, ReadRange, Storage};
-use crate::blob::{BlobType, open_blob};
+use crate::blob::{BlobType, open_blob_in_place};
 use crate::error::{Error, IoErrorKind, StorageOp};
 use crate::id::{BlobId, PackId};
 use crate::index::{BlobLocation, Index};
@@ -92,6 +92,8 @@ where
         prepared: 0,
         announced: 0,
         dirs: Vec::new(),
+        spare: Vec::new(),
+        spare_bytes: 0,
         stats: RestoreStats::default(),
     };
     match resolved {
@@ -123,6 +125,13 @@ const PREPARE_AHEAD: usize = 32;
 /// Files waiting for their turn to be written, at most: the window counts bytes, so without
 /// this a run of empty or tiny files would queue without end.
 const MAX_QUEUED_FILES: usize = 4096;
+/// Spent buffers of at least this capacity are kept for the next blobs:
+/// fresh large allocations come from newly mapped memory, and faulting its pages in cost
+/// about a tenth of a restore's time. Smaller ones are cheap to allocate.
+const SPARE_MIN: usize = 64 * 1024;
+/// Bytes of spent buffers (plaintexts written, spans opened) kept for
+/// reuse, at most: about what one window of blobs needs.
+const SPARE_BYTES: usize = 2 * WINDOW as usize;
 
 /// One blob to fetch for the file being written, numbered in write order.
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +142,63 @@ struct Request {
 }
 
 type BlobResult = Result<Vec<u8>, (Error, u32)>;
-type GroupJob<'a> = Pin<Box<dyn Future<Output = Vec<(u64, BlobResult)>> + 'a>>;
+/// A group's fetched blobs in request order, and the buffers it is done with.
+type GroupJob<'a> = Pin<Box<dyn Future<Output = (Vec<(u64, BlobResult)>, Vec<Vec<u8>>)> + 'a>>;
+
+/// Blobs of one pack read as one span, with the buffers to read and open them into.
+struct Run {
+    start: u64,
+    len: u32,
+    span: Vec<u8>,
+    /// One per request.
+    plains: Vec<Vec<u8>>,
+    requests: Vec<Request>,
+}
+
+/// Opens the blobs of one run in its span (decrypted where they lie), each into its buffer of
+/// `plains`; gives back the span, for reuse.
+fn open_run(
+    keys: &crate::Keys,
+    start: u64,
+    mut span: Vec<u8>,
+    requests: &[Request],
+    plains: Vec<Vec<u8>>,
+) -> (Vec<(u64, BlobResult)>, Vec<u8>) {
+    let mut opened: Vec<(u64, BlobResult)> = Vec::with_capacity(requests.len());
+    let mut previous: Option<&Request> = None;
+    for (r, mut plain) in requests.iter().zip(plains) {
+        // The same blob again (a file that repeats a chunk): its bytes in the span are
+        // decrypted already, so it is a copy of the one before (sorted by offset, it is next).
+        let again = previous.is_some_and(|p| p.id == r.id && p.loc == r.loc);
+        let result = match opened.last() {
+            Some((_, Ok(data))) if again => {
+                plain.clear();
+                plain.extend_from_slice(data);
+                Ok(plain)
+            }
+            Some((_, Err((e, _)))) if again => Err((same_error(e, r.id), r.loc.raw_len)),
+            _ => {
+                let from = (u64::from(r.loc.offset) - start) as usize;
+                let sealed = span.get_mut(from..from + r.loc.length as usize).unwrap_or_default();
+                open_blob_in_place(keys, BlobType::Data, r.id, sealed, r.loc.raw_len, &mut plain)
+                    .map(|()| plain)
+                    .map_err(|e| (e, r.loc.raw_len))
+            }
+        };
+        opened.push((r.seq, result));
+        previous = Some(r);
+    }
+    (opened, span)
+}
+
+/// The error of a blob's first copy, for a copy of it.
+fn same_error(e: &Error, id: BlobId) -> Error {
+    match e {
+        Error::Corrupt { object, reason } => Error::Corrupt { object: *object, reason },
+        Error::Decode { object, source } => Error::Decode { object: *object, source: source.clone() },
+        _ => Error::corrupt(crate::ObjectKind::from(BlobType::Data), id, "damaged"),
+    }
+}
 
 /// A file whose blobs are on their way; created when its first blob is written, so that only
 /// one file is open however many the read window spans.
@@ -171,6 +236,10 @@ struct Restorer<'a, 'r, S, T: RestoreTarget, W, P> {
     /// How many files at the front of `open` were announced (or created) already.
     announced: usize,
     dirs: Vec<(Vec<u8>, Node)>,
+    /// Spent buffers, kept for the next blobs (see [`SPARE_MIN`]).
+    spare: Vec<Vec<u8>>,
+    /// Their capacity in bytes, at most [`SPARE_BYTES`].
+    spare_bytes: usize,
     stats: RestoreStats,
 }
 
@@ -313,66 +382,71 @@ where
         let Some(mut requests) = self.waiting.remove(&pack) else { return Ok(()) };
         self.waiting_bytes -= requests.iter().map(|r| u64::from(r.loc.raw_len)).sum::<u64>();
         requests.sort_unstable_by_key(|r| r.loc.offset);
+        // One span for each run of blobs with small gaps, with kept buffers for its bytes and
+        // its large plaintexts where some fit (the rest are allocated).
+        let mut runs = Vec::new();
+        let mut rest = &requests[..];
+        while let Some(first) = rest.first() {
+            let start = u64::from(first.loc.offset);
+            let mut end = start + u64::from(first.loc.length);
+            let mut n = 1;
+            while let Some(next) = rest.get(n) {
+                let next_start = u64::from(next.loc.offset);
+                if next_start > end + MAX_GAP {
+                    break;
+                }
+                end = end.max(next_start + u64::from(next.loc.length));
+                n += 1;
+            }
+            let (run, tail) = rest.split_at(n);
+            rest = tail;
+            let len = u32::try_from(end - start).unwrap_or(u32::MAX);
+            runs.push(Run {
+                start,
+                len,
+                span: self.take_spare(len as usize),
+                plains: run.iter().map(|r| self.take_spare(r.loc.raw_len as usize)).collect(),
+                requests: run.to_vec(),
+            });
+        }
         let storage = self.repo.storage();
         let keys = Arc::clone(self.repo.keys());
         let worker = self.worker;
         self.groups.push(Box::pin(async move {
             let mut out = Vec::with_capacity(requests.len());
-            let mut rest = &requests[..];
-            while let Some(first) = rest.first() {
-                // One span for a run of blobs with small gaps.
-                let start = u64::from(first.loc.offset);
-                let mut end = start + u64::from(first.loc.length);
-                let mut n = 1;
-                while let Some(next) = rest.get(n) {
-                    let next_start = u64::from(next.loc.offset);
-                    if next_start > end + MAX_GAP {
-                        break;
-                    }
-                    end = end.max(next_start + u64::from(next.loc.length));
-                    n += 1;
-                }
-                let (run, tail) = rest.split_at(n);
-                rest = tail;
+            let mut spent = Vec::new();
+            for run in runs {
+                let Run { start, len, span, plains, requests } = run;
                 let handle = Handle::new(FileKind::Pack, pack);
-                let len = u32::try_from(end - start).unwrap_or(u32::MAX);
-                match storage.read(&handle, ReadRange::Span { offset: start, len }).await {
+                match storage.read_into(&handle, ReadRange::Span { offset: start, len }, span).await {
                     Err(e) => {
                         let message = alloc::string::ToString::to_string(&e);
-                        for r in run {
+                        for r in requests {
                             let e = crate::IoError::new(e.kind(), message.clone());
                             out.push((r.seq, Err((storage_error(StorageOp::Read, &handle, e), r.loc.raw_len))));
                         }
                     }
                     Ok(span) => {
                         let keys = Arc::clone(&keys);
-                        let run = run.to_vec();
-                        let opened = worker
-                            .spawn(move || {
-                                run.iter()
-                                    .map(|r| {
-                                        let from = (u64::from(r.loc.offset) - start) as usize;
-                                        let sealed = span.get(from..from + r.loc.length as usize).unwrap_or_default();
-                                        let result = open_blob(&keys, BlobType::Data, r.id, sealed, r.loc.raw_len)
-                                            .map_err(|e| (e, r.loc.raw_len));
-                                        (r.seq, result)
-                                    })
-                                    .collect::<Vec<_>>()
-                            })
-                            .await;
+                        let (opened, span) =
+                            worker.spawn(move || open_run(&keys, start, span, &requests, plains)).await;
                         out.extend(opened);
+                        spent.push(span);
                     }
                 }
             }
-            out
+            (out, spent)
         }));
         Ok(())
     }
 
     /// Waits for one group and writes what can be written.
     async fn finish_group(&mut self) -> Result<(), Error> {
-        if let Some(blobs) = self.groups.next().await {
+        if let Some((blobs, spent)) = self.groups.next().await {
             self.ready.extend(blobs);
+            for buffer in spent {
+                self.keep_spare(buffer);
+            }
         }
         self.write_ready().await
     }
@@ -471,6 +545,7 @@ where
         let done = front.remaining == 0;
         self.stats.bytes += data.len() as u64;
         self.progress.bytes(data.len() as u64);
+        self.keep_spare(data);
         if let Some(e) = damaged {
             self.fail(&path, WarningKind::Damaged(e));
         }
@@ -481,6 +556,32 @@ where
             self.close_file(file).await?;
         }
         Ok(())
+    }
+
+    /// The smallest kept buffer that holds `len` bytes without growing, if `len` is large; else
+    /// an empty one.
+    fn take_spare(&mut self, len: usize) -> Vec<u8> {
+        if len < SPARE_MIN {
+            return Vec::new();
+        }
+        let best = self.spare.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity());
+        match best.map(|(i, _)| i) {
+            Some(i) => {
+                let buffer = self.spare.swap_remove(i);
+                self.spare_bytes -= buffer.capacity();
+                buffer
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps a spent buffer for later blobs, if large and there is room.
+    fn keep_spare(&mut self, buffer: Vec<u8>) {
+        let capacity = buffer.capacity();
+        if capacity >= SPARE_MIN && self.spare_bytes + capacity <= SPARE_BYTES {
+            self.spare_bytes += capacity;
+            self.spare.push(buffer);
+        }
     }
 
     async fn close_file(&mut self, f: OpenFile<T::File>) -> Result<(), Error> {

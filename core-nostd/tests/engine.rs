@@ -529,3 +529,67 @@ fn a_key_left_by_an_interrupted_init_does_not_stop_the_repository_from_opening()
         assert!(err.to_string().contains("config"), "{err}");
     });
 }
+
+#[test]
+fn restore_reuses_its_buffers_and_opens_a_repeated_blob_once_per_read() {
+    block_on(async {
+        let store = MemoryBackend::new();
+        let mut rng = TestRng(17);
+        let mut options = small_repo_options();
+        // Chunks and packs large enough for the restorer to keep and reuse its buffers.
+        options.chunk_sizes = (64 * 1024, 128 * 1024, 512 * 1024);
+        options.pack_size = 1024 * 1024;
+        let repo = Repository::init(&store, b"pw", &options, &mut rng).await.unwrap();
+        let mut index = repo.load_index().await.unwrap();
+        let mut fs = MemFs::new();
+        // Files of every size, half of them compressible, several repeating others: the same
+        // blob is fetched twice from one span.
+        for i in 0..40u64 {
+            let mut data = pseudo_random(i % 29, 1_000 + (i as usize * 37_000) % 900_000);
+            if i % 2 == 0 {
+                data.iter_mut().for_each(|b| *b %= 8);
+            }
+            fs.add(format!("/d/f{i:02}").as_bytes(), MemEntry::File(data));
+        }
+        let small = pseudo_random(999, 10_000);
+        fs.add(b"/d/twin-a", MemEntry::File(small.clone()));
+        fs.add(b"/d/twin-b", MemEntry::File(small.clone()));
+        let snap = run_backup(&repo, &mut index, &mut fs, &mut rng, &mut NoProgress, &backup_opts(&[b"/d"], None, 5))
+            .await
+            .unwrap()
+            .snapshot;
+        let expect = |target: &MemTarget| {
+            for (path, (entry, _)) in &fs.entries {
+                if let MemEntry::File(_) = entry {
+                    let restored = target.entries.get(&path[1..]).map(|(e, _)| e);
+                    assert_eq!(restored, Some(entry), "{}", String::from_utf8_lossy(path));
+                }
+            }
+        };
+        for _ in 0..2 {
+            let mut target = MemTarget::default();
+            let stats = restore(&repo, &index, &snap, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
+            assert_eq!((stats.files, stats.errors), (42, 0));
+            expect(&target);
+        }
+
+        // A damaged repeated blob is reported for each file that uses it; the rest restores.
+        let id = repo.keys().blob_id(&small);
+        let loc = index.get(BlobType::Data, &id).unwrap();
+        let handle = Handle::new(FileKind::Pack, loc.pack);
+        let original = store.get(&handle).unwrap();
+        let mut bad = original.to_vec();
+        bad[loc.offset as usize + 100] ^= 4;
+        store.put_raw(handle, Bytes::from(bad));
+        let mut target = MemTarget::default();
+        let mut rec = Recorder::default();
+        let stats = restore(&repo, &index, &snap, b"/", &mut target, &InlineWorker, &mut rec).await.unwrap();
+        let about = |name: &str| rec.warnings.iter().filter(|w| w.contains(name) && w.contains(&id.to_hex())).count();
+        assert_eq!((about("twin-a"), about("twin-b")), (1, 1), "{:?}", rec.warnings);
+        assert_eq!(stats.errors, 2, "{:?}", rec.warnings);
+        for twin in [&b"d/twin-a"[..], b"d/twin-b"] {
+            assert_eq!(target.entries.get(twin).map(|(e, _)| e), Some(&MemEntry::File(vec![0; small.len()])));
+        }
+        store.put_raw(handle, original);
+    })
+}

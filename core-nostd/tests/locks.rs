@@ -53,3 +53,34 @@ fn shared_and_exclusive_exclude_each_other_and_stale_ones_do_not_count() {
         assert!(matches!(repo.refresh_lock(&mut p2, at(5002), &mut rng).await, Err(Error::LockLost)));
     });
 }
+
+#[test]
+fn a_create_only_write_whose_answer_was_lost_is_recognised_as_ours() {
+    block_on(async {
+        let store = MemoryBackend::new();
+        let flaky = Flaky::new(&store, None);
+        // Every create-only write lands, and is then answered "already exists", as when a
+        // backend retries a write whose answer the network lost.
+        flaky.lost_answers.set(true);
+        let mut rng = TestRng(21);
+        let repo = Repository::init(&flaky, b"pw", &small_repo_options(), &mut rng).await.unwrap();
+        assert!(store.get(&Handle::CONFIG).is_some(), "the key and config are kept, not withdrawn");
+        let repo2 = Repository::open(&flaky, b"pw").await.unwrap();
+        assert_eq!(repo2.config(), repo.config());
+        let alive = |_: &LockInfo| false;
+        let shared = repo.lock(LockInfo::new(false, "backup", "h", "u", 1, at(0)), at(10), &alive, &mut rng).await;
+        let shared = shared.unwrap();
+        let exclusive = LockInfo::new(true, "prune", "h", "u", 2, at(0));
+        // Someone else's lock still refuses, lost answers or not.
+        assert!(matches!(repo.lock(exclusive.clone(), at(10), &alive, &mut rng).await, Err(Error::Locked { .. })));
+        repo.remove_lock(shared.id).await.unwrap();
+        let held = repo.lock(exclusive.clone(), at(10), &alive, &mut rng).await.unwrap();
+        repo.verify_lock(&held).await.unwrap();
+        assert!(matches!(repo.lock(exclusive.clone(), at(11), &alive, &mut rng).await, Err(Error::Locked { .. })));
+        // Taking over a stale exclusive lock works too.
+        let later = at(10 + STALE_AFTER_SECS + 1);
+        let taken = repo.lock(exclusive, later, &alive, &mut rng).await.unwrap();
+        repo.verify_lock(&taken).await.unwrap();
+        assert!(matches!(repo.verify_lock(&held).await, Err(Error::LockLost)));
+    });
+}

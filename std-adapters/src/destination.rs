@@ -832,6 +832,17 @@ impl Storage for Destination {
             Self::Ftp(s) => s.read(handle, range).await,
         }
     }
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        match self {
+            Self::Local(s) => s.read_into(handle, range, buf).await,
+            Self::S3(s) => s.read_into(handle, range, buf).await,
+            Self::Rest(s) => s.read_into(handle, range, buf).await,
+            Self::Sftp(s) => s.read_into(handle, range, buf).await,
+            Self::Azure(s) => s.read_into(handle, range, buf).await,
+            Self::WebDav(s) => s.read_into(handle, range, buf).await,
+            Self::Ftp(s) => s.read_into(handle, range, buf).await,
+        }
+    }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         match self {
             Self::Local(s) => s.write(handle, data, mode).await,
@@ -1187,6 +1198,9 @@ impl Storage for Access {
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
         self.destination().read(handle, range).await
+    }
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        self.destination().read_into(handle, range, buf).await
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         match self {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cairn_core::{
     FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+    resize_for_overwrite,
 };
 
 use crate::error::core_io_error;
@@ -184,9 +185,9 @@ fn pack_file(cache: &OpenPacks, id: Id, path: &Path) -> Result<Arc<File>, IoErro
 /// on the benchmark corpus that was a sixth of its time in a restore.
 const READ_IN_PLACE_UP_TO: u32 = 64 * 1024;
 
-/// Exactly `len` bytes at `offset` of `file` (which is `path`).
-fn read_span(file: &File, path: &Path, offset: u64, len: u32) -> Result<Vec<u8>, IoError> {
-    let mut buf = vec![0u8; len as usize];
+/// Exactly `len` bytes at `offset` of `file` (which is `path`), into `buf` (its bytes replaced).
+fn read_span(file: &File, path: &Path, offset: u64, len: u32, mut buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+    resize_for_overwrite(&mut buf, len as usize);
     file.read_exact_at(&mut buf, offset).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             invalid_data(path, "object is shorter than the range asked for")
@@ -213,7 +214,7 @@ fn read_range(path: &Path, range: ReadRange) -> Result<Vec<u8>, IoError> {
             }
             Ok(buf)
         }
-        ReadRange::Span { offset, len } => read_span(&file, path, offset, len),
+        ReadRange::Span { offset, len } => read_span(&file, path, offset, len, Vec::new()),
         ReadRange::Tail { len } => {
             let size = file.metadata().map_err(|e| core_io_error(path, e))?.len();
             let start = size.saturating_sub(u64::from(len));
@@ -286,20 +287,23 @@ impl Storage for LocalBackend {
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_into(handle, range, Vec::new()).await.map(Bytes::from)
+    }
+
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
         let path = self.path_of(handle);
         let id = handle.id;
         match (handle.kind, range) {
             (FileKind::Pack, ReadRange::Span { offset, len }) if len < READ_IN_PLACE_UP_TO => {
-                read_span(&*pack_file(&self.open_packs, id, &path)?, &path, offset, len)
+                read_span(&*pack_file(&self.open_packs, id, &path)?, &path, offset, len, buf)
             }
             (FileKind::Pack, ReadRange::Span { offset, len }) => {
                 let packs = Arc::clone(&self.open_packs);
-                blocking(move || read_span(&*pack_file(&packs, id, &path)?, &path, offset, len)).await
+                blocking(move || read_span(&*pack_file(&packs, id, &path)?, &path, offset, len, buf)).await
             }
             (FileKind::Pack, ReadRange::All { .. }) => blocking(move || read_range(&path, range)).await,
             _ => read_range(&path, range),
         }
-        .map(Bytes::from)
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -419,6 +423,17 @@ mod tests {
             b.write(&h, Bytes::from_static(b"0123456789"), WriteMode::Replace).await.unwrap();
             assert!(b.path_of(&h).ends_with(format!("data/ab/{}", Id([0xab; 32]).to_hex())));
             assert_eq!(b.read(&h, ReadRange::Span { offset: 3, len: 2 }).await.unwrap(), &b"34"[..]);
+            // Into a spent buffer, larger or smaller than the span, small and large reads alike.
+            for spent in [vec![7u8; 100], vec![7u8; 1], Vec::with_capacity(200_000)] {
+                let got = b.read_into(&h, ReadRange::Span { offset: 3, len: 4 }, spent).await.unwrap();
+                assert_eq!(got, b"3456");
+            }
+            let big = Handle::new(FileKind::Pack, Id([0xac; 32]));
+            let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+            b.write(&big, Bytes::from(bytes.clone()), WriteMode::Replace).await.unwrap();
+            let got = b.read_into(&big, ReadRange::Span { offset: 1, len: 200_000 }, vec![1; 250_000]).await.unwrap();
+            assert_eq!(got, &bytes[1..200_001]);
+            b.remove(&big).await.unwrap();
             assert_eq!(b.read(&h, ReadRange::Tail { len: 3 }).await.unwrap(), &b"789"[..]);
             assert_eq!(b.read(&h, ReadRange::All { max_len: 10 }).await.unwrap(), &b"0123456789"[..]);
             assert_eq!(b.read(&h, ReadRange::All { max_len: 9 }).await.unwrap_err().kind(), IoErrorKind::InvalidData);

@@ -157,6 +157,13 @@ impl<S: Storage> Storage for LockKeeper<S> {
         self.inner.read(handle, range).await
     }
 
+    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+        if handle.kind != FileKind::Lock {
+            self.tend(false).await?;
+        }
+        self.inner.read_into(handle, range, buf).await
+    }
+
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         if handle.kind != FileKind::Lock {
             // A snapshot makes a backup visible: never write one under a lost lock.

@@ -258,6 +258,9 @@ impl RestoreTarget for MemTarget {
 pub struct Flaky<'a> {
     pub inner: &'a MemoryBackend,
     pub writes_left: Cell<Option<u64>>,
+    /// Create-only writes are stored, then answered "already exists": what a backend says when
+    /// the answer to its first try was lost and it sent the write again.
+    pub lost_answers: Cell<bool>,
     pub writes: RefCell<Vec<Handle>>,
     pub reads: RefCell<Vec<Handle>>,
 }
@@ -267,6 +270,7 @@ impl<'a> Flaky<'a> {
         Self {
             inner,
             writes_left: Cell::new(budget),
+            lost_answers: Cell::new(false),
             writes: RefCell::new(Vec::new()),
             reads: RefCell::new(Vec::new()),
         }
@@ -292,7 +296,11 @@ impl Storage for Flaky<'_> {
             self.writes_left.set(Some(left - 1));
         }
         self.writes.borrow_mut().push(*handle);
-        self.inner.write(handle, data, mode).await
+        self.inner.write(handle, data, mode).await?;
+        if mode == WriteMode::CreateNew && self.lost_answers.get() {
+            return Err(IoError::from_kind(IoErrorKind::AlreadyExists));
+        }
+        Ok(())
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
         // Removals spend the same budget as writes: a crash may come between any two changes.
