@@ -30,16 +30,36 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// True if a server accepts connections on `port`. A connection to a free port of the
+/// ephemeral range can succeed without any server: when the kernel picks that same port as
+/// the source, TCP's simultaneous open connects the socket to itself. That is not a server.
+fn accepts(port: u16) -> bool {
+    match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s.local_addr().ok() != s.peer_addr().ok(),
+        Err(_) => false,
+    }
+}
+
 /// Waits until something accepts connections on `port`.
 pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    if let Err(e) = try_wait_for_port(port, child, what) {
+        panic!("{e}");
+    }
+}
+
+/// [`wait_for_port`], failing with what went wrong.
+fn try_wait_for_port(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !accepts(port) {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
+            return Err(format!("{what} exited before listening: {status}"));
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "{what} did not listen on port {port}");
+        if start.elapsed() > Duration::from_secs(20) {
+            return Err(format!("{what} did not listen on port {port}"));
+        }
         std::thread::sleep(Duration::from_millis(25));
     }
+    Ok(())
 }
 
 /// A scratch directory removed on drop.
@@ -616,54 +636,54 @@ impl AzuriteServer {
         let dir = ScratchDir::new("azure");
         let data = dir.0.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let port = free_port();
-        let mut cmd = Command::new(bin.unwrap());
-        // CAIRN_AZURITE_DEBUG=FILE: Azurite's debug log (every request, string to sign).
-        if let Some(log) = std::env::var_os("CAIRN_AZURITE_DEBUG") {
-            cmd.arg("--debug").arg(log);
+        let bin = bin.unwrap();
+        // Now and then, with several tests starting servers at once, Azurite is seen listening
+        // and then refuses the first request: such a start is noticed by the container's
+        // creation and made again on another port.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            // CAIRN_AZURITE_DEBUG=FILE: Azurite's debug log (every request, string to sign).
+            if let Some(log) = std::env::var_os("CAIRN_AZURITE_DEBUG") {
+                cmd.arg("--debug").arg(log);
+            }
+            let mut child = cmd
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--location"])
+                .arg(&data)
+                .args(["--disableTelemetry", "--skipApiVersionCheck", "--silent"])
+                .env("AZURITE_ACCOUNTS", format!("{AZURE_ACCOUNT}:{AZURE_ACCOUNT_KEY}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start azurite-blob");
+            let created = try_wait_for_port(port, &mut child, "azurite-blob")
+                .and_then(|()| create_container_at(port, "cairn-test"));
+            let exited = child.try_wait().ok().flatten();
+            if created.is_ok() && exited.is_none() {
+                return Some(Self {
+                    endpoint: format!("http://127.0.0.1:{port}/{AZURE_ACCOUNT}"),
+                    container: "cairn-test".to_string(),
+                    port,
+                    data,
+                    child,
+                    _dir: dir,
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(tries < 5, "azurite-blob did not start: {created:?}, exited: {exited:?}");
+            eprintln!("azurite-blob on port {port} not usable ({created:?}, exited: {exited:?}); starting again");
         }
-        let mut child = cmd
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--location"])
-            .arg(&data)
-            .args(["--disableTelemetry", "--skipApiVersionCheck", "--silent"])
-            .env("AZURITE_ACCOUNTS", format!("{AZURE_ACCOUNT}:{AZURE_ACCOUNT_KEY}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start azurite-blob");
-        wait_for_port(port, &mut child, "azurite-blob");
-        let server = Self {
-            endpoint: format!("http://127.0.0.1:{port}/{AZURE_ACCOUNT}"),
-            container: "cairn-test".to_string(),
-            port,
-            data,
-            child,
-            _dir: dir,
-        };
-        server.create_container(&server.container);
-        Some(server)
     }
 
     /// Creates a container with a SharedKey-signed request of its own (not Cairn's code).
     pub fn create_container(&self, name: &str) {
-        let date = http_date();
-        let path = format!("/{AZURE_ACCOUNT}/{name}");
-        let to_sign = format!(
-            "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2023-11-03\n/{AZURE_ACCOUNT}{path}\nrestype:container"
-        );
-        let request = format!(
-            "PUT {path}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nx-ms-date: {date}\r\nx-ms-version: \
-             2023-11-03\r\nAuthorization: SharedKey {AZURE_ACCOUNT}:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port,
-            azure_sign(&to_sign)
-        );
-        use std::io::{Read, Write};
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        assert!(answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.1 409"), "create container: {answer}");
+        if let Err(e) = create_container_at(self.port, name) {
+            panic!("{e}");
+        }
     }
 
     /// An account SAS token for the Blob service with these permissions (`rwdlac`: all that
@@ -687,6 +707,30 @@ impl AzuriteServer {
             encode(expiry),
             encode(&azure_sign(&to_sign))
         )
+    }
+}
+
+/// Creates container `name` on the Azurite at `port` with a SharedKey-signed request.
+fn create_container_at(port: u16, name: &str) -> Result<(), String> {
+    let date = http_date();
+    let path = format!("/{AZURE_ACCOUNT}/{name}");
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:2023-11-03\n/{AZURE_ACCOUNT}{path}\nrestype:container"
+    );
+    let request = format!(
+        "PUT {path}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: \
+         2023-11-03\r\nAuthorization: SharedKey {AZURE_ACCOUNT}:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        azure_sign(&to_sign)
+    );
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("create container: {e}"))?;
+    s.write_all(request.as_bytes()).map_err(|e| format!("create container: {e}"))?;
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    if answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.1 409") {
+        Ok(())
+    } else {
+        Err(format!("create container: {answer}"))
     }
 }
 
