@@ -21,8 +21,8 @@
 //!   process dies mid-write. With [`WriteMode::CreateNew`] it fails with
 //!   [`IoErrorKind::AlreadyExists`](crate::IoErrorKind::AlreadyExists) rather than replace.
 //!   A backend may retry a create-only write whose answer was lost and report that it exists:
-//!   the engine then reads the object back and takes it as its own if it holds what was sent
-//!   (every create-only object carries a random nonce, salt or token).
+//!   the engine writes create-only objects through [`write_new`], which reads the object back
+//!   and takes it as its own if it holds what was sent.
 //! - `read_into` (optional) fills a buffer the caller hands over instead of allocating one.
 //! - `list` returns only complete objects whose names are valid ids; anything else (temporary
 //!   files, stray names) is skipped.
@@ -280,6 +280,21 @@ impl<S: Storage> Storage for ReadOnly<S> {
     }
     async fn remove(&self, _: &Handle) -> Result<(), IoError> {
         Err(IoError::from_kind(IoErrorKind::ReadOnly))
+    }
+}
+
+/// Writes a new object ([`WriteMode::CreateNew`]). A store can keep a write whose answer the
+/// network lost; the backend then sends it again and is told the object exists. So an
+/// [`IoErrorKind::AlreadyExists`] is checked: if the object holds exactly `data`, it is this
+/// write's earlier try and the write succeeded. Every object written this way must be unique
+/// (a random nonce, salt, token or name), so that equal bytes are never someone else's object.
+pub async fn write_new<S: Storage + ?Sized>(storage: &S, handle: &Handle, data: Bytes) -> Result<(), IoError> {
+    match storage.write(handle, data.clone(), WriteMode::CreateNew).await {
+        Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
+            let stored = storage.read(handle, ReadRange::All { max_len: data.len() as u64 }).await;
+            if stored.is_ok_and(|stored| stored == data) { Ok(()) } else { Err(e) }
+        }
+        written => written,
     }
 }
 

@@ -81,7 +81,7 @@ mod worker;
 pub use archiver::{BackupOptions, BackupResults, backup};
 pub use backend::{
     FileKind, Handle, MemoryBackend, ObjectInfo, ReadOnly, ReadRange, Storage, StorageProperties, WriteMode,
-    slice_range,
+    slice_range, write_new,
 };
 pub use blob::{
     BlobType, MAX_BLOB_LEN, SealedBlob, open_blob, open_blob_in_place, open_blob_into, seal_blob, seal_blob_with,

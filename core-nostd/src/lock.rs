@@ -27,7 +27,7 @@ use bytes::Bytes;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{FileKind, Handle, Storage, WriteMode};
+use crate::backend::{FileKind, Handle, Storage, WriteMode, write_new};
 use crate::compress::Compression;
 use crate::crypto::{Keys, NONCE_LEN, label};
 use crate::error::{Error, IoErrorKind, ObjectKind, StorageOp};
@@ -144,7 +144,12 @@ pub async fn write_lock_object<S: Storage>(
 ) -> Result<(), Error> {
     let sealed = seal_object(keys, label::LOCK, &info.encode(), compression, nonce);
     let handle = lock_handle(id);
-    storage.write(&handle, Bytes::from(sealed), mode).await.map_err(|e| storage_error(StorageOp::Write, &handle, e))
+    let written = match mode {
+        // A lock's token and nonce are random: a retried write finds its own earlier try.
+        WriteMode::CreateNew => write_new(storage, &handle, Bytes::from(sealed)).await,
+        WriteMode::Replace => storage.write(&handle, Bytes::from(sealed), mode).await,
+    };
+    written.map_err(|e| storage_error(StorageOp::Write, &handle, e))
 }
 
 /// Reads and opens one lock object.
@@ -180,11 +185,6 @@ impl<S: Storage> Repository<S> {
     ) -> Result<(), Error> {
         let nonce = random_bytes(rng);
         write_lock_object(self.storage(), self.keys(), self.config().compression, id, info, mode, &nonce).await
-    }
-
-    /// True if the lock `id` in storage carries `info`'s token: it is the one `info` describes.
-    async fn holds_token(&self, id: Id, info: &LockInfo) -> bool {
-        self.read_lock(id).await.is_ok_and(|held| held.token == info.token)
     }
 
     /// Reads one lock object.
@@ -223,8 +223,6 @@ impl<S: Storage> Repository<S> {
         let id = if info.exclusive { EXCLUSIVE_LOCK_ID } else { Id(random_bytes(rng)) };
         match self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
             Ok(()) => {}
-            // The store kept an earlier try whose answer was lost (see `holds_exactly`).
-            Err(e) if e.io_kind() == Some(IoErrorKind::AlreadyExists) && self.holds_token(id, &info).await => {}
             Err(e) if info.exclusive && e.io_kind() == Some(IoErrorKind::AlreadyExists) => {
                 // Someone holds the exclusive lock: take it over only if it is stale.
                 let holder = LockEntry { id, info: self.read_lock(id).await.ok() };
@@ -233,14 +231,10 @@ impl<S: Storage> Repository<S> {
                 }
                 self.remove_lock(id).await?;
                 if let Err(e) = self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
-                    let exists = e.io_kind() == Some(IoErrorKind::AlreadyExists);
-                    // Unless it is ours, written by an earlier try whose answer was lost.
-                    if exists && !self.holds_token(id, &info).await {
+                    if e.io_kind() == Some(IoErrorKind::AlreadyExists) {
                         return Err(Error::Locked { id, holder: self.read_lock(id).await.ok().map(Box::new) });
                     }
-                    if !exists {
-                        return Err(e);
-                    }
+                    return Err(e);
                 }
             }
             Err(e) => return Err(e),

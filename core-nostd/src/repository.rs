@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 use rand_core::CryptoRng;
 
-use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode};
+use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode, write_new};
 use crate::blob::{self, BlobType, MAX_BLOB_LEN};
 use crate::chunker::ChunkerParams;
 use crate::compress::{self, Compression};
@@ -148,13 +148,9 @@ impl<S: Storage> Repository<S> {
         let key_handle = Handle::new(FileKind::Key, key_id);
 
         let keys = Arc::new(Keys::new(&master));
-        let sealed =
-            Bytes::from(seal_object(&keys, label::CONFIG, &config.encode(), Compression::OFF, &random_bytes(rng)));
-        match storage.write(&Handle::CONFIG, sealed.clone(), WriteMode::CreateNew).await {
+        let sealed = seal_object(&keys, label::CONFIG, &config.encode(), Compression::OFF, &random_bytes(rng));
+        match write_new(&storage, &Handle::CONFIG, Bytes::from(sealed)).await {
             Ok(()) => {}
-            Err(e)
-                if e.kind() == IoErrorKind::AlreadyExists
-                    && holds_exactly(&storage, &Handle::CONFIG, &sealed).await => {}
             Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
                 // Someone else initialised the repository at the same moment: withdraw our key.
                 let _ = storage.remove(&key_handle).await;
@@ -554,23 +550,11 @@ async fn write_key_object<S: Storage, R: CryptoRng + ?Sized>(
     kdf.validate().map_err(|reason| Error::InvalidParameter { name: "key derivation parameters", reason })?;
     let key = KeyObject::create(master, password, kdf, random_bytes(rng), random_bytes(rng), info)
         .map_err(|_| Error::InvalidParameter { name: "key derivation", reason: "Argon2 failed (out of memory?)" })?;
-    let bytes = Bytes::from(key.encode());
+    let bytes = key.encode();
     let id = KeyObject::id_of(&bytes);
     let handle = Handle::new(FileKind::Key, id);
-    match storage.write(&handle, bytes.clone(), WriteMode::CreateNew).await {
-        Ok(()) => Ok(id),
-        Err(e) if e.kind() == IoErrorKind::AlreadyExists && holds_exactly(storage, &handle, &bytes).await => Ok(id),
-        Err(e) => Err(storage_error(StorageOp::Write, &handle, e)),
-    }
-}
-
-/// After a create-only write failed because the object exists: true if it holds exactly the
-/// bytes sent. A store can keep a write whose answer the network lost; the backend then sends
-/// it again and is told it exists. Objects written create-only carry a random nonce or salt,
-/// so equal bytes mean the earlier try of this very write, never someone else's object.
-pub(crate) async fn holds_exactly<S: Storage + ?Sized>(storage: &S, handle: &Handle, bytes: &[u8]) -> bool {
-    let read = storage.read(handle, ReadRange::All { max_len: bytes.len() as u64 }).await;
-    read.is_ok_and(|stored| stored[..] == *bytes)
+    write_new(storage, &handle, Bytes::from(bytes)).await.map_err(|e| storage_error(StorageOp::Write, &handle, e))?;
+    Ok(id)
 }
 
 /// Frames (compressing with `compression` when that helps) and seals an object.

@@ -46,6 +46,20 @@ fn restored_files(t: &MemTarget) -> Vec<(Vec<u8>, MemEntry)> {
     t.entries.iter().map(|(p, (e, _))| (p.clone(), e.clone())).collect()
 }
 
+/// Checks that every file of `fs` was restored into `target` (which restores the whole tree)
+/// with its contents; returns how many files there were.
+fn assert_files_restored(fs: &MemFs, target: &MemTarget) -> usize {
+    let mut files = 0;
+    for (path, (entry, _)) in &fs.entries {
+        if let MemEntry::File(_) = entry {
+            files += 1;
+            let restored = target.entries.get(&path[1..]).map(|(e, _)| e);
+            assert_eq!(restored, Some(entry), "{}", String::from_utf8_lossy(path));
+        }
+    }
+    files
+}
+
 #[test]
 fn restore_announces_files_ahead_in_order_and_queues_few() {
     block_on(async {
@@ -486,15 +500,7 @@ fn restore_reads_each_pack_once() {
         distinct.dedup();
         assert_eq!(pack_reads.len(), distinct.len(), "every pack read once");
         assert_eq!(distinct.len(), data_packs);
-        let mut files = 0;
-        for (path, (entry, _)) in &fs.entries {
-            if let MemEntry::File(_) = entry {
-                files += 1;
-                let restored = target.entries.get(&path[1..]).map(|(e, _)| e);
-                assert_eq!(restored, Some(entry), "{}", String::from_utf8_lossy(path));
-            }
-        }
-        assert_eq!(files, 60);
+        assert_eq!(assert_files_restored(&fs, &target), 60);
     })
 }
 
@@ -558,19 +564,11 @@ fn restore_reuses_its_buffers_and_opens_a_repeated_blob_once_per_read() {
             .await
             .unwrap()
             .snapshot;
-        let expect = |target: &MemTarget| {
-            for (path, (entry, _)) in &fs.entries {
-                if let MemEntry::File(_) = entry {
-                    let restored = target.entries.get(&path[1..]).map(|(e, _)| e);
-                    assert_eq!(restored, Some(entry), "{}", String::from_utf8_lossy(path));
-                }
-            }
-        };
         for _ in 0..2 {
             let mut target = MemTarget::default();
             let stats = restore(&repo, &index, &snap, b"/", &mut target, &InlineWorker, &mut NoProgress).await.unwrap();
             assert_eq!((stats.files, stats.errors), (42, 0));
-            expect(&target);
+            assert_files_restored(&fs, &target);
         }
 
         // A damaged repeated blob is reported for each file that uses it; the rest restores.

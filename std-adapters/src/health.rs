@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, WriteMode};
+use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, write_new};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{
@@ -293,8 +293,8 @@ async fn run_test(
         const PROBE: &[u8] = b"cairn write probe";
         steps
             .run("write a probe", async {
-                backend
-                    .write(&probe, Bytes::from_static(PROBE), WriteMode::CreateNew)
+                // Its name is random: a retried write that finds it finds its own earlier try.
+                write_new(&backend, &probe, Bytes::from_static(PROBE))
                     .await
                     .map_err(|e| storage_error(&place, StorageOp::Write, &probe, e))?;
                 Ok(((), None))
