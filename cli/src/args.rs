@@ -105,6 +105,8 @@ pub(crate) enum Command {
     Key(KeyCommand),
     /// Sizes: what the snapshots hold, what is stored after deduplication and compression
     Stats,
+    /// Print a repository object (config, locks, a snapshot, an index object), decrypted, as JSON
+    Cat(CatArgs),
     /// Show what changed between two snapshots: added (+), removed (-), modified (M) and
     /// type-changed (T) entries, with sizes
     Diff(DiffArgs),
@@ -494,6 +496,17 @@ pub(crate) struct InitArgs {
     /// readable by builds without zstd) or off
     #[arg(long, value_name = "CODEC")]
     pub(crate) compression: Option<String>,
+    /// A lock counts as stale once another process has seen it unchanged this long (default
+    /// 30m; at least three refresh periods): 90s, 30m, 2h
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lock_stale_after: Option<String>,
+    /// Holders of a lock refresh it this often (default 5m)
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lock_refresh_every: Option<String>,
+    /// An exclusive locker lists the locks again after this pause, so that a lock a slow store
+    /// does not list yet is seen (milliseconds, default 2000)
+    #[arg(long, value_name = "MS")]
+    pub(crate) lock_settle_ms: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -536,6 +549,17 @@ pub(crate) struct SnapshotsArgs {
     pub(crate) host: Option<String>,
 }
 
+/// A snapshot this machine saw in the repository and that is now missing, with nothing in the
+/// repository recording it as forgotten, is *withheld* (a rolled-back or hostile store):
+/// `check` fails and `prune` refuses until it comes back, or until it is accepted as gone.
+#[derive(Debug, Args)]
+pub(crate) struct MissingArgs {
+    /// Accept that snapshots this machine saw are gone (removed by another program, or this is
+    /// an older copy of the repository): stop expecting them
+    #[arg(long)]
+    pub(crate) forget_missing: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct LsArgs {
     /// Snapshot: an id, an unambiguous id prefix, or 'latest'
@@ -568,6 +592,8 @@ pub(crate) struct CheckArgs {
     /// previous such check stopped, so repeated runs cover the whole repository.
     #[arg(long, value_name = "SUBSET", conflicts_with = "read_data")]
     pub(crate) read_data_subset: Option<String>,
+    #[command(flatten)]
+    pub(crate) missing: MissingArgs,
 }
 
 #[derive(Debug, Args)]
@@ -672,6 +698,8 @@ pub(crate) struct ForgetArgs {
     /// With --prune: see `cairn prune --repack-threshold`
     #[arg(long, value_name = "PERCENT", default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub(crate) repack_threshold: u8,
+    #[command(flatten)]
+    pub(crate) missing: MissingArgs,
 }
 
 /// Finds the blobs no snapshot needs from the index, snapshots and trees alone; deletes packs
@@ -686,13 +714,26 @@ pub(crate) struct PruneArgs {
     /// Print what would be deleted and repacked, and the space freed; change nothing
     #[arg(short = 'n', long)]
     pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) missing: MissingArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UnlockArgs {
-    /// Remove every lock, not only stale ones: only when you are sure no other cairn uses the repository
+    /// Revoke every lock, not only stale ones (their holders stop at their next check): only
+    /// when you are sure no other cairn uses the repository
     #[arg(long)]
     pub(crate) remove_all: bool,
+}
+
+/// Print a repository object, decrypted, as JSON (secrets such as the chunker key are left out)
+#[derive(Debug, Args)]
+pub(crate) struct CatArgs {
+    /// What: config, locks, snapshot ID, index ID
+    #[arg(value_parser = ["config", "locks", "snapshot", "index"])]
+    pub(crate) what: String,
+    /// The object's id (or unambiguous prefix; snapshots also take 'latest')
+    pub(crate) id: Option<String>,
 }
 
 /// Several passwords can open one repository; each is a key object sealing the same master key.

@@ -12,8 +12,8 @@ use cairn_core::{
     plan_prune, plan_retention, prune, restore, walk,
 };
 use cairn_std::{
-    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock,
-    holder_is_dead, hostname, local_time, now, os_rng, runtime, username, utc_offset,
+    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock, hostname,
+    local_time, now, os_rng, runtime, username, utc_offset,
 };
 use serde_json::json;
 
@@ -32,33 +32,52 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     let session = Session::default();
     let s = &session;
     rt.block_on(async {
-        let result = match &cli.command {
-            Command::Init(a) => init(g, a).await,
-            Command::Backup(a) => backup_cmd(g, s, a, &worker).await,
-            Command::Snapshots(a) => snapshots(g, a).await,
-            Command::Ls(a) => ls(g, s, a).await,
-            Command::Restore(a) => restore_cmd(g, s, a, &worker).await,
-            Command::Check(a) => check_cmd(g, s, a, &worker).await,
-            Command::Forget(a) => forget(g, s, a).await,
-            Command::Unlock(a) => unlock(g, a).await,
-            Command::Prune(a) => prune_cmd(g, s, a).await,
-            Command::Key(k) => key_cmd(g, s, k).await,
-            Command::Stats => stats_cmd(g, s).await,
-            Command::Diff(a) => crate::inspect::diff_cmd(g, s, a).await,
-            Command::Dump(a) => crate::inspect::dump_cmd(g, s, a).await,
-            Command::Repair(r) => crate::repair::repair_cmd(g, s, r, &worker).await,
-            Command::Destination(d) => crate::destinations::destination_cmd(g, d).await,
-            Command::Job(j) => crate::jobs::job_cmd(g, j, &worker).await,
-            Command::Notify(n) => crate::jobs::notify_cmd(g, n).await,
-            Command::Daemon(a) => crate::jobs::daemon_cmd(g, a, &worker).await,
-            Command::Catalog(c) => crate::jobs::catalog_cmd(g, c).await,
-            Command::Recover(a) => crate::jobs::recover_cmd(g, a).await,
-            Command::Archive(a) => crate::jobs::archive_cmd(g, a).await,
+        let command = async {
+            match &cli.command {
+                Command::Init(a) => init(g, a).await,
+                Command::Backup(a) => backup_cmd(g, s, a, &worker).await,
+                Command::Snapshots(a) => snapshots(g, a).await,
+                Command::Ls(a) => ls(g, s, a).await,
+                Command::Restore(a) => restore_cmd(g, s, a, &worker).await,
+                Command::Check(a) => check_cmd(g, s, a, &worker).await,
+                Command::Forget(a) => forget(g, s, a).await,
+                Command::Unlock(a) => unlock(g, a).await,
+                Command::Prune(a) => prune_cmd(g, s, a).await,
+                Command::Key(k) => key_cmd(g, s, k).await,
+                Command::Stats => stats_cmd(g, s).await,
+                Command::Diff(a) => crate::inspect::diff_cmd(g, s, a).await,
+                Command::Dump(a) => crate::inspect::dump_cmd(g, s, a).await,
+                Command::Repair(r) => crate::repair::repair_cmd(g, s, r, &worker).await,
+                Command::Destination(d) => crate::destinations::destination_cmd(g, d).await,
+                Command::Job(j) => crate::jobs::job_cmd(g, j, &worker).await,
+                Command::Notify(n) => crate::jobs::notify_cmd(g, n).await,
+                Command::Daemon(a) => crate::jobs::daemon_cmd(g, a, &worker).await,
+                Command::Catalog(c) => crate::jobs::catalog_cmd(g, c).await,
+                Command::Recover(a) => crate::jobs::recover_cmd(g, a).await,
+                Command::Archive(a) => crate::jobs::archive_cmd(g, a).await,
+                Command::Cat(a) => crate::cat::cat_cmd(g, s, a).await,
+            }
         };
-        session.release().await;
-        result
+        match cairn_std::interrupt::supervise(command, session.keep_alive()).await {
+            cairn_std::interrupt::Ended::Finished(result) => {
+                session.release().await;
+                result
+            }
+            cairn_std::interrupt::Ended::Signal(signal) => {
+                let name = if signal == SIGINT { "Ctrl-C" } else { "SIGTERM" };
+                eprintln!("{name}: stopping; giving back the repository lock (press it again to leave it to go stale)");
+                // A second signal, or a destination that does not answer, ends it anyway.
+                let release = std::pin::pin!(session.release());
+                let again = std::pin::pin!(cairn_std::interrupt::stop_signal());
+                let _ = cairn_std::interrupt::first(release, again).await;
+                Ok(ExitCode::from(exit::for_signal(signal)))
+            }
+        }
     })
 }
+
+/// Ctrl-C's signal number.
+const SIGINT: i32 = 2;
 
 fn key_info() -> KeyInfo {
     KeyInfo { created: now(), hostname: hostname(), username: username() }
@@ -104,6 +123,19 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
         if let Some(c) = &a.compression {
             options.compression = parse_compression(c)?;
         }
+        if let Some(d) = &a.lock_stale_after {
+            options.locks.stale_after_secs = lock_duration(d, "--lock-stale-after")?;
+        }
+        if let Some(d) = &a.lock_refresh_every {
+            options.locks.refresh_every_secs = lock_duration(d, "--lock-refresh-every")?;
+        }
+        if let Some(ms) = a.lock_settle_ms {
+            options.locks.settle_millis = ms;
+        }
+        options.locks.validate().map_err(|why| {
+            Error::new(ErrorKind::InvalidInput, format!("invalid lock settings: {why}"))
+                .with_hint("the defaults are --lock-stale-after 30m --lock-refresh-every 5m --lock-settle-ms 2000")
+        })?;
     }
     options.kdf.validate().map_err(|why| {
         Error::new(ErrorKind::InvalidInput, format!("invalid key derivation settings: {why}")).with_hint(format!(
@@ -119,6 +151,14 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
     Ok(Repository::init(LockKeeper::new(location.backend()?), password.expose(), &options, &mut os_rng()).await?)
 }
 
+/// A lock duration in whole seconds: a number with s, m or h.
+fn lock_duration(s: &str, flag: &str) -> Result<u32, Error> {
+    let secs = repo::parse_wait(s).map_err(|_| {
+        Error::new(ErrorKind::InvalidInput, format!("invalid {flag} {s:?}")).with_hint("write 90s, 30m or 2h")
+    })?;
+    u32::try_from(secs.as_secs()).map_err(|_| Error::new(ErrorKind::InvalidInput, format!("{flag} {s:?} is too long")))
+}
+
 async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     if location.exists().await? {
@@ -129,14 +169,6 @@ async fn init(g: &Global, a: &InitArgs) -> Result<ExitCode, Error> {
         .with_hint("use it as it is, or choose another location with --repo"));
     }
     let repo = create_repository(g, &location, Some(a)).await?;
-    let conditional = repo.storage().inner().destination().enforces_conditional_create().await.unwrap_or(true);
-    if !conditional {
-        eprintln!(
-            "warning: {} ignores create-only writes (If-None-Match): two prunes started at the same moment \
-             could both run; avoid running prune from two machines at once",
-            location.show()
-        );
-    }
     if g.json {
         println!("{}", json!({ "repository": location.show(), "id": repo.config().id.to_hex() }));
     } else if !g.quiet {
@@ -202,15 +234,12 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     let mut byte_paths: Vec<Vec<u8>> = paths.iter().map(|p| p.as_os_str().as_bytes().to_vec()).collect();
     byte_paths.sort();
     byte_paths.dedup();
+    let known = repo::Known::for_location(g, &location)?;
+    let listed = repo.list_snapshots().await?;
+    known.memory().remember(&repo.config().id, listed.iter().map(|(id, s)| (id, s)))?;
     let parent = match &a.parent {
         Some(spec) => Some(repo.find_snapshot(spec).await?.0),
-        None => repo
-            .list_snapshots()
-            .await?
-            .into_iter()
-            .rev()
-            .find(|(_, s)| s.hostname == host && s.paths == byte_paths)
-            .map(|(id, _)| id),
+        None => listed.into_iter().rev().find(|(_, s)| s.hostname == host && s.paths == byte_paths).map(|(id, _)| id),
     };
     let mut options = BackupOptions::default();
     options.paths = byte_paths;
@@ -229,6 +258,7 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     let result = backup(&repo, &mut index, &mut source, worker, &mut os_rng(), &mut progress, &options).await;
     progress.finish();
     let done = result?;
+    known.memory().remember(&repo.config().id, [(&done.snapshot_id, &done.snapshot)])?;
     let s = done.snapshot.stats;
     let secs = started.elapsed().as_secs_f64();
     let backup_secs = backup_started.elapsed().as_secs_f64();
@@ -269,12 +299,36 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
 async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
-    let list: Vec<_> = repo
-        .list_snapshots()
-        .await?
-        .into_iter()
-        .filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h))
-        .collect();
+    let all = repo.snapshots().await?;
+    let known = repo::Known::for_location(g, &location)?;
+    let memory = known.memory();
+    memory.remember(&repo.config().id, all.valid.iter().map(|(id, s)| (id, s)))?;
+    let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
+    let missing = cairn_std::known::withheld(&repo, &memory, present).await?;
+    if !missing.is_empty() {
+        let e = cairn_std::known::withheld_error(&missing, "`cairn check` fails until they come back");
+        eprintln!("warning: {e}");
+    }
+    for (id, _) in &all.withdrawn {
+        eprintln!(
+            "warning: snapshot {} was written after its backup's lock had been revoked and is not listed \
+             (`cairn prune` removes it)",
+            id.short()
+        );
+    }
+    let now = now();
+    let in_future = |s: &cairn_core::Snapshot| s.time.secs > now.secs + cairn_core::FUTURE_TOLERANCE_SECS;
+    for (id, s) in all.valid.iter().filter(|(_, s)| in_future(s)) {
+        eprintln!(
+            "warning: snapshot {} is dated {} after now: the clock of {} was wrong; it never decides what \
+             --keep-within keeps",
+            id.short(),
+            cairn_core::Span(s.time.secs - now.secs),
+            s.hostname
+        );
+    }
+    let list: Vec<_> =
+        all.valid.into_iter().filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h)).collect();
     if g.json {
         let items: Vec<_> = list
             .iter()
@@ -292,6 +346,7 @@ async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
                     "program": s.program,
                     "excludes": s.excludes,
                     "stats": s.stats,
+                    "in_future": in_future(s),
                 })
             })
             .collect();
@@ -446,7 +501,7 @@ async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &Th
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "restore", false).await?;
-    let (id, snap) = repo.find_snapshot(spec).await?;
+    let (id, snap) = repo::find_snapshot(g, &location, &repo, spec).await?;
     let index = crate::repo::load_index(g, &repo, true).await?;
     let mut target =
         FsTarget::new(&a.target).map_err(|e| Error::io("cannot create the restore target", &a.target, e))?;
@@ -463,14 +518,19 @@ async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &Th
                 "snapshot_id": id.to_hex(),
                 "target": a.target.display().to_string(),
                 "files": stats.files, "dirs": stats.dirs, "symlinks": stats.symlinks,
-                "bytes": stats.bytes, "errors": stats.errors,
+                "bytes": stats.bytes, "errors": stats.errors, "unchanged": stats.unchanged,
                 "warnings": progress.warnings,
                 "duration_secs": secs,
             })
         );
     } else if !g.quiet {
+        let unchanged = if stats.unchanged > 0 {
+            format!(" ({} files already as in the snapshot were left alone)", stats.unchanged)
+        } else {
+            String::new()
+        };
         println!(
-            "restored {} files, {} dirs, {} links ({}) from snapshot {} to {} in {:.1} s",
+            "restored {} files, {} dirs, {} links ({}) from snapshot {} to {} in {:.1} s{unchanged}",
             stats.files,
             stats.dirs,
             stats.symlinks,
@@ -492,8 +552,15 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "check", false).await?;
+    let known = repo::Known::for_location(g, &location)?;
+    let memory = known.memory();
+    if a.missing.forget_missing {
+        repo::accept_missing(g, &repo, &memory).await?;
+    }
     let mut options = CheckOptions::default();
     options.read_data = a.read_data;
+    options.known_snapshots = memory.load(&repo.config().id)?.into_keys().collect();
+    options.now = Some(now());
     let cursor = match &a.read_data_subset {
         Some(spec) => {
             let (subset, cursor) = parse_subset(spec, repo.config().id.to_hex())?;
@@ -558,6 +625,13 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
     if errors > 0 {
         if !g.json {
             eprintln!("error: the repository has {errors} problem{} (see above)", if errors == 1 { "" } else { "s" });
+            if results.problems.iter().any(|p| matches!(p, cairn_core::CheckProblem::SnapshotWithheld { .. })) {
+                eprintln!(
+                    "hint: a withheld snapshot may come back (a store that is not consistent yet, or restored from \
+                     an older copy); nothing is deleted while it is missing. If it was removed on purpose, accept \
+                     it with `cairn check --forget-missing`"
+                );
+            }
         }
         return Ok(ExitCode::from(exit::DAMAGED));
     }
@@ -659,6 +733,12 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
     policy.yearly = a.keep_yearly.unwrap_or(0);
     policy.within_secs = a.keep_within.as_deref().map(parse_duration).transpose()?;
     policy.tags = a.keep_tag.clone();
+    policy.now = Some(now());
+    let known = repo::Known::for_location(g, &location)?;
+    let memory = known.memory();
+    if a.missing.forget_missing && !a.dry_run {
+        repo::accept_missing(g, &repo, &memory).await?;
+    }
 
     if !a.snapshots.is_empty() {
         let mut chosen: Vec<(SnapshotId, cairn_core::Snapshot)> = Vec::new();
@@ -668,10 +748,12 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
                 chosen.push(found);
             }
         }
+        let ids: Vec<SnapshotId> = chosen.iter().map(|(id, _)| *id).collect();
+        if !a.dry_run {
+            repo.forget_snapshots(&ids, &mut os_rng()).await?;
+            memory.forget(&repo.config().id, &ids)?;
+        }
         for (id, s) in &chosen {
-            if !a.dry_run {
-                repo.remove_snapshot(*id).await?;
-            }
             if !g.json && !g.quiet {
                 let verb = if a.dry_run { "would remove" } else { "removed" };
                 println!("{verb} snapshot {} of {} ({})", id.short(), s.hostname, local_time(s.time));
@@ -679,7 +761,7 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
         }
         let pruned = if a.prune {
             let ignored = chosen.iter().map(|(id, _)| *id).collect();
-            Some(run_prune(g, &repo, a.repack_threshold, a.dry_run, ignored).await?)
+            Some(run_prune(g, &repo, &memory, a.repack_threshold, a.dry_run, ignored).await?)
         } else {
             None
         };
@@ -696,29 +778,22 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
     }
 
     let snapshots = repo.list_snapshots().await?;
+    memory.remember(&repo.config().id, snapshots.iter().map(|(id, s)| (id, s)))?;
     let input: Vec<RetentionInput> = snapshots
         .iter()
         .filter(|(_, s)| a.host.as_ref().is_none_or(|h| &s.hostname == h))
         .map(|(id, s)| RetentionInput::of(*id, s, utc_offset(s.time)))
         .collect();
     let plan = plan_retention(&input, &policy);
+    let ids: Vec<SnapshotId> = plan.removed().collect();
     let mut removed = 0usize;
-    let mut failed = None;
     if !a.dry_run {
-        for id in plan.removed() {
-            match repo.remove_snapshot(id).await {
-                Ok(()) => removed += 1,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        repo.forget_snapshots(&ids, &mut os_rng()).await?;
+        memory.forget(&repo.config().id, &ids)?;
+        removed = ids.len();
     }
-    let pruned = match (&failed, a.prune) {
-        (None, true) => Some(run_prune(g, &repo, a.repack_threshold, a.dry_run, plan.removed().collect()).await?),
-        _ => None,
-    };
+    let pruned =
+        if a.prune { Some(run_prune(g, &repo, &memory, a.repack_threshold, a.dry_run, ids).await?) } else { None };
     if g.json {
         let groups: Vec<_> = plan
             .groups
@@ -767,9 +842,6 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
             println!("{kept} kept, {removed} removed");
         }
     }
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -789,43 +861,56 @@ pub(crate) fn parse_time(s: &str) -> Result<Timestamp, Error> {
 }
 
 async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
+    use cairn_core::StaleJudge;
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
-    let now = now();
-    let mut removed = Vec::new();
+    let store = cairn_core::LockStore {
+        storage: repo.storage().inner(),
+        keys: repo.keys(),
+        compression: repo.config().compression,
+    };
+    let listing = store.listing().await?;
+    let mut observer = cairn_std::Observer::for_repository(&repo.config().id);
+    let settings = repo.config().locks;
+    let me = cairn_std::lock_info(false, "unlock");
+    let by = format!("unlock on {} (process {})", me.hostname, me.pid);
+    let mut revoked = Vec::new();
     let mut kept = Vec::new();
-    for entry in repo.list_locks().await? {
-        let describe = |e: &cairn_core::LockEntry| match &e.info {
+    for holder in &listing.holders {
+        let describe = match holder.newest() {
             Some(i) => describe_lock(i),
-            None => format!("lock {} (unreadable)", entry_short(e)),
+            None => format!("lock {} (unreadable)", holder.id().to_hex().get(..8).unwrap_or_default()),
         };
-        if a.remove_all || entry.is_stale(now, &holder_is_dead) {
-            repo.remove_lock(entry.id).await?;
-            removed.push(describe(&entry));
+        if a.remove_all || observer.is_stale(holder, &settings) {
+            cairn_core::lease::revoke(store, holder, &by, &cairn_std::SystemClock, &mut os_rng()).await?;
+            revoked.push(describe);
         } else {
-            kept.push(describe(&entry));
+            let seen = observer.unchanged_for(holder);
+            kept.push(format!("{describe} (seen unchanged here for {})", cairn_core::Span(seen.as_secs() as i64)));
         }
     }
+    observer.save();
     if g.json {
-        println!("{}", json!({ "removed": removed, "kept": kept }));
+        println!("{}", json!({ "revoked": revoked, "kept": kept }));
     } else if !g.quiet {
-        for r in &removed {
-            println!("removed stale lock: {r}");
+        for r in &revoked {
+            println!("revoked stale lock: {r} (its process, if it is only paused, stops at its next check)");
         }
         for k in &kept {
             println!("kept active lock: {k}");
         }
-        if removed.is_empty() && kept.is_empty() {
+        if revoked.is_empty() && kept.is_empty() {
             println!("the repository has no locks");
         } else if !kept.is_empty() {
-            println!("active locks are kept; use --remove-all only if no other cairn uses the repository");
+            println!(
+                "a lock counts as stale once this machine has seen it unchanged for {} (run unlock again then), or \
+                 at once if its process is gone from this machine; --remove-all revokes every lock, only when no \
+                 other cairn uses the repository",
+                cairn_core::Span(i64::from(settings.stale_after_secs))
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn entry_short(e: &cairn_core::LockEntry) -> String {
-    e.id.to_hex().chars().take(8).collect()
 }
 
 async fn prune_cmd(g: &Global, session: &Session, a: &PruneArgs) -> Result<ExitCode, Error> {
@@ -835,7 +920,12 @@ async fn prune_cmd(g: &Global, session: &Session, a: &PruneArgs) -> Result<ExitC
     if !a.dry_run {
         repo.storage().inner().ensure_deletes_allowed("prune").await?;
     }
-    let stats = run_prune(g, &repo, a.repack_threshold, a.dry_run, Vec::new()).await?;
+    let known = repo::Known::for_location(g, &location)?;
+    let memory = known.memory();
+    if a.missing.forget_missing && !a.dry_run {
+        repo::accept_missing(g, &repo, &memory).await?;
+    }
+    let stats = run_prune(g, &repo, &memory, a.repack_threshold, a.dry_run, Vec::new()).await?;
     if g.json {
         println!("{}", json!({ "dry_run": a.dry_run, "prune": prune_json(&stats) }));
     }
@@ -847,6 +937,7 @@ async fn prune_cmd(g: &Global, session: &Session, a: &PruneArgs) -> Result<ExitC
 async fn run_prune(
     g: &Global,
     repo: &Repo,
+    memory: &cairn_std::known::Memory<'_>,
     repack_threshold: u8,
     dry_run: bool,
     ignored: Vec<SnapshotId>,
@@ -854,9 +945,31 @@ async fn run_prune(
     let mut options = PruneOptions::default();
     options.repack_threshold_percent = repack_threshold;
     options.ignore_snapshots = ignored;
-    let plan = plan_prune(repo, &options).await?;
+    options.known_snapshots = memory.load(&repo.config().id)?.into_keys().collect();
+    let plan = match plan_prune(repo, &options).await {
+        Ok(plan) => plan,
+        Err(cairn_core::Error::SnapshotsWithheld { .. }) => {
+            let all = repo.snapshots().await?;
+            let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
+            let missing = cairn_std::known::withheld(repo, memory, present).await?;
+            return Err(cairn_std::known::withheld_error(&missing, "nothing was pruned"));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let p = plan.stats;
     let text = !g.json && !g.quiet;
+    if text && !plan.withdrawn.is_empty() {
+        println!(
+            "{} snapshots written after their backup's lock was revoked (never reported saved) will be removed",
+            plan.withdrawn.len()
+        );
+    }
+    if text && !plan.resurrected.is_empty() {
+        println!(
+            "{} packs condemned by an interrupted prune hold data snapshots need: they go back into the index",
+            plan.resurrected.len()
+        );
+    }
     if text {
         println!(
             "{} snapshots need {} blobs ({}); {} blobs ({}) are unused",
@@ -1112,6 +1225,11 @@ async fn stats_cmd(g: &Global, session: &Session) -> Result<ExitCode, Error> {
                 "unique_raw_bytes": raw, "unique_stored_bytes": stored,
                 "packs": packs, "pack_bytes": pack_bytes,
                 "compression_ratio": compression, "deduplication_ratio": dedup,
+                "locks": {
+                    "stale_after_secs": repo.config().locks.stale_after_secs,
+                    "refresh_every_secs": repo.config().locks.refresh_every_secs,
+                    "settle_millis": repo.config().locks.settle_millis,
+                },
             })
         );
     } else if !g.quiet {
@@ -1121,6 +1239,13 @@ async fn stats_cmd(g: &Global, session: &Session) -> Result<ExitCode, Error> {
         println!("stored:           {} after compression ({compression:.2}x)", bytes(stored));
         println!("packs:            {} holding {}", packs, bytes(pack_bytes));
         println!("deduplication:    {dedup:.2}x (restore size / unique data)");
+        let l = repo.config().locks;
+        println!(
+            "locks:            stale once unchanged for {}, refreshed every {}, settle {} ms",
+            cairn_core::Span(i64::from(l.stale_after_secs)),
+            cairn_core::Span(i64::from(l.refresh_every_secs)),
+            l.settle_millis
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,9 @@
 //! | 10 | there is no repository at the location given |
 //! | 11 | the repository is locked by another process |
 //! | 12 | wrong password |
+//! | 13 | this process's lock was revoked by another process (it judged the lock stale): it stopped before writing or deleting anything more |
+//! | 130 | stopped by Ctrl-C (SIGINT): the lock was given back, nothing half-done was left in place |
+//! | 143 | stopped by SIGTERM: as for Ctrl-C |
 
 use std::process::ExitCode;
 
@@ -27,6 +30,13 @@ pub(crate) fn for_error(e: &Error) -> ExitCode {
         ErrorKind::RepositoryNotFound => 10,
         ErrorKind::Locked => 11,
         ErrorKind::WrongPassword => 12,
+        ErrorKind::LockLost => 13,
         _ => 1,
     })
+}
+
+/// The exit code after a stop signal: 128 + its number, as shells report it (130 for Ctrl-C,
+/// 143 for SIGTERM).
+pub(crate) fn for_signal(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(1)
 }

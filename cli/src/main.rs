@@ -6,6 +6,7 @@
 //! [`exit`] and in the README.
 
 mod args;
+mod cat;
 mod commands;
 mod destinations;
 mod exit;

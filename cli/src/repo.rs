@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::cell::RefCell;
 use std::time::Duration;
 
-use cairn_core::{FileKind, Handle, Id, Repository, Storage};
+use cairn_core::{FileKind, Handle, Repository, Storage};
 use cairn_std::{
     Access, Credentials, DestinationUrl, Error, ErrorKind, LockKeeper, Secret, lock_repository, parse_destination,
     paths, read_only_error,
@@ -207,15 +207,14 @@ pub(crate) fn ask_secret(prompt: &str, again: Option<&str>) -> Result<Secret, Er
     Ok(Secret::new(first.into_bytes()))
 }
 
-/// A repository as the commands use it: its destination wrapped to keep this process's lock.
+/// A repository as the commands use it: its destination wrapped to hold this process's lease.
 pub(crate) type Repo = Repository<LockKeeper<Access>>;
 
-/// The locks this run of cairn took, released when the command ends however it ends (a lock
-/// left behind by a killed process is recognised as stale on this host, and everywhere after
-/// 30 minutes).
+/// The leases this run of cairn took: kept alive beside the command ([`Session::keep_alive`])
+/// and given back when the command ends, however it ends (Ctrl-C and SIGTERM included).
 #[derive(Debug, Default)]
 pub(crate) struct Session {
-    held: RefCell<Vec<(Location, Id)>>,
+    keepers: RefCell<Vec<LockKeeper<Access>>>,
 }
 
 impl Session {
@@ -229,7 +228,7 @@ impl Session {
         exclusive: bool,
     ) -> Result<(), Error> {
         // Operations that only read; every other one writes to the repository.
-        const READERS: [&str; 6] = ["ls", "restore", "check", "stats", "diff", "dump"];
+        const READERS: [&str; 7] = ["ls", "restore", "check", "stats", "diff", "dump", "cat"];
         let writes = exclusive || !READERS.contains(&operation);
         // A read-only destination is never written, so it is read without a lock (like
         // `restic --no-lock`), and anything that would write is refused before it starts.
@@ -247,21 +246,105 @@ impl Session {
             None => Duration::ZERO,
         };
         lock_repository(repo, operation, exclusive, wait).await?;
-        if let Some(id) = repo.storage().held_id() {
-            self.held.borrow_mut().push((location.clone(), id));
-        }
+        self.keepers.borrow_mut().push(repo.storage().clone());
         Ok(())
     }
 
-    /// Removes every lock taken (best effort).
+    /// Keeps every lease taken alive; never finishes (run it beside the command).
+    pub(crate) async fn keep_alive(&self) {
+        cairn_std::keep_alive(&self.keepers).await;
+    }
+
+    /// Gives back every lease taken (best effort: one left behind goes stale).
     pub(crate) async fn release(&self) {
-        let held = self.held.take();
-        for (location, id) in held {
-            if let Ok(backend) = location.backend() {
-                let _ = backend.remove(&Handle::new(FileKind::Lock, id)).await;
-            }
+        let keepers = self.keepers.take();
+        for k in keepers {
+            k.release().await;
         }
     }
+}
+
+/// Where this machine remembers a repository's snapshots, to notice a store that withholds
+/// some: the catalog for a catalog destination, else files in the data directory.
+#[derive(Debug)]
+pub(crate) enum Known {
+    Catalog(cairn_std::catalog::Catalog),
+    Files(std::path::PathBuf),
+}
+
+impl Known {
+    pub(crate) fn for_location(global: &Global, location: &Location) -> Result<Self, Error> {
+        if location.name.is_some() {
+            return Ok(Self::Catalog(open_catalog(global)?));
+        }
+        Ok(Self::Files(cairn_std::known::default_dir()?))
+    }
+
+    pub(crate) fn memory(&self) -> cairn_std::known::Memory<'_> {
+        match self {
+            Self::Catalog(c) => cairn_std::known::Memory::Catalog(c),
+            Self::Files(dir) => cairn_std::known::Memory::Files(dir.clone()),
+        }
+    }
+}
+
+/// Finds a snapshot by id, prefix or `latest`. For `latest`, refuses when a snapshot this
+/// machine saw, newer than the newest the store lists, is missing and not recorded as forgotten:
+/// a rolled-back or withholding store would otherwise give an older version without a word.
+pub(crate) async fn find_snapshot(
+    global: &Global,
+    location: &Location,
+    repo: &Repo,
+    spec: &str,
+) -> Result<(cairn_core::SnapshotId, cairn_core::Snapshot), Error> {
+    let found = repo.find_snapshot(spec).await?;
+    if spec == "latest" {
+        let known = Known::for_location(global, location)?;
+        let memory = known.memory();
+        let all = repo.snapshots().await?;
+        memory.remember(&repo.config().id, all.valid.iter().map(|(id, s)| (id, s)))?;
+        let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
+        let newer: Vec<_> = cairn_std::known::withheld(repo, &memory, present)
+            .await?
+            .into_iter()
+            .filter(|(_, r)| r.time >= found.1.time.secs)
+            .collect();
+        if !newer.is_empty() {
+            return Err(cairn_std::known::withheld_error(
+                &newer,
+                &format!(
+                    "`latest` would be the older snapshot {}; name a snapshot by id to restore it anyway",
+                    found.0.short()
+                ),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// `--forget-missing`: stops expecting the snapshots this machine saw in `repo` that are now
+/// missing, and says which.
+pub(crate) async fn accept_missing(
+    global: &Global,
+    repo: &Repo,
+    memory: &cairn_std::known::Memory<'_>,
+) -> Result<(), Error> {
+    let all = repo.snapshots().await?;
+    let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
+    let missing = cairn_std::known::withheld(repo, memory, present).await?;
+    let ids: Vec<cairn_core::SnapshotId> = missing.iter().map(|(id, _)| *id).collect();
+    memory.forget(&repo.config().id, &ids)?;
+    if !global.quiet {
+        for (id, r) in &missing {
+            eprintln!(
+                "no longer expecting snapshot {} (from {}, {}): accepted as gone",
+                id.short(),
+                r.hostname,
+                cairn_std::local_time(cairn_core::Timestamp::new(r.time, 0))
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Parses a --retry-lock duration: a number with s, m or h (`30s`, `5m`, `2h`).

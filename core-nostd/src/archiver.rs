@@ -190,6 +190,7 @@ where
         program: options.program.clone(),
         excludes: options.excludes.clone(),
         stats,
+        lease: repo.storage().lease_token(),
     };
     let snapshot_id = repo.save_snapshot(&snapshot, rng).await?;
     Ok(BackupResults { snapshot_id, snapshot })
@@ -927,7 +928,7 @@ impl<'a, 'r, S: Storage, W: Worker, R: CryptoRng> Saver<'a, 'r, S, W, R> {
     }
 
     async fn write_index(&mut self) -> Result<(), Error> {
-        let file = IndexFile { packs: mem::take(&mut self.unsaved) };
+        let file = IndexFile::of(mem::take(&mut self.unsaved));
         self.repo.save_index_file(&file, self.rng).await?;
         self.stats.index_files_written += 1;
         Ok(())

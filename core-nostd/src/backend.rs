@@ -221,6 +221,19 @@ pub trait Storage {
 
     /// Removes an object. Removing an object that does not exist is not an error.
     async fn remove(&self, handle: &Handle) -> Result<(), IoError>;
+
+    /// A point after which the engine relies on holding its lease: a wrapper that holds one
+    /// ([`crate::Leased`]) reads it back here and fails if it was lost. Prune calls it between
+    /// condemning packs and deleting them (FORMAT.md section 6.2). The default does nothing.
+    async fn fence(&self) -> Result<(), IoError> {
+        Ok(())
+    }
+
+    /// The token of the lease held through this store, if any: a backup records it in its
+    /// snapshot (FORMAT.md section 6.1). The default is none.
+    fn lease_token(&self) -> Option<[u8; 16]> {
+        None
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for &S {
@@ -241,6 +254,12 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
         (**self).remove(handle).await
+    }
+    async fn fence(&self) -> Result<(), IoError> {
+        (**self).fence().await
+    }
+    fn lease_token(&self) -> Option<[u8; 16]> {
+        (**self).lease_token()
     }
 }
 
@@ -280,6 +299,12 @@ impl<S: Storage> Storage for ReadOnly<S> {
     }
     async fn remove(&self, _: &Handle) -> Result<(), IoError> {
         Err(IoError::from_kind(IoErrorKind::ReadOnly))
+    }
+    async fn fence(&self) -> Result<(), IoError> {
+        self.0.fence().await
+    }
+    fn lease_token(&self) -> Option<[u8; 16]> {
+        self.0.lease_token()
     }
 }
 

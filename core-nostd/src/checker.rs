@@ -44,6 +44,12 @@ pub struct CheckOptions {
     pub read_data: bool,
     /// Read and verify only these packs (instead of all of them with `read_data`).
     pub read_data_subset: Option<DataSubset>,
+    /// Snapshots the caller remembers this repository having (FORMAT.md section 6.3): one that
+    /// is missing and not recorded as forgotten is reported as withheld, an error.
+    pub known_snapshots: BTreeSet<SnapshotId>,
+    /// The caller's time: snapshots dated more than [`FUTURE_TOLERANCE_SECS`] after it are
+    /// reported (a warning). `None` checks nothing.
+    pub now: Option<crate::Timestamp>,
 }
 
 /// Which packs a partial data check reads. Each way covers the whole repository over successive
@@ -167,6 +173,33 @@ pub enum CheckProblem {
         /// Size in storage.
         stored: u64,
     },
+    /// A snapshot the caller remembers is missing, and no index object records it as forgotten:
+    /// the store withholds it (rolled back, not yet consistent, or hostile), or another program
+    /// deleted it.
+    SnapshotWithheld {
+        /// Its id.
+        id: SnapshotId,
+    },
+    /// A snapshot written after the lease of its backup was revoked (a warning): never reported
+    /// saved, possibly missing data; prune removes it.
+    SnapshotWithdrawn {
+        /// Its id.
+        id: SnapshotId,
+    },
+    /// A snapshot dated after the checker's time (a warning): written by a machine whose
+    /// clock was wrong. It never decides what `--keep-within` keeps.
+    SnapshotInFuture {
+        /// Its id.
+        id: SnapshotId,
+        /// How many seconds after the checker's time it is dated.
+        ahead_secs: i64,
+    },
+    /// A valid snapshot needs blobs that only a condemned pack holds (a warning): left by a
+    /// prune that lost its lease; the next prune lists the pack in the index again.
+    CondemnedPackNeeded {
+        /// The pack.
+        pack: PackId,
+    },
     /// A pack no index mentions (a warning).
     PackUnreferenced {
         /// The pack.
@@ -245,7 +278,14 @@ pub enum CheckProblem {
 impl CheckProblem {
     /// True for errors; false for warnings (a pack nothing refers to).
     pub fn is_error(&self) -> bool {
-        !matches!(self, Self::PackUnreferenced { .. } | Self::UnusedBlobs { .. })
+        !matches!(
+            self,
+            Self::PackUnreferenced { .. }
+                | Self::UnusedBlobs { .. }
+                | Self::SnapshotWithdrawn { .. }
+                | Self::SnapshotInFuture { .. }
+                | Self::CondemnedPackNeeded { .. }
+        )
     }
 }
 
@@ -272,6 +312,28 @@ impl fmt::Display for CheckProblem {
                  (`cairn prune` reclaims them)"
             ),
             Self::SnapshotUnreadable { id, error } => write!(f, "snapshot {id}: {error}"),
+            Self::SnapshotWithheld { id } => write!(
+                f,
+                "snapshot {id} is missing: this machine saw it in the repository, and nothing records it as \
+                 forgotten (the store may have been rolled back, not show everything yet, or be withholding it)"
+            ),
+            Self::SnapshotWithdrawn { id } => write!(
+                f,
+                "snapshot {id} was written after its backup's lock had been revoked: it was never reported saved \
+                 and may lack data (`cairn prune` removes it)"
+            ),
+            Self::SnapshotInFuture { id, ahead_secs } => write!(
+                f,
+                "snapshot {} is dated {} after now (the clock of the machine that wrote it was wrong); \
+                 it never decides what --keep-within keeps",
+                id.short(),
+                crate::time::Span(*ahead_secs)
+            ),
+            Self::CondemnedPackNeeded { pack } => write!(
+                f,
+                "pack {pack} is condemned (to be deleted) but holds blobs snapshots need: left by a prune that \
+                 lost its lock; the next `cairn prune` lists it in the index again"
+            ),
             Self::TreeUnreadable { snapshot, path, tree, error } => {
                 write!(f, "snapshot {}: directory {} (tree {tree}): {error}", snapshot.short(), DisplayPath(path))
             }
@@ -332,6 +394,8 @@ pub struct CheckStats {
     pub subset_last: Option<PackId>,
     /// Memory of the in-memory index built from the index objects.
     pub index_memory: Option<crate::index::IndexMemory>,
+    /// Condemned packs still stored (a prune deletes them).
+    pub packs_condemned: u64,
 }
 
 /// The outcome of [`check`].
@@ -384,7 +448,8 @@ where
         }
         results.stats.index_files += 1;
     }
-    let index = Index::from_files(files.iter())?;
+    let mut index = Index::from_files(files.iter())?;
+    let forgotten: BTreeSet<SnapshotId> = files.iter().flat_map(|f| f.forgotten.iter().copied()).collect();
     results.stats.index_memory = Some(index.memory());
     let mut indexed_blobs: BTreeMap<PackId, Vec<IndexBlob>> = BTreeMap::new();
     for file in &files {
@@ -410,13 +475,25 @@ where
         }
     }
     for (&id, &size) in &stored {
-        if index.pack(&PackId(id)).is_none() {
+        if index.is_condemned(&PackId(id)) {
+            results.stats.packs_condemned += 1;
+        } else if index.pack(&PackId(id)).is_none() {
             results.problems.push(CheckProblem::PackUnreferenced { pack: PackId(id), size });
+        }
+    }
+    // Condemned packs are not in the index but still readable: a blob only they hold is
+    // found there (and reported below).
+    let live_packs: BTreeSet<PackId> = index.packs().iter().map(|p| p.id).collect();
+    for id in index.condemned().clone() {
+        if let Some(&size) = stored.get(&id.0)
+            && let Ok(pack) = repo.index_entry_from_header(id, size).await
+        {
+            index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
         }
     }
 
     // Snapshots and trees.
-    let snapshots = load_snapshots(repo, &mut results).await?;
+    let snapshots = load_snapshots(repo, &options.known_snapshots, &forgotten, options.now, &mut results).await?;
     let mut seen_trees = BTreeSet::new();
     // One bit per indexed blob: used by some snapshot.
     let mut used = alloc::vec![0u64; index.len().div_ceil(64)];
@@ -428,6 +505,15 @@ where
     for tree in &seen_trees {
         mark(&mut used, index.position(BlobType::Tree, tree));
     }
+    let mut needed_condemned = BTreeSet::new();
+    for (i, (_, _, location)) in index.iter().enumerate() {
+        if !live_packs.contains(&location.pack) && used.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+            needed_condemned.insert(location.pack);
+        }
+    }
+    for pack in needed_condemned {
+        results.problems.push(CheckProblem::CondemnedPackNeeded { pack });
+    }
     // Unreadable snapshots or trees hide what they use: no count of unused blobs then.
     let unreadable = results
         .problems
@@ -436,7 +522,7 @@ where
     if !unreadable {
         let (mut blobs, mut bytes) = (0u64, 0u64);
         for (i, (_, _, location)) in index.iter().enumerate() {
-            if used.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) == 0) {
+            if live_packs.contains(&location.pack) && used.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) == 0) {
                 blobs += 1;
                 bytes += u64::from(location.length);
             }
@@ -510,17 +596,50 @@ where
     Ok(results)
 }
 
+/// The valid snapshots' root trees. Reports unreadable, withdrawn, withheld and future-dated
+/// snapshots.
 async fn load_snapshots<S: Storage>(
     repo: &Repository<S>,
+    known: &BTreeSet<SnapshotId>,
+    forgotten: &BTreeSet<SnapshotId>,
+    now: Option<crate::Timestamp>,
     results: &mut CheckResults,
 ) -> Result<Vec<(SnapshotId, BlobId)>, Error> {
-    let mut out = Vec::new();
+    let mut loaded = Vec::new();
+    let mut present = BTreeSet::new();
     for id in repo.list(FileKind::Snapshot).await? {
         let id = SnapshotId(id);
+        present.insert(id);
         match repo.load_snapshot(id).await {
-            Ok(s) => out.push((id, s.tree)),
+            Ok(s) => loaded.push((id, s)),
             Err(error) => results.problems.push(CheckProblem::SnapshotUnreadable { id, error }),
         }
+    }
+    for id in known.iter().filter(|id| !present.contains(id) && !forgotten.contains(id)) {
+        results.problems.push(CheckProblem::SnapshotWithheld { id: *id });
+    }
+    let locks = if loaded.iter().any(|(_, s)| s.lease.is_some()) {
+        let store = crate::lock::LockStore {
+            storage: repo.storage(),
+            keys: repo.keys(),
+            compression: repo.config().compression,
+        };
+        store.listing().await?
+    } else {
+        crate::lock::LockListing::default()
+    };
+    let mut out = Vec::new();
+    for (id, s) in loaded {
+        if s.lease.is_some_and(|t| locks.withdraws(&t, &id)) {
+            results.problems.push(CheckProblem::SnapshotWithdrawn { id });
+            continue;
+        }
+        if let Some(now) = now
+            && s.time.secs > now.secs.saturating_add(crate::snapshot::FUTURE_TOLERANCE_SECS)
+        {
+            results.problems.push(CheckProblem::SnapshotInFuture { id, ahead_secs: s.time.secs - now.secs });
+        }
+        out.push((id, s.tree));
     }
     Ok(out)
 }

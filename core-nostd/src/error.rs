@@ -384,16 +384,23 @@ pub enum Error {
     },
     /// Removing this key would leave the repository with no way to open it.
     LastKey,
-    /// Another process holds a lock that conflicts with the one asked for.
+    /// Another process holds a lease that conflicts with the one asked for.
     Locked {
-        /// The conflicting lock object.
+        /// One of its lock objects ([`Id::ZERO`] if it kept coming back while being revoked).
         id: Id,
         /// What it says, if it can be read.
         holder: Option<Box<crate::lock::LockInfo>>,
     },
-    /// A lock this process held was removed or taken over (it was judged stale): the operation
-    /// must stop before it writes or deletes anything more.
+    /// The lease this process held was revoked or removed (another process judged it stale):
+    /// the operation stopped before it wrote or deleted anything more.
     LockLost,
+    /// Snapshots the caller remembers are missing, and nothing records them as forgotten: the
+    /// store withholds them (FORMAT.md section 6.3). Deleting data now could make them
+    /// unrecoverable.
+    SnapshotsWithheld {
+        /// Their ids.
+        ids: Vec<crate::id::SnapshotId>,
+    },
     /// The caller asked the operation to stop (see [`Progress::cancelled`](crate::Progress::cancelled)).
     Cancelled,
 }
@@ -415,6 +422,18 @@ impl Error {
         match self {
             Self::Decode { .. } | Self::Corrupt { .. } | Self::BlobNotInIndex { .. } => true,
             Self::Storage { source, .. } => matches!(source.kind(), IoErrorKind::NotFound | IoErrorKind::InvalidData),
+            _ => false,
+        }
+    }
+
+    /// True if this error, or the storage error it wraps, is [`Error::LockLost`] (the leased
+    /// store reports a lost lease through the storage call that found it).
+    pub fn is_lock_lost(&self) -> bool {
+        match self {
+            Self::LockLost => true,
+            Self::Storage { source, .. } => {
+                source.inner().and_then(|e| e.downcast_ref::<Self>()).is_some_and(|e| matches!(e, Self::LockLost))
+            }
             _ => false,
         }
     }
@@ -479,12 +498,35 @@ impl fmt::Display for Error {
                 h.hostname,
                 id.to_hex().get(..8).unwrap_or_default()
             ),
+            Self::Locked { id, holder: None } if *id == Id::ZERO => {
+                f.write_str("the repository is locked by a process that keeps refreshing its lock after it was revoked")
+            }
             Self::Locked { id, holder: None } => {
-                write!(f, "the repository is locked by lock {}, which cannot be read", id.to_hex().get(..8).unwrap_or_default())
+                write!(
+                    f,
+                    "the repository is locked by lock {}, which cannot be read",
+                    id.to_hex().get(..8).unwrap_or_default()
+                )
             }
             Self::LockLost => f.write_str(
-                "this process's repository lock was removed by another process (it had not been refreshed for 30 minutes)",
+                "this process's repository lock was revoked by another process, which judged it stale (not \
+                 refreshed for the repository's stale age, as when the machine sleeps or the process is stopped); \
+                 it stopped before writing or deleting anything more",
             ),
+            Self::SnapshotsWithheld { ids } => {
+                write!(
+                    f,
+                    "{} snapshot(s) this machine saw in the repository are missing, and nothing records them as forgotten:",
+                    ids.len()
+                )?;
+                for id in ids.iter().take(5) {
+                    write!(f, " {}", id.short())?;
+                }
+                if ids.len() > 5 {
+                    write!(f, " and {} more", ids.len() - 5)?;
+                }
+                Ok(())
+            }
             Self::Cancelled => f.write_str("cancelled"),
         }
     }

@@ -9,7 +9,7 @@
 //!   a backup go to a small sorted side table that is merged in from time to time. The same blob in
 //!   several packs (two backups racing, or a crash before an index was written) is kept once.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::mem::size_of;
 
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::{BlobType, MAX_BLOB_LEN};
 use crate::error::{DecodeError, Error, ObjectKind};
-use crate::id::{BlobId, Id, IndexId, PackId};
+use crate::id::{BlobId, Id, IndexId, PackId, SnapshotId};
 use crate::pack::PackEntry;
 
 /// The largest index object accepted (sealed or decompressed), 256 MiB.
@@ -60,18 +60,47 @@ pub struct IndexPack {
 pub struct IndexFile {
     /// The packs it describes.
     pub packs: Vec<IndexPack>,
+    /// Packs a prune has *condemned*: no longer part of the index, to be deleted (appended
+    /// field). Backups never reuse or adopt them; readers may still read them while they exist.
+    /// See FORMAT.md section 6.2.
+    #[serde(skip)]
+    pub condemned: Vec<PackId>,
+    /// Snapshots removed on purpose (by `forget`, `prune`, `repair`): a snapshot remembered
+    /// and now missing is *withheld* unless it is named here (appended field, after
+    /// `condemned`). See FORMAT.md section 6.3.
+    #[serde(skip)]
+    pub forgotten: Vec<SnapshotId>,
 }
 
 impl IndexFile {
-    /// The plaintext form.
+    /// An index object listing `packs` and nothing else.
+    pub fn of(packs: Vec<IndexPack>) -> Self {
+        Self { packs, ..Self::default() }
+    }
+
+    /// The plaintext form. The appended lists are left out from the first one that is empty
+    /// with all after it, so index objects without them keep their exact bytes.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        let mut out = postcard::to_allocvec(self).unwrap_or_default();
+        if !self.condemned.is_empty() || !self.forgotten.is_empty() {
+            out.extend_from_slice(&postcard::to_allocvec(&self.condemned).unwrap_or_default());
+        }
+        if !self.forgotten.is_empty() {
+            out.extend_from_slice(&postcard::to_allocvec(&self.forgotten).unwrap_or_default());
+        }
+        out
     }
 
     /// Decodes and checks a plaintext index object: every blob must lie inside its pack.
     pub fn decode(id: IndexId, bytes: &[u8]) -> Result<Self, Error> {
         let err = |e| Error::decode(ObjectKind::Index, id, e);
-        let file: Self = postcard::from_bytes(bytes).map_err(|e: postcard::Error| err(e.into()))?;
+        let (mut file, rest) = postcard::take_from_bytes::<Self>(bytes).map_err(|e: postcard::Error| err(e.into()))?;
+        if let Some((condemned, rest)) = crate::appended::field(rest).map_err(err)? {
+            file.condemned = condemned;
+            if let Some((forgotten, _)) = crate::appended::field(rest).map_err(err)? {
+                file.forgotten = forgotten;
+            }
+        }
         for pack in &file.packs {
             for b in &pack.blobs {
                 let end = u64::from(b.offset) + u64::from(b.length);
@@ -148,6 +177,8 @@ pub struct Index {
     entries: Vec<Entry>,
     /// Recently added entries, merged into `entries` when large.
     recent: BTreeMap<([u8; 32], u32), Entry>,
+    /// Packs some index object condemns: left out of the index (see [`IndexFile::condemned`]).
+    condemned: BTreeSet<PackId>,
 }
 
 /// Entries kept in the side table before a merge.
@@ -173,15 +204,21 @@ impl Index {
     }
 
     /// Builds the index from decoded index objects in one pass, with exactly sized storage.
+    /// A pack that any of them condemns is left out, even where another still lists it (a
+    /// prune between writing its new index objects and removing the old ones).
     pub fn from_files<'a>(files: impl IntoIterator<Item = &'a IndexFile> + Clone) -> Result<Self, Error> {
-        let total: usize = files.clone().into_iter().map(IndexFile::blob_count).sum();
         let mut index = Self::new();
+        for file in files.clone() {
+            index.condemned.extend(file.condemned.iter().copied());
+        }
+        let total: usize = files.clone().into_iter().map(IndexFile::blob_count).sum();
         index
             .entries
             .try_reserve_exact(total)
             .map_err(|_| Error::InvalidParameter { name: "index", reason: "not enough memory to hold the index" })?;
+        let condemned = core::mem::take(&mut index.condemned);
         for file in files {
-            for pack in &file.packs {
+            for pack in file.packs.iter().filter(|p| !condemned.contains(&p.id)) {
                 let pos = index.pack_position(pack.id, pack.blob_type, pack.size)?;
                 for b in &pack.blobs {
                     index.entries.push(make_entry(b.id, pos, pack.blob_type, b.offset, b.length, b.raw_len));
@@ -191,6 +228,7 @@ impl Index {
         index.entries.sort_unstable_by_key(Entry::key);
         index.entries.dedup_by_key(|e| e.key());
         index.entries.shrink_to_fit();
+        index.condemned = condemned;
         Ok(index)
     }
 
@@ -282,6 +320,17 @@ impl Index {
         self.find(&(id.0.0, blob_type as u32)).is_some()
     }
 
+    /// True if an index object condemns this pack: it is to be deleted, and a backup must
+    /// neither reuse its blobs nor adopt it.
+    pub fn is_condemned(&self, id: &PackId) -> bool {
+        self.condemned.contains(id)
+    }
+
+    /// The packs index objects condemn.
+    pub fn condemned(&self) -> &BTreeSet<PackId> {
+        &self.condemned
+    }
+
     /// Every pack known to the index.
     pub fn packs(&self) -> &[PackInfo] {
         &self.packs
@@ -366,9 +415,7 @@ mod tests {
 
     #[test]
     fn lookup_merge_and_types() {
-        let f = IndexFile {
-            packs: alloc::vec![pack_of(1, 0..1000, BlobType::Data), pack_of(2, 500..1500, BlobType::Data)],
-        };
+        let f = IndexFile::of(alloc::vec![pack_of(1, 0..1000, BlobType::Data), pack_of(2, 500..1500, BlobType::Data)]);
         let mut idx = Index::from_files([&f]).unwrap();
         assert_eq!(idx.len(), 1500);
         assert_eq!(idx.get(BlobType::Data, &bid(7)).unwrap().raw_len, 8);
@@ -391,10 +438,32 @@ mod tests {
     }
 
     #[test]
+    fn appended_lists_round_trip_and_condemned_packs_stay_out() {
+        let plain = IndexFile::of(alloc::vec![pack_of(1, 0..3, BlobType::Data), pack_of(2, 3..6, BlobType::Data)]);
+        let bytes = plain.encode();
+        assert_eq!(IndexFile::decode(IndexId::default(), &bytes).unwrap(), plain);
+        let mut condemning = plain.clone();
+        condemning.condemned = alloc::vec![PackId(Id([2; 32]))];
+        let with = condemning.encode();
+        assert!(with.starts_with(&bytes) && with.len() > bytes.len());
+        assert_eq!(IndexFile::decode(IndexId::default(), &with).unwrap(), condemning);
+        let forgetting = IndexFile { forgotten: alloc::vec![SnapshotId(Id([9; 32]))], ..IndexFile::default() };
+        assert_eq!(IndexFile::decode(IndexId::default(), &forgetting.encode()).unwrap(), forgetting);
+        // A pack condemned by one object is out of the index even where another lists it.
+        let idx =
+            Index::from_files([&plain, &IndexFile { condemned: condemning.condemned.clone(), ..IndexFile::default() }])
+                .unwrap();
+        assert_eq!(idx.packs().len(), 1);
+        assert!(idx.is_condemned(&PackId(Id([2; 32]))));
+        assert!(idx.get(BlobType::Data, &bid(4)).is_none());
+        assert!(idx.get(BlobType::Data, &bid(1)).is_some());
+    }
+
+    #[test]
     fn decode_rejects_blobs_outside_their_pack() {
         let mut p = pack_of(1, 0..3, BlobType::Data);
         p.size = 10;
-        let f = IndexFile { packs: alloc::vec![p] };
+        let f = IndexFile::of(alloc::vec![p]);
         assert!(IndexFile::decode(IndexId::default(), &f.encode()).is_err());
     }
 }

@@ -49,6 +49,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod appended;
 mod archiver;
 mod backend;
 mod blob;
@@ -62,6 +63,8 @@ mod error;
 mod id;
 mod index;
 mod key;
+pub mod lease;
+mod leased;
 mod lock;
 mod pack;
 mod progress;
@@ -91,7 +94,7 @@ pub use chunker::{Chunker, ChunkerParams, GearTable};
 pub use compress::{
     Codec, Compression, Framer, frame_for_sealing, resize_for_overwrite, unframe, unframe_into, unframe_owned,
 };
-pub use config::{Config, FEATURE_ZSTD, FORMAT_VERSION, KNOWN_FEATURES, MAX_CONFIG_LEN};
+pub use config::{Config, FEATURE_LEASES, FEATURE_ZSTD, FORMAT_VERSION, KNOWN_FEATURES, LockSettings, MAX_CONFIG_LEN};
 pub use crypto::{
     AuthError, KdfError, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN, label,
     object_hash,
@@ -101,9 +104,11 @@ pub use error::{DecodeError, DisplayPath, Error, IoError, IoErrorKind, ObjectKin
 pub use id::{BlobId, ID_LEN, Id, IndexId, KeyId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPack, MAX_INDEX_LEN, PackInfo};
 pub use key::{KEY_VERSION, Kdf, KeyInfo, KeyObject, MAX_KEY_LEN};
+pub use lease::{Lease, LeaseClock, StaleJudge};
+pub use leased::Leased;
 pub use lock::{
-    EXCLUSIVE_LOCK_ID, HeldLock, LockEntry, LockInfo, MAX_LOCK_LEN, REFRESH_EVERY_SECS, STALE_AFTER_SECS,
-    read_lock_object, verify_lock_object, write_lock_object,
+    EXCLUSIVE_LOCK_ID, Holder, HostTag, LeaseFields, LockEntry, LockInfo, LockListing, LockStore, MAX_LOCK_LEN,
+    Revocation,
 };
 pub use pack::{
     FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry,
@@ -115,12 +120,12 @@ pub use repair::{
     RebuildIndexResults, RepairDrop, RepairOptions, RepairReason, RepairResults, SnapshotRepair, rebuild_index,
     repair_snapshots,
 };
-pub use repository::{IndexLoad, InitOptions, Repository, open_object, random_bytes, seal_object};
+pub use repository::{IndexLoad, InitOptions, Repository, SnapshotList, open_object, random_bytes, seal_object};
 pub use restorer::{RestoreStats, restore};
 pub use retention::{GroupPlan, KeepPolicy, KeepReason, Kept, RetentionInput, RetentionPlan, plan_retention};
-pub use snapshot::{BackupStats, MAX_SNAPSHOT_LEN, Snapshot};
-pub use source::{EntryKind, RestoreTarget, Source, SourceEntry};
-pub use time::Timestamp;
+pub use snapshot::{BackupStats, FUTURE_TOLERANCE_SECS, MAX_SNAPSHOT_LEN, Snapshot};
+pub use source::{EntryKind, Present, RestoreTarget, Source, SourceEntry};
+pub use time::{Span, Timestamp};
 pub use tree::{Metadata, NameError, Node, NodeKind, Tree, TreeProblem, join_path, split_absolute, validate_name};
 pub use walker::{Resolved, resolve, walk};
 pub use worker::{InlineWorker, Worker};

@@ -1,48 +1,40 @@
-//! Locks: who is using a repository, so that a prune never deletes what a running backup needs.
+//! Lock objects: what a lease looks like in storage.
 //!
 //! Terms:
-//! - **shared lock**: taken by everything that adds to or reads the repository (backup,
-//!   restore, check, forget, ...). Any number may be held at once. Stored as `locks/<random id>`.
-//! - **exclusive lock**: taken by operations that delete data (prune, repair). At most one, and
-//!   never while a shared lock is held. Stored under the fixed name `locks/ff..ff`
-//!   ([`EXCLUSIVE_LOCK_ID`]) with a create-new write, so that the store itself guarantees that
-//!   two exclusive holders can never both succeed.
-//! - **stale**: a lock not refreshed for [`STALE_AFTER_SECS`] (holders refresh every
-//!   [`REFRESH_EVERY_SECS`]), or one whose holder the caller knows is dead (same host, process
-//!   gone). Stale locks never block, and `cairn unlock` removes them.
+//! - **lock object**: a sealed object under `locks/<random id>` (label `cairn.lock`, at most
+//!   [`MAX_LOCK_LEN`]) saying who holds a lease, for what, and since when ([`LockInfo`]).
+//! - **token**: 16 random bytes naming one lease. A holder writes a new lock object under a new
+//!   random name at every refresh, with the same token and the next **sequence** number, and
+//!   removes the previous one only after reading it back as its own: the objects of one token
+//!   form a chain, and a lease is never brought back once someone removed or revoked it.
+//! - **holder** ([`Holder`]): the live lock objects of one token as a listing shows them, or
+//!   one object that cannot be read.
+//! - **tombstone**: a lock object overwritten by whoever judged its lease stale, marked
+//!   [`LockInfo::revoked`]. Its holder finds it at its next check and stops; a snapshot carrying
+//!   the token that was not there when the revocation completed is *withdrawn*.
 //!
-//! Taking a lock is write-then-check: write one's own lock, then list the others, and back off
-//! (remove one's own, report the holder) on a conflict. Whichever of two conflicting writers
-//! writes first, the other's listing sees it, so at most one proceeds (both may back off and
-//! retry). FORMAT.md section 6 gives the argument in full.
-//!
-//! Lock objects are sealed like every other object (label `cairn.lock`): the store never learns
-//! host or user names. The core reads no clock: the caller passes `now` everywhere.
+//! The protocol that uses them is in [`crate::lease`]; FORMAT.md section 6.1 gives the safety
+//! argument.
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
-use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{FileKind, Handle, Storage, WriteMode, write_new};
+use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode};
 use crate::compress::Compression;
 use crate::crypto::{Keys, NONCE_LEN, label};
 use crate::error::{Error, IoErrorKind, ObjectKind, StorageOp};
-use crate::id::Id;
-use crate::repository::{Repository, open_object, random_bytes, seal_object, storage_error};
+use crate::id::{Id, SnapshotId};
+use crate::repository::{open_object, seal_object, storage_error};
 use crate::time::Timestamp;
 
-/// The name of the exclusive lock.
+/// The name under which builds before lock format 2 wrote their exclusive lock. Such an object
+/// is read as any other lock object (its `exclusive` flag is set).
 pub const EXCLUSIVE_LOCK_ID: Id = Id([0xff; 32]);
 /// The largest lock object accepted.
 pub const MAX_LOCK_LEN: u64 = 64 * 1024;
-/// A lock not refreshed for this long is stale.
-pub const STALE_AFTER_SECS: i64 = 30 * 60;
-/// Holders refresh their lock this often.
-pub const REFRESH_EVERY_SECS: i64 = 5 * 60;
 
 /// What a lock object says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,17 +49,57 @@ pub struct LockInfo {
     pub username: String,
     /// The holder's process id.
     pub pid: u32,
-    /// When the lock was taken.
+    /// When the lease was taken (the holder's clock; shown to people, never compared).
     pub created: Timestamp,
-    /// When it was last refreshed.
+    /// When this object was written (the holder's clock; shown to people, never compared).
     pub refreshed: Timestamp,
-    /// Random bytes that tell this holder's lock from any other (a stale exclusive lock taken
-    /// over by someone else has another token).
+    /// The lease's token (see the [module docs](self)).
     pub token: [u8; 16],
+    /// Lock format 2 (appended group; absent in objects written by older builds).
+    #[serde(skip)]
+    pub lease: LeaseFields,
+}
+
+/// The appended group of a lock object (lock format 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseFields {
+    /// 0 for the first object of a lease, one more for each refresh.
+    pub sequence: u64,
+    /// Where the holder runs, precisely enough to tell on the same machine whether it is gone.
+    pub host: HostTag,
+    /// Set on a tombstone.
+    pub revoked: Option<Revocation>,
+}
+
+/// Identifies the holder's process on its machine. Zeros mean unknown: a holder is judged dead
+/// from its process only when the observer runs under the same boot and the same process-id
+/// namespace, where the process id means the same process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostTag {
+    /// The kernel's random boot id (`/proc/sys/kernel/random/boot_id`).
+    pub boot_id: [u8; 16],
+    /// The process-id namespace (the inode of `/proc/self/ns/pid`).
+    pub pid_namespace: u64,
+    /// The process's start time in clock ticks since boot (`/proc/self/stat`, field 22), which
+    /// tells the holder from a later process that got the same id.
+    pub process_start: u64,
+}
+
+/// Why a lock object is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Who revoked the lease, for people ("prune on host (process 42)").
+    pub by: String,
+    /// When, by the revoker's clock (shown to people; old tombstones are dropped by it).
+    pub at: Timestamp,
+    /// The snapshots carrying the token once no live object of the lease was left (they may
+    /// have been reported saved); `None` until then. Any other snapshot with the token is
+    /// withdrawn.
+    pub seen: Option<Vec<SnapshotId>>,
 }
 
 impl LockInfo {
-    /// A lock for `operation`, taken at `now`; the token is filled in by [`Repository::lock`].
+    /// A lock for `operation`, taken at `now`; [`crate::lease::acquire`] fills in the token.
     pub fn new(exclusive: bool, operation: &str, hostname: &str, username: &str, pid: u32, now: Timestamp) -> Self {
         Self {
             exclusive,
@@ -78,221 +110,190 @@ impl LockInfo {
             created: now,
             refreshed: now,
             token: [0; 16],
+            lease: LeaseFields::default(),
         }
     }
 
-    /// True if the lock was not refreshed for [`STALE_AFTER_SECS`] before `now`.
-    pub fn is_stale(&self, now: Timestamp) -> bool {
-        now.secs.saturating_sub(self.refreshed.secs) > STALE_AFTER_SECS
+    /// True for a tombstone.
+    pub fn is_revoked(&self) -> bool {
+        self.lease.revoked.is_some()
     }
 
     /// The plaintext form.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        let mut out = postcard::to_allocvec(self).unwrap_or_default();
+        if self.lease != LeaseFields::default() {
+            out.extend_from_slice(&postcard::to_allocvec(&self.lease).unwrap_or_default());
+        }
+        out
     }
 
     /// Decodes a plaintext lock.
     pub fn decode(id: Id, bytes: &[u8]) -> Result<Self, Error> {
-        postcard::from_bytes(bytes).map_err(|e: postcard::Error| Error::decode(ObjectKind::Lock, id, e.into()))
+        let err = |e| Error::decode(ObjectKind::Lock, id, e);
+        let (mut info, rest) = postcard::take_from_bytes::<Self>(bytes).map_err(|e: postcard::Error| err(e.into()))?;
+        if let Some((lease, _)) = crate::appended::field(rest).map_err(err)? {
+            info.lease = lease;
+        }
+        Ok(info)
     }
 }
 
-/// A lock found in the repository.
+/// A lock object found in the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockEntry {
-    /// Its id ([`EXCLUSIVE_LOCK_ID`] for the exclusive lock).
+    /// Its name.
     pub id: Id,
-    /// What it says, or `None` if it cannot be read (damaged, or vanished while listing).
+    /// What it says, or `None` if it cannot be read (damaged, foreign, or gone while listing).
     pub info: Option<LockInfo>,
 }
 
-impl LockEntry {
-    /// True for the exclusive lock.
-    pub fn is_exclusive(&self) -> bool {
-        self.id == EXCLUSIVE_LOCK_ID
+/// The live lock objects of one lease, or one lock object that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The lease's token; `None` for an unreadable object.
+    pub token: Option<[u8; 16]>,
+    /// Its live objects (never tombstones), at least one.
+    pub objects: Vec<LockEntry>,
+}
+
+impl Holder {
+    /// The newest object's description (the highest sequence), if readable.
+    pub fn newest(&self) -> Option<&LockInfo> {
+        self.objects.iter().filter_map(|e| e.info.as_ref()).max_by_key(|i| i.lease.sequence)
     }
 
-    /// True if the lock no longer counts: not refreshed in time, or its holder is known to be
-    /// gone (`dead`). An unreadable lock is never stale: only a person may remove it.
-    pub fn is_stale(&self, now: Timestamp, dead: &dyn Fn(&LockInfo) -> bool) -> bool {
-        self.info.as_ref().is_some_and(|i| i.is_stale(now) || dead(i))
+    /// True if the lease is exclusive. An unreadable object counts as exclusive: it may be one.
+    pub fn is_exclusive(&self) -> bool {
+        self.newest().is_none_or(|i| i.exclusive)
+    }
+
+    /// The id of one of its objects, to name it in messages.
+    pub fn id(&self) -> Id {
+        self.objects.first().map_or(Id::ZERO, |e| e.id)
     }
 }
 
-/// A lock this process holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldLock {
-    /// Its id.
-    pub id: Id,
-    /// What it says.
-    pub info: LockInfo,
+/// The lock objects of a repository, sorted into leases.
+#[derive(Debug, Clone, Default)]
+pub struct LockListing {
+    /// Every lease with at least one live object, and every unreadable object.
+    pub holders: Vec<Holder>,
+    /// Every tombstone.
+    pub tombstones: Vec<(Id, LockInfo)>,
+}
+
+impl LockListing {
+    /// Sorts `entries` into holders and tombstones.
+    pub fn new(entries: Vec<LockEntry>) -> Self {
+        let mut out = Self::default();
+        for entry in entries {
+            match &entry.info {
+                None => out.holders.push(Holder { token: None, objects: alloc::vec![entry] }),
+                Some(info) if info.is_revoked() => out.tombstones.push((entry.id, info.clone())),
+                Some(info) => {
+                    let token = info.token;
+                    match out.holders.iter_mut().find(|h| h.token == Some(token)) {
+                        Some(h) => h.objects.push(entry),
+                        None => out.holders.push(Holder { token: Some(token), objects: alloc::vec![entry] }),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The live objects of `token`.
+    pub fn holder(&self, token: &[u8; 16]) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.token.as_ref() == Some(token))
+    }
+
+    /// True if a tombstone of `token` whose revocation is complete does not list `snapshot`:
+    /// a snapshot written under a lease after it was revoked.
+    pub fn withdraws(&self, token: &[u8; 16], snapshot: &SnapshotId) -> bool {
+        self.tombstones.iter().any(|(_, t)| {
+            t.token == *token
+                && t.lease.revoked.as_ref().and_then(|r| r.seen.as_ref()).is_some_and(|seen| !seen.contains(snapshot))
+        })
+    }
 }
 
 fn lock_handle(id: Id) -> Handle {
     Handle::new(FileKind::Lock, id)
 }
 
-/// Seals and writes a lock object (for wrappers that keep a lock without the repository).
-pub async fn write_lock_object<S: Storage>(
-    storage: &S,
-    keys: &Keys,
-    compression: Compression,
-    id: Id,
-    info: &LockInfo,
-    mode: WriteMode,
-    nonce: &[u8; NONCE_LEN],
-) -> Result<(), Error> {
-    let sealed = seal_object(keys, label::LOCK, &info.encode(), compression, nonce);
-    let handle = lock_handle(id);
-    let written = match mode {
-        // A lock's token and nonce are random: a retried write finds its own earlier try.
-        WriteMode::CreateNew => write_new(storage, &handle, Bytes::from(sealed)).await,
-        WriteMode::Replace => storage.write(&handle, Bytes::from(sealed), mode).await,
-    };
-    written.map_err(|e| storage_error(StorageOp::Write, &handle, e))
+/// Lock objects of one repository, read and written with its keys.
+#[derive(Debug)]
+pub struct LockStore<'a, S> {
+    /// Where they are.
+    pub storage: &'a S,
+    /// The repository's keys.
+    pub keys: &'a Keys,
+    /// The repository's compression.
+    pub compression: Compression,
 }
 
-/// Reads and opens one lock object.
-pub async fn read_lock_object<S: Storage>(storage: &S, keys: &Keys, id: Id) -> Result<LockInfo, Error> {
-    let handle = lock_handle(id);
-    let sealed = storage
-        .read(&handle, crate::backend::ReadRange::All { max_len: MAX_LOCK_LEN })
-        .await
-        .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
-    let plain = open_object(keys, ObjectKind::Lock, id, label::LOCK, &sealed, MAX_LOCK_LEN)?;
-    LockInfo::decode(id, &plain)
-}
-
-/// Checks that a held lock is still in storage and still its holder's (same token); fails with
-/// [`Error::LockLost`] if it was removed or taken over.
-pub async fn verify_lock_object<S: Storage>(storage: &S, keys: &Keys, held: &HeldLock) -> Result<(), Error> {
-    match read_lock_object(storage, keys, held.id).await {
-        Ok(info) if info.token == held.info.token => Ok(()),
-        Ok(_) => Err(Error::LockLost),
-        Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => Err(Error::LockLost),
-        Err(e) => Err(e),
+impl<S> Clone for LockStore<'_, S> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-impl<S: Storage> Repository<S> {
-    /// Seals and writes a lock object.
-    pub async fn write_lock<R: CryptoRng + ?Sized>(
-        &self,
-        id: Id,
-        info: &LockInfo,
-        mode: WriteMode,
-        rng: &mut R,
-    ) -> Result<(), Error> {
-        let nonce = random_bytes(rng);
-        write_lock_object(self.storage(), self.keys(), self.config().compression, id, info, mode, &nonce).await
+impl<S> Copy for LockStore<'_, S> {}
+
+impl<S: Storage> LockStore<'_, S> {
+    /// Seals and writes a lock object (replacing one of that name).
+    pub async fn write(&self, id: Id, info: &LockInfo, nonce: &[u8; NONCE_LEN]) -> Result<(), Error> {
+        let sealed = seal_object(self.keys, label::LOCK, &info.encode(), self.compression, nonce);
+        let handle = lock_handle(id);
+        self.storage
+            .write(&handle, Bytes::from(sealed), WriteMode::Replace)
+            .await
+            .map_err(|e| storage_error(StorageOp::Write, &handle, e))
     }
 
-    /// Reads one lock object.
-    pub async fn read_lock(&self, id: Id) -> Result<LockInfo, Error> {
-        read_lock_object(self.storage(), self.keys(), id).await
+    /// Reads and opens one lock object.
+    pub async fn read(&self, id: Id) -> Result<LockInfo, Error> {
+        let handle = lock_handle(id);
+        let sealed = self
+            .storage
+            .read(&handle, ReadRange::All { max_len: MAX_LOCK_LEN })
+            .await
+            .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
+        let plain = open_object(self.keys, ObjectKind::Lock, id, label::LOCK, &sealed, MAX_LOCK_LEN)?;
+        LockInfo::decode(id, &plain)
     }
 
     /// Removes one lock object (a missing one is not an error).
-    pub async fn remove_lock(&self, id: Id) -> Result<(), Error> {
-        self.remove_object(&lock_handle(id)).await
+    pub async fn remove(&self, id: Id) -> Result<(), Error> {
+        let handle = lock_handle(id);
+        self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
     }
 
-    /// Every lock object, read.
-    pub async fn list_locks(&self) -> Result<Vec<LockEntry>, Error> {
-        let mut out = Vec::new();
-        for id in self.list(FileKind::Lock).await? {
-            let info = self.read_lock(id).await.ok();
-            out.push(LockEntry { id, info });
+    /// Every lock object, read. One that vanished between the listing and its reading is left
+    /// out; one that cannot be read is listed without its contents.
+    pub async fn entries(&self) -> Result<Vec<LockEntry>, Error> {
+        let listed = self
+            .storage
+            .list(FileKind::Lock)
+            .await
+            .map_err(|e| storage_error(StorageOp::List, &lock_handle(Id::ZERO), e))?;
+        let mut out = Vec::with_capacity(listed.len());
+        for o in listed {
+            match self.read(o.id).await {
+                Ok(info) => out.push(LockEntry { id: o.id, info: Some(info) }),
+                Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => {}
+                // Larger than a lock may be: unreadable, like a damaged one.
+                Err(e) if e.io_kind() == Some(IoErrorKind::InvalidData) => out.push(LockEntry { id: o.id, info: None }),
+                Err(e @ Error::Storage { .. }) => return Err(e),
+                Err(_) => out.push(LockEntry { id: o.id, info: None }),
+            }
         }
         Ok(out)
     }
 
-    /// Takes a lock described by `info` (its `exclusive` flag chooses the kind), or fails with
-    /// [`Error::Locked`] naming a holder that conflicts. `now` judges staleness; `dead` says
-    /// whether a holder is known to be gone (the caller checks process ids on its own host).
-    pub async fn lock<R: CryptoRng + ?Sized>(
-        &self,
-        mut info: LockInfo,
-        now: Timestamp,
-        dead: &dyn Fn(&LockInfo) -> bool,
-        rng: &mut R,
-    ) -> Result<HeldLock, Error> {
-        info.token = random_bytes(rng);
-        info.created = now;
-        info.refreshed = now;
-        let id = if info.exclusive { EXCLUSIVE_LOCK_ID } else { Id(random_bytes(rng)) };
-        match self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
-            Ok(()) => {}
-            Err(e) if info.exclusive && e.io_kind() == Some(IoErrorKind::AlreadyExists) => {
-                // Someone holds the exclusive lock: take it over only if it is stale.
-                let holder = LockEntry { id, info: self.read_lock(id).await.ok() };
-                if !holder.is_stale(now, dead) {
-                    return Err(Error::Locked { id, holder: holder.info.map(Box::new) });
-                }
-                self.remove_lock(id).await?;
-                if let Err(e) = self.write_lock(id, &info, WriteMode::CreateNew, rng).await {
-                    if e.io_kind() == Some(IoErrorKind::AlreadyExists) {
-                        return Err(Error::Locked { id, holder: self.read_lock(id).await.ok().map(Box::new) });
-                    }
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-        let held = HeldLock { id, info };
-        match self.conflict(&held, now, dead).await {
-            Ok(None) => Ok(held),
-            Ok(Some(other)) => {
-                self.remove_lock(id).await?;
-                Err(Error::Locked { id: other.id, holder: other.info.map(Box::new) })
-            }
-            Err(e) => {
-                let _ = self.remove_lock(id).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// The first lock that conflicts with `held`, if any: for an exclusive lock every other
-    /// live lock, for a shared one a live exclusive lock.
-    async fn conflict(
-        &self,
-        held: &HeldLock,
-        now: Timestamp,
-        dead: &dyn Fn(&LockInfo) -> bool,
-    ) -> Result<Option<LockEntry>, Error> {
-        for entry in self.list_locks().await? {
-            if entry.id == held.id {
-                // The exclusive name must still hold our own lock, not a taker-over's.
-                if entry.info.as_ref().is_some_and(|i| i.token != held.info.token) {
-                    return Ok(Some(entry));
-                }
-                continue;
-            }
-            let conflicts = held.info.exclusive || entry.is_exclusive();
-            if conflicts && !entry.is_stale(now, dead) {
-                return Ok(Some(entry));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Refreshes a held lock at `now` after checking it is still there and still ours; fails
-    /// with [`Error::LockLost`] otherwise (someone judged it stale and removed or took it over),
-    /// in which case the holder must stop before writing or deleting anything more.
-    pub async fn refresh_lock<R: CryptoRng + ?Sized>(
-        &self,
-        held: &mut HeldLock,
-        now: Timestamp,
-        rng: &mut R,
-    ) -> Result<(), Error> {
-        self.verify_lock(held).await?;
-        held.info.refreshed = now;
-        self.write_lock(held.id, &held.info, WriteMode::Replace, rng).await
-    }
-
-    /// Checks that a held lock is still in the repository and still ours.
-    pub async fn verify_lock(&self, held: &HeldLock) -> Result<(), Error> {
-        verify_lock_object(self.storage(), self.keys(), held).await
+    /// Every lock object, sorted into leases.
+    pub async fn listing(&self) -> Result<LockListing, Error> {
+        Ok(LockListing::new(self.entries().await?))
     }
 }

@@ -16,7 +16,7 @@ pub enum FileStatus {
     New,
     /// In the parent snapshot but changed: read again.
     Changed,
-    /// Unchanged since the parent snapshot: not read.
+    /// Unchanged since the parent snapshot: not read (a restore: the target held it already).
     Unmodified,
 }
 
@@ -34,6 +34,9 @@ pub enum WarningKind {
     Unwritable(IoError),
     /// The entry could not be restored from the repository (its data is damaged or missing).
     Damaged(Error),
+    /// A file whose snapshot version has damaged parts was not restored: what was at its path
+    /// was left as it was.
+    KeptExisting,
 }
 
 /// A problem an operation survived.
@@ -55,6 +58,9 @@ impl fmt::Display for Warning {
             WarningKind::BadName => write!(f, "{p}: invalid name, skipped"),
             WarningKind::Unwritable(e) => write!(f, "{p}: cannot write: {e}"),
             WarningKind::Damaged(e) => write!(f, "{p}: {e}"),
+            WarningKind::KeptExisting => {
+                write!(f, "{p}: left as it was (the snapshot's version has damaged parts, see above)")
+            }
         }
     }
 }

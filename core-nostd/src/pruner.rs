@@ -1,28 +1,36 @@
-//! Prune: deletes what no snapshot needs.
+//! Prune: deletes what no snapshot needs, in two phases.
 //!
 //! Terms:
-//! - **used blob**: a tree reachable from a snapshot, or a data blob a file in such a tree names.
-//!   Each used blob is kept in exactly one pack (the one the index points to); other copies
-//!   (left by two backups storing the same blob at once) count as unused.
-//! - **unused pack**: an indexed pack with no used blob: deleted.
+//! - **used blob**: a tree reachable from a valid snapshot, or a data blob a file in such a tree
+//!   names. Each used blob is kept in exactly one pack (the one the index points to); other
+//!   copies (left by two backups storing the same blob at once) count as unused.
+//! - **unused pack**: an indexed pack with no used blob: condemned.
 //! - **partly used pack**: one whose unused bytes exceed [`PruneOptions::repack_threshold_percent`]
 //!   of its size: its used blobs are copied, still sealed (after being authenticated), into new
-//!   packs, and it is deleted. Packs below the threshold are kept as they are.
-//! - **unindexed pack**: a pack file no index object lists, left by an interrupted backup. Under
-//!   the exclusive lock no backup runs, so nothing can need it: deleted.
+//!   packs, and it is condemned. Packs below the threshold are kept as they are.
+//! - **unindexed pack**: a pack file no index object lists (an interrupted backup's, or one of a
+//!   backup whose lease this prune's acquisition revoked): condemned.
+//! - **condemned pack**: one an index object lists under `condemned`: out of the index, never
+//!   reused nor adopted by a backup, deleted by this prune or the next. One that a valid
+//!   snapshot needs after all (it can happen only when the prune that condemned it lost its
+//!   lease before deleting, FORMAT.md section 6.2) is *resurrected*: listed in the index again.
+//! - **withdrawn snapshot**: written after its lease was revoked ([`Repository::snapshots`]):
+//!   its blobs are not used, and it is removed.
 //!
-//! [`plan_prune`] reads only the index objects, the snapshots and the trees; it finds the used
-//! blobs without reading a single data pack. [`prune`] then runs in an order that keeps the
-//! repository valid if it is killed at any moment:
+//! [`plan_prune`] reads only the index objects, the snapshots, the trees and the headers of
+//! condemned packs; it finds the used blobs without reading a single data pack. [`prune`] then
+//! runs in an order that keeps the repository valid if it is killed at any moment, and makes a
+//! deletion done late (by a prune that was paused and lost its lease) harmless:
 //! 1. copy the used blobs of partly used packs into new packs;
-//! 2. write new index objects that list exactly the packs that stay and the new ones;
-//! 3. delete the old index objects;
-//! 4. delete the unused, repacked and unindexed packs.
+//! 2. write new index objects that list exactly the packs that stay and the new ones, and
+//!    condemn every pack to delete (with the forgotten snapshots carried over);
+//! 3. **fence**: read the lease back ([`Storage::fence`]); stop if it was lost;
+//! 4. delete the old index objects and the withdrawn snapshots;
+//! 5. delete the condemned packs.
 //!
-//! Killed before step 2, the new packs are unindexed extras; killed after, the packs still to be
-//! deleted are unindexed or unused. Either way every snapshot is complete, and the next prune
-//! (or backup, which adopts unindexed packs) finishes the job. The caller must hold the
-//! exclusive lock (see [`crate::LockInfo`]).
+//! Killed before step 2, the new packs are unindexed extras; after it, the packs still to be
+//! deleted are condemned, and the next prune deletes them. Either way every snapshot is
+//! complete. The caller must hold an exclusive lease (see [`crate::lease`]).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -48,11 +56,15 @@ pub struct PruneOptions {
     /// Snapshots to count as already removed (so that `forget --prune --dry-run` can show what
     /// the prune after the forget would do).
     pub ignore_snapshots: Vec<SnapshotId>,
+    /// Snapshots the caller remembers this repository having (FORMAT.md section 6.3): if one
+    /// is missing and not recorded as forgotten, the plan is refused with
+    /// [`Error::SnapshotsWithheld`], since pruning would delete its data for good.
+    pub known_snapshots: BTreeSet<SnapshotId>,
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        Self { repack_threshold_percent: 20, ignore_snapshots: Vec::new() }
+        Self { repack_threshold_percent: 20, ignore_snapshots: Vec::new(), known_snapshots: BTreeSet::new() }
     }
 }
 
@@ -69,6 +81,15 @@ pub struct PrunePlan {
     pub delete: Vec<(PackId, u64)>,
     /// Pack files no index lists, with their sizes.
     pub unindexed: Vec<(PackId, u64)>,
+    /// Packs condemned by an earlier prune and still stored, with their sizes.
+    pub condemned: Vec<(PackId, u64)>,
+    /// Condemned packs that valid snapshots need: listed in the index again (they are in
+    /// `keep` or `repack` too).
+    pub resurrected: Vec<PackId>,
+    /// Withdrawn snapshots, to remove.
+    pub withdrawn: Vec<SnapshotId>,
+    /// The forgotten snapshots the index objects name, carried over into the new ones.
+    pub forgotten: Vec<SnapshotId>,
     /// Figures.
     pub stats: PruneStats,
 }
@@ -76,7 +97,12 @@ pub struct PrunePlan {
 impl PrunePlan {
     /// True if the prune would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.repack.is_empty() && self.delete.is_empty() && self.unindexed.is_empty()
+        self.repack.is_empty()
+            && self.delete.is_empty()
+            && self.unindexed.is_empty()
+            && self.condemned.is_empty()
+            && self.resurrected.is_empty()
+            && self.withdrawn.is_empty()
     }
 }
 
@@ -110,19 +136,40 @@ pub struct PruneStats {
     pub index_files_written: u64,
 }
 
-/// Finds what a prune would delete and repack, reading only index objects, snapshots and trees.
-/// Refuses (with the missing blob) if a snapshot needs a blob that is not indexed: the
-/// repository is damaged, and pruning it could make things worse.
+/// Finds what a prune would delete and repack, reading only index objects, snapshots, trees
+/// and the headers of condemned packs. Refuses (with the missing blob) if a valid snapshot needs
+/// a blob that no pack holds: the repository is damaged, and pruning it could make things worse.
 pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions) -> Result<PrunePlan, Error> {
     let (index_files, files): (Vec<IndexId>, Vec<IndexFile>) = repo.load_index_files().await?.into_iter().unzip();
-    let index = Index::from_files(files.iter())?;
+    let mut index = Index::from_files(files.iter())?;
+    let forgotten: BTreeSet<SnapshotId> = files.iter().flat_map(|f| f.forgotten.iter().copied()).collect();
+    let stored: BTreeMap<PackId, u64> =
+        repo.list_objects(FileKind::Pack).await?.into_iter().map(|o| (PackId(o.id), o.size)).collect();
+    // Condemned packs still stored are read from their headers, so that a blob only they hold
+    // is found (and the pack resurrected); a live copy of a blob always wins.
+    let mut condemned: BTreeMap<PackId, Option<IndexPack>> = BTreeMap::new();
+    for id in index.condemned().clone() {
+        let Some(&size) = stored.get(&id) else { continue };
+        let entry = repo.index_entry_from_header(id, size).await.ok();
+        if let Some(pack) = &entry {
+            index.add_pack(id, pack.blob_type, pack.size, &pack.blobs)?;
+        }
+        condemned.insert(id, entry);
+    }
     let mut stats = PruneStats::default();
+    let snapshots = repo.snapshots().await?;
+    let present: BTreeSet<SnapshotId> = snapshots.valid.iter().chain(&snapshots.withdrawn).map(|(id, _)| *id).collect();
+    let withheld: Vec<SnapshotId> =
+        options.known_snapshots.iter().filter(|id| !present.contains(id) && !forgotten.contains(id)).copied().collect();
+    if !withheld.is_empty() {
+        return Err(Error::SnapshotsWithheld { ids: withheld });
+    }
 
-    // Every tree reachable from a snapshot, and every data blob those trees name.
+    // Every tree reachable from a valid snapshot, and every data blob those trees name.
     let mut trees: BTreeSet<BlobId> = BTreeSet::new();
     let mut data: Vec<BlobId> = Vec::new();
-    for (id, snapshot) in repo.list_snapshots().await? {
-        if options.ignore_snapshots.contains(&id) {
+    for (id, snapshot) in &snapshots.valid {
+        if options.ignore_snapshots.contains(id) {
             continue;
         }
         stats.snapshots += 1;
@@ -155,11 +202,28 @@ pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions
         BlobType::Data => data.binary_search(id).is_ok(),
     };
 
-    let stored: BTreeMap<PackId, u64> =
-        repo.list_objects(FileKind::Pack).await?.into_iter().map(|o| (PackId(o.id), o.size)).collect();
+    let mut plan = PrunePlan {
+        index_files,
+        withdrawn: snapshots.withdrawn.iter().map(|(id, _)| *id).collect(),
+        forgotten: forgotten.into_iter().collect(),
+        ..PrunePlan::default()
+    };
+    // Condemned packs holding the only copy of a used blob come back.
+    let mut resurrected = Vec::new();
+    for (id, entry) in &condemned {
+        let Some(pack) = entry else { continue };
+        let needed = pack
+            .blobs
+            .iter()
+            .any(|b| used(pack.blob_type, &b.id) && index.get(pack.blob_type, &b.id).is_some_and(|l| l.pack == *id));
+        if needed {
+            plan.resurrected.push(*id);
+            resurrected.push(pack.clone());
+        }
+    }
     let mut seen: BTreeSet<PackId> = BTreeSet::new();
-    let mut plan = PrunePlan { index_files, ..PrunePlan::default() };
-    for pack in files.into_iter().flat_map(|f| f.packs) {
+    let live = files.into_iter().flat_map(|f| f.packs).filter(|p| !index.is_condemned(&p.id));
+    for pack in live.chain(resurrected) {
         if !seen.insert(pack.id) {
             continue;
         }
@@ -203,9 +267,14 @@ pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions
         }
     }
     for (id, size) in stored {
-        if !seen.contains(&id) {
-            stats.packs_deleted += 1;
-            stats.bytes_freed = stats.bytes_freed.saturating_add(size);
+        if seen.contains(&id) {
+            continue;
+        }
+        stats.packs_deleted += 1;
+        stats.bytes_freed = stats.bytes_freed.saturating_add(size);
+        if condemned.contains_key(&id) {
+            plan.condemned.push((id, size));
+        } else {
             plan.unindexed.push((id, size));
         }
     }
@@ -213,8 +282,9 @@ pub async fn plan_prune<S: Storage>(repo: &Repository<S>, options: &PruneOptions
     Ok(plan)
 }
 
-/// Carries out a plan from [`plan_prune`], in the crash-safe order of the [module docs](self).
-/// Returns the plan's figures with `bytes_freed` made exact.
+/// Carries out a plan from [`plan_prune`], in the order of the [module docs](self). Returns the
+/// plan's figures with `bytes_freed` made exact. Fails with [`Error::LockLost`] at the fence if
+/// the lease was lost: nothing is deleted then.
 pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
     repo: &Repository<S>,
     plan: PrunePlan,
@@ -269,28 +339,57 @@ pub async fn prune<S: Storage, R: CryptoRng + ?Sized>(
     }
     stats.packs_written = new_packs.len() as u64;
 
-    // 2. New index objects: the packs that stay, and the new ones.
-    let mut written: BTreeSet<IndexId> = BTreeSet::new();
-    let all: Vec<IndexPack> = plan.keep.into_iter().chain(new_packs).collect();
-    for chunk in all.chunks(PACKS_PER_INDEX_FILE) {
-        let id = repo.save_index_file(&IndexFile { packs: chunk.to_vec() }, rng).await?;
-        written.insert(id);
-    }
-    stats.index_files_written = written.len() as u64;
-
-    // 3. The old index objects (one identical to a new one has the same name: keep it).
-    for id in plan.index_files.iter().filter(|id| !written.contains(id)) {
-        repo.remove_object(&Handle::new(FileKind::Index, *id)).await?;
-    }
-
-    // 4. The packs nothing needs any more.
-    let mut freed = 0u64;
-    let doomed = plan
+    // 2. New index objects: the packs that stay and the new ones; the packs to delete,
+    // condemned; the forgotten snapshots, with the withdrawn ones.
+    let doomed: Vec<(PackId, u64)> = plan
         .delete
         .iter()
         .copied()
         .chain(plan.repack.iter().map(|(p, _)| (p.id, p.size)))
-        .chain(plan.unindexed.iter().copied());
+        .chain(plan.unindexed.iter().copied())
+        .chain(plan.condemned.iter().copied())
+        .collect();
+    let mut forgotten: BTreeSet<SnapshotId> = plan.forgotten.iter().copied().collect();
+    forgotten.extend(plan.withdrawn.iter().copied());
+    let mut files: Vec<IndexFile> = plan
+        .keep
+        .into_iter()
+        .chain(new_packs)
+        .collect::<Vec<_>>()
+        .chunks(PACKS_PER_INDEX_FILE)
+        .map(|c| IndexFile::of(c.to_vec()))
+        .collect();
+    if files.is_empty() {
+        files.push(IndexFile::default());
+    }
+    if let Some(first) = files.first_mut() {
+        first.condemned = doomed.iter().map(|(id, _)| *id).collect();
+        first.forgotten = forgotten.into_iter().collect();
+    }
+    let mut written: BTreeSet<IndexId> = BTreeSet::new();
+    for file in &files {
+        let empty = file.packs.is_empty() && file.condemned.is_empty() && file.forgotten.is_empty();
+        if !empty {
+            written.insert(repo.save_index_file(file, rng).await?);
+        }
+    }
+    stats.index_files_written = written.len() as u64;
+
+    // 3. From here on the prune relies on its lease: a backup that revoked it could be using
+    // what the old index objects list.
+    repo.storage().fence().await.map_err(crate::repository::fence_error)?;
+
+    // 4. The old index objects (one identical to a new one has the same name: keep it), and
+    // the withdrawn snapshots.
+    for id in plan.index_files.iter().filter(|id| !written.contains(id)) {
+        repo.remove_object(&Handle::new(FileKind::Index, *id)).await?;
+    }
+    for id in &plan.withdrawn {
+        repo.remove_object(&Handle::new(FileKind::Snapshot, *id)).await?;
+    }
+
+    // 5. The condemned packs.
+    let mut freed = 0u64;
     for (id, size) in doomed {
         repo.remove_object(&Handle::new(FileKind::Pack, id)).await?;
         freed = freed.saturating_add(size);

@@ -60,7 +60,17 @@ pub async fn rebuild_index<S: Storage, R: CryptoRng + ?Sized, P: Progress>(
     // The old index objects are listed before the packs: every pack they list was stored
     // before them, so it is in the pack listing too.
     let old: Vec<IndexId> = repo.list(FileKind::Index).await?.into_iter().map(IndexId).collect();
-    let packs = repo.list_objects(FileKind::Pack).await?;
+    // What the readable ones condemn stays condemned (a prune that lost its lease may still
+    // delete those packs), and the snapshots they record as forgotten stay recorded.
+    let (mut condemned, mut forgotten) = (BTreeSet::new(), BTreeSet::new());
+    for id in &old {
+        if let Ok(file) = repo.load_index_file(*id).await {
+            condemned.extend(file.condemned);
+            forgotten.extend(file.forgotten);
+        }
+    }
+    let packs: Vec<_> =
+        repo.list_objects(FileKind::Pack).await?.into_iter().filter(|p| !condemned.contains(&PackId(p.id))).collect();
     let mut results = RebuildIndexResults::default();
     let mut indexed: Vec<IndexPack> = Vec::with_capacity(packs.len());
     let total = packs.len() as u64;
@@ -76,9 +86,17 @@ pub async fn rebuild_index<S: Storage, R: CryptoRng + ?Sized, P: Progress>(
         }
         progress.step(done as u64 + 1, total);
     }
+    let mut files: Vec<IndexFile> = indexed.chunks(PACKS_PER_INDEX_FILE).map(|c| IndexFile::of(c.to_vec())).collect();
+    if files.is_empty() && !(condemned.is_empty() && forgotten.is_empty()) {
+        files.push(IndexFile::default());
+    }
+    if let Some(first) = files.first_mut() {
+        first.condemned = condemned.into_iter().collect();
+        first.forgotten = forgotten.into_iter().collect();
+    }
     let mut written = BTreeSet::new();
-    for chunk in indexed.chunks(PACKS_PER_INDEX_FILE) {
-        written.insert(repo.save_index_file(&IndexFile { packs: chunk.to_vec() }, rng).await?);
+    for file in &files {
+        written.insert(repo.save_index_file(file, rng).await?);
     }
     results.index_files_written = written.len() as u64;
     for id in old.iter().filter(|id| !written.contains(id)) {
@@ -202,6 +220,8 @@ pub async fn repair_snapshots<S: Storage, R: CryptoRng + ?Sized>(
             snapshot.tags.push("repaired".to_string());
         }
         snapshot.program = format!("{} (repaired from snapshot {})", snapshot.program, id.short());
+        // Written under this repair's lease, not the original backup's.
+        snapshot.lease = repo.storage().lease_token();
         pending.push((id, snapshot, dropped));
     }
 
@@ -225,14 +245,14 @@ pub async fn repair_snapshots<S: Storage, R: CryptoRng + ?Sized>(
             stored.push(write_pack(repo, builder, rng).await?);
         }
         for chunk in stored.chunks(PACKS_PER_INDEX_FILE) {
-            repo.save_index_file(&IndexFile { packs: chunk.to_vec() }, rng).await?;
+            repo.save_index_file(&IndexFile::of(chunk.to_vec()), rng).await?;
         }
     }
     for (original, snapshot, dropped) in pending {
         let repaired = if options.dry_run { None } else { Some(repo.save_snapshot(&snapshot, rng).await?) };
         let remove = !options.keep_original && !options.dry_run;
         if remove {
-            repo.remove_snapshot(original).await?;
+            repo.forget_snapshots(&[original], rng).await?;
         }
         results.repaired.push(SnapshotRepair { original, repaired, original_removed: remove, dropped });
     }

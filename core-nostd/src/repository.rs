@@ -23,7 +23,7 @@ use crate::backend::{FileKind, Handle, ReadRange, Storage, WriteMode, write_new}
 use crate::blob::{self, BlobType, MAX_BLOB_LEN};
 use crate::chunker::ChunkerParams;
 use crate::compress::{self, Compression};
-use crate::config::{self, Config};
+use crate::config::{self, Config, LockSettings};
 use crate::crypto::{self, KdfParams, Keys, MASTER_KEY_LEN, MasterKey, NONCE_LEN, label};
 use crate::error::{Error, IoError, IoErrorKind, ObjectKind, StorageOp};
 use crate::id::{BlobId, Id, IndexId, KeyId, SnapshotId};
@@ -46,6 +46,8 @@ pub struct InitOptions {
     pub compression: Compression,
     /// Chunk sizes `(min, avg, max)`; the seed is always random.
     pub chunk_sizes: (u32, u32, u32),
+    /// Lease timing (FORMAT.md section 6.1).
+    pub locks: LockSettings,
 }
 
 impl Default for InitOptions {
@@ -56,6 +58,7 @@ impl Default for InitOptions {
             pack_size: Config::DEFAULT_PACK_SIZE,
             compression: Compression::DEFAULT,
             chunk_sizes: (ChunkerParams::DEFAULT_MIN, ChunkerParams::DEFAULT_AVG, ChunkerParams::DEFAULT_MAX),
+            locks: LockSettings::DEFAULT,
         }
     }
 }
@@ -78,6 +81,12 @@ pub fn random_bytes<const N: usize, R: CryptoRng + ?Sized>(rng: &mut R) -> [u8; 
 
 pub(crate) fn storage_error(op: StorageOp, handle: &Handle, source: IoError) -> Error {
     Error::Storage { op, kind: handle.kind, id: handle.id, source }
+}
+
+/// The error of a failed [`Storage::fence`]: [`Error::LockLost`] when that is what it says.
+pub(crate) fn fence_error(source: IoError) -> Error {
+    let e = storage_error(StorageOp::Read, &Handle::new(FileKind::Lock, Id::ZERO), source);
+    if e.is_lock_lost() { Error::LockLost } else { e }
 }
 
 fn object_kind(kind: FileKind) -> ObjectKind {
@@ -108,6 +117,44 @@ pub(crate) async fn read_verified<S: Storage>(storage: &S, handle: &Handle, max_
 async fn read_key<S: Storage>(storage: &S, id: Id) -> Result<KeyObject, Error> {
     let bytes = read_verified(storage, &Handle::new(FileKind::Key, id), MAX_KEY_LEN).await?;
     KeyObject::decode(KeyId(id), &bytes)
+}
+
+/// Every snapshot's lease token (`None` for one written without a lease, and for a damaged one:
+/// its token cannot be known). Storage errors fail; a snapshot removed while listing is left out.
+pub(crate) async fn snapshot_leases<S: Storage>(
+    storage: &S,
+    keys: &Keys,
+) -> Result<Vec<(SnapshotId, Option<[u8; 16]>)>, Error> {
+    let listed = storage
+        .list(FileKind::Snapshot)
+        .await
+        .map_err(|e| storage_error(StorageOp::List, &Handle::new(FileKind::Snapshot, Id::ZERO), e))?;
+    let mut out = Vec::with_capacity(listed.len());
+    for o in listed {
+        let id = SnapshotId(o.id);
+        let handle = Handle::new(FileKind::Snapshot, id);
+        let lease = match read_verified(storage, &handle, MAX_SNAPSHOT_LEN).await {
+            Ok(bytes) => open_object(keys, ObjectKind::Snapshot, o.id, label::SNAPSHOT, &bytes, MAX_SNAPSHOT_LEN)
+                .and_then(|plain| Snapshot::decode(id, &plain))
+                .ok()
+                .and_then(|s| s.lease),
+            Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => continue,
+            Err(e @ Error::Storage { .. }) if !e.is_damage() => return Err(e),
+            Err(_) => None,
+        };
+        out.push((id, lease));
+    }
+    Ok(out)
+}
+
+/// The snapshots of a repository (see [`Repository::snapshots`]), oldest first.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SnapshotList {
+    /// The snapshots that count.
+    pub valid: Vec<(SnapshotId, Snapshot)>,
+    /// Snapshots written after their lease was revoked.
+    pub withdrawn: Vec<(SnapshotId, Snapshot)>,
 }
 
 /// What [`Repository::load_index_reporting`] found.
@@ -143,6 +190,8 @@ impl<S: Storage> Repository<S> {
         config.chunker.min_size = min;
         config.chunker.avg_size = avg;
         config.chunker.max_size = max;
+        config.locks = options.locks;
+        config.require_leases();
         config.validate()?;
         let key_id = write_key_object(&storage, &master, password, options.kdf, options.key_info.clone(), rng).await?;
         let key_handle = Handle::new(FileKind::Key, key_id);
@@ -291,27 +340,34 @@ impl<S: Storage> Repository<S> {
     /// Adds to `index` every complete pack that no index object lists: packs uploaded by a backup
     /// that was interrupted before it wrote their index object. Each pack's header is read from
     /// its tail and authenticated (a pack that does not open is left alone), and the adopted packs
-    /// are recorded in a new index object. Returns how many packs were adopted.
+    /// are recorded in a new index object. Packs a prune condemned are never adopted: a late
+    /// deletion of them must stay harmless (FORMAT.md section 6.2). Returns how many packs were
+    /// adopted.
     pub async fn adopt_unindexed_packs<R: CryptoRng + ?Sized>(
         &self,
         index: &mut Index,
         rng: &mut R,
     ) -> Result<u64, Error> {
-        let adopted = self.add_unindexed_packs(index).await?;
+        let adopted = self.add_unindexed_packs(index, false).await?;
         let count = adopted.len() as u64;
         if !adopted.is_empty() {
-            self.save_index_file(&IndexFile { packs: adopted }, rng).await?;
+            self.save_index_file(&IndexFile::of(adopted), rng).await?;
         }
         Ok(count)
     }
 
     /// Adds to `index` every pack in storage that it does not list and whose authenticated
-    /// header opens (others are left alone), and returns their entries.
-    async fn add_unindexed_packs(&self, index: &mut Index) -> Result<Vec<crate::index::IndexPack>, Error> {
+    /// header opens (others are left alone), and returns their entries. Condemned packs only
+    /// with `condemned` (readers may read them; writers must not reuse them).
+    async fn add_unindexed_packs(
+        &self,
+        index: &mut Index,
+        condemned: bool,
+    ) -> Result<Vec<crate::index::IndexPack>, Error> {
         let mut added = Vec::new();
         for info in self.list_objects(FileKind::Pack).await? {
             let id = crate::id::PackId(info.id);
-            if index.pack(&id).is_some() {
+            if index.pack(&id).is_some() || (!condemned && index.is_condemned(&id)) {
                 continue;
             }
             let Ok(pack) = self.index_entry_from_header(id, info.size).await else { continue };
@@ -389,7 +445,8 @@ impl<S: Storage> Repository<S> {
     /// is damaged, or when `read_unindexed` asks for it (a restore, which must find every blob
     /// there is), every pack that no readable index object lists is read from its own
     /// authenticated header instead: in memory only (`repair index` writes a new index).
-    /// Storage errors still fail.
+    /// Condemned packs are read too only with `read_unindexed`: an index for a backup never
+    /// holds them. Storage errors still fail.
     pub async fn load_index_reporting(&self, read_unindexed: bool) -> Result<IndexLoad, Error> {
         let mut files = Vec::new();
         let mut damaged = Vec::new();
@@ -405,7 +462,7 @@ impl<S: Storage> Repository<S> {
         drop(files);
         let mut unindexed_packs = 0;
         if read_unindexed || !damaged.is_empty() {
-            unindexed_packs = self.add_unindexed_packs(&mut index).await?.len() as u64;
+            unindexed_packs = self.add_unindexed_packs(&mut index, read_unindexed).await?.len() as u64;
             index.compact();
         }
         Ok(IndexLoad { index, damaged, unindexed_packs })
@@ -431,20 +488,64 @@ impl<S: Storage> Repository<S> {
         self.storage.remove(handle).await.map_err(|e| storage_error(StorageOp::Remove, handle, e))
     }
 
-    /// Removes one snapshot object (its data stays until a prune finds it unreferenced).
-    pub async fn remove_snapshot(&self, id: SnapshotId) -> Result<(), Error> {
-        self.remove_object(&Handle::new(FileKind::Snapshot, id)).await
+    /// Forgets snapshots: first records them as forgotten (in an index object, so that a
+    /// machine that remembers them does not take them for withheld, FORMAT.md section 6.3),
+    /// then removes their objects. Their data stays until a prune finds it unreferenced.
+    pub async fn forget_snapshots<R: CryptoRng + ?Sized>(&self, ids: &[SnapshotId], rng: &mut R) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let record = IndexFile { forgotten: ids.to_vec(), ..IndexFile::default() };
+        self.save_index_file(&record, rng).await?;
+        for id in ids {
+            self.remove_object(&Handle::new(FileKind::Snapshot, *id)).await?;
+        }
+        Ok(())
     }
 
-    /// Every snapshot, oldest first.
+    /// Every snapshot the index objects record as forgotten.
+    pub async fn forgotten_snapshots(&self) -> Result<alloc::collections::BTreeSet<SnapshotId>, Error> {
+        let mut out = alloc::collections::BTreeSet::new();
+        for (_, file) in self.load_index_files().await? {
+            out.extend(file.forgotten);
+        }
+        Ok(out)
+    }
+
+    /// Every snapshot, oldest first, without the withdrawn ones (see [`Repository::snapshots`]).
     pub async fn list_snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>, Error> {
-        let mut out = Vec::new();
+        Ok(self.snapshots().await?.valid)
+    }
+
+    /// Every snapshot, oldest first, sorted into valid ones and *withdrawn* ones: written by a
+    /// backup after its lease had been revoked (FORMAT.md section 6.1). A withdrawn snapshot was
+    /// never reported saved and may need data a prune deleted; prune removes it.
+    pub async fn snapshots(&self) -> Result<SnapshotList, Error> {
+        let mut all = Vec::new();
         for id in self.list(FileKind::Snapshot).await? {
             let id = SnapshotId(id);
-            out.push((id, self.load_snapshot(id).await?));
+            all.push((id, self.load_snapshot(id).await?));
         }
-        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok(out)
+        all.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        let mut list = SnapshotList::default();
+        if all.iter().any(|(_, s)| s.lease.is_some()) {
+            let store = crate::lock::LockStore {
+                storage: &self.storage,
+                keys: &self.keys,
+                compression: self.config.compression,
+            };
+            let locks = store.listing().await?;
+            for (id, s) in all {
+                if s.lease.is_some_and(|t| locks.withdraws(&t, &id)) {
+                    list.withdrawn.push((id, s));
+                } else {
+                    list.valid.push((id, s));
+                }
+            }
+        } else {
+            list.valid = all;
+        }
+        Ok(list)
     }
 
     /// Finds a snapshot by full id, unambiguous id prefix, or `latest` (the newest).

@@ -14,8 +14,14 @@
 //! - Files are written one at a time in restore order, but announced to the target a few
 //!   files ahead ([`RestoreTarget::prepare_file`]), so that a target can create the next files
 //!   while this one is written.
-//! - A blob that is missing or damaged is reported and its bytes are written as zeros, so the
-//!   rest of the file keeps its place and size; the file is named in a warning.
+//! - **In place**: a file the target already holds with the snapshot's size and modification
+//!   time, or with the snapshot's contents (each blob's length read and hashed to its id), is
+//!   left alone and only given the snapshot's metadata, which also makes a second restore fast.
+//!   Every other file is written beside what is there and put in its place only when complete
+//!   (see [`RestoreTarget`]).
+//! - A blob that is missing or damaged is reported. A file that existed is then left as it was;
+//!   a new one is written with zeros in the damaged parts, so the rest keeps its place and size,
+//!   and named in a warning.
 //! - Directory metadata is applied at the end, children before parents, so that writing files
 //!   does not disturb the restored modification times.
 
@@ -37,7 +43,7 @@ use crate::index::{BlobLocation, Index};
 use crate::progress::{FileStatus, Progress, Warning, WarningKind};
 use crate::repository::{Repository, storage_error};
 use crate::snapshot::Snapshot;
-use crate::source::RestoreTarget;
+use crate::source::{Present, RestoreTarget};
 use crate::tree::{Node, NodeKind, TreeProblem};
 use crate::walker::{Resolved, resolve};
 use crate::worker::Worker;
@@ -53,6 +59,8 @@ pub struct RestoreStats {
     pub symlinks: u64,
     /// Bytes of file contents written.
     pub bytes: u64,
+    /// Files the target held already with the snapshot's contents: left alone.
+    pub unchanged: u64,
     /// Entries that could not be restored, or were restored with damaged parts (see warnings).
     pub errors: u64,
 }
@@ -208,6 +216,10 @@ struct OpenFile<F> {
     node: Node,
     remaining: usize,
     ok: bool,
+    /// Something was at its path before: kept if a blob turns out damaged.
+    existed: bool,
+    /// A blob of it was damaged or missing (written as zeros).
+    damaged: bool,
     /// Announced to the target with `prepare_file`.
     prepared: bool,
 }
@@ -335,8 +347,35 @@ where
                 break;
             }
         }
+        let existed = match self.target.present(&path).await {
+            Ok(Present::Nothing) => false,
+            Ok(Present::File { size, mtime }) if size == node.meta.size => {
+                if mtime == node.meta.mtime || self.holds_contents(&path, content).await {
+                    match self.target.keep_file(&path, node).await {
+                        Ok(()) => {
+                            self.stats.unchanged += 1;
+                            self.progress.file(&path, size, FileStatus::Unmodified);
+                        }
+                        Err(e) => self.fatal_or_warn(&path, e)?,
+                    }
+                    return Ok(());
+                }
+                true
+            }
+            // Unknown counts as there: a damaged file never replaces what may be a good one.
+            Ok(_) | Err(_) => true,
+        };
         let remaining = content.len();
-        self.open.push_back(OpenFile { path, file: None, node: node.clone(), remaining, ok: true, prepared: false });
+        self.open.push_back(OpenFile {
+            path,
+            file: None,
+            node: node.clone(),
+            remaining,
+            ok: true,
+            existed,
+            damaged: false,
+            prepared: false,
+        });
         self.prepare_more();
         if content.is_empty() {
             // Created in its turn, after the files queued before it.
@@ -541,6 +580,7 @@ where
             write_error = Some(e);
         }
         front.remaining -= 1;
+        front.damaged |= damaged.is_some();
         let path = front.path.clone();
         let done = front.remaining == 0;
         self.stats.bytes += data.len() as u64;
@@ -584,9 +624,39 @@ where
         }
     }
 
+    /// True if the regular file at `path` holds exactly the blobs `content` (each blob's length
+    /// read and hashed to its id; the caller compared the size). Any doubt says no.
+    async fn holds_contents(&mut self, path: &[u8], content: &[crate::BlobId]) -> bool {
+        let Ok(mut existing) = self.target.open_existing(path).await else { return false };
+        let mut buf = Vec::new();
+        for id in content {
+            let Some(loc) = self.index.get(BlobType::Data, id) else { return false };
+            buf.resize(loc.raw_len as usize, 0);
+            if embedded_io_async::Read::read_exact(&mut existing, &mut buf).await.is_err() {
+                return false;
+            }
+            if self.repo.keys().blob_id(&buf) != *id {
+                return false;
+            }
+        }
+        true
+    }
+
     async fn close_file(&mut self, f: OpenFile<T::File>) -> Result<(), Error> {
-        let OpenFile { path, file, node, ok, .. } = f;
+        let OpenFile { path, file, node, ok, existed, damaged, .. } = f;
         let Some(file) = file else { return Ok(()) };
+        if !ok || (damaged && existed) {
+            // A write failed (reported already), or what was there may be a good copy: keep it
+            // rather than a partial or damaged one.
+            return match self.target.abandon_file(&path, file).await {
+                Ok(()) if ok => {
+                    self.progress.warning(&Warning { path, kind: WarningKind::KeptExisting });
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
+                Err(e) => self.fatal_or_warn(&path, e),
+            };
+        }
         match self.target.finish_file(&path, file, &node).await {
             Ok(()) => {
                 if ok {

@@ -8,6 +8,10 @@
 //!   `--keep-daily 7` rule keeps the newest snapshot of each of the 7 newest days that have one.
 //! - **within**: keeps every snapshot no older than the duration before the group's newest
 //!   snapshot (not before "now": a machine that stopped backing up keeps its history).
+//! - **in the future**: a snapshot dated more than [`FUTURE_TOLERANCE_SECS`] after
+//!   [`KeepPolicy::now`] (written by a machine whose clock was wrong). It is kept, counts for
+//!   no rule, and is never the newest that `within` measures from: one snapshot dated years ahead
+//!   would otherwise make `within` keep it alone.
 //!
 //! A snapshot is kept if any rule keeps it, and the plan says which rules did. A policy with no
 //! rule at all is refused ([`KeepPolicy::is_empty`]): it would remove everything.
@@ -18,6 +22,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::id::SnapshotId;
+use crate::snapshot::FUTURE_TOLERANCE_SECS;
 use crate::time::{Timestamp, civil_from_days};
 
 /// How many snapshots to keep, per group. Zero (the default) disables a rule.
@@ -40,6 +45,9 @@ pub struct KeepPolicy {
     pub within_secs: Option<u64>,
     /// Every snapshot carrying any of these tags.
     pub tags: Vec<String>,
+    /// The caller's time, to recognise snapshots dated in the future (see the
+    /// [module docs](self)). `None` takes every date as it is.
+    pub now: Option<Timestamp>,
 }
 
 impl KeepPolicy {
@@ -73,6 +81,8 @@ pub enum KeepReason {
     Yearly,
     /// Within the `--keep-within` duration of the newest.
     Within,
+    /// Dated in the future: kept until a person looks at it (see the [module docs](self)).
+    InFuture,
     /// It carries this kept tag.
     Tag(String),
 }
@@ -87,6 +97,7 @@ impl fmt::Display for KeepReason {
             Self::Monthly => f.write_str("monthly"),
             Self::Yearly => f.write_str("yearly"),
             Self::Within => f.write_str("within"),
+            Self::InFuture => f.write_str("dated in the future"),
             Self::Tag(t) => write!(f, "tag {t}"),
         }
     }
@@ -197,12 +208,24 @@ fn plan_group(members: &[&RetentionInput], policy: &KeepPolicy) -> (Vec<Kept>, V
         (policy.yearly, KeepReason::Yearly, Civil::year_key),
     ];
     let civil: Vec<Civil> = members.iter().map(|s| Civil::of(s.time, s.utc_offset_secs)).collect();
+    let future =
+        |s: &RetentionInput| policy.now.is_some_and(|now| s.time.secs > now.secs.saturating_add(FUTURE_TOLERANCE_SECS));
+    for (i, s) in members.iter().enumerate() {
+        if future(s)
+            && let Some(r) = reasons.get_mut(i)
+        {
+            r.push(KeepReason::InFuture);
+        }
+    }
     for (count, reason, key) in buckets {
         let mut left = count;
         let mut last_key = None;
         for (i, c) in civil.iter().enumerate() {
             if left == 0 {
                 break;
+            }
+            if members.get(i).is_some_and(|s| future(s)) {
+                continue;
             }
             // `last` has no buckets: every snapshot is a bucket of its own.
             let k = if reason == KeepReason::Last { None } else { Some(key(c)) };
@@ -216,10 +239,11 @@ fn plan_group(members: &[&RetentionInput], policy: &KeepPolicy) -> (Vec<Kept>, V
             }
         }
     }
-    if let (Some(within), Some(newest)) = (policy.within_secs, members.first()) {
+    if let (Some(within), Some(newest)) = (policy.within_secs, members.iter().find(|s| !future(s))) {
         let limit = newest.time.secs.saturating_sub(i64::try_from(within).unwrap_or(i64::MAX));
         for (i, s) in members.iter().enumerate() {
             if s.time.secs >= limit
+                && !future(s)
                 && let Some(r) = reasons.get_mut(i)
             {
                 r.push(KeepReason::Within);

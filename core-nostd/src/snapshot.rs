@@ -15,6 +15,11 @@ use crate::error::{Error, ObjectKind};
 use crate::id::{BlobId, SnapshotId};
 use crate::time::Timestamp;
 
+/// A snapshot dated more than this after the reader's time is *in the future*: flagged by
+/// `snapshots` and `check`, and never the anchor of `--keep-within`. An hour covers clocks that
+/// are merely a little fast, not a machine whose time zone or year is wrong.
+pub const FUTURE_TOLERANCE_SECS: i64 = 3600;
+
 /// The largest snapshot object accepted (sealed or decompressed), 16 MiB.
 pub const MAX_SNAPSHOT_LEN: u64 = 16 * 1024 * 1024;
 
@@ -78,16 +83,31 @@ pub struct Snapshot {
     pub excludes: Vec<String>,
     /// What the backup did.
     pub stats: BackupStats,
+    /// The token of the lease the backup held when it wrote this snapshot (appended field;
+    /// `None` in snapshots written without one). A snapshot written after its lease was revoked
+    /// is *withdrawn*: see FORMAT.md section 6.1.
+    #[serde(skip)]
+    pub lease: Option<[u8; 16]>,
 }
 
 impl Snapshot {
-    /// The plaintext form.
+    /// The plaintext form; the appended lease token is left out when there is none.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        let mut out = postcard::to_allocvec(self).unwrap_or_default();
+        if self.lease.is_some() {
+            out.extend_from_slice(&postcard::to_allocvec(&self.lease).unwrap_or_default());
+        }
+        out
     }
 
     /// Decodes a plaintext snapshot.
     pub fn decode(id: SnapshotId, bytes: &[u8]) -> Result<Self, Error> {
-        postcard::from_bytes(bytes).map_err(|e: postcard::Error| Error::decode(ObjectKind::Snapshot, id, e.into()))
+        let err = |e| Error::decode(ObjectKind::Snapshot, id, e);
+        let (mut snapshot, rest) =
+            postcard::take_from_bytes::<Self>(bytes).map_err(|e: postcard::Error| err(e.into()))?;
+        if let Some((lease, _)) = crate::appended::field(rest).map_err(err)? {
+            snapshot.lease = lease;
+        }
+        Ok(snapshot)
     }
 }

@@ -65,16 +65,52 @@ pub trait Source {
     }
 }
 
+/// What a restore finds where it is about to put a file (not following a symbolic link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Present {
+    /// Nothing: the file is new.
+    Nothing,
+    /// A regular file of this size and modification time.
+    File {
+        /// Its size in bytes.
+        size: u64,
+        /// Its modification time.
+        mtime: crate::Timestamp,
+    },
+    /// Something else: a directory, a link, a device.
+    Other,
+}
+
 /// Where a restore writes to.
+///
+/// A file is written *beside* whatever is at its path and put in place only when complete
+/// ([`RestoreTarget::finish_file`]), or dropped ([`RestoreTarget::abandon_file`]): a restore
+/// stopped at any moment leaves every file either as it was or as in the snapshot.
 #[allow(async_fn_in_trait)] // Driven from one task; futures need not be `Send`.
 pub trait RestoreTarget {
     /// A file being written.
     type File: embedded_io_async::Write<Error = IoError>;
+    /// A file already at a path, opened to compare its contents with the snapshot's.
+    type Existing: embedded_io_async::Read<Error = IoError>;
 
     /// Creates a directory (an existing directory is fine; anything else in the way is an error).
     async fn create_dir(&mut self, path: &[u8]) -> Result<(), IoError>;
 
-    /// Creates (or truncates) a regular file that will hold `size` bytes.
+    /// What is at `path` now. The default says nothing is, so every file is written.
+    async fn present(&mut self, path: &[u8]) -> Result<Present, IoError> {
+        let _ = path;
+        Ok(Present::Nothing)
+    }
+
+    /// Opens the regular file at `path` for reading (after [`present`](Self::present) found one).
+    async fn open_existing(&mut self, path: &[u8]) -> Result<Self::Existing, IoError>;
+
+    /// Leaves the regular file at `path` as it is (its contents are the snapshot's) and gives it
+    /// `node`'s metadata.
+    async fn keep_file(&mut self, path: &[u8], node: &Node) -> Result<(), IoError>;
+
+    /// Starts a file that will hold `size` bytes and take the place of whatever is at `path`
+    /// once finished. What is at `path` is not touched until then.
     async fn create_file(&mut self, path: &[u8], size: u64) -> Result<Self::File, IoError>;
 
     /// Says that `path` will be created soon with [`create_file`](Self::create_file) (a few
@@ -85,10 +121,19 @@ pub trait RestoreTarget {
         let _ = (path, size);
     }
 
-    /// Closes a file once its contents are written, and applies its metadata.
+    /// Puts a completely written file in place of whatever was at `path`, in one step, with
+    /// its metadata.
     async fn finish_file(&mut self, path: &[u8], file: Self::File, node: &Node) -> Result<(), IoError>;
 
-    /// Creates a symbolic link with its metadata.
+    /// Drops a file that will not be finished (parts of it were damaged in the repository):
+    /// whatever is at `path` stays as it was. The default just lets `file` go.
+    async fn abandon_file(&mut self, path: &[u8], file: Self::File) -> Result<(), IoError> {
+        let _ = (path, file);
+        Ok(())
+    }
+
+    /// Creates a symbolic link with its metadata, in place of what is at `path` (not a
+    /// directory).
     async fn create_symlink(&mut self, path: &[u8], target: &[u8], node: &Node) -> Result<(), IoError>;
 
     /// Applies a directory's metadata, after everything inside it was restored.

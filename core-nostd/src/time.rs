@@ -25,6 +25,33 @@ impl Timestamp {
     }
 }
 
+/// A duration in seconds, shown to people in its largest whole units ("3 days 4 hours").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub i64);
+
+impl core::fmt::Display for Span {
+    /// The largest unit that is not zero, and the next one if it is not zero either.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0.unsigned_abs();
+        let parts = [
+            (s / 31_536_000, "year"),
+            (s % 31_536_000 / 86_400, "day"),
+            (s % 86_400 / 3600, "hour"),
+            (s % 3600 / 60, "minute"),
+            (s % 60, "second"),
+        ];
+        let Some(first) = parts.iter().position(|(n, _)| *n > 0) else { return f.write_str("0 seconds") };
+        for (i, (n, name)) in parts.iter().enumerate().skip(first).take(2) {
+            if *n == 0 {
+                break;
+            }
+            let sep = if i == first { "" } else { " " };
+            write!(f, "{sep}{n} {name}{}", if *n == 1 { "" } else { "s" })?;
+        }
+        Ok(())
+    }
+}
+
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (proleptic Gregorian; the
 /// well-known era algorithm, exact for every `i64` day within ±10^15 years).
 pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -43,6 +70,14 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_for_people() {
+        assert_eq!(alloc::format!("{}", Span(0)), "0 seconds");
+        assert_eq!(alloc::format!("{}", Span(61)), "1 minute 1 second");
+        assert_eq!(alloc::format!("{}", Span(3 * 86_400 + 4 * 3600 + 5)), "3 days 4 hours");
+        assert_eq!(alloc::format!("{}", Span(2 * 365 * 86_400 + 3600)), "2 years");
+    }
 
     #[test]
     fn carries_nanoseconds() {

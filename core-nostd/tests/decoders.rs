@@ -54,14 +54,19 @@ fn samples() -> Samples {
             node(b"c", NodeKind::Symlink { target: b"/x".to_vec() }),
         ],
     };
-    let index = IndexFile {
-        packs: vec![IndexPack {
-            id: PackId(Id([7; 32])),
-            blob_type: BlobType::Data,
-            size: 1000,
-            blobs: vec![IndexBlob { id: BlobId(Id([8; 32])), offset: 0, length: 100, raw_len: 50 }],
-        }],
-    };
+    let mut index = IndexFile::of(vec![IndexPack {
+        id: PackId(Id([7; 32])),
+        blob_type: BlobType::Data,
+        size: 1000,
+        blobs: vec![IndexBlob { id: BlobId(Id([8; 32])), offset: 0, length: 100, raw_len: 50 }],
+    }]);
+    // The appended lists too, so that damage to them is decoded.
+    index.condemned = vec![PackId(Id([3; 32]))];
+    index.forgotten = vec![SnapshotId(Id([4; 32]))];
+    let mut lock = LockInfo::new(true, "prune", "h", "u", 7, Timestamp::new(1, 2));
+    lock.lease.sequence = 3;
+    lock.lease.revoked =
+        Some(Revocation { by: "backup".into(), at: Timestamp::new(5, 0), seen: Some(vec![SnapshotId(Id([6; 32]))]) });
     let snapshot = Snapshot {
         time: Timestamp::new(1, 2),
         tree: BlobId(Id([9; 32])),
@@ -73,6 +78,7 @@ fn samples() -> Samples {
         program: "cairn".into(),
         excludes: vec![],
         stats: BackupStats::default(),
+        lease: Some([5; 16]),
     };
     let data = b"blob data blob data blob data".repeat(20);
     let id = keys.blob_id(&data);
@@ -81,7 +87,8 @@ fn samples() -> Samples {
     b.add(sealed.clone());
     let pack = b.finish(&keys, &[2; 24]).bytes;
     #[allow(unused_mut)]
-    let mut valid = vec![config.encode(), key.encode(), tree.encode(), index.encode(), snapshot.encode()];
+    let mut valid =
+        vec![config.encode(), key.encode(), tree.encode(), index.encode(), snapshot.encode(), lock.encode()];
     // A zstd frame, so that damaged zstd input is decoded too.
     #[cfg(feature = "zstd")]
     valid.push(frame_for_sealing(&b"zstd frame data ".repeat(40), Compression::ZSTD)[NONCE_LEN..].to_vec());
@@ -144,6 +151,7 @@ fn decoders_never_panic_or_allocate_without_bound() {
                 }
                 let _ = IndexFile::decode(IndexId::default(), &bytes);
                 let _ = Snapshot::decode(SnapshotId::default(), &bytes);
+                let _ = LockInfo::decode(Id::ZERO, &bytes);
                 let _ = unframe(&bytes, 1 << 20);
                 let _ = decode_pack(&s.keys, PackId::default(), &bytes);
                 let _ = header_len(PackId::default(), len as u64, bytes.get(..4).unwrap_or(&[]));

@@ -430,8 +430,8 @@ fn unknown_mandatory_feature_refuses_to_open() {
 #[test]
 fn index_costs_48_bytes_per_blob() {
     let files: Vec<IndexFile> = (0..50u32)
-        .map(|p| IndexFile {
-            packs: vec![IndexPack {
+        .map(|p| {
+            IndexFile::of(vec![IndexPack {
                 id: PackId(Id([p as u8; 32])),
                 blob_type: BlobType::Data,
                 size: u64::from(u32::MAX),
@@ -443,9 +443,9 @@ fn index_costs_48_bytes_per_blob() {
                         IndexBlob { id: BlobId(Id(id)), offset: i * 100, length: 90, raw_len: 100 }
                     })
                     .collect(),
-            }],
+            }])
         })
-        .collect();
+        .collect::<Vec<_>>();
     let index = Index::from_files(files.iter()).unwrap();
     let m = index.memory();
     assert_eq!(m.blobs, 100_000);

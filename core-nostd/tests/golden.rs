@@ -143,19 +143,67 @@ fn blobs_packs_and_index() {
     let blob = &stored[e.offset as usize..(e.offset + e.length) as usize];
     assert_eq!(open_blob(&keys, BlobType::Data, id_text, blob, e.raw_len).unwrap(), text);
 
-    let index = IndexFile {
-        packs: vec![IndexPack {
-            id: pack_id,
-            blob_type: BlobType::Data,
-            size: stored.len() as u64,
-            blobs: h.entries.iter().map(|e| IndexBlob::from(*e)).collect(),
-        }],
-    };
+    let index = IndexFile::of(vec![IndexPack {
+        id: pack_id,
+        blob_type: BlobType::Data,
+        size: stored.len() as u64,
+        blobs: h.entries.iter().map(|e| IndexBlob::from(*e)).collect(),
+    }]);
     let sealed = seal_object(&keys, label::INDEX, &index.encode(), Compression::DEFAULT, &[9; 24]);
     let stored_index = golden("index", &sealed);
     let index_id = IndexId(object_hash(&stored_index));
     let plain = open_object(&keys, ObjectKind::Index, index_id.0, label::INDEX, &stored_index, MAX_INDEX_LEN).unwrap();
     assert_eq!(IndexFile::decode(index_id, &plain).unwrap(), index);
+
+    // With the appended lists (FORMAT.md 4.7): the same pack, another condemned, a forgotten
+    // snapshot. Without them the bytes above are unchanged.
+    let mut appended = index.clone();
+    appended.condemned = vec![PackId(Id([0x0c; 32]))];
+    appended.forgotten = vec![SnapshotId(Id([0x0f; 32]))];
+    let encoded = appended.encode();
+    assert!(encoded.starts_with(&index.encode()));
+    let stored_appended = golden("index-appended-plaintext", &encoded);
+    assert_eq!(IndexFile::decode(index_id, &stored_appended).unwrap(), appended);
+}
+
+#[test]
+fn config_with_lock_settings() {
+    let mut config = Config::new(Id([4; 32]), [5; 32]);
+    config.require_leases();
+    config.locks = LockSettings { stale_after_secs: 60, refresh_every_secs: 10, settle_millis: 250 };
+    let stored = golden("config-leases-plaintext", &config.encode());
+    assert_eq!(Config::decode(&stored).unwrap(), config);
+    assert_eq!(config.mandatory_features, vec![FEATURE_LEASES.to_string()]);
+}
+
+#[test]
+fn lock_objects() {
+    let keys = Keys::new(&master());
+    let mut info = LockInfo::new(false, "backup", "golden-host", "alice", 4242, Timestamp::new(1_700_000_000, 0));
+    info.token = [0x70; 16];
+    info.refreshed = Timestamp::new(1_700_000_300, 0);
+    info.lease.sequence = 1;
+    info.lease.host = HostTag { boot_id: [0xb0; 16], pid_namespace: 4_026_531_836, process_start: 123_456 };
+    let sealed = seal_object(&keys, label::LOCK, &info.encode(), Compression::OFF, &[13; 24]);
+    let stored = golden("lock", &sealed);
+    let plain = open_object(&keys, ObjectKind::Lock, Id([1; 32]), label::LOCK, &stored, MAX_LOCK_LEN).unwrap();
+    assert_eq!(LockInfo::decode(Id([1; 32]), &plain).unwrap(), info);
+
+    let mut tombstone = info.clone();
+    tombstone.lease.revoked = Some(Revocation {
+        by: "prune on other-host (process 7)".into(),
+        at: Timestamp::new(1_700_003_000, 0),
+        seen: Some(vec![SnapshotId(Id([0x5e; 32]))]),
+    });
+    let stored = golden("lock-tombstone-plaintext", &tombstone.encode());
+    assert_eq!(LockInfo::decode(Id::ZERO, &stored).unwrap(), tombstone);
+
+    // A lock object of lock format 1 (no appended group) reads with the defaults.
+    let mut old = info.clone();
+    old.lease = LeaseFields::default();
+    let bytes = old.encode();
+    assert!(info.encode().starts_with(&bytes));
+    assert_eq!(LockInfo::decode(Id::ZERO, &bytes).unwrap(), old);
 }
 
 #[test]
@@ -207,12 +255,20 @@ fn tree_and_snapshot() {
         program: "cairn 0.1.0".into(),
         excludes: vec!["*.tmp".into()],
         stats: BackupStats { files_new: 1, bytes_total: 7, bytes_read: 7, ..BackupStats::default() },
+        lease: None,
     };
     let sealed = seal_object(&keys, label::SNAPSHOT, &snap.encode(), Compression::DEFAULT, &[11; 24]);
     let stored = golden("snapshot", &sealed);
     let id = SnapshotId(object_hash(&stored));
     let plain = open_object(&keys, ObjectKind::Snapshot, id.0, label::SNAPSHOT, &stored, MAX_SNAPSHOT_LEN).unwrap();
     assert_eq!(Snapshot::decode(id, &plain).unwrap(), snap);
+
+    // With the appended lease token (FORMAT.md 4.3).
+    let leased = Snapshot { lease: Some([0x1e; 16]), ..snap.clone() };
+    let encoded = leased.encode();
+    assert!(encoded.starts_with(&snap.encode()));
+    let stored = golden("snapshot-lease-plaintext", &encoded);
+    assert_eq!(Snapshot::decode(id, &stored).unwrap(), leased);
 }
 
 /// A zstd blob (codec 2) must keep decoding. Only decoding is pinned: libzstd may produce other

@@ -61,7 +61,7 @@ fn prune_after_forget_frees_the_forgotten_data_and_keeps_the_rest() {
         assert!(plan.is_empty(), "{:?}", plan.stats);
         assert_eq!(plan.stats.blobs_unused, 0);
 
-        repo.remove_snapshot(first).await.unwrap();
+        repo.forget_snapshots(&[first], &mut TestRng(77)).await.unwrap();
         let before = stored_bytes(&store, FileKind::Pack);
         let reads_before = store.handles().len();
         // Threshold 0: repack every pack with any unused blob.
@@ -92,7 +92,7 @@ fn a_prune_killed_at_any_step_leaves_a_valid_repository_and_the_next_finishes() 
         let (first, second, fs) = two_snapshots(&pristine).await;
         {
             let repo = Repository::open(&pristine, b"pw").await.unwrap();
-            repo.remove_snapshot(first).await.unwrap();
+            repo.forget_snapshots(&[first], &mut TestRng(77)).await.unwrap();
         }
         // An unindexed leftover pack too, as an interrupted backup leaves.
         let mut steps = 0;

@@ -135,6 +135,7 @@ impl From<Error> for GuiError {
             ErrorKind::Corrupt => "corrupt",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Locked => "locked",
+            ErrorKind::LockLost => "lockLost",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Io => "io",
             _ => "other",

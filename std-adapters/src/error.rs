@@ -36,6 +36,9 @@ pub enum ErrorKind {
     Unsupported,
     /// Another process holds a conflicting repository lock.
     Locked,
+    /// This process's lease was revoked by another process: it stopped before writing or
+    /// deleting anything more.
+    LockLost,
     /// Storage or filesystem failure.
     Io,
     /// The user stopped the operation.
@@ -190,6 +193,10 @@ pub fn core_io_error(path: &std::path::Path, source: std::io::Error) -> cairn_co
 impl From<cairn_core::Error> for Error {
     fn from(e: cairn_core::Error) -> Self {
         use cairn_core::Error as E;
+        // A lost lease reaches the engine as the failure of the storage call that found it.
+        if e.is_lock_lost() && !matches!(e, E::LockLost) {
+            return Self::from(E::LockLost).with_source(e);
+        }
         let message = e.to_string();
         let err = match &e {
             E::WrongPassword => Self::new(ErrorKind::WrongPassword, message)
@@ -218,18 +225,24 @@ impl From<cairn_core::Error> for Error {
             E::Locked { holder, id } => {
                 let message = match holder {
                     Some(h) => format!("the repository is locked by {}", crate::describe_lock(h)),
+                    None if *id == cairn_core::Id::ZERO => message,
                     None => format!("the repository is locked by lock {} which cannot be read", id.to_hex()),
                 };
                 Self::new(ErrorKind::Locked, message).with_hint(
-                    "wait for that to finish; if the process is gone, `cairn unlock` removes stale locks \
-                     (not refreshed for 30 minutes, or whose process no longer runs on this host)",
+                    "wait for that to finish; a lock counts as stale once this machine has seen it unchanged for \
+                     the repository's stale age (30 minutes unless set otherwise), and at once if its process is \
+                     gone from this machine; `cairn unlock` removes stale locks",
                 )
             }
+            E::SnapshotsWithheld { .. } => Self::new(ErrorKind::Corrupt, message).with_hint(
+                "the store may have been rolled back, not show everything yet, or be withholding them: nothing was \
+                 deleted. If they were removed on purpose (another program, a copy of an older repository), accept \
+                 it with --forget-missing",
+            ),
             E::Cancelled => Self::new(ErrorKind::Cancelled, message)
                 .with_hint("nothing was recorded as finished; what was uploaded is reused by the next backup"),
-            E::LockLost => {
-                Self::new(ErrorKind::Locked, message).with_hint("nothing more was written; run the operation again")
-            }
+            E::LockLost => Self::new(ErrorKind::LockLost, message)
+                .with_hint("no snapshot was saved and nothing was deleted after that; run the operation again"),
             E::Corrupt { .. } | E::Decode { .. } | E::BlobNotInIndex { .. } => Self::new(ErrorKind::Corrupt, message)
                 .with_hint("run `cairn check --read-data` to find everything that is affected"),
             E::Storage { source, .. } | E::Source { source, .. } | E::Target { source, .. } => {

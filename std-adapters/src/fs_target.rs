@@ -3,9 +3,15 @@
 //! Everything is written under the target directory and nowhere else:
 //! - the core hands over relative paths whose components were all validated (no `..`, no `/`
 //!   inside a name, no empty names); this target checks that again before touching the disk;
-//! - symbolic links are never followed: a directory that turns out to be a link is refused, a
-//!   file or link already in the way of a file is replaced (removed first, then created with
-//!   `O_EXCL | O_NOFOLLOW`), so a link planted in the target cannot redirect a write.
+//! - symbolic links are never followed: a directory that turns out to be a link is refused, and
+//!   a file or link in the way of a file is replaced, never written through.
+//!
+//! **In place, crash-safe**: a file is written as a [`Staged`] file beside its name and put in
+//! place in one step once complete and verified, so a restore killed at any moment leaves each
+//! file either as it was or as in the snapshot; an existing file is never truncated or
+//! preallocated over. The core leaves alone a file that already holds the snapshot's contents
+//! ([`RestoreTarget::present`], [`RestoreTarget::keep_file`]), and drops a file whose blobs turned
+//! out damaged ([`RestoreTarget::abandon_file`]) rather than put it over an intact one.
 //!
 //! Files are created ahead on a thread of their own ([`RestoreTarget::prepare_file`]): creating
 //! a file holds its directory's lock and costs more than writing a small one, so the restore's
@@ -16,18 +22,19 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
-use cairn_core::{IoError, IoErrorKind, Node, RestoreTarget, Timestamp};
+use cairn_core::{IoError, IoErrorKind, Node, Present, RestoreTarget, Timestamp};
 
 use crate::error::io_error_kind;
+use crate::staged::{Staged, replace_symlink};
 
 /// Writes a restore into a directory. See the [module docs](self).
 #[derive(Debug)]
@@ -45,8 +52,9 @@ pub struct FsTarget {
 }
 
 /// A file created ahead, or why it could not be.
-type Created = Result<File, IoError>;
-/// What the creator thread is asked: create this file, of this size, and say how it went.
+type Created = Result<Staged, IoError>;
+/// What the creator thread is asked: create a file in this directory, of this size, and say
+/// how it went.
 type CreateJob = (PathBuf, u64, oneshot::Sender<Created>);
 
 /// The thread that creates files ahead, in the order asked; it ends when the target goes.
@@ -60,10 +68,10 @@ impl Creator {
     fn start() -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<CreateJob>();
         let thread = std::thread::Builder::new().name("cairn-create".into()).spawn(move || {
-            for (path, size, done) in jobs {
-                // The restore may have ended (an error) and stopped waiting: the file then is
-                // closed here, as created.
-                let _ = done.send(create_at(&path, size));
+            for (dir, size, done) in jobs {
+                // The restore may have ended (an error) and stopped waiting: the staged file
+                // then goes, never having had a name.
+                let _ = done.send(Staged::create(&dir, size).map_err(err));
             }
         })?;
         Ok(Self { queue, thread })
@@ -77,6 +85,8 @@ impl Drop for FsTarget {
             // At most a few files are still queued: nothing is created after the target is gone.
             let _ = thread.join();
         }
+        // Files created ahead and never used go with their receivers.
+        self.ahead.clear();
     }
 }
 
@@ -84,7 +94,8 @@ impl Drop for FsTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Overwrite {
-    /// Replace it (the default: a restore brings back the backed-up state).
+    /// Replace it (the default: a restore brings back the backed-up state), unless it holds
+    /// the snapshot's contents already.
     #[default]
     Always,
     /// Keep it and leave the backed-up one out (counted by [`FsTarget::kept`]).
@@ -99,12 +110,44 @@ fn in_the_way(what: &str) -> IoError {
     IoError::new(IoErrorKind::AlreadyExists, std::io::Error::new(std::io::ErrorKind::AlreadyExists, what.to_string()))
 }
 
+/// A commit's error, saying so when a directory is in the way.
+fn commit_error(e: std::io::Error) -> IoError {
+    match e.raw_os_error() {
+        Some(libc::EISDIR | libc::ENOTEMPTY | libc::EEXIST) => in_the_way("a directory is in the way of a file"),
+        _ => err(e),
+    }
+}
+
 fn system_time(t: Timestamp) -> SystemTime {
     if t.secs >= 0 {
         UNIX_EPOCH + Duration::new(t.secs as u64, t.nanos)
     } else {
         UNIX_EPOCH - Duration::from_secs(t.secs.unsigned_abs()) + Duration::from_nanos(u64::from(t.nanos))
     }
+}
+
+fn timestamp(secs: i64, nanos: i64) -> Timestamp {
+    Timestamp::new(secs, u32::try_from(nanos).unwrap_or(0))
+}
+
+/// Opens an existing regular file without following a link or blocking on a FIFO.
+fn open_regular(path: &Path, write_meta: bool) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | if write_meta { 0 } else { libc::O_NOATIME })
+        .open(path)
+        .or_else(|e| {
+            // O_NOATIME is refused on files of other users.
+            if e.raw_os_error() == Some(libc::EPERM) {
+                OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
+            } else {
+                Err(e)
+            }
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(f)
 }
 
 impl FsTarget {
@@ -213,44 +256,20 @@ impl FsTarget {
         // Without root, setuid/setgid bits of files owned by others would be misleading: drop them.
         if self.restore_owner { node.meta.mode & 0o7777 } else { node.meta.mode & 0o1777 }
     }
-}
 
-/// Files at least this large get their blocks reserved up front (less fragmentation, and a
-/// full disk is found before the first byte instead of halfway).
-const PREALLOCATE_FROM: u64 = 1024 * 1024;
-
-/// Creates a file for writing, replacing a file or link in the way without following it.
-fn create_at(path: &Path, size: u64) -> Result<File, IoError> {
-    let create =
-        || OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path);
-    // Tried first: a restore into an empty target (the usual case) looks nothing up.
-    let file = match create() {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            match fs::symlink_metadata(path) {
-                Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a file")),
-                Ok(_) => fs::remove_file(path).map_err(err)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(err(e)),
-            }
-            create().map_err(err)?
+    /// Gives an open file `node`'s owner, permissions and modification time.
+    fn set_file_meta(&self, f: &File, node: &Node) -> Result<(), IoError> {
+        if self.restore_owner {
+            std::os::unix::fs::fchown(f, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
         }
-        Err(e) => return Err(err(e)),
-    };
-    if size >= PREALLOCATE_FROM
-        && let Ok(len) = libc::off_t::try_from(size)
-    {
-        // Not supported by every filesystem: then the blocks come as the data is written.
-        if let Err(nix::errno::Errno::ENOSPC) = nix::fcntl::posix_fallocate(&file, 0, len) {
-            return Err(IoError::new(IoErrorKind::StorageFull, std::io::Error::from_raw_os_error(libc::ENOSPC)));
-        }
+        f.set_permissions(fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
+        f.set_times(FileTimes::new().set_modified(system_time(node.meta.mtime))).map_err(err)
     }
-    Ok(file)
 }
 
 /// A file being restored (`None`: an existing file kept, its contents dropped).
 #[derive(Debug)]
-pub struct FsOut(Option<File>);
+pub struct FsOut(Option<Staged>);
 
 impl embedded_io_async::ErrorType for FsOut {
     type Error = IoError;
@@ -259,14 +278,14 @@ impl embedded_io_async::ErrorType for FsOut {
 impl embedded_io_async::Write for FsOut {
     async fn write(&mut self, buf: &[u8]) -> Result<usize, IoError> {
         match &mut self.0 {
-            Some(f) => f.write(buf).map_err(err),
+            Some(f) => f.file().write(buf).map_err(err),
             None => Ok(buf.len()),
         }
     }
 
     async fn write_all(&mut self, buf: &[u8]) -> Result<(), IoError> {
         match &mut self.0 {
-            Some(f) => f.write_all(buf).map_err(err),
+            Some(f) => f.file().write_all(buf).map_err(err),
             None => Ok(()),
         }
     }
@@ -276,8 +295,23 @@ impl embedded_io_async::Write for FsOut {
     }
 }
 
+/// An existing file, read to compare it with the snapshot.
+#[derive(Debug)]
+pub struct FsIn(File);
+
+impl embedded_io_async::ErrorType for FsIn {
+    type Error = IoError;
+}
+
+impl embedded_io_async::Read for FsIn {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoError> {
+        self.0.read(buf).map_err(err)
+    }
+}
+
 impl RestoreTarget for FsTarget {
     type File = FsOut;
+    type Existing = FsIn;
 
     async fn create_dir(&mut self, rel: &[u8]) -> Result<(), IoError> {
         let path = self.path(rel)?;
@@ -294,6 +328,39 @@ impl RestoreTarget for FsTarget {
         }
     }
 
+    async fn present(&mut self, rel: &[u8]) -> Result<Present, IoError> {
+        let path = self.path(rel)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Present::File { size: m.len(), mtime: timestamp(m.mtime(), m.mtime_nsec()) }),
+            Ok(_) => Ok(Present::Other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Present::Nothing),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn open_existing(&mut self, rel: &[u8]) -> Result<FsIn, IoError> {
+        let path = self.path(rel)?;
+        open_regular(&path, false).map(FsIn).map_err(err)
+    }
+
+    async fn keep_file(&mut self, rel: &[u8], node: &Node) -> Result<(), IoError> {
+        let path = self.path(rel)?;
+        match open_regular(&path, true) {
+            Ok(f) => self.set_file_meta(&f, node),
+            // Not readable to us (mode 000 without root): by path, still not following a link.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                self.chown(&path, node)?;
+                let t = filetime::FileTime::from_system_time(system_time(node.meta.mtime));
+                filetime::set_symlink_file_times(&path, t, t).map_err(err)?;
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                    fs::set_permissions(&path, fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
     fn prepare_file(&mut self, rel: &[u8], size: u64) {
         // Keeping what exists looks first, in order: only replacing restores create ahead.
         if self.overwrite != Overwrite::Always || self.ahead.contains_key(rel) {
@@ -301,37 +368,43 @@ impl RestoreTarget for FsTarget {
         }
         // A path refused here is refused again, with its error, by create_file.
         let Ok(path) = self.path(rel) else { return };
+        let Some(dir) = path.parent().map(Path::to_path_buf) else { return };
         if self.creator.is_none() {
             // Without a thread, files are simply created when their turn comes.
             self.creator = Creator::start().ok();
         }
         let Some(creator) = &self.creator else { return };
         let (done, result) = oneshot::channel();
-        if creator.queue.send((path, size, done)).is_ok() {
+        if creator.queue.send((dir, size, done)).is_ok() {
             self.ahead.insert(rel.to_vec(), result);
         }
     }
 
     async fn create_file(&mut self, rel: &[u8], size: u64) -> Result<FsOut, IoError> {
         if let Some(created) = self.ahead.remove(rel)
-            && let Ok(file) = created.await
+            && let Ok(staged) = created.await
         {
-            return file.map(|f| FsOut(Some(f)));
+            return staged.map(|s| FsOut(Some(s)));
         }
         let path = self.path(rel)?;
         if self.keep_existing(&path) {
             return Ok(FsOut(None));
         }
-        create_at(&path, size).map(|f| FsOut(Some(f)))
+        let dir = path.parent().unwrap_or(&self.root);
+        Staged::create(dir, size).map(|s| FsOut(Some(s))).map_err(err)
     }
 
-    async fn finish_file(&mut self, _rel: &[u8], file: FsOut, node: &Node) -> Result<(), IoError> {
-        let Some(f) = file.0 else { return Ok(()) };
-        if self.restore_owner {
-            std::os::unix::fs::fchown(&f, Some(node.meta.uid), Some(node.meta.gid)).map_err(err)?;
-        }
-        f.set_permissions(fs::Permissions::from_mode(self.mode(node))).map_err(err)?;
-        f.set_times(FileTimes::new().set_modified(system_time(node.meta.mtime))).map_err(err)
+    async fn finish_file(&mut self, rel: &[u8], file: FsOut, node: &Node) -> Result<(), IoError> {
+        let Some(mut staged) = file.0 else { return Ok(()) };
+        self.set_file_meta(staged.file(), node)?;
+        let path = self.path(rel)?;
+        staged.commit(&path).map_err(commit_error)
+    }
+
+    async fn abandon_file(&mut self, _rel: &[u8], file: FsOut) -> Result<(), IoError> {
+        // A staged file that is dropped never had its name: what is there stays.
+        drop(file);
+        Ok(())
     }
 
     async fn create_symlink(&mut self, rel: &[u8], target: &[u8], node: &Node) -> Result<(), IoError> {
@@ -339,13 +412,10 @@ impl RestoreTarget for FsTarget {
         if self.keep_existing(&path) {
             return Ok(());
         }
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => return Err(in_the_way("a directory is in the way of a symbolic link")),
-            Ok(_) => fs::remove_file(&path).map_err(err)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(e)),
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Err(in_the_way("a directory is in the way of a symbolic link"));
         }
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), &path).map_err(err)?;
+        replace_symlink(OsStr::from_bytes(target), &path).map_err(commit_error)?;
         self.chown(&path, node)?;
         let t = filetime::FileTime::from_system_time(system_time(node.meta.mtime));
         filetime::set_symlink_file_times(&path, t, t).map_err(err)

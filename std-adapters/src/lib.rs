@@ -49,6 +49,8 @@ mod fs_target;
 mod ftp;
 pub mod health;
 mod http;
+pub mod interrupt;
+pub mod known;
 mod local;
 mod lock;
 pub mod paths;
@@ -63,6 +65,7 @@ pub mod s3_vendors;
 pub mod schedule;
 mod secret;
 mod sftp;
+mod staged;
 mod webdav;
 mod worker;
 
@@ -75,10 +78,13 @@ pub use error::{
     Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
-pub use fs_target::{FsOut, FsTarget, Overwrite};
+pub use fs_target::{FsIn, FsOut, FsTarget, Overwrite};
 pub use ftp::{FtpBackend, FtpConfig, FtpTls};
 pub use local::LocalBackend;
-pub use lock::{LockKeeper, LockLost, describe_lock, holder_is_dead, lock_repository};
+pub use lock::{
+    LockKeeper, Observer, SystemClock, boottime_ms, describe_lock, holder_is_dead, host_tag, keep_alive, lock_info,
+    lock_repository, with_lease_kept,
+};
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
 pub use rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};
 pub use rest::{RestBackend, RestConfig};

@@ -28,7 +28,7 @@ use crate::destination::{Access, Destination};
 use crate::error::{Error, ErrorKind, storage_error, utc_offset};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
 use crate::health::{Owner, claim};
-use crate::lock::{LockKeeper, lock_repository};
+use crate::lock::{LockKeeper, lock_repository, with_lease_kept};
 use crate::worker::ThreadWorker;
 
 /// Where runs get the time: the system clock, or a test's.
@@ -281,10 +281,13 @@ async fn write_snapshot(
         options.compression = cairn_core::Compression::best_available();
         Repository::init(store, password.expose(), &options, &mut crate::rng::os_rng()).await?
     };
-    let result = backup_and_forget(&repo, job, worker, clock, progress, run).await;
+    let memory = crate::known::Memory::Catalog(catalog);
+    let result =
+        with_lease_kept(repo.storage(), backup_and_forget(&repo, &memory, job, worker, clock, progress, run)).await;
     repo.storage().release().await;
     result?;
     let snapshots = repo.list_snapshots().await?;
+    memory.remember(&repo.config().id, snapshots.iter().map(|(id, s)| (id, s)))?;
     let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
     catalog.replace_snapshot_cache(dest_name, &cached)?;
     Ok(())
@@ -294,6 +297,7 @@ type Repo = Repository<LockKeeper<Access>>;
 
 async fn backup_and_forget(
     repo: &Repo,
+    memory: &crate::known::Memory<'_>,
     job: &JobRecord,
     worker: &ThreadWorker,
     clock: &dyn Clock,
@@ -308,9 +312,9 @@ async fn backup_and_forget(
     paths.sort();
     paths.dedup();
     let tag = format!("job:{}", job.name);
-    let parent = repo
-        .list_snapshots()
-        .await?
+    let listed = repo.list_snapshots().await?;
+    memory.remember(&repo.config().id, listed.iter().map(|(id, s)| (id, s)))?;
+    let parent = listed
         .into_iter()
         .rev()
         .find(|(_, s)| s.hostname == host && s.paths == paths && s.tags.contains(&tag))
@@ -327,6 +331,7 @@ async fn backup_and_forget(
     let mut index = repo.load_index().await?;
     let done =
         backup(repo, &mut index, &mut source, worker, &mut crate::rng::os_rng(), &mut progress, &options).await?;
+    memory.remember(&repo.config().id, [(&done.snapshot_id, &done.snapshot)])?;
     let s = done.snapshot.stats;
     run.files = s.files_new + s.files_changed + s.files_unmodified;
     run.bytes_read = s.bytes_read;
@@ -344,20 +349,29 @@ async fn backup_and_forget(
     repo.storage().release().await;
     lock_repository(repo, "forget --prune", true, Duration::from_secs(300)).await?;
     repo.storage().inner().ensure_deletes_allowed("the retention policy").await?;
-    let snapshots = repo.list_snapshots().await?;
+    let all = repo.snapshots().await?;
+    // Nothing is deleted while the store withholds a snapshot this machine saw.
+    let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
+    let missing = crate::known::withheld(repo, memory, present).await?;
+    if !missing.is_empty() {
+        return Err(crate::known::withheld_error(&missing, "the retention policy was not applied"));
+    }
+    let snapshots = all.valid;
     // The job's policy has no keep-tag rule: a snapshot's tags only select the job's own.
     let input: Vec<RetentionInput> = snapshots
         .iter()
         .filter(|(_, s)| s.tags.contains(&tag))
         .map(|(id, s)| RetentionInput::of(*id, s, utc_offset(s.time)))
         .collect();
-    let plan = plan_retention(&input, &job.spec.retention.policy());
+    let mut policy = job.spec.retention.policy();
+    policy.now = Some(Timestamp::new(clock.now(), 0));
+    let plan = plan_retention(&input, &policy);
     let removed: Vec<SnapshotId> = plan.removed().collect();
-    for id in &removed {
-        repo.remove_snapshot(*id).await?;
-    }
+    repo.forget_snapshots(&removed, &mut crate::rng::os_rng()).await?;
+    memory.forget(&repo.config().id, &removed)?;
     if !removed.is_empty() {
         let mut options = PruneOptions::default();
+        options.known_snapshots = memory.load(&repo.config().id)?.into_keys().collect();
         options.ignore_snapshots = removed;
         let plan = plan_prune(repo, &options).await?;
         if !plan.is_empty() {

@@ -194,9 +194,28 @@ impl embedded_io_async::Write for Writer {
     }
 }
 
+struct NoReader;
+
+impl embedded_io_async::ErrorType for NoReader {
+    type Error = IoError;
+}
+
+impl embedded_io_async::Read for NoReader {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, IoError> {
+        Ok(0)
+    }
+}
+
 impl RestoreTarget for Keep {
     type File = Writer;
+    type Existing = NoReader;
     async fn create_dir(&mut self, _path: &[u8]) -> Result<(), IoError> {
+        Ok(())
+    }
+    async fn open_existing(&mut self, _path: &[u8]) -> Result<NoReader, IoError> {
+        Ok(NoReader)
+    }
+    async fn keep_file(&mut self, _path: &[u8], _node: &Node) -> Result<(), IoError> {
         Ok(())
     }
     async fn create_file(&mut self, _path: &[u8], _size: u64) -> Result<Writer, IoError> {

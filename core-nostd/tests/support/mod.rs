@@ -200,6 +200,8 @@ pub struct MemTarget {
     pub most_ahead: usize,
     /// Files created without having been announced.
     pub unannounced: usize,
+    /// Files left as they were (their contents matched), in order.
+    pub kept: Vec<Vec<u8>>,
 }
 
 pub struct MemOut(Vec<u8>);
@@ -218,8 +220,46 @@ impl embedded_io_async::Write for MemOut {
     }
 }
 
+/// An existing file of a [`MemTarget`], read back.
+pub struct MemIn(Vec<u8>, usize);
+
+impl embedded_io_async::ErrorType for MemIn {
+    type Error = IoError;
+}
+
+impl embedded_io_async::Read for MemIn {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoError> {
+        let n = buf.len().min(self.0.len() - self.1);
+        buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+        self.1 += n;
+        Ok(n)
+    }
+}
+
 impl RestoreTarget for MemTarget {
     type File = MemOut;
+    type Existing = MemIn;
+
+    async fn present(&mut self, path: &[u8]) -> Result<Present, IoError> {
+        Ok(match self.entries.get(path) {
+            None => Present::Nothing,
+            Some((MemEntry::File(d), meta)) => {
+                Present::File { size: d.len() as u64, mtime: meta.as_ref().map(|m| m.mtime).unwrap_or_default() }
+            }
+            Some(_) => Present::Other,
+        })
+    }
+    async fn open_existing(&mut self, path: &[u8]) -> Result<MemIn, IoError> {
+        match self.entries.get(path) {
+            Some((MemEntry::File(d), _)) => Ok(MemIn(d.clone(), 0)),
+            _ => Err(IoError::from_kind(IoErrorKind::NotFound)),
+        }
+    }
+    async fn keep_file(&mut self, path: &[u8], node: &Node) -> Result<(), IoError> {
+        self.kept.push(path.to_vec());
+        self.entries.get_mut(path).unwrap().1 = Some(node.meta.clone());
+        Ok(())
+    }
 
     async fn create_dir(&mut self, path: &[u8]) -> Result<(), IoError> {
         assert!(!path.starts_with(b"/") && !path.split(|&b| b == b'/').any(|c| c == b".." || c.is_empty()));

@@ -29,6 +29,7 @@ use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
 mod jobs;
+mod known;
 pub use jobs::{JobRecord, JobSpec, NotificationSink, Retention, RunRecord, RunStatus, Structure};
 
 /// The schema, one migration per version (index + 1 = version).
@@ -124,6 +125,15 @@ const MIGRATIONS: &[&str] = &[
     // 4: whether a destination's repository password was generated (a random 256-bit key, so
     // its repository key is derived with the light KdfParams::GENERATED) or given by a person.
     "ALTER TABLE destinations ADD COLUMN password_generated INTEGER NOT NULL DEFAULT 0;",
+    // 5: the snapshots this catalog's programs saw in each repository (by repository id), to
+    // catch a store that withholds some (FORMAT.md section 6.3).
+    "CREATE TABLE known_snapshots (
+        repository TEXT NOT NULL,
+        snapshot_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        hostname TEXT NOT NULL,
+        PRIMARY KEY (repository, snapshot_id)
+    );",
 ];
 
 /// Secrets of a destination other than its repository password.
