@@ -861,7 +861,7 @@ pub(crate) fn parse_time(s: &str) -> Result<Timestamp, Error> {
 }
 
 async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
-    use cairn_core::StaleJudge;
+    use cairn_core::{StaleJudge, Verdict};
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
     let store = cairn_core::LockStore {
@@ -874,32 +874,41 @@ async fn unlock(g: &Global, a: &UnlockArgs) -> Result<ExitCode, Error> {
     let settings = repo.config().locks;
     let me = cairn_std::lock_info(false, "unlock");
     let by = format!("unlock on {} (process {})", me.hostname, me.pid);
-    let mut revoked = Vec::new();
-    let mut kept = Vec::new();
+    let (mut removed, mut revoked, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     for holder in &listing.holders {
         let describe = match holder.newest() {
             Some(i) => describe_lock(i),
             None => format!("lock {} (unreadable)", holder.id().to_hex().get(..8).unwrap_or_default()),
         };
-        if a.remove_all || observer.is_stale(holder, &settings) {
-            cairn_core::lease::revoke(store, holder, &by, &cairn_std::SystemClock, &mut os_rng()).await?;
-            revoked.push(describe);
-        } else {
-            let seen = observer.unchanged_for(holder);
-            kept.push(format!("{describe} (seen unchanged here for {})", cairn_core::Span(seen.as_secs() as i64)));
+        match observer.judge(holder, &settings) {
+            Verdict::Gone => {
+                cairn_core::lease::remove(store, holder).await?;
+                removed.push(describe);
+            }
+            Verdict::Live if !a.remove_all => {
+                let seen = observer.unchanged_for(holder);
+                kept.push(format!("{describe} (seen unchanged here for {})", cairn_core::Span(seen.as_secs() as i64)));
+            }
+            Verdict::Stale | Verdict::Live => {
+                cairn_core::lease::revoke(store, holder, &by, &cairn_std::SystemClock, &mut os_rng()).await?;
+                revoked.push(describe);
+            }
         }
     }
     observer.save();
     if g.json {
-        println!("{}", json!({ "revoked": revoked, "kept": kept }));
+        println!("{}", json!({ "removed": removed, "revoked": revoked, "kept": kept }));
     } else if !g.quiet {
+        for r in &removed {
+            println!("removed the lock of a process that is gone: {r}");
+        }
         for r in &revoked {
             println!("revoked stale lock: {r} (its process, if it is only paused, stops at its next check)");
         }
         for k in &kept {
             println!("kept active lock: {k}");
         }
-        if revoked.is_empty() && kept.is_empty() {
+        if removed.is_empty() && revoked.is_empty() && kept.is_empty() {
             println!("the repository has no locks");
         } else if !kept.is_empty() {
             println!(

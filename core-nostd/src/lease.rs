@@ -42,11 +42,6 @@ use crate::lock::{Holder, LockInfo, LockListing, LockStore, Revocation};
 use crate::repository::random_bytes;
 use crate::time::Timestamp;
 
-/// Tombstones whose revocation completed this long ago (by the clock of whoever finds them)
-/// are removed: the only snapshots they could still withdraw would come from a holder paused
-/// for a month in the instant between checking its lease and writing its snapshot.
-pub const TOMBSTONE_KEPT_SECS: i64 = 30 * 24 * 3600;
-
 /// Listing rounds an acquisition tries before it gives up on a lease that keeps coming back.
 const MAX_ROUNDS: u32 = 8;
 
@@ -63,11 +58,24 @@ pub trait LeaseClock {
     async fn sleep_ms(&self, ms: u64);
 }
 
+/// What a [`StaleJudge`] says of a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It counts: a conflicting taker backs off.
+    Live,
+    /// Its holder has stopped refreshing it, but may only be paused: it is revoked (tombstones),
+    /// so that the holder finds out if it resumes.
+    Stale,
+    /// Its holder is known to be gone for good (its process ended on the judge's own machine):
+    /// its objects are simply removed.
+    Gone,
+}
+
 /// Decides whether a lease's holder has stopped.
 pub trait StaleJudge {
-    /// True if `holder` (a lease with its live objects, or one unreadable object) no longer
-    /// counts. The judge may remember what it saw between calls.
-    fn is_stale(&mut self, holder: &Holder, settings: &LockSettings) -> bool;
+    /// The verdict on `holder` (a lease with its live objects, or one unreadable object). The
+    /// judge may remember what it saw between calls.
+    fn judge(&mut self, holder: &Holder, settings: &LockSettings) -> Verdict;
 }
 
 /// A lease this process holds.
@@ -82,8 +90,13 @@ pub struct Lease {
     /// [`LeaseClock::elapsed_ms`] just before the current object was written: no observer can
     /// have seen it, and so begun to judge it stale, before then.
     pub issued_ms: u64,
-    /// Earlier objects of this lease whose removal failed, removed later.
-    leftovers: Vec<Id>,
+    /// Earlier objects of this lease, each removed once the given [`LeaseClock::elapsed_ms`]
+    /// has passed: a refreshed object stays until the next one is surely listed (a settle
+    /// pause later), so that a listing never shows neither; one whose removal failed is tried
+    /// again.
+    leftovers: Vec<(Id, u64)>,
+    /// The settle pause, in milliseconds.
+    settle_ms: u64,
 }
 
 impl Lease {
@@ -129,7 +142,14 @@ where
     let current = Id(random_bytes(rng));
     let issued_ms = clock.elapsed_ms();
     store.write(current, &info, &random_bytes(rng)).await?;
-    let lease = Lease { token: info.token, current, info, issued_ms, leftovers: Vec::new() };
+    let lease = Lease {
+        token: info.token,
+        current,
+        info,
+        issued_ms,
+        leftovers: Vec::new(),
+        settle_ms: u64::from(settings.settle_millis),
+    };
     match settle(store, settings, &lease, judge, clock, rng).await {
         Ok(()) => Ok(lease),
         Err(e) => {
@@ -173,15 +193,17 @@ where
             if !conflicts {
                 continue;
             }
-            if judge.is_stale(holder, settings) {
-                revoke(store, holder, &by, clock, rng).await?;
-                revoked = true;
-            } else {
-                return Err(Error::Locked { id: holder.id(), holder: holder.newest().cloned().map(Box::new) });
+            match judge.judge(holder, settings) {
+                Verdict::Live => {
+                    return Err(Error::Locked { id: holder.id(), holder: holder.newest().cloned().map(Box::new) });
+                }
+                Verdict::Stale => revoke(store, holder, &by, clock, rng).await?,
+                Verdict::Gone => remove(store, holder).await?,
             }
+            revoked = true;
         }
         if !revoked && (round > 0 || !me.exclusive) {
-            complete_revocations(store, &listing, clock, rng).await?;
+            complete_revocations(store, &listing, rng).await?;
             return Ok(());
         }
         clock.sleep_ms(u64::from(settings.settle_millis)).await;
@@ -190,8 +212,17 @@ where
     Err(Error::Locked { id: Id::ZERO, holder: None })
 }
 
+/// Removes every object of a lease whose holder is gone.
+pub async fn remove<S: Storage>(store: LockStore<'_, S>, holder: &Holder) -> Result<(), Error> {
+    for entry in &holder.objects {
+        store.remove(entry.id).await?;
+    }
+    Ok(())
+}
+
 /// Revokes a lease: every live object of it becomes a tombstone (an unreadable object is
-/// removed). Its holder finds out at its next check; see the [module docs](self).
+/// removed; so is one the store refuses to overwrite, as an append-only server may). Its holder
+/// finds out at its next check; see the [module docs](self).
 pub async fn revoke<S, C, R>(
     store: LockStore<'_, S>,
     holder: &Holder,
@@ -209,7 +240,11 @@ where
             Some(info) => {
                 let mut tombstone = info.clone();
                 tombstone.lease.revoked = Some(Revocation { by: String::from(by), at: clock.now(), seen: None });
-                store.write(entry.id, &tombstone, &random_bytes(rng)).await?;
+                match store.write(entry.id, &tombstone, &random_bytes(rng)).await {
+                    Ok(()) => {}
+                    Err(e) if refused(&e) => store.remove(entry.id).await?,
+                    Err(e) => return Err(e),
+                }
             }
             None => store.remove(entry.id).await?,
         }
@@ -219,19 +254,13 @@ where
 
 /// Completes the revocations of `listing` whose lease has no live object left: records the
 /// snapshots that carry its token now (they may have been reported saved; any later one is
-/// withdrawn). Drops completed tombstones older than [`TOMBSTONE_KEPT_SECS`].
-async fn complete_revocations<S, C, R>(
-    store: LockStore<'_, S>,
-    listing: &LockListing,
-    clock: &C,
-    rng: &mut R,
-) -> Result<(), Error>
+/// withdrawn). Tombstones are kept: when one could be dropped safely cannot be told without
+/// trusting some machine's clock, and there is one per revoked lease, a few hundred bytes.
+async fn complete_revocations<S, R>(store: LockStore<'_, S>, listing: &LockListing, rng: &mut R) -> Result<(), Error>
 where
     S: Storage,
-    C: LeaseClock + ?Sized,
     R: CryptoRng + ?Sized,
 {
-    let now = clock.now();
     let pending = |t: &LockInfo| t.lease.revoked.as_ref().is_some_and(|r| r.seen.is_none());
     let todo: Vec<&(Id, LockInfo)> =
         listing.tombstones.iter().filter(|(_, t)| pending(t) && listing.holder(&t.token).is_none()).collect();
@@ -244,16 +273,6 @@ where
                 r.seen = Some(seen);
             }
             store.write(*id, &done, &random_bytes(rng)).await?;
-        }
-    }
-    for (id, t) in &listing.tombstones {
-        let old = t
-            .lease
-            .revoked
-            .as_ref()
-            .is_some_and(|r| r.seen.is_some() && now.secs.saturating_sub(r.at.secs) > TOMBSTONE_KEPT_SECS);
-        if old {
-            store.remove(*id).await?;
         }
     }
     Ok(())
@@ -276,7 +295,7 @@ where
     let issued_ms = clock.elapsed_ms();
     if let Err(e) = store.write(next_id, &next, &random_bytes(rng)).await {
         // It may have been written all the same.
-        lease.leftovers.push(next_id);
+        lease.leftovers.push((next_id, issued_ms));
         return Err(e);
     }
     match store.read(lease.current).await {
@@ -284,22 +303,47 @@ where
         Ok(_) => return lost(store, next_id).await,
         Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => return lost(store, next_id).await,
         Err(e) => {
-            lease.leftovers.push(next_id);
+            lease.leftovers.push((next_id, issued_ms));
             return Err(e);
         }
     }
     let old = core::mem::replace(&mut lease.current, next_id);
     lease.info = next;
     lease.issued_ms = issued_ms;
-    lease.leftovers.push(old);
+    lease.leftovers.push((old, clock.elapsed_ms().saturating_add(lease.settle_ms)));
+    tidy(store, lease, clock.elapsed_ms()).await;
+    Ok(())
+}
+
+/// Removes the earlier objects of a lease whose time has come (see [`Lease`]).
+pub async fn tidy<S: Storage>(store: LockStore<'_, S>, lease: &mut Lease, now_ms: u64) {
     let mut kept = Vec::new();
-    for id in core::mem::take(&mut lease.leftovers) {
-        if store.remove(id).await.is_err() {
-            kept.push(id);
+    for (id, at) in core::mem::take(&mut lease.leftovers) {
+        if at > now_ms || store.remove(id).await.is_err() {
+            kept.push((id, at));
         }
     }
     lease.leftovers = kept;
-    Ok(())
+}
+
+impl Lease {
+    /// True if an earlier object waits for its removal and its time has come.
+    pub fn has_leftovers_due(&self, now_ms: u64) -> bool {
+        self.leftovers.iter().any(|(_, at)| *at <= now_ms)
+    }
+}
+
+/// True for a write the store refuses as such (not a failure to reach it).
+fn refused(e: &Error) -> bool {
+    matches!(
+        e.io_kind(),
+        Some(
+            IoErrorKind::ReadOnly
+                | IoErrorKind::PermissionDenied
+                | IoErrorKind::AlreadyExists
+                | IoErrorKind::Unsupported
+        )
+    )
 }
 
 async fn lost<S: Storage>(store: LockStore<'_, S>, next_id: Id) -> Result<(), Error> {
@@ -319,7 +363,7 @@ pub async fn verify<S: Storage>(store: LockStore<'_, S>, lease: &Lease) -> Resul
 
 /// Gives a lease back: removes its objects (best effort; what is left goes stale).
 pub async fn release<S: Storage>(store: LockStore<'_, S>, lease: Lease) {
-    for id in core::iter::once(lease.current).chain(lease.leftovers) {
+    for id in core::iter::once(lease.current).chain(lease.leftovers.into_iter().map(|(id, _)| id)) {
         let _ = store.remove(id).await;
     }
 }

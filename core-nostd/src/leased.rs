@@ -212,6 +212,14 @@ impl<S: Storage, C: LeaseClock, R: CryptoRng> Leased<S, C, R> {
                 // A transient failure is tried again at the next tick.
                 let _ = self.refresh_locked().await;
             }
+        } else if self.held.borrow().as_ref().is_some_and(|h| h.lease.has_leftovers_due(self.clock.elapsed_ms())) {
+            let _gate = self.gate.enter().await;
+            let held = self.held.borrow_mut().take();
+            if let Some(mut h) = held {
+                let store = LockStore { storage: &self.inner, keys: &h.keys, compression: h.compression };
+                lease::tidy(store, &mut h.lease, self.clock.elapsed_ms()).await;
+                *self.held.borrow_mut() = Some(h);
+            }
         }
         if !self.is_leased() {
             return None;

@@ -104,11 +104,11 @@ pub use error::{DecodeError, DisplayPath, Error, IoError, IoErrorKind, ObjectKin
 pub use id::{BlobId, ID_LEN, Id, IndexId, KeyId, PackId, ParseIdError, SnapshotId};
 pub use index::{BlobLocation, Index, IndexBlob, IndexFile, IndexMemory, IndexPack, MAX_INDEX_LEN, PackInfo};
 pub use key::{KEY_VERSION, Kdf, KeyInfo, KeyObject, MAX_KEY_LEN};
-pub use lease::{Lease, LeaseClock, StaleJudge};
+pub use lease::{Lease, LeaseClock, StaleJudge, Verdict};
 pub use leased::Leased;
 pub use lock::{
-    EXCLUSIVE_LOCK_ID, Holder, HostTag, LeaseFields, LockEntry, LockInfo, LockListing, LockStore, MAX_LOCK_LEN,
-    Revocation,
+    CLAIM_MAGIC, EXCLUSIVE_LOCK_ID, Holder, HostTag, LeaseFields, LockEntry, LockInfo, LockListing, LockStore,
+    MAX_LOCK_LEN, Revocation,
 };
 pub use pack::{
     FinishedPack, HEADER_ENTRY_LEN, MAX_HEADER_LEN, MAX_PACK_LEN, PACK_HEADER_VERSION, PackBuilder, PackEntry,

@@ -35,6 +35,12 @@ use crate::time::Timestamp;
 pub const EXCLUSIVE_LOCK_ID: Id = Id([0xff; 32]);
 /// The largest lock object accepted.
 pub const MAX_LOCK_LEN: u64 = 64 * 1024;
+/// The first bytes of a *claim*: an unsealed object in `locks/` by which a writer on a store
+/// without create-only writes announces that it is about to create an object (see FORMAT.md
+/// section 6.4). Readers of locks pass claims over.
+pub const CLAIM_MAGIC: &[u8; 12] = b"cairn-claim\0";
+/// Listings of the locks taken in a row while objects keep vanishing before they are read.
+const MAX_LISTINGS: u32 = 16;
 
 /// What a lock object says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,14 +260,22 @@ impl<S: Storage> LockStore<'_, S> {
 
     /// Reads and opens one lock object.
     pub async fn read(&self, id: Id) -> Result<LockInfo, Error> {
+        self.read_any(id).await?.ok_or(Error::corrupt(ObjectKind::Lock, id, "it is a claim, not a lock"))
+    }
+
+    /// Reads one object of `locks/`: a lock, or `None` for a claim.
+    async fn read_any(&self, id: Id) -> Result<Option<LockInfo>, Error> {
         let handle = lock_handle(id);
         let sealed = self
             .storage
             .read(&handle, ReadRange::All { max_len: MAX_LOCK_LEN })
             .await
             .map_err(|e| storage_error(StorageOp::Read, &handle, e))?;
+        if sealed.starts_with(CLAIM_MAGIC) {
+            return Ok(None);
+        }
         let plain = open_object(self.keys, ObjectKind::Lock, id, label::LOCK, &sealed, MAX_LOCK_LEN)?;
-        LockInfo::decode(id, &plain)
+        LockInfo::decode(id, &plain).map(Some)
     }
 
     /// Removes one lock object (a missing one is not an error).
@@ -270,26 +284,42 @@ impl<S: Storage> LockStore<'_, S> {
         self.storage.remove(&handle).await.map_err(|e| storage_error(StorageOp::Remove, &handle, e))
     }
 
-    /// Every lock object, read. One that vanished between the listing and its reading is left
-    /// out; one that cannot be read is listed without its contents.
+    /// Every lock object, read. One that cannot be read is listed without its contents. If one
+    /// vanished between the listing and its reading, the listing is taken again: its holder may
+    /// have refreshed it, writing the next object after this listing was made, and a listing
+    /// that missed both would miss a live lease (the holder writes the next object before it
+    /// removes the last, so a new listing shows it).
     pub async fn entries(&self) -> Result<Vec<LockEntry>, Error> {
-        let listed = self
-            .storage
-            .list(FileKind::Lock)
-            .await
-            .map_err(|e| storage_error(StorageOp::List, &lock_handle(Id::ZERO), e))?;
-        let mut out = Vec::with_capacity(listed.len());
-        for o in listed {
-            match self.read(o.id).await {
-                Ok(info) => out.push(LockEntry { id: o.id, info: Some(info) }),
-                Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => {}
-                // Larger than a lock may be: unreadable, like a damaged one.
-                Err(e) if e.io_kind() == Some(IoErrorKind::InvalidData) => out.push(LockEntry { id: o.id, info: None }),
-                Err(e @ Error::Storage { .. }) => return Err(e),
-                Err(_) => out.push(LockEntry { id: o.id, info: None }),
+        for _ in 0..MAX_LISTINGS {
+            let listed = self
+                .storage
+                .list(FileKind::Lock)
+                .await
+                .map_err(|e| storage_error(StorageOp::List, &lock_handle(Id::ZERO), e))?;
+            let mut out = Vec::with_capacity(listed.len());
+            let mut vanished = false;
+            for o in listed {
+                match self.read_any(o.id).await {
+                    Ok(Some(info)) => out.push(LockEntry { id: o.id, info: Some(info) }),
+                    Ok(None) => {}
+                    Err(e) if e.io_kind() == Some(IoErrorKind::NotFound) => vanished = true,
+                    // Larger than a lock may be: unreadable, like a damaged one.
+                    Err(e) if e.io_kind() == Some(IoErrorKind::InvalidData) => {
+                        out.push(LockEntry { id: o.id, info: None })
+                    }
+                    Err(e @ Error::Storage { .. }) => return Err(e),
+                    Err(_) => out.push(LockEntry { id: o.id, info: None }),
+                }
+            }
+            if !vanished {
+                return Ok(out);
             }
         }
-        Ok(out)
+        Err(storage_error(
+            StorageOp::List,
+            &lock_handle(Id::ZERO),
+            crate::error::IoError::from_kind(IoErrorKind::Unavailable),
+        ))
     }
 
     /// Every lock object, sorted into leases.

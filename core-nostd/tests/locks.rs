@@ -28,20 +28,20 @@ impl LeaseClock for TestClock {
 }
 
 /// Judges by a rule the test sets.
-struct Judge(fn(&Holder) -> bool);
+struct Judge(fn(&Holder) -> Verdict);
 
 impl StaleJudge for Judge {
-    fn is_stale(&mut self, holder: &Holder, _: &LockSettings) -> bool {
+    fn judge(&mut self, holder: &Holder, _: &LockSettings) -> Verdict {
         (self.0)(holder)
     }
 }
 
 fn alive() -> Judge {
-    Judge(|_| false)
+    Judge(|_| Verdict::Live)
 }
 
 fn all_stale() -> Judge {
-    Judge(|_| true)
+    Judge(|_| Verdict::Stale)
 }
 
 fn info(exclusive: bool, op: &str) -> LockInfo {

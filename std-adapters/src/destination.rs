@@ -956,18 +956,6 @@ impl Destination {
         }
     }
 
-    /// Checks that the destination enforces create-only writes (S3 `If-None-Match: *`), which
-    /// keeps two processes from both taking the exclusive lock. Local disks always do; the
-    /// REST protocol has none.
-    pub async fn enforces_conditional_create(&self) -> Result<bool, IoError> {
-        match self {
-            Self::Local(_) | Self::Sftp(_) | Self::Azure(_) | Self::WebDav(_) => Ok(true),
-            Self::S3(s) => s.probe_conditional_create().await,
-            Self::Rest(_) => Ok(false),
-            Self::Ftp(s) => Ok(s.enforces_conditional_create()),
-        }
-    }
-
     /// Refuses, before anything is changed, an operation that deletes data on a destination
     /// that does not allow deleting (an append-only REST server), saying so.
     pub async fn ensure_deletes_allowed(&self, operation: &str) -> Result<(), Error> {

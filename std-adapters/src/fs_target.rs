@@ -471,12 +471,13 @@ mod tests {
             // Real directories are fine, however deep.
             t.create_dir(b"real/a").await.unwrap();
             t.create_dir(b"real/a/b").await.unwrap();
-            drop(t.create_file(b"real/a/b/x", 0).await.unwrap());
+            let f = t.create_file(b"real/a/b/x", 0).await.unwrap();
+            t.finish_file(b"real/a/b/x", f, &file_node(0o600)).await.unwrap();
             // A planted link where a file goes is replaced, not written through.
             std::os::unix::fs::symlink(outside.path().join("victim"), dir.path().join("t/f")).unwrap();
             let mut f = t.create_file(b"f", 2).await.unwrap();
             embedded_io_async::Write::write_all(&mut f, b"hi").await.unwrap();
-            drop(f);
+            t.finish_file(b"f", f, &file_node(0o600)).await.unwrap();
             assert!(!outside.path().join("victim").exists());
             assert_eq!(fs::read(dir.path().join("t/f")).unwrap(), b"hi");
         });
@@ -511,8 +512,7 @@ mod tests {
                 match t.create_file(name, 3).await {
                     Ok(mut f) => {
                         embedded_io_async::Write::write_all(&mut f, b"new").await.unwrap();
-                        t.finish_file(name, f, &node).await.unwrap();
-                        outcomes.push(true);
+                        outcomes.push(t.finish_file(name, f, &node).await.is_ok());
                     }
                     Err(_) => outcomes.push(false),
                 }
@@ -524,10 +524,87 @@ mod tests {
             }
             assert!(root.join("dir-in-the-way").is_dir());
             assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "something was written outside");
-            // Files announced and never created (a restore that stopped) are let go with the target.
+            // Files announced and never finished (a restore that stopped) never get a name.
             t.prepare_file(b"sub/never", 0);
         });
         drop(t);
-        assert!(fs::metadata(root.join("sub/never")).is_ok_and(|m| m.len() == 0));
+        assert!(!root.join("sub/never").exists());
+        assert_eq!(names_in(&root.join("sub")), ["a"], "nothing is left behind");
+    }
+
+    fn file_node(mode: u32) -> Node {
+        Node {
+            name: b"x".to_vec(),
+            kind: cairn_core::NodeKind::File { content: Vec::new() },
+            meta: cairn_core::Metadata { mode, mtime: Timestamp::new(1_600_000_000, 5), ..Default::default() },
+        }
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    /// What is at a path changes only when the new file is complete: written and dropped, or
+    /// abandoned, the old contents stay, and nothing else appears in the directory.
+    #[test]
+    fn an_existing_file_changes_only_when_the_new_one_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("t");
+        let mut t = FsTarget::new(&root).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            fs::write(root.join("f"), b"old contents").unwrap();
+            assert_eq!(
+                t.present(b"f").await.unwrap(),
+                Present::File {
+                    size: 12,
+                    mtime: timestamp(
+                        fs::metadata(root.join("f")).unwrap().mtime(),
+                        fs::metadata(root.join("f")).unwrap().mtime_nsec()
+                    ),
+                }
+            );
+            assert_eq!(t.present(b"nothing").await.unwrap(), Present::Nothing);
+            // Written, then stopped (dropped): the old file is untouched.
+            let mut f = t.create_file(b"f", 3 << 20).await.unwrap();
+            embedded_io_async::Write::write_all(&mut f, &[7u8; 1 << 20]).await.unwrap();
+            assert_eq!(fs::read(root.join("f")).unwrap(), b"old contents", "not truncated nor preallocated over");
+            drop(f);
+            assert_eq!(fs::read(root.join("f")).unwrap(), b"old contents");
+            // Abandoned (a damaged blob): the same.
+            let mut f = t.create_file(b"f", 3).await.unwrap();
+            embedded_io_async::Write::write_all(&mut f, b"new").await.unwrap();
+            t.abandon_file(b"f", f).await.unwrap();
+            assert_eq!(fs::read(root.join("f")).unwrap(), b"old contents");
+            // Finished: replaced in one step, with its metadata.
+            let mut f = t.create_file(b"f", 3).await.unwrap();
+            embedded_io_async::Write::write_all(&mut f, b"new").await.unwrap();
+            t.finish_file(b"f", f, &file_node(0o640)).await.unwrap();
+            assert_eq!(fs::read(root.join("f")).unwrap(), b"new");
+            let m = fs::metadata(root.join("f")).unwrap();
+            assert_eq!((m.permissions().mode() & 0o777, m.mtime(), m.mtime_nsec()), (0o640, 1_600_000_000, 5));
+            // Kept as it is: only its metadata changes.
+            fs::write(root.join("g"), b"same").unwrap();
+            t.keep_file(b"g", &file_node(0o604)).await.unwrap();
+            let m = fs::metadata(root.join("g")).unwrap();
+            assert_eq!((m.permissions().mode() & 0o777, m.mtime()), (0o604, 1_600_000_000));
+            let mut read = String::new();
+            let mut existing = t.open_existing(b"g").await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = embedded_io_async::Read::read(&mut existing, &mut buf).await.unwrap();
+            read.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+            assert_eq!(read, "same");
+            // A FIFO or a link is not opened as an existing file.
+            nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+            assert!(t.open_existing(b"fifo").await.is_err());
+            std::os::unix::fs::symlink("g", root.join("link")).unwrap();
+            assert!(t.open_existing(b"link").await.is_err());
+            assert_eq!(t.present(b"link").await.unwrap(), Present::Other);
+        });
+        drop(t);
+        assert_eq!(names_in(&root), ["f", "fifo", "g", "link"], "no temporary file is left");
     }
 }

@@ -11,9 +11,8 @@
 //!   connections are protected too (`PROT P`), resuming the control connection's TLS session.
 //! - **Writes** go to a temporary file (`cairn-tmp-*`) in the object's directory, then `RNFR`/
 //!   `RNTO` into place, so that no reader sees half an object. FTP has no create-only rename: a
-//!   [`WriteMode::CreateNew`] write checks that the name is free just before the rename, which
-//!   narrows but cannot close the race (see [`FtpBackend::enforces_conditional_create`]).
-//!   Missing directories are made with `MKD`, once each.
+//!   [`WriteMode::CreateNew`] write goes through claims ([`crate::claim`]). Missing directories
+//!   are made with `MKD`, once each.
 //! - **Reads**: `REST` to the first byte, `RETR`, and the transfer stopped (`ABOR`) once the span
 //!   is in; the last bytes of a file are found with `SIZE` first.
 //! - **Listing**: `MLSD` (exact sizes and times), else `LIST` in the Unix format.
@@ -724,13 +723,6 @@ impl FtpBackend {
         self.secured.get()
     }
 
-    /// FTP has no create-only rename: a create-new write checks that the name is free just
-    /// before it renames, so two processes taking the exclusive lock at the very same moment
-    /// could both succeed (as with a REST server). Always `false`.
-    pub fn enforces_conditional_create(&self) -> bool {
-        false
-    }
-
     /// A new logged-in connection.
     async fn connect(&self) -> Attempt<Conn> {
         let c = &self.config;
@@ -1156,6 +1148,10 @@ impl Storage for FtpBackend {
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        // FTP has no create-only rename: claims stand in for it.
+        if mode == WriteMode::CreateNew {
+            return Box::pin(crate::claim::create_new(self, handle, data)).await;
+        }
         self.write_rel(&handle.path(), data, mode).await
     }
 

@@ -40,6 +40,7 @@
 mod archive;
 mod azure;
 pub mod catalog;
+mod claim;
 pub mod daemon;
 mod destination;
 mod error;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_core::{
     FileKind, Handle, Holder, HostTag, Id, IoError, LeaseClock, Leased, LockInfo, LockSettings, ObjectInfo, ReadRange,
-    Repository, StaleJudge, Storage, StorageProperties, Timestamp, WriteMode,
+    Repository, StaleJudge, Storage, StorageProperties, Timestamp, Verdict, WriteMode,
 };
 
 use crate::error::Error;
@@ -257,12 +257,15 @@ impl Observer {
 }
 
 impl StaleJudge for Observer {
-    fn is_stale(&mut self, holder: &Holder, settings: &LockSettings) -> bool {
+    fn judge(&mut self, holder: &Holder, settings: &LockSettings) -> Verdict {
         let unchanged = self.unchanged_for(holder);
         if holder.newest().is_some_and(holder_is_dead) {
-            return true;
+            Verdict::Gone
+        } else if unchanged >= Duration::from_secs(u64::from(settings.stale_after_secs)) {
+            Verdict::Stale
+        } else {
+            Verdict::Live
         }
-        unchanged >= Duration::from_secs(u64::from(settings.stale_after_secs))
     }
 }
 

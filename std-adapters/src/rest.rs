@@ -6,8 +6,8 @@
 //! a `Range` header; the last bytes of an object are found with a HEAD first (servers answer a
 //! suffix range longer than the object differently). Listings ask for
 //! `application/vnd.x.restic.rest.v2` (names and sizes, as JSON). Writes are POSTs; the protocol
-//! has no create-only write, so [`WriteMode::CreateNew`] checks with a HEAD first and the
-//! destination says so in its properties (the lock protocol then relies on its read-back check).
+//! has no create-only write, so [`WriteMode::CreateNew`] goes through claims
+//! ([`crate::claim`]).
 //! An append-only server refuses deletes (and overwriting data): removal fails with a message
 //! that says so, and rewriting an object that exists under its content-derived name succeeds.
 //! Requests are retried as for S3 ([`crate::http`]).
@@ -216,9 +216,7 @@ impl RestBackend {
 
 impl Storage for RestBackend {
     fn properties(&self) -> StorageProperties {
-        let mut p = StorageProperties::new(self.config.connections);
-        p.conditional_create = false;
-        p
+        StorageProperties::new(self.config.connections)
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -268,8 +266,8 @@ impl Storage for RestBackend {
         if handle.kind == FileKind::Config {
             self.create_repository().await?;
         }
-        if mode == WriteMode::CreateNew && self.size_of(handle).await?.is_some() {
-            return Err(error(IoErrorKind::AlreadyExists, format!("{} already exists", handle.path())));
+        if mode == WriteMode::CreateNew {
+            return Box::pin(crate::claim::create_new(self, handle, data)).await;
         }
         let url = self.url_of(handle);
         let a = self

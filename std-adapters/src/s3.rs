@@ -8,9 +8,10 @@
 //! - **Listing** is ListObjectsV2, page by page, with a guard against a server that repeats a
 //!   continuation token.
 //! - **Writes** are single PUTs up to [`S3Config::multipart_threshold`], multipart uploads above
-//!   (aborted if a part fails). [`WriteMode::CreateNew`] sends `If-None-Match: *`: the server
-//!   answers 412 if the object exists, so two writers can never both create one lock.
-//!   [`S3Backend::probe_conditional_create`] tells whether a server honours it.
+//!   (aborted if a part fails). [`WriteMode::CreateNew`] goes through claims ([`crate::claim`]):
+//!   `If-None-Match: *` is atomic on AWS but not on every S3-compatible server (s3s-fs checks,
+//!   then writes, so concurrent creators all succeed). [`S3Backend::probe_conditional_create`]
+//!   still tells whether a server refuses a second create at all.
 //! - **Retries**: connection failures, stalls (no byte for [`S3Config::stall_timeout`]), 5xx,
 //!   429 and 503 SlowDown are retried up to [`S3Config::retries`] times with exponential backoff
 //!   and full jitter; other 4xx are final.
@@ -146,8 +147,6 @@ pub struct S3Backend {
     /// Key prefix: the directory without its leading `/`, with a trailing `/` unless empty.
     prefix: String,
     signing_key: RefCell<Option<SigningKey>>,
-    /// What [`S3Backend::probe_conditional_create`] found, if it ran.
-    conditional_create: std::cell::Cell<Option<bool>>,
 }
 
 impl fmt::Debug for S3Backend {
@@ -268,15 +267,7 @@ impl S3Backend {
         let dir = config.directory.trim_matches('/');
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
-        Ok(Self {
-            scheme: scheme.to_string(),
-            authority,
-            prefix,
-            client,
-            signing_key: RefCell::new(None),
-            conditional_create: std::cell::Cell::new(None),
-            config,
-        })
+        Ok(Self { scheme: scheme.to_string(), authority, prefix, client, signing_key: RefCell::new(None), config })
     }
 
     /// The configuration.
@@ -649,7 +640,6 @@ impl S3Backend {
             Ok(()) => false,
             Err(e) => return Err(e),
         };
-        self.conditional_create.set(Some(enforced));
         Ok(enforced)
     }
 }
@@ -689,10 +679,8 @@ fn id_of(prefix: &str, kind: FileKind, key: &str) -> Option<Id> {
 
 impl Storage for S3Backend {
     fn properties(&self) -> StorageProperties {
-        let mut p = StorageProperties::new(self.config.connections);
-        // Assumed until a probe says otherwise (AWS S3 and most services enforce it).
-        p.conditional_create = self.conditional_create.get().unwrap_or(true);
-        p
+        // Create-only writes hold either way: through If-None-Match, or through claims.
+        StorageProperties::new(self.config.connections)
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -719,6 +707,11 @@ impl Storage for S3Backend {
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+        // If-None-Match is not atomic on every S3-compatible server (s3s-fs lets concurrent
+        // creators all succeed): create-only writes go through claims.
+        if mode == WriteMode::CreateNew {
+            return Box::pin(crate::claim::create_new(self, handle, data)).await;
+        }
         let key = self.key_of(handle);
         let class = if handle.kind == FileKind::Pack { self.config.pack_storage_class.clone() } else { None };
         self.write_key(&key, data, mode, class).await

@@ -105,6 +105,78 @@ async fn conformance<S: Storage>(s: &S) {
     assert!(s.list(FileKind::Pack).await.unwrap().is_empty());
     let gone = s.read(&pack, ReadRange::Tail { len: 10 }).await;
     assert_eq!(gone.unwrap_err().kind(), IoErrorKind::NotFound);
+
+    races(s).await;
+}
+
+/// Judges every lease live.
+struct NeverStale;
+
+impl cairn_core::StaleJudge for NeverStale {
+    fn judge(&mut self, _: &cairn_core::Holder, _: &cairn_core::LockSettings) -> cairn_core::Verdict {
+        cairn_core::Verdict::Live
+    }
+}
+
+/// Concurrent creators of one object, and concurrent takers of an exclusive lease: exactly
+/// one of each wins, on every backend (those without a create-only write included).
+async fn races<S: Storage>(s: &S) {
+    // Six writers create one new object at the same moment.
+    let contested = Handle::new(FileKind::Key, id(150));
+    let writes = (0..6u8).map(|i| async move { s.write(&contested, data(i, 64), WriteMode::CreateNew).await });
+    let outcomes = futures_join_all(writes).await;
+    let winners: Vec<usize> = outcomes.iter().enumerate().filter(|(_, r)| r.is_ok()).map(|(i, _)| i).collect();
+    assert_eq!(winners.len(), 1, "create-only writers that succeeded: {winners:?} ({outcomes:?})");
+    for r in &outcomes {
+        if let Err(e) = r {
+            assert_eq!(e.kind(), IoErrorKind::AlreadyExists, "{e}");
+        }
+    }
+    let stored = s.read(&contested, ReadRange::All { max_len: 1024 }).await.unwrap();
+    assert_eq!(stored, data(winners[0] as u8, 64), "the object holds the winner's bytes");
+
+    // Five takers of the exclusive lease at the same moment, each retrying while locked: one
+    // takes it and keeps it; the others give up once they see the same holder three times.
+    for o in s.list(FileKind::Lock).await.unwrap() {
+        s.remove(&Handle::new(FileKind::Lock, o.id)).await.unwrap();
+    }
+    let keys = cairn_core::Keys::new(&cairn_core::MasterKey::from_bytes(&[7; 64]));
+    let store = cairn_core::LockStore { storage: s, keys: &keys, compression: cairn_core::Compression::OFF };
+    let settings = cairn_core::LockSettings { stale_after_secs: 3600, refresh_every_secs: 600, settle_millis: 300 };
+    let takers = (0..5u32).map(|i| async move {
+        let started = std::time::Instant::now();
+        let (mut holder, mut same) = (None, 0);
+        let mut rng = cairn_std::os_rng();
+        while started.elapsed() < Duration::from_secs(60) {
+            let info = cairn_core::LockInfo::new(true, "prune", "racer", "u", i, cairn_core::Timestamp::EPOCH);
+            match cairn_core::lease::acquire(store, &settings, info, &mut NeverStale, &cairn_std::SystemClock, &mut rng)
+                .await
+            {
+                Ok(lease) => return Some(lease),
+                Err(cairn_core::Error::Locked { holder: h, .. }) => {
+                    let token = h.map(|h| h.token);
+                    same = if token.is_some() && token == holder { same + 1 } else { 0 };
+                    holder = token;
+                    if same >= 3 {
+                        return None;
+                    }
+                }
+                Err(e) => panic!("taker {i}: {e}"),
+            }
+            let jitter = u64::from(cairn_core::random_bytes::<1, _>(&mut rng)[0]);
+            tokio::time::sleep(Duration::from_millis(50 + jitter)).await;
+        }
+        panic!("taker {i}: no lease was taken by anyone in a minute");
+    });
+    let leases: Vec<_> = futures_join_all(takers).await.into_iter().flatten().collect();
+    assert_eq!(leases.len(), 1, "exclusive leases taken at once: {}", leases.len());
+    let listing = store.listing().await.unwrap();
+    assert_eq!(listing.holders.len(), 1, "the losers took their lock objects back: {:?}", listing.holders);
+    for lease in leases {
+        cairn_core::lease::release(store, lease).await;
+    }
+    assert!(s.list(FileKind::Lock).await.unwrap().is_empty());
+    s.remove(&contested).await.unwrap();
 }
 
 /// Runs futures concurrently on the current task.

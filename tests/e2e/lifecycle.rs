@@ -156,7 +156,7 @@ fn unlock_removes_only_locks_whose_process_is_gone() {
     running.wait().unwrap();
     assert_eq!(locks(), 1, "a killed process leaves its lock");
     let text = c.run(["unlock", "--repo", s(&repo)]).ok();
-    assert!(text.stdout.contains("removed stale lock: backup on"), "{}", text.stdout);
+    assert!(text.stdout.contains("removed the lock of a process that is gone: backup on"), "{}", text.stdout);
     assert_eq!(locks(), 0);
     // The interrupted backup left a valid repository.
     fs::remove_file(src.join("huge.img")).unwrap();
