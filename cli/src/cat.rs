@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 
 use crate::args::{CatArgs, Global};
 use crate::output::rfc3339;
-use crate::repo::{self, Location, Repo, Session};
+use crate::repo::{self, Location, Repo};
 
-pub(crate) async fn cat_cmd(g: &Global, session: &Session, a: &CatArgs) -> Result<ExitCode, Error> {
+/// Reads without a lock (like `snapshots`): it shows the locks as they are, its own not among
+/// them, and is not held up by a prune.
+pub(crate) async fn cat_cmd(g: &Global, a: &CatArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
     let repo = repo::open(g, &location).await?;
-    session.lock(g, &location, &repo, "cat", false).await?;
     let value = match (a.what.as_str(), a.id.as_deref()) {
         ("config", _) => config_json(&repo),
         ("locks", _) => {

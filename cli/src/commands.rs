@@ -55,7 +55,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Command::Catalog(c) => crate::jobs::catalog_cmd(g, c).await,
                 Command::Recover(a) => crate::jobs::recover_cmd(g, a).await,
                 Command::Archive(a) => crate::jobs::archive_cmd(g, a).await,
-                Command::Cat(a) => crate::cat::cat_cmd(g, s, a).await,
+                Command::Cat(a) => crate::cat::cat_cmd(g, a).await,
             }
         };
         match cairn_std::interrupt::supervise(command, session.keep_alive()).await {

@@ -228,7 +228,7 @@ impl Session {
         exclusive: bool,
     ) -> Result<(), Error> {
         // Operations that only read; every other one writes to the repository.
-        const READERS: [&str; 7] = ["ls", "restore", "check", "stats", "diff", "dump", "cat"];
+        const READERS: [&str; 6] = ["ls", "restore", "check", "stats", "diff", "dump"];
         let writes = exclusive || !READERS.contains(&operation);
         // A read-only destination is never written, so it is read without a lock (like
         // `restic --no-lock`), and anything that would write is refused before it starts.

@@ -284,10 +284,40 @@ impl<S: Storage, C: LeaseClock, R: CryptoRng> Leased<S, C, R> {
                 return Err(lost_error());
             }
             if overdue(self.clock.elapsed_ms()) {
-                self.refresh_locked().await.map_err(io)?;
+                // The store may need a try or two to come back from the same pause.
+                let mut result = self.refresh_locked().await;
+                for _ in 0..2 {
+                    if !matches!(result, Err(ref e) if !matches!(e, Error::LockLost)) {
+                        break;
+                    }
+                    result = self.refresh_locked().await;
+                }
+                result.map_err(io)?;
             }
         }
         Ok(())
+    }
+
+    /// The error of a storage call that failed: if the refresh is overdue (the process was
+    /// stopped or asleep, which is likely why the call failed), the lease is checked, and a
+    /// revoked one is reported as that, the real cause.
+    async fn explain(&self, e: IoError) -> IoError {
+        if !self.leased.get() || self.lost.get() {
+            return if self.lost.get() { lost_error() } else { e };
+        }
+        let overdue = self.clock.elapsed_ms().saturating_sub(self.issued_ms.get()) >= 2 * self.refresh_ms.get();
+        if overdue {
+            let _gate = self.gate.enter().await;
+            // The store may need a try or two to come back from the same pause.
+            for _ in 0..3 {
+                match self.refresh_locked().await {
+                    Ok(()) => break,
+                    Err(Error::LockLost) => return lost_error(),
+                    Err(_) => {}
+                }
+            }
+        }
+        e
     }
 
     /// Writes a snapshot, then reads the lease back; removes the snapshot again and fails if
@@ -312,24 +342,36 @@ impl<S: Storage, C: LeaseClock, R: CryptoRng> Storage for Leased<S, C, R> {
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        if kind != FileKind::Lock {
-            self.guard().await?;
+        if kind == FileKind::Lock {
+            return self.inner.list(kind).await;
         }
-        self.inner.list(kind).await
+        self.guard().await?;
+        match self.inner.list(kind).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        if handle.kind != FileKind::Lock {
-            self.guard().await?;
+        if handle.kind == FileKind::Lock {
+            return self.inner.read(handle, range).await;
         }
-        self.inner.read(handle, range).await
+        self.guard().await?;
+        match self.inner.read(handle, range).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
     }
 
     async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
-        if handle.kind != FileKind::Lock {
-            self.guard().await?;
+        if handle.kind == FileKind::Lock {
+            return self.inner.read_into(handle, range, buf).await;
         }
-        self.inner.read_into(handle, range, buf).await
+        self.guard().await?;
+        match self.inner.read_into(handle, range, buf).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
     }
 
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
@@ -337,10 +379,15 @@ impl<S: Storage, C: LeaseClock, R: CryptoRng> Storage for Leased<S, C, R> {
             return self.inner.write(handle, data, mode).await;
         }
         self.guard().await?;
-        if handle.kind == FileKind::Snapshot && self.leased.get() {
-            return self.write_snapshot(handle, data, mode).await;
+        let written = if handle.kind == FileKind::Snapshot && self.leased.get() {
+            self.write_snapshot(handle, data, mode).await
+        } else {
+            self.inner.write(handle, data, mode).await
+        };
+        match written {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
         }
-        self.inner.write(handle, data, mode).await
     }
 
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
@@ -352,7 +399,10 @@ impl<S: Storage, C: LeaseClock, R: CryptoRng> Storage for Leased<S, C, R> {
             self.fence().await?;
             self.removal_checked.set(true);
         }
-        self.inner.remove(handle).await
+        match self.inner.remove(handle).await {
+            Err(e) => Err(self.explain(e).await),
+            ok => ok,
+        }
     }
 
     async fn fence(&self) -> Result<(), IoError> {

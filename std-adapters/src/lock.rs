@@ -228,10 +228,13 @@ impl Observer {
         let (boot, boot_ms, wall) = (self.boot, boottime_ms(), now().secs);
         self.looked.insert(key.clone());
         let s = *self.seen.entry(key).or_insert(Seen { boot, boot_ms, wall_secs: wall });
+        let by_wall = Duration::from_secs(wall.saturating_sub(s.wall_secs).max(0) as u64);
         if s.boot == boot && boot != [0; 16] {
-            Duration::from_millis(boot_ms.saturating_sub(s.boot_ms))
+            // Within one boot the boot-time clock is exact whatever the wall clock does; the
+            // smaller of the two never judges too early when one of them was set wrong.
+            Duration::from_millis(boot_ms.saturating_sub(s.boot_ms)).min(by_wall)
         } else {
-            Duration::from_secs(wall.saturating_sub(s.wall_secs).max(0) as u64)
+            by_wall
         }
     }
 

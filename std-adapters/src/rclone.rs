@@ -194,6 +194,17 @@ impl RcloneBridge {
         error(IoErrorKind::Unavailable, format!("{what} (rclone serve restic {}){said}", self.config.target()))
     }
 
+    /// The error of a connection that failed under a request (cut, stalled, wedged after this
+    /// process was stopped for a while): the child is let go, so that the retry starts a new
+    /// one instead of waiting on the same connection.
+    fn dead(&self, what: &str) -> IoError {
+        let e = self.broken(what);
+        if let Ok(mut c) = self.child.lock() {
+            c.take();
+        }
+        e
+    }
+
     /// The sender of a live child, starting one if there is none or the last one died.
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, IoError> {
         if let Some(s) = self.live() {
@@ -235,8 +246,8 @@ impl RcloneBridge {
         let stall = self.config.stall_timeout;
         let response = tokio::time::timeout(stall, sender.send_request(request))
             .await
-            .map_err(|_| self.broken("rclone did not answer in time"))?
-            .map_err(|e| self.broken(&format!("rclone stopped answering: {e}")))?;
+            .map_err(|_| self.dead("rclone did not answer in time"))?
+            .map_err(|e| self.dead(&format!("rclone stopped answering: {e}")))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let limit = if (200..300).contains(&status) { limit } else { crate::http::MAX_SMALL_BODY as u64 };
@@ -245,9 +256,9 @@ impl RcloneBridge {
         loop {
             let frame = tokio::time::timeout(stall, body.frame())
                 .await
-                .map_err(|_| self.broken("rclone stalled while answering"))?;
+                .map_err(|_| self.dead("rclone stalled while answering"))?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| self.broken(&format!("rclone's answer was cut: {e}")))?;
+            let frame = frame.map_err(|e| self.dead(&format!("rclone's answer was cut: {e}")))?;
             if let Ok(data) = frame.into_data() {
                 if (out.len() + data.len()) as u64 > limit {
                     return Err(error(

@@ -12,6 +12,7 @@ mod destinations;
 mod ftp;
 mod inspect;
 mod jobs;
+mod leases;
 mod lifecycle;
 mod rclone;
 mod repair;

@@ -293,6 +293,25 @@ impl Cairn {
         c
     }
 
+    /// The command run under another program that takes the binary as its argument (for
+    /// example `faketime -f +31m`, or `unshare --pid --fork --mount-proc`).
+    pub fn command_under<I, S>(&self, wrapper: &[&str], args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let inner = self.command(args);
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..]).arg(&self.bin).args(inner.get_args());
+        c.env_clear().stdin(Stdio::null());
+        for (k, v) in inner.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        c
+    }
+
     /// Runs to completion, and asserts that no secret it was given (see [`Cairn::secrets`])
     /// shows in its output, unless the command was asked to show one.
     #[track_caller]
