@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need first (Debian packages, when run as root) and
-# fails rather than skips when something is missing under CI=true.
+# Runs every test. Installs what the tests need first (Debian packages, when run as root); a
+# test whose server or tool is missing fails, never skips.
 #
 #   ./test.sh
 set -euo pipefail
@@ -12,10 +12,12 @@ cd "$(dirname "$0")"
 # what `cairn dump` writes; openssl: a TLS server with a self-signed certificate; rclone: the
 # restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server; pure-ftpd:
 # the FTP server; npm: the
-# window's TypeScript and Azurite (the Azure Blob test server).
+# window's TypeScript and Azurite (the Azure Blob test server); faketime and unshare: a prune
+# whose clock is wrong, and one in another process-id namespace (tests/e2e/leases.rs).
 missing=()
-for tool in mkfifo:coreutils setpriv:util-linux mount:mount tar:tar gzip:gzip openssl:openssl rclone:rclone \
-    ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm /usr/sbin/pure-ftpd:pure-ftpd; do
+for tool in mkfifo:coreutils setpriv:util-linux unshare:util-linux mount:mount tar:tar gzip:gzip openssl:openssl \
+    rclone:rclone ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm /usr/sbin/pure-ftpd:pure-ftpd \
+    faketime:faketime; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
@@ -29,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "==> installing ${missing[*]}"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     else
-        echo "warning: missing ${missing[*]}; some tests will fail under CI=true" >&2
+        echo "warning: missing ${missing[*]}; the tests that need them will fail (run as root to install)" >&2
     fi
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt

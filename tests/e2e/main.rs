@@ -19,6 +19,7 @@ mod repair;
 mod rest;
 mod round_trip;
 mod s3;
+mod safety;
 mod secrets;
 mod sftp;
 mod source_options;

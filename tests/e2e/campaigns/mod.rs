@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod damage;
 mod network;
+mod restore;
 
 use std::path::Path;
 
