@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cairn_core::{FileKind, IndexFile, IndexId, LockInfo, Snapshot};
+use cairn_core::{FileKind, IndexFile, IndexId, LockInfo};
 use cairn_std::{Error, ErrorKind};
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ pub(crate) async fn cat_cmd(g: &Global, a: &CatArgs) -> Result<ExitCode, Error> 
         }
         ("snapshot", Some(spec)) => {
             let (id, s) = repo.find_snapshot(spec).await?;
-            snapshot_json(&id.to_hex(), &s)
+            crate::output::snapshot_json(&id, &s)
         }
         ("index", Some(prefix)) => {
             let id = find_id(&repo, FileKind::Index, prefix).await?;
@@ -110,23 +110,6 @@ fn lock_json(id: &str, i: &LockInfo) -> Value {
         "token": hex(&i.token),
         "sequence": i.lease.sequence,
         "revoked": revoked,
-    })
-}
-
-fn snapshot_json(id: &str, s: &Snapshot) -> Value {
-    json!({
-        "id": id,
-        "time": rfc3339(s.time),
-        "tree": s.tree.to_hex(),
-        "paths": s.paths.iter().map(|p| cairn_std::show_path(p)).collect::<Vec<_>>(),
-        "hostname": s.hostname,
-        "username": s.username,
-        "tags": s.tags,
-        "parent": s.parent.map(|p| p.to_hex()),
-        "program": s.program,
-        "excludes": s.excludes,
-        "stats": s.stats,
-        "lease": s.lease.map(|t| hex(&t)),
     })
 }
 

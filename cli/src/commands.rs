@@ -12,8 +12,8 @@ use cairn_core::{
     plan_prune, plan_retention, prune, restore, walk,
 };
 use cairn_std::{
-    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, LockKeeper, ThreadWorker, describe_lock, hostname,
-    local_time, now, os_rng, runtime, username, utc_offset,
+    Error, ErrorKind, Excludes, FsSource, FsSourceOptions, FsTarget, ThreadWorker, describe_lock, hostname, local_time,
+    now, os_rng, runtime, username, utc_offset,
 };
 use serde_json::json;
 
@@ -148,7 +148,8 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
     if password.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "the repository password cannot be empty"));
     }
-    Ok(Repository::init(LockKeeper::new(location.backend()?), password.expose(), &options, &mut os_rng()).await?)
+    Ok(Repository::init(cairn_std::lock_keeper(location.backend()?), password.expose(), &options, &mut os_rng())
+        .await?)
 }
 
 /// A lock duration in whole seconds: a number with s, m or h.
@@ -333,21 +334,9 @@ async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
         let items: Vec<_> = list
             .iter()
             .map(|(id, s)| {
-                json!({
-                    "id": id.to_hex(),
-                    "short_id": id.short(),
-                    "time": rfc3339(s.time),
-                    "tree": s.tree.to_hex(),
-                    "paths": s.paths.iter().map(|p| cairn_std::show_path(p)).collect::<Vec<_>>(),
-                    "hostname": s.hostname,
-                    "username": s.username,
-                    "tags": s.tags,
-                    "parent": s.parent.map(|p| p.to_hex()),
-                    "program": s.program,
-                    "excludes": s.excludes,
-                    "stats": s.stats,
-                    "in_future": in_future(s),
-                })
+                let mut v = crate::output::snapshot_json(id, s);
+                v["in_future"] = json!(in_future(s));
+                v
             })
             .collect();
         println!("{}", serde_json::Value::Array(items));

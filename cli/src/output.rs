@@ -110,6 +110,25 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
     }
 }
 
+/// A snapshot for `--json` output (`snapshots`, `cat snapshot`).
+pub(crate) fn snapshot_json(id: &cairn_core::SnapshotId, s: &cairn_core::Snapshot) -> serde_json::Value {
+    serde_json::json!({
+        "id": id.to_hex(),
+        "short_id": id.short(),
+        "time": rfc3339(s.time),
+        "tree": s.tree.to_hex(),
+        "paths": s.paths.iter().map(|p| cairn_std::show_path(p)).collect::<Vec<_>>(),
+        "hostname": s.hostname,
+        "username": s.username,
+        "tags": s.tags,
+        "parent": s.parent.map(|p| p.to_hex()),
+        "program": s.program,
+        "excludes": s.excludes,
+        "stats": s.stats,
+        "lease": s.lease.map(|t| t.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+    })
+}
+
 pub(crate) fn bytes(n: u64) -> String {
     HumanBytes(n).to_string()
 }

@@ -387,7 +387,7 @@ pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, E
         });
     }
     let password = password(global, location, Purpose::Open)?;
-    Ok(Repository::open(LockKeeper::new(location.backend()?), password.expose()).await?)
+    Ok(Repository::open(cairn_std::lock_keeper(location.backend()?), password.expose()).await?)
 }
 
 /// The repository's index, with a warning for each damaged index object (whose packs are then

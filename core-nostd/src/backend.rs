@@ -236,32 +236,40 @@ pub trait Storage {
     }
 }
 
-impl<S: Storage + ?Sized> Storage for &S {
-    fn properties(&self) -> StorageProperties {
-        (**self).properties()
-    }
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        (**self).list(kind).await
-    }
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        (**self).read(handle, range).await
-    }
-    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
-        (**self).read_into(handle, range, buf).await
-    }
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        (**self).write(handle, data, mode).await
-    }
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        (**self).remove(handle).await
-    }
-    async fn fence(&self) -> Result<(), IoError> {
-        (**self).fence().await
-    }
-    fn lease_token(&self) -> Option<[u8; 16]> {
-        (**self).lease_token()
-    }
+/// A borrowed store, and a shared one (one wrapper held by an operation and by what keeps its
+/// lease alive), are stores too.
+macro_rules! forward_storage {
+    ($($by:ty),*) => {$(
+        impl<S: Storage + ?Sized> Storage for $by {
+            fn properties(&self) -> StorageProperties {
+                (**self).properties()
+            }
+            async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+                (**self).list(kind).await
+            }
+            async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+                (**self).read(handle, range).await
+            }
+            async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+                (**self).read_into(handle, range, buf).await
+            }
+            async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+                (**self).write(handle, data, mode).await
+            }
+            async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
+                (**self).remove(handle).await
+            }
+            async fn fence(&self) -> Result<(), IoError> {
+                (**self).fence().await
+            }
+            fn lease_token(&self) -> Option<[u8; 16]> {
+                (**self).lease_token()
+            }
+        }
+    )*};
 }
+
+forward_storage!(&S, alloc::rc::Rc<S>);
 
 /// A store that can only be read: it wraps any [`Storage`] and has no write path. Writes and
 /// removals fail with [`IoErrorKind::ReadOnly`] without reaching the wrapped store, so a

@@ -23,7 +23,6 @@ use crate::catalog::{
 };
 use crate::destination::Destination;
 use crate::error::{Error, ErrorKind, storage_error};
-use crate::lock::LockKeeper;
 use crate::secret::Secret;
 
 /// The ownership marker's name, beside the repository.
@@ -323,7 +322,7 @@ async fn run_test(
     if existing {
         steps
             .run("open the repository", async {
-                let repo = Repository::open(LockKeeper::new(&backend), password.expose()).await.map_err(|e| {
+                let repo = Repository::open(crate::lock::lock_keeper(&backend), password.expose()).await.map_err(|e| {
                     let e = Error::from(e);
                     if e.kind() == ErrorKind::WrongPassword {
                         Error::new(
@@ -362,9 +361,13 @@ async fn run_test(
                 let mut options = cairn_core::InitOptions::default();
                 options.kdf = candidate.kdf();
                 options.compression = cairn_core::Compression::best_available();
-                let repo =
-                    Repository::init(LockKeeper::new(&backend), password.expose(), &options, &mut crate::rng::os_rng())
-                        .await?;
+                let repo = Repository::init(
+                    crate::lock::lock_keeper(&backend),
+                    password.expose(),
+                    &options,
+                    &mut crate::rng::os_rng(),
+                )
+                .await?;
                 Ok(((), Some(format!("none found: created repository {}", &repo.config().id.to_hex()[..8]))))
             })
             .await?;

@@ -84,7 +84,7 @@ pub use ftp::{FtpBackend, FtpConfig, FtpTls};
 pub use local::LocalBackend;
 pub use lock::{
     LockKeeper, Observer, SystemClock, boottime_ms, describe_lock, holder_is_dead, host_tag, keep_alive, lock_info,
-    lock_repository, with_lease_kept,
+    lock_keeper, lock_repository, with_lease_kept,
 };
 pub use process::{hostname, now, timestamp_of, tune_allocator, username};
 pub use rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};

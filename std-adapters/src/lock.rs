@@ -16,15 +16,13 @@
 //! and key changes; exclusive for prune and repair. FORMAT.md section 6.1 has the protocol.
 
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cairn_core::{
-    FileKind, Handle, Holder, HostTag, Id, IoError, LeaseClock, Leased, LockInfo, LockSettings, ObjectInfo, ReadRange,
-    Repository, StaleJudge, Storage, StorageProperties, Timestamp, Verdict, WriteMode,
+    Holder, HostTag, Id, LeaseClock, Leased, LockInfo, LockSettings, Repository, StaleJudge, Storage, Timestamp,
+    Verdict,
 };
 
 use crate::error::Error;
@@ -55,58 +53,13 @@ impl LeaseClock for SystemClock {
     }
 }
 
-type Inner<S> = Leased<S, SystemClock, rand_core::UnwrapErr<getrandom::SysRng>>;
+/// A destination wrapped to hold a lease (see the [module docs](self)), shared: a clone is
+/// another handle to the same lease, for [`keep_alive`].
+pub type LockKeeper<S> = Rc<Leased<S, SystemClock, rand_core::UnwrapErr<getrandom::SysRng>>>;
 
-/// A destination wrapped to hold a lease; see the [module docs](self). Cloning gives another
-/// handle to the same lease.
-#[derive(Debug)]
-pub struct LockKeeper<S>(Rc<Inner<S>>);
-
-impl<S> Clone for LockKeeper<S> {
-    fn clone(&self) -> Self {
-        Self(Rc::clone(&self.0))
-    }
-}
-
-impl<S: Storage> LockKeeper<S> {
-    /// Wraps `inner`; no lease is held until [`lock_repository`] takes one.
-    pub fn new(inner: S) -> Self {
-        Self(Rc::new(Leased::new(inner, SystemClock, os_rng())))
-    }
-}
-
-impl<S> Deref for LockKeeper<S> {
-    type Target = Inner<S>;
-    fn deref(&self) -> &Inner<S> {
-        &self.0
-    }
-}
-
-impl<S: Storage> Storage for LockKeeper<S> {
-    fn properties(&self) -> StorageProperties {
-        self.0.properties()
-    }
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        self.0.list(kind).await
-    }
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.0.read(handle, range).await
-    }
-    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
-        self.0.read_into(handle, range, buf).await
-    }
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        self.0.write(handle, data, mode).await
-    }
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.0.remove(handle).await
-    }
-    async fn fence(&self) -> Result<(), IoError> {
-        self.0.fence().await
-    }
-    fn lease_token(&self) -> Option<[u8; 16]> {
-        self.0.lease_token()
-    }
+/// Wraps `inner`; no lease is held until [`lock_repository`] takes one.
+pub fn lock_keeper<S: Storage>(inner: S) -> LockKeeper<S> {
+    Rc::new(Leased::new(inner, SystemClock, os_rng()))
 }
 
 /// Keeps the leases of `keepers` alive until each is lost or released: run it beside the

@@ -265,7 +265,7 @@ async fn write_snapshot(
     progress: &mut dyn cairn_core::Progress,
     run: &mut RunRecord,
 ) -> Result<(), Error> {
-    let store = LockKeeper::new(Access::new(destination, false));
+    let store = crate::lock::lock_keeper(Access::new(destination, false));
     let place = format!("destination {dest_name}");
     let exists = !store
         .inner()

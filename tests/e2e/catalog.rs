@@ -200,7 +200,6 @@ fn campaign_catalog_writes_killed_at_random_are_all_or_nothing() {
             ("created_again", created_again.to_string()),
             ("destinations_left", names.len().to_string()),
             ("torn_entries", "0".into()),
-            ("data_lost", "0".into()),
         ],
     );
 }

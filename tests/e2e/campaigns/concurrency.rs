@@ -76,7 +76,6 @@ fn campaign(name: &str, c: &Cairn, repo: &str, extra: &[String], work: &Path, sa
             ("concurrent_backups", n.to_string()),
             ("prunes_in_the_middle", "1".into()),
             ("snapshots_restored", restored.to_string()),
-            ("data_lost", "0".into()),
         ],
     );
 }

@@ -235,7 +235,6 @@ fn campaign(t: &Target, work: &Path, kills_wanted: u64, files: usize, salt: u64)
             ("snapshots_restored", tally.restores.to_string()),
             ("uploaded_before_kill_bytes", tally.uploaded_before_kill.to_string()),
             ("reupload_ratio", format!("{ratio:.3}")),
-            ("data_lost", "0".into()),
         ],
     );
 }

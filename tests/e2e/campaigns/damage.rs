@@ -262,7 +262,6 @@ fn campaign_damage() {
             ("repaired", repaired.to_string()),
             ("files_restored_after_damage", restored_files.to_string()),
             ("by_kind", kinds_line),
-            ("data_lost", "0".into()),
         ],
     );
     assert_eq!(detected, detectable);

@@ -207,7 +207,6 @@ fn campaign(n: &Net<'_>, dead: Dead<'_>, work: &Path, salt: u64) {
             ("clean_errors", clean_errors.to_string()),
             ("temporaries_removed", temporaries_removed.to_string()),
             ("snapshots_verified", restored.to_string()),
-            ("data_lost", "0".into()),
         ],
     );
 }

@@ -149,7 +149,6 @@ fn campaign_restore_in_place_killed_at_random_moments() {
             ("files_compared", compared.to_string()),
             ("as_before", as_before.to_string()),
             ("as_in_the_snapshot", restored.to_string()),
-            ("other", "0".to_string()),
             ("seed", seed.to_string()),
         ],
     );
