@@ -16,13 +16,13 @@
 //! and at the end of each schedule: every snapshot a backup reported saved is valid and
 //! restores byte for byte, and `check` finds no error.
 //!
-//! Schedules: every schedule with at most two preemptions (a switch away from a process that
-//! could go on, optionally pausing it past the stale age) of a backup against a prune,
-//! and of a backup against two prunes with one preemption; and seeded random schedules with
-//! pauses, kills and clock offsets. Weaker protocols are run through the same schedules to show
-//! the model finds their losses: a backup that takes no lease (as a lock-free tool beside a
-//! locking one), a backup that does not read its lease back after writing its snapshot, and a
-//! store whose listings lag more than the settle pause.
+//! Schedules: every schedule with one preemption (a switch away from a process that could go on,
+//! optionally pausing it past the stale age) of a backup against a prune and of a backup against
+//! two prunes; the first thousands with two preemptions, depth first; and seeded random schedules
+//! with pauses, kills, clock offsets and lagging listings. Weaker protocols are run through the
+//! same schedules to show the model finds their losses: a backup that takes no lease (as a
+//! lock-free tool beside a locking one), a backup that does not read its lease back after writing
+//! its snapshot, and a store whose listings lag more than the settle pause.
 
 mod support;
 

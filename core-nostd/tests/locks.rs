@@ -6,7 +6,7 @@ mod support;
 use std::cell::Cell;
 
 use bytes::Bytes;
-use cairn_core::lease::{self, acquire, refresh, revoke, verify};
+use cairn_core::lease::{self, acquire, refresh, revoke, tidy, verify};
 use cairn_core::*;
 use support::*;
 
@@ -135,6 +135,15 @@ fn a_refresh_writes_the_next_object_and_removes_the_last() {
         assert_ne!(lease.current, first);
         assert_eq!(lease.info.lease.sequence, 1);
         assert_eq!(lease.issued_ms, 5000);
+        // The earlier object stays one settle pause, so that no lister sees neither of them.
+        let entries = store(&repo).entries().await.unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().any(|e| e.id == first) && entries.iter().any(|e| e.id == lease.current));
+        tidy(store(&repo), &mut lease, clock.elapsed_ms()).await;
+        assert_eq!(store(&repo).entries().await.unwrap().len(), 2, "not before its settle pause");
+        clock.sleep_ms(u64::from(s.settle_millis)).await;
+        assert!(lease.has_leftovers_due(clock.elapsed_ms()));
+        tidy(store(&repo), &mut lease, clock.elapsed_ms()).await;
         let entries = store(&repo).entries().await.unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].id, lease.current);

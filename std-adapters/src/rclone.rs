@@ -82,6 +82,9 @@ pub fn valid_remote_name(name: &str) -> bool {
 /// A running `rclone serve restic --stdio`.
 struct Child {
     sender: SendRequest<Full<Bytes>>,
+    /// Which start this is: a request that failed on an earlier child lets go of that one
+    /// only, never of the one another request has started since.
+    generation: u64,
     _process: tokio::process::Child,
 }
 
@@ -94,6 +97,8 @@ pub(crate) struct RcloneBridge {
     child: Mutex<Option<Child>>,
     /// Held while a child is started, so that requests at once start one, not one each.
     starting: tokio::sync::Mutex<()>,
+    /// Children started so far.
+    started: std::sync::atomic::AtomicU64,
     stderr: Tail,
 }
 
@@ -105,6 +110,7 @@ impl RcloneBridge {
             config,
             child: Mutex::new(None),
             starting: tokio::sync::Mutex::new(()),
+            started: std::sync::atomic::AtomicU64::new(0),
             stderr: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -117,7 +123,7 @@ impl RcloneBridge {
         lines[lines.len().saturating_sub(2)..].join(" / ")
     }
 
-    async fn spawn(&self) -> Result<SendRequest<Full<Bytes>>, IoError> {
+    async fn spawn(&self) -> Result<(SendRequest<Full<Bytes>>, u64), IoError> {
         let mut command = tokio::process::Command::new(&self.config.program);
         // Never ask for a configuration password on the terminal: stdin is the HTTP/2 stream
         // (an encrypted configuration takes RCLONE_CONFIG_PASS).
@@ -182,10 +188,11 @@ impl RcloneBridge {
         tokio::spawn(async move {
             let _ = connection.await;
         });
+        let generation = self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if let Ok(mut c) = self.child.lock() {
-            *c = Some(Child { sender: sender.clone(), _process: process });
+            *c = Some(Child { sender: sender.clone(), generation, _process: process });
         }
-        Ok(sender)
+        Ok((sender, generation))
     }
 
     fn broken(&self, what: &str) -> IoError {
@@ -197,16 +204,18 @@ impl RcloneBridge {
     /// The error of a connection that failed under a request (cut, stalled, wedged after this
     /// process was stopped for a while): the child is let go, so that the retry starts a new
     /// one instead of waiting on the same connection.
-    fn dead(&self, what: &str) -> IoError {
+    fn dead(&self, what: &str, generation: u64) -> IoError {
         let e = self.broken(what);
-        if let Ok(mut c) = self.child.lock() {
+        if let Ok(mut c) = self.child.lock()
+            && c.as_ref().is_some_and(|c| c.generation == generation)
+        {
             c.take();
         }
         e
     }
 
     /// The sender of a live child, starting one if there is none or the last one died.
-    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, IoError> {
+    async fn sender(&self) -> Result<(SendRequest<Full<Bytes>>, u64), IoError> {
         if let Some(s) = self.live() {
             return Ok(s);
         }
@@ -222,9 +231,9 @@ impl RcloneBridge {
     }
 
     /// The sender of the running child, if it is still connected.
-    fn live(&self) -> Option<SendRequest<Full<Bytes>>> {
+    fn live(&self) -> Option<(SendRequest<Full<Bytes>>, u64)> {
         let child = self.child.lock().ok()?;
-        child.as_ref().filter(|c| !c.sender.is_closed()).map(|c| c.sender.clone())
+        child.as_ref().filter(|c| !c.sender.is_closed()).map(|c| (c.sender.clone(), c.generation))
     }
 
     async fn attempt(
@@ -235,7 +244,7 @@ impl RcloneBridge {
         body: &Bytes,
         limit: u64,
     ) -> Result<Answer, IoError> {
-        let mut sender = self.sender().await?;
+        let (mut sender, generation) = self.sender().await?;
         let mut b = hyper::Request::builder().method(method.as_str()).uri(url);
         for (k, v) in headers {
             b = b.header(*k, v.as_str());
@@ -246,8 +255,8 @@ impl RcloneBridge {
         let stall = self.config.stall_timeout;
         let response = tokio::time::timeout(stall, sender.send_request(request))
             .await
-            .map_err(|_| self.dead("rclone did not answer in time"))?
-            .map_err(|e| self.dead(&format!("rclone stopped answering: {e}")))?;
+            .map_err(|_| self.dead("rclone did not answer in time", generation))?
+            .map_err(|e| self.dead(&format!("rclone stopped answering: {e}"), generation))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let limit = if (200..300).contains(&status) { limit } else { crate::http::MAX_SMALL_BODY as u64 };
@@ -256,9 +265,9 @@ impl RcloneBridge {
         loop {
             let frame = tokio::time::timeout(stall, body.frame())
                 .await
-                .map_err(|_| self.dead("rclone stalled while answering"))?;
+                .map_err(|_| self.dead("rclone stalled while answering", generation))?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| self.dead(&format!("rclone's answer was cut: {e}")))?;
+            let frame = frame.map_err(|e| self.dead(&format!("rclone's answer was cut: {e}"), generation))?;
             if let Ok(data) = frame.into_data() {
                 if (out.len() + data.len()) as u64 > limit {
                     return Err(error(

@@ -300,7 +300,7 @@ fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget()
     let faults = vec![
         Fault::Reset,
         Fault::SlowDown,
-        Fault::Stall(Duration::from_millis(2500)),
+        Fault::Stall(Duration::from_millis(4000)),
         Fault::Truncate,
         Fault::InternalError,
         Fault::Answer(429, "<Error><Code>TooManyRequests</Code></Error>".into(), Vec::new()),
@@ -310,7 +310,8 @@ fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget()
     let mut config = s3_config(&server, "/faulty");
     config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
     config.retries = 3;
-    config.stall_timeout = Duration::from_secs(1);
+    // Long enough for a slow answer on a loaded machine, shorter than the injected stall.
+    config.stall_timeout = Duration::from_secs(2);
     let store = S3Backend::new(config).unwrap();
     rt().block_on(conformance(&store));
     let (faults, requests) = (proxy.faults(), proxy.requests.load(std::sync::atomic::Ordering::SeqCst));
@@ -735,12 +736,13 @@ fn sftp_password_login_and_a_wrong_password() {
 #[test]
 fn rest_survives_a_faulty_network_within_the_retry_budget() {
     let Some(server) = RestServer::start(false) else { return };
-    let faults = vec![Fault::Reset, Fault::InternalError, Fault::Truncate, Fault::Stall(Duration::from_millis(2500))];
+    let faults = vec![Fault::Reset, Fault::InternalError, Fault::Truncate, Fault::Stall(Duration::from_millis(4000))];
     let proxy = FaultProxy::start(server.port, 3, faults);
     let mut config = rest_config(&server, "faulty");
     config.url = format!("http://127.0.0.1:{}/faulty", proxy.port);
     config.retries = 3;
-    config.stall_timeout = Duration::from_secs(1);
+    // Long enough for a slow answer on a loaded machine, shorter than the injected stall.
+    config.stall_timeout = Duration::from_secs(2);
     let store = RestBackend::new(config).unwrap();
     rt().block_on(conformance(&store));
     println!("REST fault injection: {} faults survived", proxy.faults());

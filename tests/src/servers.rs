@@ -191,9 +191,12 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (r, i, s, l) = (requests.clone(), injected.clone(), stop.clone(), log.clone());
-        // The same request (method and target) is never faulted twice in a row: faults are
-        // transient, as on a real network, so a client within its retry budget gets through.
-        let last_faulted = Arc::new(std::sync::Mutex::new(std::collections::HashSet::<String>::new()));
+        // The same request (method and target) is not faulted again within ten seconds: faults
+        // are transient, as on a real network, so a client within its retry budget gets
+        // through, even when several clients send the same request at once (concurrent
+        // creators of one object) and one's pass would otherwise clear another's fault.
+        let last_faulted =
+            Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, std::time::Instant>::new()));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -207,11 +210,11 @@ impl FaultProxy {
                         let n = r.fetch_add(1, Ordering::SeqCst);
                         let due = every > 0 && !faults.is_empty() && n % every == every - 1;
                         let mut last = last_faulted.lock().unwrap();
-                        let repeat = last.remove(line);
-                        if !due || repeat {
+                        let recent = last.get(line).is_some_and(|at| at.elapsed() < Duration::from_secs(10));
+                        if !due || recent {
                             return None;
                         }
-                        last.insert(line.to_string());
+                        last.insert(line.to_string(), std::time::Instant::now());
                         i.fetch_add(1, Ordering::SeqCst);
                         Some(faults[((n / every) as usize) % faults.len()].clone())
                     };
