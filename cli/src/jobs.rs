@@ -291,7 +291,10 @@ fn test_event() -> Event {
 
 pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
     if a.systemd_unit {
-        print!("{}", include_str!("../../dist/cairn-daemon.service"));
+        let program = std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot find the path of this program: {e}")))?;
+        print!("{}", crate::systemd::daemon_unit(&program)?);
         return Ok(ExitCode::SUCCESS);
     }
     let catalog = open_catalog(g)?;

@@ -15,6 +15,7 @@ mod jobs;
 mod output;
 mod repair;
 mod repo;
+mod systemd;
 
 use std::process::ExitCode;
 

@@ -304,6 +304,10 @@ fn a_recovery_rebuilds_an_empty_catalog_that_then_restores_a_file() {
     // The daemon exports the configuration (due: never exported), as would happen daily.
     let tick = old.run(["--json", "daemon", "--once"]).ok().json();
     assert_eq!(tick["exports"][0], "usb", "{tick}");
+    // The unit for running it under systemd names this very program.
+    let unit = old.run(["daemon", "--systemd-unit"]).ok().stdout;
+    let program = fs::canonicalize(env!("CARGO_BIN_EXE_cairn")).unwrap();
+    assert!(unit.lines().any(|l| l == format!("ExecStart={} daemon", program.display())), "{unit}");
     let exports: Vec<_> = fs::read_dir(dir.join("cairn-config")).unwrap().collect();
     assert_eq!(exports.len(), 1);
     let kit = old.run(["catalog", "recovery-kit"]).ok().stdout.trim().to_string();
