@@ -27,6 +27,11 @@ fn data(seed: u8, n: usize) -> Bytes {
     Bytes::from((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>())
 }
 
+/// The stall timeout of the clients behind a fault proxy: long enough for a slow answer on a
+/// loaded machine, shorter than the stall the proxy injects.
+const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+const INJECTED_STALL: Duration = Duration::from_secs(4);
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -300,7 +305,7 @@ fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget()
     let faults = vec![
         Fault::Reset,
         Fault::SlowDown,
-        Fault::Stall(Duration::from_millis(4000)),
+        Fault::Stall(INJECTED_STALL),
         Fault::Truncate,
         Fault::InternalError,
         Fault::Answer(429, "<Error><Code>TooManyRequests</Code></Error>".into(), Vec::new()),
@@ -310,8 +315,7 @@ fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget()
     let mut config = s3_config(&server, "/faulty");
     config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
     config.retries = 3;
-    // Long enough for a slow answer on a loaded machine, shorter than the injected stall.
-    config.stall_timeout = Duration::from_secs(2);
+    config.stall_timeout = STALL_TIMEOUT;
     let store = S3Backend::new(config).unwrap();
     rt().block_on(conformance(&store));
     let (faults, requests) = (proxy.faults(), proxy.requests.load(std::sync::atomic::Ordering::SeqCst));
@@ -736,13 +740,12 @@ fn sftp_password_login_and_a_wrong_password() {
 #[test]
 fn rest_survives_a_faulty_network_within_the_retry_budget() {
     let Some(server) = RestServer::start(false) else { return };
-    let faults = vec![Fault::Reset, Fault::InternalError, Fault::Truncate, Fault::Stall(Duration::from_millis(4000))];
+    let faults = vec![Fault::Reset, Fault::InternalError, Fault::Truncate, Fault::Stall(INJECTED_STALL)];
     let proxy = FaultProxy::start(server.port, 3, faults);
     let mut config = rest_config(&server, "faulty");
     config.url = format!("http://127.0.0.1:{}/faulty", proxy.port);
     config.retries = 3;
-    // Long enough for a slow answer on a loaded machine, shorter than the injected stall.
-    config.stall_timeout = Duration::from_secs(2);
+    config.stall_timeout = STALL_TIMEOUT;
     let store = RestBackend::new(config).unwrap();
     rt().block_on(conformance(&store));
     println!("REST fault injection: {} faults survived", proxy.faults());

@@ -30,6 +30,9 @@ use cairn_e2e::{Cairn, Run, diff_trees, is_root, prerequisite, random_bytes};
 
 use crate::{cairn, init_args, s};
 
+/// The stale age of the repositories here, in seconds (see the module docs for why not less).
+const STALE_SECS: u64 = 24;
+
 /// A repository on one destination type, reached by the real binary.
 struct Dest {
     name: &'static str,
@@ -142,13 +145,14 @@ fn forgotten_first(d: &Dest, work: &Path) {
 fn scenarios(d: &Dest, work: &Path) {
     let init: Vec<String> = init_args(&d.repo, 1)
         .into_iter()
-        .chain(["--lock-stale-after", "24s", "--lock-refresh-every", "3s", "--lock-settle-ms", "300"].map(String::from))
+        .chain([format!("--lock-stale-after={STALE_SECS}s")])
+        .chain(["--lock-refresh-every", "3s", "--lock-settle-ms", "300"].map(String::from))
         .chain(d.extra.iter().cloned())
         .collect();
     d.c.run(init).ok();
     let mut verified = Vec::new();
     let stats = d.run(&["--json", "stats"]).ok().json();
-    assert_eq!(stats["locks"]["stale_after_secs"], 24, "{stats}");
+    assert_eq!(stats["locks"]["stale_after_secs"], STALE_SECS, "{stats}");
     // A backup paused past its lease, a prune that deletes the data it reuses.
     forgotten_first(d, work);
     let src = work.join("paused");
@@ -160,7 +164,11 @@ fn scenarios(d: &Dest, work: &Path) {
     let started = Instant::now();
     let pruned = d.run(&["--json", "prune", "--retry-lock", "120s"]).ok().json();
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(24), "{}: the prune took a lock seen for {waited:?} as stale", d.name);
+    assert!(
+        waited >= Duration::from_secs(STALE_SECS),
+        "{}: the prune took a lock seen for {waited:?} as stale",
+        d.name
+    );
     assert!(pruned["prune"]["packs_deleted"].as_u64().unwrap() > 0, "{}: {pruned}", d.name);
     signal(&backup, "-CONT");
     let b = wait(backup).code(13);

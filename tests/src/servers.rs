@@ -195,8 +195,7 @@ impl FaultProxy {
         // are transient, as on a real network, so a client within its retry budget gets
         // through, even when several clients send the same request at once (concurrent
         // creators of one object) and one's pass would otherwise clear another's fault.
-        let last_faulted =
-            Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, std::time::Instant>::new()));
+        let last_faulted = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, Instant>::new()));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -214,7 +213,7 @@ impl FaultProxy {
                         if !due || recent {
                             return None;
                         }
-                        last.insert(line.to_string(), std::time::Instant::now());
+                        last.insert(line.to_string(), Instant::now());
                         i.fetch_add(1, Ordering::SeqCst);
                         Some(faults[((n / every) as usize) % faults.len()].clone())
                     };
