@@ -23,7 +23,7 @@ use crate::args::{
 };
 use crate::exit;
 use crate::output::{CliProgress, bytes, rfc3339};
-use crate::repo::{self, Location, Purpose, Repo, Session};
+use crate::repo::{self, Location, Purpose, Repo, Session, normalize_snapshot_path, snapshot_and_path};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     let worker = ThreadWorker::new();
@@ -461,27 +461,6 @@ async fn ls(g: &Global, session: &Session, a: &LsArgs) -> Result<ExitCode, Error
         Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot write the listing: {e}"))),
         Ok(()) => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// Splits `SNAPSHOT[:PATH]` (the path defaults to `/`).
-pub(crate) fn snapshot_and_path(s: &str) -> Result<(&str, Vec<u8>), Error> {
-    match s.split_once(':') {
-        Some((snap, p)) => Ok((snap, normalize_snapshot_path(p)?)),
-        None => Ok((s, b"/".to_vec())),
-    }
-}
-
-/// A path inside a snapshot as the user typed it: made absolute, trailing slash dropped.
-pub(crate) fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
-    let mut path = if p.starts_with('/') { p.to_string() } else { format!("/{p}") };
-    while path.len() > 1 && path.ends_with('/') {
-        path.pop();
-    }
-    cairn_core::split_absolute(path.as_bytes()).map_err(|_| {
-        Error::new(ErrorKind::InvalidInput, format!("invalid path {p:?} in the snapshot"))
-            .with_hint("give the path as it was backed up, like /home/me/Documents, without . or ..")
-    })?;
-    Ok(path.into_bytes())
 }
 
 async fn restore_cmd(g: &Global, session: &Session, a: &RestoreArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
@@ -1283,13 +1262,6 @@ mod tests {
         assert_eq!(mode_string(&node(0o1777)), "-rwxrwxrwt");
         assert_eq!(mode_string(&node(0o2640)), "-rw-r-S---");
         assert_eq!(mode_string(&node(0o000)), "----------");
-    }
-
-    #[test]
-    fn snapshot_paths() {
-        assert_eq!(normalize_snapshot_path("home/me/").unwrap(), b"/home/me");
-        assert_eq!(normalize_snapshot_path("/").unwrap(), b"/");
-        assert!(normalize_snapshot_path("/a/../b").is_err());
     }
 
     #[test]

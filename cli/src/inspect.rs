@@ -11,9 +11,8 @@ use cairn_std::{ArchiveFormat, Error, ErrorKind, dump_archive, dump_file, is_bro
 use serde_json::json;
 
 use crate::args::{DiffArgs, DumpArgs, Global};
-use crate::commands::{normalize_snapshot_path, snapshot_and_path};
 use crate::output::{CliProgress, bytes};
-use crate::repo::{self, Location, Repo, Session};
+use crate::repo::{self, Location, Repo, Session, normalize_snapshot_path, snapshot_and_path};
 
 /// One side of a diff: the snapshot's id and what its path names.
 async fn side(repo: &Repo, index: &Index, spec: &str) -> Result<(cairn_core::SnapshotId, DiffSide), Error> {

@@ -288,6 +288,27 @@ impl Known {
     }
 }
 
+/// Splits `SNAPSHOT[:PATH]` (the path defaults to `/`).
+pub(crate) fn snapshot_and_path(s: &str) -> Result<(&str, Vec<u8>), Error> {
+    match s.split_once(':') {
+        Some((snap, p)) => Ok((snap, normalize_snapshot_path(p)?)),
+        None => Ok((s, b"/".to_vec())),
+    }
+}
+
+/// A path inside a snapshot as the user typed it: made absolute, trailing slash dropped.
+pub(crate) fn normalize_snapshot_path(p: &str) -> Result<Vec<u8>, Error> {
+    let mut path = if p.starts_with('/') { p.to_string() } else { format!("/{p}") };
+    while path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
+    cairn_core::split_absolute(path.as_bytes()).map_err(|_| {
+        Error::new(ErrorKind::InvalidInput, format!("invalid path {p:?} in the snapshot"))
+            .with_hint("give the path as it was backed up, like /home/me/Documents, without . or ..")
+    })?;
+    Ok(path.into_bytes())
+}
+
 /// Finds a snapshot by id, prefix or `latest`. For `latest`, refuses when a snapshot this
 /// machine saw, newer than the newest the store lists, is missing and not recorded as forgotten:
 /// a rolled-back or withholding store would otherwise give an older version without a word.
@@ -411,4 +432,16 @@ pub(crate) async fn load_index<S: Storage>(
         }
     }
     Ok(load.index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_paths() {
+        assert_eq!(normalize_snapshot_path("home/me/").unwrap(), b"/home/me");
+        assert_eq!(normalize_snapshot_path("/").unwrap(), b"/");
+        assert!(normalize_snapshot_path("/a/../b").is_err());
+    }
 }

@@ -49,6 +49,7 @@ use cairn_core::{FileKind, Handle, IoError, ObjectInfo, ReadOnly, ReadRange, Sto
 use crate::azure::{AzureAuth, AzureBackend, AzureConfig};
 use crate::error::{Error, ErrorKind};
 use crate::ftp::{FtpBackend, FtpConfig, FtpTls};
+use crate::http::percent_decode;
 use crate::local::LocalBackend;
 use crate::rclone::RcloneConfig;
 use crate::rest::{RestBackend, RestConfig};
@@ -750,27 +751,6 @@ fn parse_ftp(url: &str, password: Option<Secret>) -> Result<FtpConfig, Error> {
     Ok(c)
 }
 
-/// `%XX` decoding of a URL's user name or password (anything malformed stays as it is).
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The region in an AWS endpoint host (`s3.eu-west-1.amazonaws.com`).
 fn aws_region(host: &str) -> Option<&str> {
     let rest = host.strip_suffix(".amazonaws.com")?;
@@ -865,74 +845,6 @@ impl Storage for Destination {
             Self::Ftp(s) => s.remove(handle).await,
         }
     }
-}
-
-/// The directories of a repository (relative to it; `""` is the repository itself) where an
-/// interrupted upload may leave a temporary file, besides the subdirectories of `data`.
-pub(crate) const TEMPORARY_DIRS: [&str; 6] = ["", crate::runner::ARCHIVE_DIR, "index", "snapshots", "keys", "locks"];
-
-/// A folder's entries as a path-like store (WebDAV, FTP) lists them: name, whether it is a
-/// folder, size.
-pub(crate) type FolderListing = Vec<(String, bool, u64)>;
-
-/// The names of the two-hex-digit folders under `data/`, as `list_dir` lists them.
-async fn data_folders<F, Fut>(list_dir: &F) -> Result<Vec<String>, IoError>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<FolderListing, IoError>>,
-{
-    Ok(list_dir("data".to_string())
-        .await?
-        .into_iter()
-        .filter(|(name, is_dir, _)| *is_dir && name.len() == 2)
-        .map(|(name, ..)| name)
-        .collect())
-}
-
-/// The listing of the config, from its size (`None`: there is none): one entry of id zero.
-pub(crate) fn config_listing(size: Option<u64>) -> Vec<ObjectInfo> {
-    size.map(|size| ObjectInfo { id: cairn_core::Id::ZERO, size }).into_iter().collect()
-}
-
-/// The objects of `kind` (not the config) on a path-like store whose folders (relative to the
-/// repository) `list_dir` lists: files named by their hex id, packs under `data/XX/` with `XX`
-/// their first two digits.
-pub(crate) async fn list_objects<F, Fut>(kind: FileKind, list_dir: F) -> Result<Vec<ObjectInfo>, IoError>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<FolderListing, IoError>>,
-{
-    let mut out = Vec::new();
-    let mut add = |entries: FolderListing, prefix: &str| {
-        for (name, is_dir, size) in entries {
-            if !is_dir
-                && name.starts_with(prefix)
-                && let Ok(id) = cairn_core::Id::from_hex(&name)
-            {
-                out.push(ObjectInfo { id, size });
-            }
-        }
-    };
-    if kind == FileKind::Pack {
-        for sub in data_folders(&list_dir).await? {
-            add(list_dir(format!("data/{sub}")).await?, &sub);
-        }
-    } else {
-        add(list_dir(kind.dir().to_string()).await?, "");
-    }
-    Ok(out)
-}
-
-/// The folders of a path-like store where an interrupted upload may leave a temporary file:
-/// [`TEMPORARY_DIRS`] and the folders under `data/`.
-pub(crate) async fn temporary_folders<F, Fut>(list_dir: F) -> Result<Vec<String>, IoError>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<FolderListing, IoError>>,
-{
-    let mut dirs: Vec<String> = TEMPORARY_DIRS.iter().map(|d| d.to_string()).collect();
-    dirs.extend(data_folders(&list_dir).await?.into_iter().map(|sub| format!("data/{sub}")));
-    Ok(dirs)
 }
 
 /// How long a temporary file must have been left alone before [`Destination::remove_stale_temporaries`]

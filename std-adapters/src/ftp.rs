@@ -1025,8 +1025,8 @@ impl FtpBackend {
         .await
     }
 
-    /// The entries of folder `rel` as [`crate::destination::list_objects`] takes them.
-    async fn folder(&self, rel: String) -> Result<crate::destination::FolderListing, IoError> {
+    /// The entries of folder `rel` as [`crate::path_store::list_objects`] takes them.
+    async fn folder(&self, rel: String) -> Result<crate::path_store::FolderListing, IoError> {
         Ok(self.list_dir(&rel).await?.into_iter().map(|e| (e.name, e.is_dir, e.size)).collect())
     }
 
@@ -1092,7 +1092,7 @@ impl FtpBackend {
     /// `older_than` ago (by the listing's time, else `MDTM`); returns how many.
     pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
         let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let dirs = crate::destination::temporary_folders(|rel| self.folder(rel)).await?;
+        let dirs = crate::path_store::temporary_folders(|rel| self.folder(rel)).await?;
         let mut removed = 0;
         for dir in dirs {
             for e in self.list_dir(&dir).await? {
@@ -1138,9 +1138,9 @@ impl Storage for FtpBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(crate::destination::config_listing(self.size_of("config").await?));
+            return Ok(crate::path_store::config_listing(self.size_of("config").await?));
         }
-        crate::destination::list_objects(kind, |rel| self.folder(rel)).await
+        crate::path_store::list_objects(kind, |rel| self.folder(rel)).await
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {

@@ -54,6 +54,7 @@ pub mod interrupt;
 pub mod known;
 mod local;
 mod lock;
+mod path_store;
 pub mod paths;
 mod process;
 mod rclone;

@@ -73,7 +73,7 @@ impl LocalBackend {
     /// directories and beside it, if last changed more than `older_than` ago. Returns how many
     /// were removed.
     pub fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
-        let mut dirs: Vec<PathBuf> = crate::destination::TEMPORARY_DIRS.iter().map(|d| self.root.join(d)).collect();
+        let mut dirs: Vec<PathBuf> = crate::path_store::TEMPORARY_DIRS.iter().map(|d| self.root.join(d)).collect();
         if let Ok(subdirs) = fs::read_dir(self.root.join("data")) {
             dirs.extend(subdirs.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()));
         }

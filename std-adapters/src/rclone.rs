@@ -1,6 +1,6 @@
 //! The rclone bridge: a repository on any storage rclone reaches (Google Drive, OneDrive,
 //! Dropbox, pCloud, Mega, ...), as restic's `rclone:` backend does it. Cairn starts
-//! `rclone serve restic --stdio REMOTE:PATH` and speaks the REST protocol ([`crate::rest`]) to
+//! `rclone serve restic --stdio REMOTE:PATH` and speaks the REST protocol (see rest.rs) to
 //! it over HTTP/2 on the child's stdin and stdout; the remote's credentials stay in rclone's own
 //! configuration.
 //!

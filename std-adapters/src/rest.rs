@@ -221,7 +221,7 @@ impl Storage for RestBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(crate::destination::config_listing(self.size_of(&Handle::CONFIG).await?));
+            return Ok(crate::path_store::config_listing(self.size_of(&Handle::CONFIG).await?));
         }
         let url = format!("{}/{}/", self.config.url, kind.dir());
         let accept = [("accept", "application/vnd.x.restic.rest.v2".to_string())];

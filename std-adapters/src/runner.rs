@@ -391,8 +391,7 @@ pub async fn remove_stale_temporaries(dest: &Destination) -> Result<u64, Error> 
     })
 }
 
-/// The directory of archives beside the repository.
-pub const ARCHIVE_DIR: &str = "cairn-archives";
+pub use crate::path_store::ARCHIVE_DIR;
 
 /// An archive written by an `archived` or `compressed` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -820,7 +820,7 @@ impl SftpBackend {
         self.with_conn(|conn| {
             let base = base.clone();
             async move {
-                let mut dirs: Vec<String> = crate::destination::TEMPORARY_DIRS
+                let mut dirs: Vec<String> = crate::path_store::TEMPORARY_DIRS
                     .iter()
                     .map(|d| if d.is_empty() { base.clone() } else { format!("{base}/{d}") })
                     .collect();

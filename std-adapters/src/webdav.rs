@@ -137,7 +137,7 @@ pub(crate) fn parse_multistatus(body: &[u8]) -> Result<Vec<DavEntry>, String> {
             Event::Text(t) if in_response => {
                 let text = t.xml10_content().map_err(|e| e.to_string())?;
                 match current.as_slice() {
-                    b"href" => entry.href.push_str(&crate::destination::percent_decode(text.trim())),
+                    b"href" => entry.href.push_str(&crate::http::percent_decode(text.trim())),
                     b"getcontentlength" => entry.size = text.trim().parse().unwrap_or(0),
                     b"getlastmodified" => {
                         entry.modified = jiff::fmt::rfc2822::parse(text.trim()).ok().map(|z| z.timestamp().as_second())
@@ -233,8 +233,8 @@ impl WebDavBackend {
 
     /// The entries directly in the directory `rel` (not the directory itself); empty if it
     /// does not exist.
-    /// The entries of folder `rel` as [`crate::destination::list_objects`] takes them.
-    async fn folder(&self, rel: String) -> Result<crate::destination::FolderListing, IoError> {
+    /// The entries of folder `rel` as [`crate::path_store::list_objects`] takes them.
+    async fn folder(&self, rel: String) -> Result<crate::path_store::FolderListing, IoError> {
         Ok(self.list_dir(&rel).await?.into_iter().map(|(name, e)| (name, e.is_dir, e.size)).collect())
     }
 
@@ -257,7 +257,7 @@ impl WebDavBackend {
             error(IoErrorKind::InvalidData, format!("the WebDAV listing of {rel:?} does not parse: {e}"))
         })?;
         // The directory itself comes back too: compare paths (an href may be a whole URL).
-        let own = format!("{}/{rel}", crate::destination::percent_decode(&self.base));
+        let own = format!("{}/{rel}", crate::http::percent_decode(&self.base));
         let own = own.trim_end_matches('/');
         Ok(entries
             .into_iter()
@@ -529,7 +529,7 @@ impl WebDavBackend {
     /// `older_than` ago; returns how many.
     pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
         let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let dirs = crate::destination::temporary_folders(|rel| self.folder(rel)).await?;
+        let dirs = crate::path_store::temporary_folders(|rel| self.folder(rel)).await?;
         let mut removed = 0;
         for dir in dirs {
             for (name, e) in self.list_dir(&dir).await? {
@@ -555,9 +555,9 @@ impl Storage for WebDavBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(crate::destination::config_listing(self.size_of("config").await?));
+            return Ok(crate::path_store::config_listing(self.size_of("config").await?));
         }
-        crate::destination::list_objects(kind, |rel| self.folder(rel)).await
+        crate::path_store::list_objects(kind, |rel| self.folder(rel)).await
     }
 
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {

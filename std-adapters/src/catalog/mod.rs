@@ -789,7 +789,7 @@ impl Catalog {
         Ok((kind, parsed))
     }
 
-    /// Adds a destination after checking every field (no Test: see [`crate::health`]).
+    /// Adds a destination after checking every field (no Test: see the health module).
     pub fn create_destination(&self, new: &NewDestination) -> Result<DestinationRecord, Error> {
         let candidate = self.check_new(new)?;
         self.insert_destination(new, &candidate)
@@ -810,7 +810,7 @@ impl Catalog {
     }
 
     /// Keeps the generated password of `candidate` before its Test initialises a repository
-    /// with it (see [`crate::health::create_tested`]); saving the destination drops it.
+    /// with it (see `health::create_tested`); saving the destination drops it.
     pub fn keep_pending_password(&self, candidate: &Candidate) -> Result<(), Error> {
         if self.pending_password(&candidate.url)?.is_some_and(|p| p.expose() == candidate.password.expose()) {
             return Ok(());
