@@ -156,6 +156,7 @@ impl FsTarget {
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
+        crate::staged::remove_leftovers(&root)?;
         Ok(Self {
             root,
             restore_owner: nix::unistd::geteuid().is_root(),
@@ -316,7 +317,8 @@ impl RestoreTarget for FsTarget {
     async fn create_dir(&mut self, rel: &[u8]) -> Result<(), IoError> {
         let path = self.path(rel)?;
         match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => Ok(()),
+            // A directory that was there may hold what an interrupted restore left.
+            Ok(m) if m.is_dir() => crate::staged::remove_leftovers(&path).map(drop).map_err(err),
             Ok(m) if m.file_type().is_symlink() => {
                 Err(in_the_way("a symbolic link is in the way of a directory; it is not followed"))
             }

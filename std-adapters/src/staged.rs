@@ -6,7 +6,9 @@
 //! there, else linked under a temporary name and renamed over what is there. A process killed
 //! before that leaves nothing behind. Where the file system has no unnamed files (or `/proc` is
 //! missing) it is a named file `.cairn-restore-<random>` in the same directory, renamed into
-//! place; one left by a killed process is the only trace, and an orderly stop removes it.
+//! place; an orderly stop removes it. A process killed between the temporary link (or name) and
+//! the rename leaves `.cairn-restore-<16 hex digits>` behind: the next restore into that
+//! directory removes it ([`remove_leftovers`]).
 //!
 //! Replacing a file syncs the new data first, so that a power cut cannot leave the old name
 //! pointing at an empty file.
@@ -29,10 +31,35 @@ pub(crate) struct Staged {
     named: Option<PathBuf>,
 }
 
+const TEMP_PREFIX: &str = ".cairn-restore-";
+
 fn temp_name(dir: &Path) -> PathBuf {
     let r: [u8; 8] = cairn_core::random_bytes(&mut crate::rng::os_rng());
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!(".cairn-restore-{hex}"))
+    dir.join(format!("{TEMP_PREFIX}{hex}"))
+}
+
+/// Whether `name` is one [`temp_name`] makes.
+fn is_temp_name(name: &[u8]) -> bool {
+    name.strip_prefix(TEMP_PREFIX.as_bytes())
+        .is_some_and(|hex| hex.len() == 16 && hex.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)))
+}
+
+/// Removes the temporary files (not links, not directories) an interrupted restore left in
+/// `dir`; returns how many. Called before a restore writes into a directory that was there. A
+/// second restore running into the same directory at that moment would lose one file's new
+/// version (its rename fails and the old file stays, with a warning), never data.
+pub(crate) fn remove_leftovers(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if is_temp_name(entry.file_name().as_bytes()) && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn open_new(path: &Path) -> std::io::Result<File> {
