@@ -13,16 +13,18 @@ cd "$(dirname "$0")"
 # restic REST server (`rclone serve restic`); sshd and ssh-keygen: the SFTP server; pure-ftpd:
 # the FTP server; npm: the
 # window's TypeScript and Azurite (the Azure Blob test server); faketime and unshare: a prune
-# whose clock is wrong, and one in another process-id namespace (tests/e2e/leases.rs).
+# whose clock is wrong, and one in another process-id namespace (tests/e2e/leases.rs);
+# dbus-daemon: a private session bus with a notification listener (desktop notifications);
+# dpkg-deb: the desktop package (dist/build-deb.sh), installed by its test with dpkg -i.
 missing=()
 for tool in mkfifo:coreutils setpriv:util-linux unshare:util-linux mount:mount tar:tar gzip:gzip openssl:openssl \
     rclone:rclone ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm /usr/sbin/pure-ftpd:pure-ftpd \
-    faketime:faketime; do
+    faketime:faketime dbus-daemon:dbus-daemon dpkg-deb:dpkg; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
 # real window in the end-to-end test (src-tauri/tests/webdriver.rs).
-for p in libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
+for p in libdbus-1-dev libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
     libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done

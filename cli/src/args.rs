@@ -221,6 +221,12 @@ pub(crate) struct JobSettingsArgs {
     /// A shell command run after the backup, with CAIRN_JOB and CAIRN_STATUS set ("" removes it)
     #[arg(long, value_name = "COMMAND")]
     pub(crate) post_hook: Option<String>,
+    /// Let the daemon start it only on mains power (yes or no)
+    #[arg(long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) not_on_battery: Option<bool>,
+    /// Let the daemon start it only on an unmetered network (yes or no)
+    #[arg(long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) not_on_metered: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -259,8 +265,14 @@ pub(crate) enum NotifyCommand {
         /// Its id (see `notify list`)
         id: i64,
     },
-    /// Send a test event to every sink
+    /// Send a test event to every sink and to the desktop
     Test,
+    /// Show or set which events reach the desktop: off, failures (failed or partial runs,
+    /// overdue jobs, failing destinations; the default) or all
+    Desktop {
+        /// off, failures or all
+        which: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +283,13 @@ pub(crate) struct DaemonArgs {
     /// Print the systemd user unit that runs the daemon, and exit
     #[arg(long)]
     pub(crate) systemd_unit: bool,
+    /// Start no scheduled job for a while (30m, 1h, 2d) or until "tomorrow" (06:00), and exit;
+    /// what falls due meanwhile runs once when the pause ends
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["resume", "once", "systemd_unit"])]
+    pub(crate) pause: Option<String>,
+    /// End a pause, and exit
+    #[arg(long, conflicts_with_all = ["once", "systemd_unit"])]
+    pub(crate) resume: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,10 +1,12 @@
 //! `cairn job`, `notify`, `daemon`, `catalog`, `recover` and `archive`: the management layer
 //! over the catalog (the same functions the desktop app calls, from `cairn-std`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cairn_std::catalog::{JobRecord, JobSpec, NotificationSink, Retention, RunRecord, Structure};
-use cairn_std::daemon::{Daemon, Event, emit};
+use cairn_std::catalog::{Catalog, JobRecord, JobSpec, NotificationSink, Retention, RunRecord, Structure};
+use cairn_std::daemon::{Daemon, Event, emit, hold_instance_lock};
+use cairn_std::desktop::{DesktopNotifications, Notifier, machine_conditions};
 use cairn_std::runner::{JobStatus, SystemClock, extract_archive, list_archives, read_archive, run_job};
 use cairn_std::{Error, ErrorKind, ThreadWorker, local_time, now};
 use serde_json::json;
@@ -13,7 +15,7 @@ use crate::args::{
     ArchiveCommand, CatalogCommand, DaemonArgs, Global, JobCommand, JobSettingsArgs, NotifyCommand, RecoverArgs,
 };
 use crate::output::{CliProgress, bytes};
-use crate::repo::{Location, ask_secret, given_secret, open_catalog};
+use crate::repo::{Location, ask_secret, catalog_paths, given_secret, open_catalog};
 
 fn time(t: i64) -> String {
     local_time(cairn_core::Timestamp::new(t, 0))
@@ -63,6 +65,11 @@ fn spec_from(g: &Global, a: &JobSettingsArgs, base: JobSpec) -> Result<JobSpec, 
             None => {}
         }
     }
+    for (slot, v) in [(&mut spec.not_on_battery, a.not_on_battery), (&mut spec.not_on_metered, a.not_on_metered)] {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    }
     Ok(spec)
 }
 
@@ -104,6 +111,14 @@ fn print_job(j: &JobRecord) {
     }
     if let Some(h) = &s.post_hook {
         println!("  post-hook:    {h}");
+    }
+    let waits: Vec<&str> = [(s.not_on_battery, "mains power"), (s.not_on_metered, "an unmetered network")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| *what)
+        .collect();
+    if !waits.is_empty() {
+        println!("  waits for:    {}", waits.join(" and "));
     }
     if let Some(t) = j.last_run {
         println!("  last run:     {}", time(t));
@@ -270,9 +285,31 @@ pub(crate) async fn notify_cmd(g: &Global, command: &NotifyCommand) -> Result<Ex
                 println!("removed notification {id}");
             }
         }
+        NotifyCommand::Desktop { which } => {
+            if let Some(w) = which {
+                let parsed = DesktopNotifications::parse(w).ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidInput, format!("unknown choice {w:?}"))
+                        .with_hint("use off, failures or all")
+                })?;
+                catalog.set_desktop_notifications(parsed)?;
+            }
+            let now = catalog.desktop_notifications()?.name();
+            if g.json {
+                println!("{}", json!({ "desktop": now }));
+            } else if !g.quiet {
+                println!("desktop notifications: {now}");
+            }
+        }
         NotifyCommand::Test => {
             let event = test_event();
-            let problems = emit(&catalog, &event).await?;
+            let mut problems = emit(&catalog, &event).await?;
+            if catalog.desktop_notifications()? != DesktopNotifications::Off {
+                let mut note = DesktopNotifications::All.note_for(&event).expect("a test event is a success");
+                note.summary = "Cairn notifications work".into();
+                if let Err(e) = Notifier::start(desktop_program()).send(note).await {
+                    problems.push(format!("desktop: {e}"));
+                }
+            }
             if problems.is_empty() {
                 if !g.json && !g.quiet {
                     println!("a test event was delivered to every sink");
@@ -298,7 +335,21 @@ pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker
         return Ok(ExitCode::SUCCESS);
     }
     let catalog = open_catalog(g)?;
-    let daemon = Daemon::new(&catalog, worker, SystemClock);
+    if a.pause.is_some() || a.resume {
+        return pause_cmd(g, &catalog, a.pause.as_deref());
+    }
+    let _only_daemon = match hold_instance_lock(&catalog_paths(g)?.0) {
+        Ok(held) => held,
+        // Started twice (the systemd unit and the login fallback): the one running is enough.
+        Err(e) if e.kind() == ErrorKind::Locked => {
+            eprintln!("{e}; nothing to do");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e),
+    };
+    let daemon =
+        Daemon::new(&catalog, worker, SystemClock).with_desktop(Notifier::start(desktop_program()), machine_conditions);
+    let mut waiting_before = Vec::new();
     loop {
         let report = daemon.tick().await?;
         let did_something = !(report.jobs.is_empty()
@@ -320,7 +371,13 @@ pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker
             for d in &report.exports {
                 println!("{stamp} configuration exported to {d}");
             }
+            if report.waiting != waiting_before {
+                for (job, why) in &report.waiting {
+                    println!("{stamp} job {job}: {why}");
+                }
+            }
         }
+        waiting_before = report.waiting;
         for p in &report.problems {
             eprintln!("warning: {p}");
         }
@@ -329,6 +386,75 @@ pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker
         }
         daemon.idle().await?;
     }
+}
+
+/// `daemon --pause DURATION|tomorrow` and `daemon --resume`.
+fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitCode, Error> {
+    let now = now().secs;
+    let until = match pause {
+        None => None,
+        Some("tomorrow") => Some(tomorrow_morning(now)?),
+        Some(d) => Some(now.saturating_add(i64::try_from(parse_short_duration(d)?).unwrap_or(i64::MAX))),
+    };
+    catalog.set_paused_until(until)?;
+    if g.json {
+        println!("{}", json!({ "paused_until": until }));
+    } else if !g.quiet {
+        match until {
+            Some(t) => println!("no scheduled job starts before {}; what falls due meanwhile runs then", time(t)),
+            None => println!("scheduled jobs run again"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 06:00 tomorrow, in the machine's time zone.
+fn tomorrow_morning(now: i64) -> Result<i64, Error> {
+    let zoned = jiff::Timestamp::from_second(now)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()))
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}")))?;
+    let morning = zoned
+        .date()
+        .tomorrow()
+        .and_then(|d| d.at(6, 0, 0, 0).to_zoned(zoned.time_zone().clone()))
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}")))?;
+    Ok(morning.timestamp().as_second())
+}
+
+/// A pause's length: `30m`, `1h`, `2d` or several (`1h30m`), in seconds; here `m` is minutes.
+fn parse_short_duration(s: &str) -> Result<u64, Error> {
+    let bad = || {
+        Error::new(ErrorKind::InvalidInput, format!("invalid pause {s:?}"))
+            .with_hint("write a number and a unit (m, h, d), such as 30m, 1h or 2d, or \"tomorrow\"")
+    };
+    let (mut total, mut number) = (0u64, String::new());
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// The desktop app beside this program (as the package installs them), which a click on a
+/// desktop notification opens.
+fn desktop_program() -> Option<PathBuf> {
+    let me = std::env::current_exe().ok()?;
+    let app = me.parent()?.join("cairn-desktop");
+    app.is_file().then_some(app)
 }
 
 pub(crate) async fn catalog_cmd(g: &Global, command: &CatalogCommand) -> Result<ExitCode, Error> {

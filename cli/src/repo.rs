@@ -152,11 +152,17 @@ pub(crate) use cairn_std::storage_error;
 /// The catalog: `--catalog FILE` (or `CAIRN_CATALOG`), else the data directory's; its key file
 /// sits next to it (`FILE` with the extension `.key`).
 pub(crate) fn open_catalog(global: &Global) -> Result<cairn_std::catalog::Catalog, Error> {
-    let (db, key) = match &global.catalog {
-        Some(file) => (file.clone(), file.with_extension("key")),
-        None => cairn_std::catalog::Catalog::default_paths()?,
-    };
+    let (db, key) = catalog_paths(global)?;
     cairn_std::catalog::Catalog::open(&db, &key)
+}
+
+/// The catalog's database and key file: `--catalog FILE` (and `FILE` with `.key`), else the
+/// default place.
+pub(crate) fn catalog_paths(global: &Global) -> Result<(std::path::PathBuf, std::path::PathBuf), Error> {
+    match &global.catalog {
+        Some(file) => Ok((file.clone(), file.with_extension("key"))),
+        None => cairn_std::catalog::Catalog::default_paths(),
+    }
 }
 
 /// How the password is wanted.

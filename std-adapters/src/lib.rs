@@ -42,6 +42,7 @@ mod azure;
 pub mod catalog;
 mod claim;
 pub mod daemon;
+pub mod desktop;
 mod destination;
 mod error;
 pub mod form;

@@ -91,6 +91,12 @@ impl Schedule {
         self.next_after_in(now, &TimeZone::system())
     }
 
+    /// The schedule's interval after `t`: the time between the two slots that follow it.
+    pub fn interval_after(&self, t: i64) -> Result<i64, Error> {
+        let first = self.next_after(t)?;
+        Ok(self.next_after(first)? - first)
+    }
+
     /// As [`Schedule::next_after`], in time zone `tz`.
     pub fn next_after_in(&self, now: i64, tz: &TimeZone) -> Result<i64, Error> {
         let t = jiff::Timestamp::from_second(now)

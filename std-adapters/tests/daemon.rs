@@ -156,3 +156,119 @@ fn the_daemon_runs_due_jobs_retests_and_notifies() {
         assert_eq!(kinds, ["backup_succeeded", "backup_succeeded", "destination_unhealthy", "backup_failed"]);
     });
 }
+
+/// Whether the test's machine runs on battery (what UPower would say).
+static ON_BATTERY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn test_conditions() -> cairn_std::desktop::Conditions {
+    cairn_std::desktop::Conditions {
+        on_battery: Some(ON_BATTERY.load(std::sync::atomic::Ordering::SeqCst)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_daemon_pauses_waits_for_mains_power_and_tells_the_desktop() {
+    use cairn_std::desktop::{DesktopNotifications, Notifier};
+    use std::time::Duration;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("notes.txt"), b"remember the milk").unwrap();
+    let catalog = Catalog::open(&t.path().join("c.sqlite"), &t.path().join("c.key")).unwrap();
+    let worker = ThreadWorker::new();
+    let rt = runtime(&worker).unwrap();
+    let bus = cairn_e2e::notifications::SessionBus::start();
+    // What a click runs: the desktop app, here a script noting how it was asked to open.
+    let opener = t.path().join("cairn-desktop");
+    let clicked = t.path().join("clicked");
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$@\" > {}\n", clicked.display())).unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // 2026-11-22 10:17:00 UTC.
+    let t0 = 1_795_342_620;
+    let now = Cell::new(t0);
+    rt.block_on(async {
+        catalog.create_destination(&NewDestination::new("disk", t.path().join("repo").to_str().unwrap())).unwrap();
+        assert!(test_saved(&catalog, "disk", t0, &mut |_| {}).await.unwrap().ok);
+        let mut spec = JobSpec::default();
+        spec.sources = vec![src.clone()];
+        spec.destinations = vec!["disk".into()];
+        spec.schedule = Some("cron 0 * * * *".into());
+        spec.not_on_battery = true;
+        catalog.create_job("docs", &spec, t0).unwrap();
+        let daemon = Daemon::new(&catalog, &worker, TestClock(&now))
+            .with_desktop(Notifier::on_bus(Some(bus.address.clone()), Some(opener.clone())), test_conditions);
+        let eleven = t0 + 43 * 60;
+
+        // Paused until 12:30: the 11:00 and 12:00 slots wait, and run once when it ends.
+        catalog.set_paused_until(Some(eleven + 90 * 60)).unwrap();
+        now.set(eleven);
+        let tick = daemon.tick().await.unwrap();
+        assert!(tick.jobs.is_empty(), "{tick:?}");
+        assert_eq!(tick.waiting, [("docs".to_string(), "backups are paused".to_string())]);
+        assert_eq!(daemon.idle_for().unwrap().as_secs(), 60, "a waiting job is looked at each minute, not each second");
+        now.set(eleven + 3600);
+        assert!(daemon.tick().await.unwrap().jobs.is_empty());
+
+        // The pause is over, but the machine is on battery: still waiting.
+        ON_BATTERY.store(true, std::sync::atomic::Ordering::SeqCst);
+        now.set(eleven + 90 * 60 + 1);
+        let tick = daemon.tick().await.unwrap();
+        assert_eq!(tick.waiting, [("docs".to_string(), "waits for mains power".to_string())]);
+        // Created at 10:17 and held back since: by 12:30 it is two intervals without success.
+        let overdue = bus.next(Duration::from_secs(10)).expect("the overdue job reached the desktop");
+        assert_eq!((overdue.summary.as_str(), overdue.urgency), ("docs is overdue", Some(2)));
+        assert!(overdue.body.contains("since 2026-11-2"), "{overdue:?}");
+        // On mains power it runs, once for the three slots; a routine success stays off the desktop.
+        ON_BATTERY.store(false, std::sync::atomic::Ordering::SeqCst);
+        now.set(eleven + 100 * 60);
+        let tick = daemon.tick().await.unwrap();
+        assert_eq!(tick.jobs, [("docs".to_string(), "succeeded".to_string())], "{tick:?}");
+        assert!(tick.problems.is_empty(), "{:?}", tick.problems);
+        assert!(daemon.tick().await.unwrap().jobs.is_empty());
+        let shown = bus.next(Duration::from_millis(500));
+        assert!(shown.is_none(), "a success reached the desktop: {shown:?}");
+        let last_success = catalog.last_success("docs").unwrap().unwrap();
+
+        // Asked for every event, a success shows, quietly.
+        catalog.set_desktop_notifications(DesktopNotifications::All).unwrap();
+        now.set(eleven + 2 * 3600);
+        let tick = daemon.tick().await.unwrap();
+        assert_eq!((tick.jobs.len(), tick.problems.len()), (1, 0), "{tick:?}");
+        let shown = bus.next(Duration::from_secs(10)).expect("a success shown when asked for");
+        assert_eq!(
+            (shown.app.as_str(), shown.summary.as_str(), shown.urgency),
+            ("Cairn", "Backup of docs finished", Some(0))
+        );
+        catalog.set_desktop_notifications(DesktopNotifications::Failures).unwrap();
+        let last_success = catalog.last_success("docs").unwrap().unwrap().max(last_success);
+
+        // The destination is gone: the run fails, and that reaches the desktop, clickable.
+        std::fs::rename(t.path().join("repo"), t.path().join("moved")).unwrap();
+        std::fs::write(t.path().join("repo"), b"a file now").unwrap();
+        now.set(eleven + 3 * 3600);
+        let tick = daemon.tick().await.unwrap();
+        assert_eq!(tick.jobs, [("docs".to_string(), "failed".to_string())], "{tick:?}");
+        let failed = bus.next(Duration::from_secs(10)).expect("a failure shown");
+        assert_eq!((failed.summary.as_str(), failed.urgency), ("Backup of docs failed", Some(2)));
+        assert!(failed.body.contains("docs"), "{failed:?}");
+        assert_eq!(failed.actions.first().map(String::as_str), Some("default"));
+        bus.click(failed.id);
+        let started = std::time::Instant::now();
+        while !clicked.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(std::fs::read_to_string(&clicked).unwrap().trim(), "--screen job:docs");
+
+        // Two hours without success (twice the interval) make it overdue again: told once, not each tick.
+        now.set(last_success + 2 * 3600 + 60);
+        let tick = daemon.tick().await.unwrap();
+        assert!(tick.events.contains(&"job_overdue".to_string()), "{tick:?}");
+        let shown = bus.all_within(Duration::from_secs(2));
+        let overdue: Vec<_> = shown.iter().filter(|s| s.summary == "docs is overdue").collect();
+        assert_eq!(overdue.len(), 1, "{shown:?}");
+        now.set(last_success + 2 * 3600 + 120);
+        let tick = daemon.tick().await.unwrap();
+        assert!(!tick.events.contains(&"job_overdue".to_string()), "told twice: {tick:?}");
+    });
+}

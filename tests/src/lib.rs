@@ -4,6 +4,7 @@
 //! A test that cannot get what it needs (a server, a tool, root) fails, in CI and out of it,
 //! saying what is missing: `./test.sh` installs everything (as root).
 
+pub mod notifications;
 pub mod servers;
 
 use std::collections::BTreeMap;

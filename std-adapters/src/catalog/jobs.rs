@@ -110,6 +110,10 @@ pub struct JobSpec {
     pub pre_hook: Option<String>,
     /// A shell command run after the backup, with `CAIRN_JOB` and `CAIRN_STATUS` set.
     pub post_hook: Option<String>,
+    /// The daemon holds it back while the machine runs on battery.
+    pub not_on_battery: bool,
+    /// The daemon holds it back while the network is metered.
+    pub not_on_metered: bool,
 }
 
 /// A job as the catalog holds it.
@@ -473,6 +477,14 @@ impl Catalog {
             )
             .map_err(|e| db_error("cannot record the run", e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// When `job` last ended a run that succeeded (to any destination).
+    pub fn last_success(&self, job: &str) -> Result<Option<i64>, Error> {
+        let job = self.require_job(job)?;
+        self.conn
+            .query_row("SELECT MAX(ended) FROM runs WHERE job_id = ?1 AND status = 'succeeded'", [job.id], |r| r.get(0))
+            .map_err(|e| db_error("cannot read the history", e))
     }
 
     /// The newest `limit` runs, of one job or of all, newest first.

@@ -30,6 +30,7 @@ use crate::secret::Secret;
 
 mod jobs;
 mod known;
+mod settings;
 pub use jobs::{JobRecord, JobSpec, NotificationSink, Retention, RunRecord, RunStatus, Structure};
 
 /// The schema, one migration per version (index + 1 = version).

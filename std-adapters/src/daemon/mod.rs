@@ -5,25 +5,36 @@
 //!
 //! | what | when |
 //! |---|---|
-//! | run a job | its schedule's slot has come (`next_due <= now`); a slot missed while the machine slept runs once |
+//! | run a job | its schedule's slot has come (`next_due <= now`); a slot missed while the machine slept (or while paused) runs once; a job that runs only on mains power or an unmetered network waits for it |
+//! | tell the user a job is overdue | no success within twice its interval (once per such stretch) |
 //! | re-test a destination | once a day (its last Test is 24 hours old) |
 //! | refresh disk info | every 6 hours |
 //! | export the configuration | once a day, to destinations flagged "export config" (keep 7) |
 //!
 //! **Events** go to every notification sink: `backup_succeeded`, `backup_failed` (also for a
-//! partially complete run) and `destination_unhealthy`, as a JSON object with `event`, `time`,
-//! `job`, `destination`, `status`, `message` and, for backups, `runs`. A command sink gets it on
-//! stdin (and `CAIRN_EVENT` in its environment); a webhook gets it as an HTTP POST body.
-//! Delivery failures are reported by the tick, never fatal.
+//! partially complete run), `job_overdue` and `destination_unhealthy`, as a JSON object with
+//! `event`, `time`, `job`, `destination`, `status`, `message` and, for backups, `runs`. A
+//! command sink gets it on stdin (and `CAIRN_EVENT` in its environment); a webhook gets it as
+//! an HTTP POST body. With a [`Notifier`], the failures (or, if the catalog says so, every
+//! event) also reach the desktop. Delivery failures are reported by the tick, never fatal.
+
+mod events;
+mod instance;
+mod overdue;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, NotificationSink, RunRecord};
-use crate::error::{Error, ErrorKind};
+pub use events::{Event, emit};
+pub use instance::{InstanceLock, hold_instance_lock};
+pub use overdue::overdue_since;
+
+use crate::catalog::Catalog;
+use crate::desktop::{Conditions, Notifier};
+use crate::error::Error;
 use crate::health::{measure_disk, test_saved};
-use crate::runner::{Clock, JobStatus, run_job};
+use crate::runner::{Clock, run_job};
 use crate::worker::ThreadWorker;
 
 /// How often destinations are re-tested.
@@ -32,132 +43,6 @@ pub const RETEST_EVERY: i64 = 24 * 3600;
 pub const DISK_INFO_EVERY: i64 = 6 * 3600;
 /// How often the configuration is exported.
 pub const EXPORT_EVERY: i64 = 24 * 3600;
-
-/// An event for the notification sinks.
-#[derive(Debug, Clone, Serialize)]
-#[non_exhaustive]
-pub struct Event {
-    /// `backup_succeeded`, `backup_failed` or `destination_unhealthy`.
-    pub event: &'static str,
-    /// When (Unix seconds).
-    pub time: i64,
-    /// The job, for backup events.
-    pub job: Option<String>,
-    /// The destination, for health events.
-    pub destination: Option<String>,
-    /// `succeeded`, `partial`, `failed` or `unhealthy`.
-    pub status: String,
-    /// What happened, for people.
-    pub message: String,
-    /// The runs, for backup events.
-    pub runs: Vec<RunRecord>,
-}
-
-impl Event {
-    /// The event for a job run.
-    pub fn for_run(report: &crate::runner::JobRunReport, time: i64) -> Self {
-        let (event, message) = match report.status {
-            JobStatus::Succeeded => ("backup_succeeded", format!("job {} succeeded", report.job)),
-            JobStatus::Partial => (
-                "backup_failed",
-                format!("job {} was only partially complete: {}", report.job, report.failures().join("; ")),
-            ),
-            JobStatus::Failed => {
-                ("backup_failed", format!("job {} failed: {}", report.job, report.failures().join("; ")))
-            }
-        };
-        Self {
-            event,
-            time,
-            job: Some(report.job.clone()),
-            destination: None,
-            status: report.status.name().to_string(),
-            message,
-            runs: report.runs.clone(),
-        }
-    }
-}
-
-impl Event {
-    /// A test event (`cairn notify test`), shaped as a successful backup.
-    pub fn test(time: i64) -> Self {
-        Self {
-            event: "backup_succeeded",
-            time,
-            job: Some("notification-test".into()),
-            destination: None,
-            status: "succeeded".into(),
-            message: "a test event from `cairn notify test`".into(),
-            runs: Vec::new(),
-        }
-    }
-}
-
-/// Sends `event` to every sink; returns the delivery failures (one line each).
-pub async fn emit(catalog: &Catalog, event: &Event) -> Result<Vec<String>, Error> {
-    let body = serde_json::to_vec(event).map_err(|e| Error::new(ErrorKind::Other, e.to_string()))?;
-    let mut failures = Vec::new();
-    for (id, sink) in catalog.notifications()? {
-        let result = match &sink {
-            NotificationSink::Command(c) => deliver_command(c, event.event, &body).await,
-            NotificationSink::Webhook(u) => deliver_webhook(u, &body).await,
-        };
-        if let Err(e) = result {
-            failures.push(format!("notification {id}: {e}"));
-        }
-    }
-    Ok(failures)
-}
-
-async fn deliver_command(command: &str, event: &str, body: &[u8]) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .env("CAIRN_EVENT", event)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run sh: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A command that does not read its input is fine.
-        let _ = stdin.write_all(body).await;
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .map_err(|_| "the command ran for more than 60 s".to_string())?
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("the command failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
-    }
-}
-
-async fn deliver_webhook(url: &str, body: &[u8]) -> Result<(), String> {
-    let client = crate::http::client(true, Duration::from_secs(30), 1).map_err(|e| e.to_string())?;
-    let mut last = String::new();
-    for attempt in 0..3u64 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-        }
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("user-agent", concat!("cairn/", env!("CARGO_PKG_VERSION")))
-            .body(body.to_vec())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) if r.status().is_client_error() => return Err(format!("the webhook answered {}", r.status())),
-            Ok(r) => last = format!("the webhook answered {}", r.status()),
-            Err(e) => last = format!("cannot reach the webhook: {}", e.without_url()),
-        }
-    }
-    Err(last)
-}
 
 /// The catalog's `meta` key where the daemon notes, at each tick, when and as which process.
 const HEARTBEAT: &str = "daemon_heartbeat";
@@ -199,6 +84,8 @@ pub struct TickReport {
     pub disk_info: Vec<String>,
     /// Destinations that received a configuration export.
     pub exports: Vec<String>,
+    /// Due jobs held back, with why (paused, on battery, metered network).
+    pub waiting: Vec<(String, String)>,
     /// Events sent.
     pub events: Vec<String>,
     /// Problems (failed deliveries, failed exports), one line each.
@@ -211,17 +98,34 @@ pub struct Daemon<'a, C: Clock> {
     catalog: &'a Catalog,
     worker: &'a ThreadWorker,
     clock: C,
+    notifier: Option<Notifier>,
+    conditions: fn() -> Conditions,
 }
 
 impl<'a, C: Clock> Daemon<'a, C> {
     /// A daemon over `catalog`.
     pub fn new(catalog: &'a Catalog, worker: &'a ThreadWorker, clock: C) -> Self {
-        Self { catalog, worker, clock }
+        Self { catalog, worker, clock, notifier: None, conditions: Conditions::default }
+    }
+
+    /// The same daemon telling the desktop too, and asking the machine whether it runs on
+    /// battery or a metered network (`conditions`: [`crate::desktop::machine_conditions`], or
+    /// a test's).
+    pub fn with_desktop(mut self, notifier: Notifier, conditions: fn() -> Conditions) -> Self {
+        self.notifier = Some(notifier);
+        self.conditions = conditions;
+        self
     }
 
     async fn send(&self, event: &Event, report: &mut TickReport) -> Result<(), Error> {
         report.events.push(event.event.to_string());
         report.problems.extend(emit(self.catalog, event).await?);
+        if let Some(notifier) = &self.notifier
+            && let Some(note) = self.catalog.desktop_notifications()?.note_for(event)
+            && let Err(e) = notifier.send(note).await
+        {
+            report.problems.push(format!("desktop notification: {e}"));
+        }
         Ok(())
     }
 
@@ -230,9 +134,22 @@ impl<'a, C: Clock> Daemon<'a, C> {
         let mut report = TickReport::default();
         let now = self.clock.now();
         self.catalog.set_meta(HEARTBEAT, &format!("{now} {}", std::process::id()))?;
+        let paused = self.catalog.paused_until()?.filter(|until| *until > now);
+        let mut conditions = None;
         for job in self.catalog.list_jobs()? {
             if !job.enabled || job.next_due.is_none_or(|due| due > now) {
                 continue;
+            }
+            if paused.is_some() {
+                report.waiting.push((job.name.clone(), "backups are paused".into()));
+                continue;
+            }
+            if job.spec.not_on_battery || job.spec.not_on_metered {
+                let known = *conditions.get_or_insert_with(self.conditions);
+                if let Some(hold) = known.hold(job.spec.not_on_battery, job.spec.not_on_metered) {
+                    report.waiting.push((job.name.clone(), hold.reason().into()));
+                    continue;
+                }
             }
             let run = run_job(self.catalog, &job.name, self.worker, &self.clock, &mut cairn_core::NoProgress).await;
             match run {
@@ -244,6 +161,14 @@ impl<'a, C: Clock> Daemon<'a, C> {
             }
         }
         let now = self.clock.now();
+        for job in self.catalog.list_jobs()? {
+            if let Some(since) = overdue_since(self.catalog, &job, now)?
+                && self.catalog.overdue_told(&job.name)? != Some(since)
+            {
+                self.send(&Event::overdue(&job.name, since, now), &mut report).await?;
+                self.catalog.set_overdue_told(&job.name, since)?;
+            }
+        }
         for d in self.catalog.list_destinations()? {
             if !d.enabled {
                 continue;
@@ -291,11 +216,12 @@ impl<'a, C: Clock> Daemon<'a, C> {
         Ok(report)
     }
 
-    /// How long to sleep before the next tick: until the next job is due, at most a minute.
+    /// How long to sleep before the next tick: until the next job is due, at most a minute (a
+    /// job still due after a tick is waiting or could not start: it is looked at every minute).
     pub fn idle_for(&self) -> Result<Duration, Error> {
         let now = self.clock.now();
         let next = self.catalog.list_jobs()?.iter().filter(|j| j.enabled).filter_map(|j| j.next_due).min();
-        let secs = next.map_or(60, |due| (due - now).clamp(1, 60));
+        let secs = next.map_or(60, |due| if due <= now { 60 } else { (due - now).min(60) });
         Ok(Duration::from_secs(secs as u64))
     }
 
