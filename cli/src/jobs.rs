@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cairn_std::catalog::{Catalog, JobRecord, JobSpec, NotificationSink, Retention, RunRecord, Structure};
-use cairn_std::daemon::{Daemon, Event, emit, hold_instance_lock};
+use cairn_std::daemon::{Daemon, Event, emit, hold_instance_lock, send_test};
 use cairn_std::desktop::{DesktopNotifications, Notifier, machine_conditions};
 use cairn_std::runner::{JobStatus, SystemClock, extract_archive, list_archives, read_archive, run_job};
 use cairn_std::{Error, ErrorKind, ThreadWorker, local_time, now};
@@ -301,15 +301,7 @@ pub(crate) async fn notify_cmd(g: &Global, command: &NotifyCommand) -> Result<Ex
             }
         }
         NotifyCommand::Test => {
-            let event = test_event();
-            let mut problems = emit(&catalog, &event).await?;
-            if catalog.desktop_notifications()? != DesktopNotifications::Off {
-                let mut note = DesktopNotifications::All.note_for(&event).expect("a test event is a success");
-                note.summary = "Cairn notifications work".into();
-                if let Err(e) = Notifier::start(desktop_program()).send(note).await {
-                    problems.push(format!("desktop: {e}"));
-                }
-            }
+            let problems = send_test(&catalog, now().secs, desktop_program()).await?;
             if problems.is_empty() {
                 if !g.json && !g.quiet {
                     println!("a test event was delivered to every sink");
@@ -320,10 +312,6 @@ pub(crate) async fn notify_cmd(g: &Global, command: &NotifyCommand) -> Result<Ex
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn test_event() -> Event {
-    Event::test(now().secs)
 }
 
 pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker) -> Result<ExitCode, Error> {
@@ -393,7 +381,7 @@ fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitC
     let now = now().secs;
     let until = match pause {
         None => None,
-        Some("tomorrow") => Some(tomorrow_morning(now)?),
+        Some("tomorrow") => Some(cairn_std::schedule::tomorrow_morning(now)?),
         Some(d) => Some(now.saturating_add(i64::try_from(parse_short_duration(d)?).unwrap_or(i64::MAX))),
     };
     catalog.set_paused_until(until)?;
@@ -406,19 +394,6 @@ fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// 06:00 tomorrow, in the machine's time zone.
-fn tomorrow_morning(now: i64) -> Result<i64, Error> {
-    let zoned = jiff::Timestamp::from_second(now)
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()))
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}")))?;
-    let morning = zoned
-        .date()
-        .tomorrow()
-        .and_then(|d| d.at(6, 0, 0, 0).to_zoned(zoned.time_zone().clone()))
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}")))?;
-    Ok(morning.timestamp().as_second())
 }
 
 /// A pause's length: `30m`, `1h`, `2d` or several (`1h30m`), in seconds; here `m` is minutes.

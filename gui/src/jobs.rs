@@ -44,6 +44,8 @@ fn form_of(job: &JobRecord) -> JobForm {
         structure: s.structure.name().to_string(),
         pre_hook: s.pre_hook.clone().unwrap_or_default(),
         post_hook: s.post_hook.clone().unwrap_or_default(),
+        not_on_battery: s.not_on_battery,
+        not_on_metered: s.not_on_metered,
     }
 }
 
@@ -68,6 +70,8 @@ fn spec_of(form: &JobForm) -> Result<JobSpec, GuiError> {
         if form.structure.is_empty() { Structure::Incremental } else { Structure::parse(&form.structure)? };
     spec.pre_hook = Some(form.pre_hook.trim().to_string()).filter(|s| !s.is_empty());
     spec.post_hook = Some(form.post_hook.trim().to_string()).filter(|s| !s.is_empty());
+    spec.not_on_battery = form.not_on_battery;
+    spec.not_on_metered = form.not_on_metered;
     if spec.sources.is_empty() {
         return Err(GuiError::field("sources", "add at least one folder to back up"));
     }

@@ -21,9 +21,12 @@
 //! ```
 
 mod destinations;
+mod first_run;
 mod jobs;
+mod overview;
 mod progress;
 pub mod restore;
+mod scheduler;
 mod settings;
 pub mod types;
 
@@ -77,6 +80,8 @@ pub struct Gui {
     /// Cancel flags of running operations, by operation id.
     ops: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     browsers: restore::Browsers,
+    /// The screen the window opens at (`--screen`: a notification's click).
+    start_screen: Option<String>,
 }
 
 impl std::fmt::Debug for Gui {
@@ -199,7 +204,20 @@ impl Drop for OpGuard {
 impl Gui {
     /// The command layer over the catalog at `paths`, sending events to `events`.
     pub fn new(paths: Paths, events: EventSink) -> Self {
-        Self { paths: Arc::new(paths), events, ops: Arc::default(), browsers: restore::Browsers::default() }
+        Self {
+            paths: Arc::new(paths),
+            events,
+            ops: Arc::default(),
+            browsers: restore::Browsers::default(),
+            start_screen: None,
+        }
+    }
+
+    /// The same, with the window opening at `screen` (`overview`, `job:NAME`,
+    /// `destination:NAME`).
+    pub fn with_start_screen(mut self, screen: Option<String>) -> Self {
+        self.start_screen = screen;
+        self
     }
 
     /// Asks the operation `op` (a Test, a job run `job:NAME`, a restore) to stop. Returns
@@ -299,6 +317,10 @@ pub fn typescript() -> String {
         GuiEvent::decl(&cfg),
         NotificationView::decl(&cfg),
         DaemonView::decl(&cfg),
+        WarningView::decl(&cfg),
+        OverviewView::decl(&cfg),
+        FolderSuggestion::decl(&cfg),
+        DiskChoice::decl(&cfg),
         AppInfo::decl(&cfg),
         FolderListing::decl(&cfg),
     ];

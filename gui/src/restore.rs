@@ -42,6 +42,10 @@ enum Request {
         limit: u32,
         reply: Reply<SearchView>,
     },
+    History {
+        path: String,
+        reply: Reply<Vec<FoundVersion>>,
+    },
     Restore {
         request: RestoreRequest,
         reporter: Box<Reporter>,
@@ -310,6 +314,42 @@ impl Open {
         Ok(SearchView { hits, snapshots: u32::try_from(snapshots.len()).unwrap_or(u32::MAX), truncated })
     }
 
+    /// The node at `components` (an absolute path, split) under tree `root`, if there is one.
+    async fn node_at(&mut self, root: BlobId, components: &[&[u8]]) -> Result<Option<cairn_core::Node>, GuiError> {
+        let Some((last, dirs)) = components.split_last() else { return Ok(None) };
+        let mut id = root;
+        for c in dirs {
+            match self.tree(id).await?.find(c).and_then(cairn_core::Node::subtree) {
+                Some(sub) => id = sub,
+                None => return Ok(None),
+            }
+        }
+        Ok(self.tree(id).await?.find(last).cloned())
+    }
+
+    /// Every version of the file at `path`, newest first: one per change of its contents, each
+    /// with the newest snapshot that holds it.
+    async fn history(&mut self, path: &str) -> Result<Vec<FoundVersion>, GuiError> {
+        let components = cairn_core::split_absolute(path.as_bytes())
+            .map_err(|_| GuiError::field("path", format!("{path:?} is not an absolute path")))?;
+        let snapshots: Vec<(SnapshotId, BlobId, i64)> =
+            self.snapshots.iter().map(|(id, s)| (*id, s.tree, s.time.secs)).collect();
+        let mut out = Vec::new();
+        let mut newer: Option<Vec<BlobId>> = None;
+        for (id, root, time) in snapshots {
+            let node = self.node_at(root, &components).await?;
+            let Some(cairn_core::Node { kind: NodeKind::File { content }, meta, .. }) = node else {
+                newer = None;
+                continue;
+            };
+            if newer.as_ref() != Some(&content) {
+                out.push(FoundVersion { snapshot: id.to_hex(), time, size: meta.size, mtime: meta.mtime.secs });
+                newer = Some(content);
+            }
+        }
+        Ok(out)
+    }
+
     /// Bytes and files under the selected paths (for progress).
     async fn size_of(&self, snap: &Snapshot, paths: &[Vec<u8>]) -> (u64, u64) {
         let (mut files, mut bytes) = (0u64, 0u64);
@@ -506,6 +546,9 @@ fn serve(paths: &Paths, name: &str, rx: &mpsc::Receiver<Request>) {
                 Request::Search { query, limit, reply } => {
                     let _ = reply.send(o.search(&query, limit).await);
                 }
+                Request::History { path, reply } => {
+                    let _ = reply.send(o.history(&path).await);
+                }
                 Request::Restore { request, mut reporter, reply } => {
                     let result = o.restore(request, &mut reporter).await;
                     reporter.finish(if result.is_ok() { "done" } else { "failed" });
@@ -526,6 +569,7 @@ fn reply_error(request: Request, e: GuiError) {
         Request::Snapshots(r) => r.send(Err(e)).is_ok(),
         Request::ListDir { reply, .. } => reply.send(Err(e)).is_ok(),
         Request::Search { reply, .. } => reply.send(Err(e)).is_ok(),
+        Request::History { reply, .. } => reply.send(Err(e)).is_ok(),
         Request::Restore { reply, mut reporter, .. } | Request::Download { reply, mut reporter, .. } => {
             reporter.finish("failed");
             reply.send(Err(e)).is_ok()
@@ -561,6 +605,12 @@ impl Gui {
     /// hold them; at most `limit` paths.
     pub async fn search(&self, destination: String, query: String, limit: u32) -> Result<SearchView, GuiError> {
         self.ask(&destination, |reply| Request::Search { query, limit, reply }).await
+    }
+
+    /// Every version of the file at `path` across the destination's snapshots, newest first
+    /// (one per change of its contents).
+    pub async fn file_history(&self, destination: String, path: String) -> Result<Vec<FoundVersion>, GuiError> {
+        self.ask(&destination, |reply| Request::History { path, reply }).await
     }
 
     /// Restores the selected paths, with progress under operation `op`; [`Gui::cancel`] stops it.

@@ -1,13 +1,14 @@
-//! Settings: the recovery kit, notifications and the daemon.
+//! Settings: the recovery kit and the notification sinks.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use cairn_std::catalog::NotificationSink;
-use cairn_std::daemon::{Event, daemon_status, emit};
+use cairn_std::daemon::send_test;
+use cairn_std::desktop::DesktopNotifications;
 
-use crate::{AppInfo, DaemonView, FolderListing, Gui, GuiError, NotificationView, now};
+use crate::{AppInfo, FolderListing, Gui, GuiError, NotificationView, now};
 
 impl Gui {
     /// Version, catalog, user and home folder.
@@ -17,6 +18,7 @@ impl Gui {
             catalog: self.paths.catalog.display().to_string(),
             user: cairn_std::username(),
             home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+            start_screen: self.start_screen.clone(),
         }
     }
 
@@ -111,36 +113,29 @@ impl Gui {
         .await
     }
 
+    /// Which events reach the desktop: `off`, `failures` or `all`.
+    pub async fn desktop_notifications(&self) -> Result<String, GuiError> {
+        self.on_thread(|catalog| async move { Ok(catalog.desktop_notifications()?.name().to_string()) }).await
+    }
+
+    /// Sets which events reach the desktop.
+    pub async fn set_desktop_notifications(&self, which: String) -> Result<String, GuiError> {
+        self.on_thread(move |catalog| async move {
+            let parsed = DesktopNotifications::parse(&which)
+                .ok_or_else(|| GuiError::field("desktop", "choose off, failures or all"))?;
+            catalog.set_desktop_notifications(parsed)?;
+            Ok(parsed.name().to_string())
+        })
+        .await
+    }
+
     /// Removes a sink.
     pub async fn remove_notification(&self, id: i64) -> Result<(), GuiError> {
         self.on_thread(move |catalog| async move { Ok(catalog.remove_notification(id)?) }).await
     }
 
-    /// Sends a test event to every sink; returns the failures, one line each.
+    /// Sends a test event to every sink and to the desktop; returns the failures, one line each.
     pub async fn test_notifications(&self) -> Result<Vec<String>, GuiError> {
-        self.on_thread(|catalog| async move { Ok(emit(&catalog, &Event::test(now())).await?) }).await
-    }
-
-    /// Whether the daemon runs, and which job it runs next.
-    pub async fn daemon(&self) -> Result<DaemonView, GuiError> {
-        self.on_thread(|catalog| async move {
-            let status = daemon_status(&catalog)?;
-            let next = catalog
-                .list_jobs()?
-                .into_iter()
-                .filter(|j| j.enabled)
-                .filter_map(|j| Some((j.next_due?, j.name)))
-                .min();
-            Ok(DaemonView {
-                running: status.is_some_and(|s| s.running),
-                last_tick: status.map(|s| s.last_tick),
-                next_job: next.as_ref().map(|(_, n)| n.clone()),
-                next_due: next.map(|(t, _)| t),
-                how_to_start: "cairn daemon --systemd-unit > ~/.config/systemd/user/cairn-daemon.service && \
-                               systemctl --user enable --now cairn-daemon"
-                    .into(),
-            })
-        })
-        .await
+        self.on_thread(|catalog| async move { Ok(send_test(&catalog, now(), None).await?) }).await
     }
 }

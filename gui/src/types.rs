@@ -296,6 +296,10 @@ pub struct JobForm {
     pub pre_hook: String,
     /// Shell command after the backup.
     pub post_hook: String,
+    /// The scheduler starts it only on mains power.
+    pub not_on_battery: bool,
+    /// The scheduler starts it only on an unmetered network.
+    pub not_on_metered: bool,
 }
 
 /// How one destination of a run went.
@@ -577,8 +581,14 @@ pub struct DaemonView {
     pub next_job: Option<String>,
     /// When it is due (Unix seconds).
     pub next_due: Option<i64>,
-    /// How to start it.
-    pub how_to_start: String,
+    /// Whether backups may run in the background: `unasked`, `allowed` or `declined`.
+    pub background: String,
+    /// What starts the scheduler: `systemd` (the user unit) or `login` (the app, at login).
+    pub manager: String,
+    /// Until when scheduled jobs are paused (Unix seconds), if they are.
+    pub paused_until: Option<i64>,
+    /// What went wrong the last time the app started or restarted it, if anything.
+    pub problem: Option<String>,
 }
 
 /// The app's situation, for its first screen and Settings.
@@ -593,6 +603,8 @@ pub struct AppInfo {
     pub user: String,
     /// The home folder (for folder pickers).
     pub home: String,
+    /// The screen to open at, if the app was started for one (a notification's click).
+    pub start_screen: Option<String>,
 }
 
 /// Folders of the local machine, for the in-app folder picker.
@@ -605,4 +617,62 @@ pub struct FolderListing {
     pub parent: Option<String>,
     /// Its subfolders (absolute paths), by name; hidden ones last.
     pub folders: Vec<String>,
+}
+
+/// One thing the overview puts first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WarningView {
+    /// `bad` (needs the user) or `warn`.
+    pub level: String,
+    /// What is wrong, for people.
+    pub text: String,
+    /// The screen that deals with it: `job:NAME`, `destination:NAME` or `settings`.
+    pub screen: String,
+}
+
+/// The overview: warnings first, then every job and destination, and the scheduler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct OverviewView {
+    /// What needs attention, the serious first.
+    pub warnings: Vec<WarningView>,
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// The destinations.
+    pub destinations: Vec<DestinationView>,
+    /// The scheduler.
+    pub scheduler: DaemonView,
+}
+
+/// A folder of the home the first run offers to back up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderSuggestion {
+    /// Its absolute path.
+    pub path: String,
+    /// Its name.
+    pub name: String,
+    /// Bytes in it (as far as counted).
+    pub bytes: u64,
+    /// Files in it (as far as counted).
+    pub files: u64,
+    /// Whether the count finished (else the size is "at least").
+    pub complete: bool,
+    /// Whether it is checked at first (the usual Documents, Pictures, ...).
+    pub suggested: bool,
+}
+
+/// A removable disk mounted now, which the first run offers as the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskChoice {
+    /// Where it is mounted.
+    pub mount: String,
+    /// Its name (the mount point's last part, usually the disk's label).
+    pub label: String,
+    /// Free bytes.
+    pub free_bytes: u64,
+    /// Size in bytes.
+    pub total_bytes: u64,
 }

@@ -388,6 +388,14 @@ fn settings_export_the_recovery_kit_and_manage_notifications() {
         let marker = t.path().join("notified");
         let id = gui.add_notification("command".into(), format!("cat > {}", s(&marker))).await.unwrap();
         assert_eq!(gui.notifications().await.unwrap().len(), 1);
+        // With desktop notifications on, the test goes to the desktop too: here (no session
+        // bus, as in CI) that fails, and says so; on a desktop it is shown.
+        assert_eq!(gui.desktop_notifications().await.unwrap(), "failures");
+        let failures = gui.test_notifications().await.unwrap();
+        let on_a_desktop = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
+        assert!(on_a_desktop || (failures.len() == 1 && failures[0].starts_with("desktop:")), "{failures:?}");
+        assert_eq!(gui.set_desktop_notifications("off".into()).await.unwrap(), "off");
+        assert!(gui.set_desktop_notifications("sometimes".into()).await.is_err());
         assert!(gui.test_notifications().await.unwrap().is_empty());
         assert!(std::fs::read_to_string(&marker).unwrap().contains("notification-test"));
         let err = gui.add_notification("pigeon".into(), "x".into()).await.unwrap_err();

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 
 use cairn_gui::{
-    AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, Gui,
-    GuiError, JobForm, JobRunView, JobView, NotificationView, ObjectView, Paths, RestoreRequest, RestoreSummary,
-    RunView, SaveView, ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
+    AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, DiskChoice, FolderListing,
+    FolderSuggestion, FormCheck, FoundVersion, Gui, GuiError, JobForm, JobRunView, JobView, NotificationView,
+    ObjectView, OverviewView, Paths, RestoreRequest, RestoreSummary, RunView, SaveView, ScheduleCheck, SearchView,
+    SnapshotView, TestView, VendorView,
 };
 use tauri::{Emitter, Manager, State};
 
@@ -202,8 +203,100 @@ async fn cmd_test_notifications(gui: State<'_, Gui>) -> R<Vec<String>> {
 }
 
 #[tauri::command]
+async fn cmd_desktop_notifications(gui: State<'_, Gui>) -> R<String> {
+    gui.desktop_notifications().await
+}
+
+#[tauri::command]
+async fn cmd_set_desktop_notifications(gui: State<'_, Gui>, which: String) -> R<String> {
+    gui.set_desktop_notifications(which).await
+}
+
+#[tauri::command]
 async fn cmd_daemon(gui: State<'_, Gui>) -> R<DaemonView> {
     gui.daemon().await
+}
+
+#[tauri::command]
+async fn cmd_file_history(gui: State<'_, Gui>, destination: String, path: String) -> R<Vec<FoundVersion>> {
+    gui.file_history(destination, path).await
+}
+
+#[tauri::command]
+async fn cmd_suggested_folders(gui: State<'_, Gui>) -> R<Vec<FolderSuggestion>> {
+    gui.suggested_folders().await
+}
+
+#[tauri::command]
+async fn cmd_removable_disks(gui: State<'_, Gui>) -> R<Vec<DiskChoice>> {
+    gui.removable_disks().await
+}
+
+#[tauri::command]
+async fn cmd_overview(gui: State<'_, Gui>) -> R<OverviewView> {
+    gui.overview().await
+}
+
+#[tauri::command]
+async fn cmd_allow_background(gui: State<'_, Gui>, allowed: bool) -> R<DaemonView> {
+    gui.allow_background(allowed).await
+}
+
+#[tauri::command]
+async fn cmd_restart_scheduler(gui: State<'_, Gui>) -> R<DaemonView> {
+    gui.restart_scheduler().await
+}
+
+#[tauri::command]
+async fn cmd_pause_backups(gui: State<'_, Gui>, minutes: u32) -> R<DaemonView> {
+    gui.pause_backups(minutes).await
+}
+
+#[tauri::command]
+async fn cmd_resume_backups(gui: State<'_, Gui>) -> R<DaemonView> {
+    gui.resume_backups().await
+}
+
+/// How the app was started.
+struct Launch {
+    /// `--background`: at login, from the autostart entry.
+    background: bool,
+    /// `--screen SCREEN`: the screen to open at.
+    screen: Option<String>,
+}
+
+impl Launch {
+    fn from_args() -> Self {
+        let mut launch = Self { background: false, screen: None };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--background" => launch.background = true,
+                "--screen" => launch.screen = args.next(),
+                // Anything else (a file manager's %U) is not for Cairn.
+                _ => {}
+            }
+        }
+        launch
+    }
+}
+
+/// At login: starts the scheduler if the user allowed it and nothing else runs it, then exits.
+fn background(paths: Paths) -> i32 {
+    let gui = Gui::new(paths, Arc::new(|_| {}));
+    match tauri::async_runtime::block_on(gui.ensure_scheduler()) {
+        Ok(state) => {
+            if let Some(problem) = state.problem {
+                eprintln!("cairn-desktop: the scheduler did not start: {problem}");
+                return 1;
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("cairn-desktop: {e}");
+            1
+        }
+    }
 }
 
 fn main() {
@@ -214,6 +307,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let launch = Launch::from_args();
+    if launch.background {
+        std::process::exit(background(paths));
+    }
     let result = tauri::Builder::default()
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -223,7 +320,8 @@ fn main() {
                     // A window that is gone misses the event; the operation goes on.
                     let _ = handle.emit("cairn-event", event);
                 }),
-            );
+            )
+            .with_start_screen(launch.screen);
             app.manage(gui);
             Ok(())
         })
@@ -262,6 +360,16 @@ fn main() {
             cmd_remove_notification,
             cmd_test_notifications,
             cmd_daemon,
+            cmd_desktop_notifications,
+            cmd_set_desktop_notifications,
+            cmd_overview,
+            cmd_suggested_folders,
+            cmd_removable_disks,
+            cmd_file_history,
+            cmd_allow_background,
+            cmd_restart_scheduler,
+            cmd_pause_backups,
+            cmd_resume_backups,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

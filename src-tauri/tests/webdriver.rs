@@ -24,30 +24,20 @@ impl Drop for Killed {
     }
 }
 
-/// Starts Xvfb on a free display; returns it and the display name.
+/// Starts Xvfb on a display it picks itself (`-displayfd`: two tests at once never share one);
+/// returns it and the display name.
 fn xvfb() -> (Killed, String) {
-    for n in 90..200 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-            continue;
-        }
-        let display = format!(":{n}");
-        let child = Killed(
-            Command::new("Xvfb")
-                .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start Xvfb"),
-        );
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                return (child, display);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    panic!("no free X display for Xvfb");
+    let mut child = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let n = line.trim();
+    assert!(!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()), "Xvfb named no display: {line:?}");
+    (Killed(child), format!(":{n}"))
 }
 
 struct Driver {
@@ -56,6 +46,8 @@ struct Driver {
     session: String,
     rt: tokio::runtime::Runtime,
     shots: PathBuf,
+    /// Screenshots are named with this in front.
+    prefix: String,
 }
 
 impl Driver {
@@ -147,7 +139,7 @@ impl Driver {
             json!({ "script": "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": [] }),
         );
         let png = self.get("/screenshot")["value"].as_str().unwrap_or_default().to_string();
-        let path = self.shots.join(format!("{name}.png"));
+        let path = self.shots.join(format!("{}{name}.png", self.prefix));
         std::fs::write(&path, base64_decode(&png)).unwrap();
         path
     }
@@ -193,6 +185,101 @@ fn wait_port(port: u16) {
     }
 }
 
+/// The app running under Xvfb and tauri-driver with a user's HOME and data folder under `dir`;
+/// everything it started stops when this is dropped.
+struct App {
+    d: Driver,
+    _driver: Killed,
+    _x: Killed,
+    _scheduler: StopScheduler,
+}
+
+impl App {
+    /// Starts it; screenshots are named with `prefix`.
+    fn open(dir: &Path, home: &Path, prefix: &str) -> Self {
+        let t_path = dir;
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let runtime_dir = t_path.join("run");
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        // The scheduler the app starts outlives the window: stopped when the test ends, however.
+        let _scheduler = StopScheduler(t_path.join("data"));
+        assert!(
+            Path::new(env!("CARGO_BIN_EXE_cairn-desktop")).with_file_name("cairn").is_file(),
+            "the cairn command is not built beside the app (cargo build -p cairn-cli): the app starts it as the scheduler"
+        );
+
+        let (_x, display) = xvfb();
+        let port = free_port();
+        let native = free_port();
+        let _driver = Killed(
+            Command::new(find_tool("tauri-driver").unwrap())
+                .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+                .env("DISPLAY", &display)
+                .env("HOME", home)
+                .env("XDG_DATA_HOME", t_path.join("data"))
+                .env("TAURI_WEBVIEW_AUTOMATION", "true")
+                // No systemd user manager here (the app starts the scheduler itself, as at a login
+                // without systemd), and no desktop bus (a desktop notification fails, visibly).
+                .env("XDG_RUNTIME_DIR", &runtime_dir)
+                .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", t_path.join("no-bus").display()))
+                .env_remove("CAIRN_CATALOG")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start tauri-driver"),
+        );
+        wait_port(port);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // Plain HTTP to the driver; reqwest still wants a TLS provider chosen.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+        let mut d = Driver {
+            http,
+            base: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            rt,
+            shots,
+            prefix: String::new(),
+        };
+        // CAIRN_DESKTOP_APP runs the same test on another build, an installed .deb's for example.
+        let app =
+            std::env::var("CAIRN_DESKTOP_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cairn-desktop").to_string());
+        // tauri-driver listens before the WebKitWebDriver behind it does: on a loaded machine the
+        // first session request can be dropped (seen in CI), so it is sent again for up to 30 s.
+        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "wry", "tauri:options": { "application": app } } } });
+        let started = Instant::now();
+        let created = loop {
+            let url = format!("{}/session", d.base);
+            let sent = d.rt.block_on(async {
+                let r = d
+                    .http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(capabilities.to_string())
+                    .send()
+                    .await?;
+                r.text().await
+            });
+            match sent {
+                Ok(text) => {
+                    break serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
+                }
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("{url}: {e}; asking again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("{url}: {e}"),
+            }
+        };
+        d.session =
+            created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
+
+        d.prefix = prefix.to_string();
+        App { d, _driver, _x, _scheduler }
+    }
+}
+
 #[test]
 fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     let tools = ["Xvfb", "tauri-driver", "WebKitWebDriver", "rclone"];
@@ -215,64 +302,28 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
         "[work-drive]\ntype = local\n\n[family-photos]\ntype = local\n",
     )
     .unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let app = App::open(t.path(), &home, "");
+    let d = &app.d;
 
-    let (_x, display) = xvfb();
-    let port = free_port();
-    let native = free_port();
-    let _driver = Killed(
-        Command::new(find_tool("tauri-driver").unwrap())
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env("DISPLAY", &display)
-            .env("HOME", &home)
-            .env("XDG_DATA_HOME", t.path().join("data"))
-            .env("TAURI_WEBVIEW_AUTOMATION", "true")
-            .env_remove("CAIRN_CATALOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tauri-driver"),
+    // The first start: the overview, empty, and the question, asked once, whether backups may
+    // run in the background.
+    d.wait("#overview-empty");
+    d.wait("#background-yes");
+    d.shot("00-first-start-question");
+    d.click("#background-yes");
+    d.until(
+        "the scheduler running",
+        "return (document.querySelector('#scheduler-state')?.textContent ?? '').startsWith('Scheduler running')",
     );
-    wait_port(port);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    // Plain HTTP to the driver; reqwest still wants a TLS provider chosen.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
-    let mut d = Driver { http, base: format!("http://127.0.0.1:{port}"), session: String::new(), rt, shots };
-    // CAIRN_DESKTOP_APP runs the same test on another build, an installed .deb's for example.
-    let app = std::env::var("CAIRN_DESKTOP_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cairn-desktop").to_string());
-    // tauri-driver listens before the WebKitWebDriver behind it does: on a loaded machine the
-    // first session request can be dropped (seen in CI), so it is sent again for up to 30 s.
-    let capabilities =
-        json!({ "capabilities": { "alwaysMatch": { "browserName": "wry", "tauri:options": { "application": app } } } });
-    let started = Instant::now();
-    let created = loop {
-        let url = format!("{}/session", d.base);
-        let sent = d.rt.block_on(async {
-            let r = d
-                .http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(capabilities.to_string())
-                .send()
-                .await?;
-            r.text().await
-        });
-        match sent {
-            Ok(text) => {
-                break serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
-            }
-            Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                eprintln!("{url}: {e}; asking again");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            Err(e) => panic!("{url}: {e}"),
-        }
-    };
-    d.session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
+    // Its toast leaves by itself.
+    d.wait(".toast.ok");
+    let toasted = Instant::now();
+    d.until("the toast gone", "return !document.querySelector('.toast.ok')");
+    assert!(toasted.elapsed() < Duration::from_secs(10), "the toast stayed {:?}", toasted.elapsed());
+    d.shot("00b-overview-empty-scheduler-running");
 
     // The Destinations screen, empty, says what to do.
+    d.click("#nav-destinations");
     d.wait("#destinations-empty");
     d.shot("01-destinations-empty");
 
@@ -352,7 +403,7 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.wait("#jobs-empty");
     d.shot("05-jobs-empty");
     d.click("#jobs-empty button");
-    fill_job_form(&d, "documents", &src);
+    fill_job_form(d, "documents", &src);
     d.shot("06-job-form");
     d.click("#save-job");
     d.wait("article[data-job=documents]");
@@ -364,11 +415,20 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.click("#nav-restore");
     d.wait("#snapshot-list .vrow");
     d.wait("#entry-list .vrow");
+    // It opens at the folder that was backed up, not at /.
+    let inside = format!(
+        "return [...document.querySelectorAll('#entry-list .vrow')].every(r => r.dataset.path.startsWith({:?}))",
+        format!("{}/", src.display())
+    );
+    d.until("the browser at the backed-up folder", &inside);
     d.shot("08-restore-browser");
     d.type_into("#restore-search", "NEEDLE");
     d.click("#restore-search-go");
     let hit = "#entry-list .vrow[data-path$='tuesday-needle.txt']";
     d.wait(hit);
+    // The name of a hit shows whole.
+    let whole = format!("const n = document.querySelector(\"{hit} .name\"); return n.scrollWidth <= n.clientWidth");
+    assert_eq!(d.script(&whole, json!([])), json!(true), "the hit's name is cut");
     d.click(&format!("{hit} input[type=checkbox]"));
     d.until(
         "one item selected",
@@ -386,11 +446,43 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     assert_eq!(restored, std::fs::read(src.join("letters/2026/tuesday-needle.txt")).unwrap());
     d.click("#summary-close");
 
+    // File history: the letter is rewritten and backed up again (with the cairn command on the
+    // same catalog); its history shows both versions, and the older one is restored.
+    let first_letter = std::fs::read(src.join("letters/2026/tuesday-needle.txt")).unwrap();
+    std::fs::write(src.join("letters/2026/tuesday-needle.txt"), b"the letter, rewritten on Wednesday\n").unwrap();
+    // (The form's retention keeps one backup a day: the job keeps the last ten too.)
+    for args in [&["job", "update", "documents", "--keep-last", "10"][..], &["job", "run", "documents"]] {
+        let ran = Command::new(Path::new(env!("CARGO_BIN_EXE_cairn-desktop")).with_file_name("cairn"))
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", t.path().join("data"))
+            .env_remove("CAIRN_CATALOG")
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "cairn {args:?}: {}", String::from_utf8_lossy(&ran.stderr));
+    }
+    d.click("#nav-overview");
+    d.click("#nav-restore");
+    d.wait("#entry-list .vrow");
+    d.type_into("#restore-search", "needle");
+    d.click("#restore-search-go");
+    d.click(&format!("{hit} [data-action=versions]"));
+    d.until("two versions", "return document.querySelectorAll('#file-versions tr').length === 2");
+    d.shot("09b-file-history");
+    d.click("#file-versions tr:nth-child(2) [data-action=restore-version]");
+    d.click("#target-folder");
+    let older = home.join("Older");
+    d.type_into("#target-path", older.to_str().unwrap());
+    d.click("#restore-go");
+    d.wait("#restore-summary");
+    assert_eq!(std::fs::read(older.join("tuesday-needle.txt")).expect("the older version"), first_letter);
+    d.click("#summary-close");
+
     // A compressed job: its .tar.gz shows under the snapshots and is extracted into a new folder.
     d.click("#nav-jobs");
     d.wait("#add-job");
     d.click("#add-job");
-    fill_job_form(&d, "letters-tgz", &src);
+    fill_job_form(d, "letters-tgz", &src);
     d.script(
         "const s = document.querySelector('#j-structure'); s.value = 'compressed'; s.dispatchEvent(new Event('change'));",
         json!([]),
@@ -417,8 +509,133 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     );
     d.click("#summary-close");
 
+    // A job that fails, due every minute: the scheduler runs it with no click, and the
+    // overview puts its failure first, beside the job that succeeded.
+    d.click("#nav-jobs");
+    d.click("#add-job");
+    fill_job_form(d, "broken", &src);
+    d.type_into("#j-schedule", "cron * * * * *");
+    d.type_into("#j-pre", "exit 3");
+    d.click("#save-job");
+    d.wait("article[data-job=broken]");
+    d.click("#nav-overview");
+    let started = Instant::now();
+    while d.script(
+        "return [...document.querySelectorAll('.warning.bad')].some(w => w.textContent.includes('broken'))",
+        json!([]),
+    ) != json!(true)
+    {
+        assert!(started.elapsed() < Duration::from_secs(150), "the scheduler did not run the failing job");
+        std::thread::sleep(Duration::from_secs(2));
+        d.click("#nav-overview");
+    }
+    let first = d.text("#warnings li:first-child");
+    // Laid out as a line, not its icon filling the screen (seen once).
+    let line = "const r = document.querySelector('#warnings li').getBoundingClientRect(); return r.height < 80";
+    assert_eq!(d.script(line, json!([])), json!(true), "the warning is not laid out as a line");
+    assert!(first.contains("broken") && first.contains("failed"), "the failure is not first: {first}");
+    assert_eq!(
+        d.script(
+            "return document.querySelector('#overview-jobs tr[data-job=documents] .badge').textContent",
+            json!([])
+        ),
+        json!("OK")
+    );
+    d.shot("13-overview-failed-and-succeeded");
+
+    // Settings: the scheduler's real state; an error toast stays until dismissed.
     d.click("#nav-settings");
     d.wait("#export-kit");
+    d.wait("#settings-scheduler-state");
+    d.click("#test-notifications");
+    d.wait(".toast.bad");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(d.find(".toast.bad").is_some(), "the error toast left by itself");
     d.shot("12-settings");
+    d.click(".toast.bad .toast-close");
+    d.until("the error toast dismissed", "return !document.querySelector('.toast.bad')");
+    d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
+}
+
+/// Stops the scheduler the app started on the catalog under this data folder (its process id
+/// is in the daemon's lock file).
+struct StopScheduler(PathBuf);
+
+impl Drop for StopScheduler {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.0.join("cairn")) else { return };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".daemon-lock")
+                && let Ok(pid) = std::fs::read_to_string(e.path())
+            {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_first_run_goes_from_an_empty_catalog_to_a_first_backup_and_a_kit_kept_offline() {
+    let tools = ["Xvfb", "tauri-driver", "WebKitWebDriver"];
+    let ok = tools.iter().all(|t| find_tool(t).is_some());
+    if !cairn_e2e::prerequisite(ok, "Xvfb, tauri-driver and WebKitWebDriver (see test.sh)") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    cairn_e2e::make_tree(&home.join("Documents"), 300_000);
+    std::fs::create_dir_all(home.join("Pictures")).unwrap();
+    std::fs::write(home.join("Pictures/cat.jpg"), vec![7u8; 20_000]).unwrap();
+    std::fs::create_dir_all(home.join("Projects/cairn")).unwrap();
+    std::fs::create_dir_all(home.join(".cache/big")).unwrap();
+    let backups = t.path().join("backup-disk/cairn");
+    let app = App::open(t.path(), &home, "first-run-");
+    let d = &app.d;
+
+    d.click("#background-yes");
+    d.click("#start-first-run");
+    // What: the home's folders with their sizes, the usual ones checked, hidden ones left out.
+    d.wait("#first-run-folders input");
+    let checked =
+        |name: &str| d.script(&format!("return document.querySelector('#first-run-folder-{name}').checked"), json!([]));
+    assert_eq!(checked("Documents"), json!(true));
+    assert_eq!(checked("Pictures"), json!(true));
+    assert_eq!(checked("Projects"), json!(false));
+    assert!(d.find("#first-run-folder-_cache").is_none(), "a hidden folder is offered");
+    assert!(d.text("#first-run-folders").contains("19.5 KiB"), "{}", d.text("#first-run-folders"));
+    d.shot("01-what");
+    d.click("#first-run-next");
+    // Where: no USB disk is plugged in here, so a folder.
+    d.wait("#first-run-path");
+    d.type_into("#first-run-path", backups.to_str().unwrap());
+    d.shot("02-where");
+    d.click("#first-run-next");
+    // When: nightly unless changed.
+    d.wait("#first-run-start");
+    assert_eq!(d.script("return document.querySelector('#first-run-when-nightly').checked", json!([])), json!(true));
+    d.shot("03-when");
+    d.click("#first-run-start");
+    d.wait("#first-run-done");
+    d.shot("04-first-backup");
+    assert!(backups.join("config").is_file(), "the destination was not initialised");
+    // The recovery kit: saved, and Finish only once it is confirmed as kept offline.
+    d.click("#first-run-next");
+    d.click("#first-run-kit-save");
+    d.until("the kit saved", "return !document.querySelector('#first-run-kit-offline').disabled");
+    assert_eq!(d.script("return document.querySelector('#first-run-finish').disabled", json!([])), json!(true));
+    let kit = home.join("cairn-recovery-kit.txt");
+    assert!(std::fs::read_to_string(&kit).unwrap().starts_with("# Cairn recovery kit"));
+    d.click("#first-run-kit-offline");
+    d.shot("05-recovery-kit");
+    d.click("#first-run-finish");
+    // The overview: the job, nightly, its first backup fine, nothing that needs attention.
+    d.wait("#overview-jobs tr[data-job=my-files]");
+    assert_eq!(
+        d.script("return document.querySelector('#overview-jobs tr[data-job=my-files] .badge').textContent", json!([])),
+        json!("OK")
+    );
+    assert!(d.find(".warning.bad").is_none(), "{}", d.text("#main"));
+    assert!(d.text("#overview-jobs").contains("Next:"), "{}", d.text("#overview-jobs"));
+    d.shot("06-overview");
     d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
 }

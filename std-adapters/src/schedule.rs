@@ -109,6 +109,16 @@ impl Schedule {
     }
 }
 
+/// 06:00 on the day after `now`, in the machine's time zone (the end of "pause until
+/// tomorrow").
+pub fn tomorrow_morning(now: i64) -> Result<i64, Error> {
+    let bad = |e: jiff::Error| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}"));
+    let zoned = jiff::Timestamp::from_second(now).map_err(bad)?.to_zoned(TimeZone::system());
+    let morning =
+        zoned.date().tomorrow().map_err(bad)?.at(6, 0, 0, 0).to_zoned(zoned.time_zone().clone()).map_err(bad)?;
+    Ok(morning.timestamp().as_second())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

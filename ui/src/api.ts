@@ -1,8 +1,8 @@
 // The only module that talks to Tauri: one typed function per `cmd_*` command of
 // src-tauri, and the event stream. Everything else in the window is plain components.
 import type {
-  AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, GuiError,
-  GuiEvent, JobForm, JobRunView, JobView, NotificationView, ObjectView, RestoreRequest, RestoreSummary,
+  AppInfo, ArchiveView, DaemonView, DiskChoice, FolderSuggestion, DestinationForm, DestinationView, DirPage, FolderListing, FormCheck, GuiError,
+  FoundVersion, GuiEvent, JobForm, JobRunView, JobView, NotificationView, ObjectView, OverviewView, RestoreRequest, RestoreSummary,
   RunView, SaveView, ScheduleCheck, SearchView, SnapshotView, TestView, VendorView,
 } from "./bindings.js";
 
@@ -78,5 +78,15 @@ export const api = {
   addNotification: (kind: string, target: string) => call<number>("cmd_add_notification", { kind, target }),
   removeNotification: (id: number) => call<null>("cmd_remove_notification", { id }),
   testNotifications: () => call<string[]>("cmd_test_notifications"),
+  desktopNotifications: () => call<string>("cmd_desktop_notifications"),
+  setDesktopNotifications: (which: string) => call<string>("cmd_set_desktop_notifications", { which }),
   daemon: () => call<DaemonView>("cmd_daemon"),
+  allowBackground: (allowed: boolean) => call<DaemonView>("cmd_allow_background", { allowed }),
+  restartScheduler: () => call<DaemonView>("cmd_restart_scheduler"),
+  pauseBackups: (minutes: number) => call<DaemonView>("cmd_pause_backups", { minutes }),
+  resumeBackups: () => call<DaemonView>("cmd_resume_backups"),
+  overview: () => call<OverviewView>("cmd_overview"),
+  suggestedFolders: () => call<FolderSuggestion[]>("cmd_suggested_folders"),
+  removableDisks: () => call<DiskChoice[]>("cmd_removable_disks"),
+  fileHistory: (destination: string, path: string) => call<FoundVersion[]>("cmd_file_history", { destination, path }),
 };

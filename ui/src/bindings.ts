@@ -428,7 +428,15 @@ preHook: string,
 /**
  * Shell command after the backup.
  */
-postHook: string, };
+postHook: string, 
+/**
+ * The scheduler starts it only on mains power.
+ */
+notOnBattery: boolean, 
+/**
+ * The scheduler starts it only on an unmetered network.
+ */
+notOnMetered: boolean, };
 
 export type RunView = { 
 /**
@@ -800,9 +808,97 @@ nextJob: string | null,
  */
 nextDue: number | null, 
 /**
- * How to start it.
+ * Whether backups may run in the background: `unasked`, `allowed` or `declined`.
  */
-howToStart: string, };
+background: string, 
+/**
+ * What starts the scheduler: `systemd` (the user unit) or `login` (the app, at login).
+ */
+manager: string, 
+/**
+ * Until when scheduled jobs are paused (Unix seconds), if they are.
+ */
+pausedUntil: number | null, 
+/**
+ * What went wrong the last time the app started or restarted it, if anything.
+ */
+problem: string | null, };
+
+export type WarningView = { 
+/**
+ * `bad` (needs the user) or `warn`.
+ */
+level: string, 
+/**
+ * What is wrong, for people.
+ */
+text: string, 
+/**
+ * The screen that deals with it: `job:NAME`, `destination:NAME` or `settings`.
+ */
+screen: string, };
+
+export type OverviewView = { 
+/**
+ * What needs attention, the serious first.
+ */
+warnings: Array<WarningView>, 
+/**
+ * The jobs.
+ */
+jobs: Array<JobView>, 
+/**
+ * The destinations.
+ */
+destinations: Array<DestinationView>, 
+/**
+ * The scheduler.
+ */
+scheduler: DaemonView, };
+
+export type FolderSuggestion = { 
+/**
+ * Its absolute path.
+ */
+path: string, 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * Bytes in it (as far as counted).
+ */
+bytes: number, 
+/**
+ * Files in it (as far as counted).
+ */
+files: number, 
+/**
+ * Whether the count finished (else the size is "at least").
+ */
+complete: boolean, 
+/**
+ * Whether it is checked at first (the usual Documents, Pictures, ...).
+ */
+suggested: boolean, };
+
+export type DiskChoice = { 
+/**
+ * Where it is mounted.
+ */
+mount: string, 
+/**
+ * Its name (the mount point's last part, usually the disk's label).
+ */
+label: string, 
+/**
+ * Free bytes.
+ */
+freeBytes: number, 
+/**
+ * Size in bytes.
+ */
+totalBytes: number, };
 
 export type AppInfo = { 
 /**
@@ -820,7 +916,11 @@ user: string,
 /**
  * The home folder (for folder pickers).
  */
-home: string, };
+home: string, 
+/**
+ * The screen to open at, if the app was started for one (a notification's click).
+ */
+startScreen: string | null, };
 
 export type FolderListing = { 
 /**

@@ -7,7 +7,7 @@ import { subscribe } from "./events.js";
 import type { Shell } from "./main.js";
 import { stepList } from "./steps.js";
 
-const EMPTY: DestinationForm = {
+export const EMPTY: DestinationForm = {
   name: "", kind: "local", backupDir: "", remote: "", vendor: "aws", endpoint: "", region: "", bucket: "", account: "",
   container: "", azureAuth: "key", accessTier: "",
   accessKey: "", secretKey: "", storageClass: "", host: "", port: 0, user: "", keyFile: "", password: "",

@@ -64,6 +64,7 @@ const ICONS = {
   download: '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
   up: '<path d="M12 19V5M6 11l6-6 6 6"/>',
   key: '<circle cx="8" cy="15" r="4"/><path d="M11 12l9-9M16 7l3 3"/>',
+  home: '<path d="M3 11l9-7 9 7"/><path d="M5 10v10h14V10"/>',
   bell: '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4z"/><path d="M10 20a2 2 0 0 0 4 0"/>',
 };
 
@@ -123,10 +124,29 @@ export function errorText(e: GuiError): string {
   return e.hint ? `${e.message} (${e.hint})` : e.message;
 }
 
+/** How long a toast that is not an error stays (ms). */
+export const TOAST_MS = 4000;
+/** At most this many toasts show; the oldest that is not an error gives way. */
+const TOASTS_SHOWN = 3;
+
+/**
+ * A short message in the sidebar (where it covers no action): it leaves after a few seconds,
+ * except an error, which stays until dismissed with its close button.
+ */
 export function toast(text: string, kind: "ok" | "bad" | "" = ""): void {
-  const t = h("div", { class: `toast ${kind}`, role: kind === "bad" ? "alert" : "status" }, text);
-  document.getElementById("toasts")?.append(t);
-  setTimeout(() => t.remove(), kind === "bad" ? 9000 : 3500);
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const t = h("div", { class: `toast ${kind}`, role: kind === "bad" ? "alert" : "status" }, h("span", { class: "toast-text" }, text));
+  if (kind === "bad") {
+    t.append(h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", title: "Dismiss", onclick: () => t.remove() }, "×"));
+  } else {
+    setTimeout(() => t.remove(), TOAST_MS);
+  }
+  box.append(t);
+  const shown = [...box.children];
+  for (const old of shown.slice(0, Math.max(0, shown.length - TOASTS_SHOWN))) {
+    if (!old.classList.contains("bad") || shown.length > TOASTS_SHOWN * 2) old.remove();
+  }
 }
 
 /** A modal dialog: focus goes in, Escape or the backdrop closes it, focus comes back. */

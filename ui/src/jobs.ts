@@ -165,6 +165,7 @@ async function jobForm(shell: Shell, editing: string | null): Promise<void> {
   let form: JobForm = {
     name: "", sources: [], excludes: [], destinations: [], schedule: "daily at 02:30",
     retention: { last: 0, hourly: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 }, structure: "incremental", preHook: "", postHook: "",
+    notOnBattery: false, notOnMetered: false,
   };
   if (editing) {
     const j = (await api.jobs()).find((x) => x.form.name === editing);
@@ -233,7 +234,13 @@ async function jobForm(shell: Shell, editing: string | null): Promise<void> {
         h("div", { class: "field full" }, h("span", { class: "label" }, "Destinations"), h("div", { role: "group", "aria-label": "Destinations" }, destBoxes), errs.destinations),
         h("div", { class: "field full" }, h("label", { for: "j-schedule" }, "When"),
           h("div", { class: "chips" }, SCHEDULES.map(([v, l]) => h("button", { class: "btn small", type: "button", onclick: () => { scheduleInput.value = v; form.schedule = v; void checkSchedule(); } }, l))),
-          scheduleInput, nextRun, errs.schedule),
+          scheduleInput, nextRun, errs.schedule,
+          h("div", { class: "check" }, h("input", { type: "checkbox", id: "j-not-on-battery", checked: form.notOnBattery,
+            onchange: (e: Event) => { form.notOnBattery = (e.target as HTMLInputElement).checked; } }),
+            h("label", { for: "j-not-on-battery" }, "Wait for mains power (not on battery)")),
+          h("div", { class: "check" }, h("input", { type: "checkbox", id: "j-not-on-metered", checked: form.notOnMetered,
+            onchange: (e: Event) => { form.notOnMetered = (e.target as HTMLInputElement).checked; } }),
+            h("label", { for: "j-not-on-metered" }, "Wait for an unmetered network (not on a phone's hotspot)"))),
         h("div", { class: "field full" }, h("span", { class: "label" }, "Keep after each run (0: no rule; no rule at all keeps everything)"),
           h("div", { style: "display:grid;grid-template-columns:repeat(6,1fr);gap:8px" },
             num("last", "Last"), num("hourly", "Hourly"), num("daily", "Daily"), num("weekly", "Weekly"), num("monthly", "Monthly"), num("yearly", "Yearly"))),

@@ -1,10 +1,15 @@
 // The window: a sidebar of sections and the current screen.
 import { api, onEvent } from "./api.js";
-import { ago, h, icon } from "./dom.js";
+import type { DaemonView } from "./bindings.js";
+import { errorOf, errorText, h, icon, modal, toast } from "./dom.js";
 import { destinationsScreen } from "./destinations.js";
+import { firstRunScreen } from "./first-run.js";
 import { jobsScreen } from "./jobs.js";
+import { overviewScreen } from "./overview.js";
 import { restoreScreen } from "./restore.js";
+import { showScheduler } from "./scheduler.js";
 import { dispatch } from "./events.js";
+import { openScreen } from "./screens.js";
 import { settingsScreen } from "./settings.js";
 
 /** What a screen needs from the shell. */
@@ -13,9 +18,10 @@ export interface Shell {
   go: (section: Section, arg?: string) => void;
 }
 
-export type Section = "destinations" | "jobs" | "restore" | "settings";
+export type Section = "overview" | "setup" | "destinations" | "jobs" | "restore" | "settings";
 
 const SECTIONS: [Section, string, Parameters<typeof icon>[0]][] = [
+  ["overview", "Overview", "home"],
   ["destinations", "Destinations", "destinations"],
   ["jobs", "Jobs", "jobs"],
   ["restore", "Restore", "restore"],
@@ -24,7 +30,7 @@ const SECTIONS: [Section, string, Parameters<typeof icon>[0]][] = [
 
 const main = document.getElementById("main")!;
 const nav = document.getElementById("nav")!;
-let current: Section = "destinations";
+let current: Section = "overview";
 
 const shell: Shell = { main, go };
 
@@ -36,7 +42,7 @@ function go(section: Section, arg?: string): void {
   }
   main.replaceChildren();
   main.scrollTop = 0;
-  const screens = { destinations: destinationsScreen, jobs: jobsScreen, restore: restoreScreen, settings: settingsScreen };
+  const screens = { overview: overviewScreen, setup: firstRunScreen, destinations: destinationsScreen, jobs: jobsScreen, restore: restoreScreen, settings: settingsScreen };
   void screens[section](shell, arg);
   main.focus({ preventScroll: true });
 }
@@ -44,9 +50,9 @@ function go(section: Section, arg?: string): void {
 for (const [section, label, ic] of SECTIONS) {
   nav.append(h("li", {}, h("button", { "data-section": section, id: `nav-${section}`, onclick: () => go(section) }, icon(ic), label)));
 }
-// Alt+1..4 switch sections from anywhere.
+// Alt+1..5 switch sections from anywhere.
 document.addEventListener("keydown", (e) => {
-  if (e.altKey && e.key >= "1" && e.key <= "4") {
+  if (e.altKey && e.key >= "1" && e.key <= String(SECTIONS.length)) {
     e.preventDefault();
     go(SECTIONS[Number(e.key) - 1][0]);
   }
@@ -54,19 +60,48 @@ document.addEventListener("keydown", (e) => {
 
 onEvent(dispatch);
 
-async function daemonStatus(): Promise<void> {
-  const box = document.getElementById("daemon-status")!;
+async function daemonStatus(): Promise<DaemonView | null> {
   try {
     const d = await api.daemon();
-    box.replaceChildren(
-      h("span", { class: `dot${d.running ? " on" : ""}`, "aria-hidden": "true" }),
-      d.running ? `Scheduler running${d.lastTick ? `, checked ${ago(d.lastTick)}` : ""}` : "Scheduler not running",
-    );
+    showScheduler(d);
+    return d;
   } catch {
-    box.textContent = "";
+    document.getElementById("daemon-status")!.textContent = "";
+    return null;
   }
 }
 
-go(current);
-void daemonStatus();
-setInterval(() => void daemonStatus(), 30_000);
+/** Asked once, on the first start: may backups run in the background? */
+function askBackground(): void {
+  const answer = async (allowed: boolean, close: () => void) => {
+    close();
+    try {
+      const d = await api.allowBackground(allowed);
+      showScheduler(d);
+      // A scheduler just started shows as running from its first check, a moment later.
+      if (allowed && !d.running) setTimeout(() => void daemonStatus(), 1500);
+      if (d.problem) toast(`The scheduler did not start: ${d.problem}`, "bad");
+      else toast(allowed ? "Backups will run in the background" : "Backups run only when you press Run", "ok");
+    } catch (e) {
+      toast(errorText(errorOf(e)), "bad");
+    }
+  };
+  modal("Back up in the background?", [
+    h("p", {}, "Cairn can run your scheduled backups by itself, even when this window is closed: a small scheduler starts with your session."),
+    h("p", { class: "muted" }, "You can change this later in Settings."),
+  ], (close) => [
+    h("button", { class: "btn", id: "background-no", onclick: () => void answer(false, close) }, "Not now"),
+    h("button", { class: "btn primary", id: "background-yes", onclick: () => void answer(true, close) }, "Allow background backups"),
+  ]);
+}
+
+async function start(): Promise<void> {
+  const info = await api.appInfo().catch(() => null);
+  if (info?.startScreen) openScreen(shell, info.startScreen);
+  else go(current);
+  const d = await daemonStatus();
+  if (d?.background === "unasked") askBackground();
+  setInterval(() => void daemonStatus(), 30_000);
+}
+
+void start();

@@ -1,7 +1,7 @@
 // The restore browser: a destination, its snapshots, a folder tree loaded a page at a time, a
 // search across every snapshot, a selection, then restore or download with progress.
 import { api } from "./api.js";
-import type { ArchiveView, DestinationView, EntryView, RestoreSummary, SearchHit, SnapshotView } from "./bindings.js";
+import type { ArchiveView, DestinationView, EntryView, FoundVersion, RestoreSummary, SearchHit, SnapshotView } from "./bindings.js";
 import { ProgressBox, bytes, duration, errorOf, errorText, h, icon, modal, toast, when } from "./dom.js";
 import { subscribe } from "./events.js";
 import { pickFolder } from "./folder-picker.js";
@@ -58,7 +58,7 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
       row.append(h("span", { class: "when" }, when(s.time)),
         h("span", { class: "what" }, `${s.host} · ${s.files.toLocaleString()} files · ${bytes(s.bytes)}${s.tags.length ? ` · ${s.tags.join(", ")}` : ""}`));
     },
-    onActivate: (i) => { void openSnapshot(snapshots[i], "/"); },
+    onActivate: (i) => { void openSnapshot(snapshots[i], startPath(snapshots[i])); },
   });
 
   // Right: search, breadcrumbs, entries, selection bar.
@@ -115,7 +115,37 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
     row.append(checkbox(snap.id, e.path, e.name), icon(e.kind === "dir" ? "folder" : e.kind === "symlink" ? "link" : "file"),
       h("span", { class: "name", title: e.path }, e.name),
       h("span", { class: "num" }, e.kind === "file" ? bytes(e.size) : ""),
-      h("span", { class: "num" }, when(e.mtime)));
+      h("span", { class: "num" }, when(e.mtime)),
+      e.kind === "file" ? versionsButton(e.path) : "");
+  }
+
+  /** Opens the file's history: every version across the snapshots, each restorable. */
+  function versionsButton(path: string): HTMLElement {
+    return h("button", { class: "btn small", type: "button", "data-action": "versions", title: "Every version of this file",
+      onclick: (ev: Event) => { ev.stopPropagation(); void historyDialog(path); } }, "Versions");
+  }
+
+  async function historyDialog(path: string): Promise<void> {
+    let versions: FoundVersion[];
+    try { versions = await api.fileHistory(dest, path); } catch (e) { toast(errorText(errorOf(e)), "bad"); return; }
+    let close = () => {};
+    const pick = (v: FoundVersion) => {
+      close();
+      picked.clear();
+      picked.set(keyOf(v.snapshot, path), { snapshot: v.snapshot, path, kind: "file" });
+      updateSelection();
+      restoreDialog();
+    };
+    close = modal(`Versions of ${path.split("/").pop() ?? path}`, [
+      h("p", { class: "muted", style: "overflow-wrap:anywhere" }, path),
+      versions.length
+        ? h("table", { class: "plain", id: "file-versions" }, h("tbody", {}, versions.map((v, i) => h("tr", { "data-snapshot": v.snapshot },
+            h("td", {}, i === 0 ? h("span", { class: "badge" }, "Newest") : ""),
+            h("td", {}, `Changed ${when(v.mtime)}`), h("td", {}, bytes(v.size)),
+            h("td", { class: "muted" }, `in the backup of ${when(v.time)}`),
+            h("td", {}, h("button", { class: "btn small", "data-action": "restore-version", onclick: () => pick(v) }, icon("restore"), "Restore…"))))))
+        : h("p", {}, "No snapshot holds this file."),
+    ], (c) => [h("button", { class: "btn", onclick: c }, "Close")], true);
   }
 
   function renderHit(i: number, row: HTMLElement): void {
@@ -125,10 +155,11 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
     row.classList.add(hit.kind);
     row.setAttribute("aria-selected", String(picked.has(keyOf(v.snapshot, hit.path))));
     row.append(checkbox(v.snapshot, hit.path, hit.path), icon(hit.kind === "dir" ? "folder" : "file"),
-      h("span", { class: "name", title: hit.path }, hit.path.split("/").pop() ?? hit.path),
+      h("span", { class: "name hit-name", title: hit.path }, hit.path.split("/").pop() ?? hit.path),
       h("span", { class: "dir-part", title: hit.path }, `\u200e${hit.path.slice(0, hit.path.lastIndexOf("/") + 1)}`),
       h("span", { class: "num" }, `${hit.versions.length} version${hit.versions.length === 1 ? "" : "s"}`),
-      h("span", { class: "num" }, `newest ${when(v.time)}`));
+      h("span", { class: "num" }, `newest ${when(v.time)}`),
+      hit.kind === "file" ? versionsButton(hit.path) : "");
   }
 
   function toggle(s: string, p: string, kind: string): void {
@@ -163,7 +194,7 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
     snapStatus.textContent = snapshots.length ? `${plural(snapshots.length, "snapshot")}, newest first` : "No snapshots yet: run a backup job to this destination.";
     snapList.reset(snapshots.length);
     void loadArchives();
-    await openSnapshot(snapshots[0] ?? null, "/");
+    await openSnapshot(snapshots[0] ?? null, startPath(snapshots[0] ?? null));
   }
 
   async function loadArchives(): Promise<void> {
@@ -359,4 +390,16 @@ export async function restoreScreen(shell: Shell, initial?: string): Promise<voi
   }
 
   void loadSnapshots();
+}
+
+/**
+ * Where a snapshot opens: the folder it backed up (the deepest folder holding all of them when
+ * it backed up several), not the root the user would have to click down from.
+ */
+export function startPath(s: SnapshotView | null): string {
+  if (!s || s.paths.length === 0) return "/";
+  const split = s.paths.map((p) => p.split("/").filter(Boolean));
+  const common: string[] = [];
+  for (let i = 0; split.every((parts) => i < parts.length && parts[i] === split[0][i]); i++) common.push(split[0][i]);
+  return "/" + common.join("/");
 }

@@ -1,8 +1,10 @@
 // Settings: the recovery kit, notifications, the scheduler, about.
 import { api } from "./api.js";
+import type { DaemonView } from "./bindings.js";
 import { ago, errorOf, errorText, h, icon, toast, when } from "./dom.js";
 import { pickFolder } from "./folder-picker.js";
 import type { Shell } from "./main.js";
+import { showScheduler } from "./scheduler.js";
 
 export async function settingsScreen(shell: Shell): Promise<void> {
   const { main } = shell;
@@ -15,6 +17,11 @@ export async function settingsScreen(shell: Shell): Promise<void> {
   const target = h("input", { type: "text", id: "notif-target", placeholder: "https://hooks.example.com/cairn", "aria-label": "URL or command", spellcheck: "false" });
   const notifError = h("div", { class: "error", role: "alert", style: "color:var(--bad);font-size:12px" });
   const daemonBox = h("div", { id: "daemon-box" }, h("span", { class: "spinner" }));
+  const desktopNow = await api.desktopNotifications().catch(() => "failures");
+  const desktopSelect = h("select", { id: "desktop-notifications", onchange: async () => {
+    try { await api.setDesktopNotifications(desktopSelect.value); toast("Saved", "ok"); } catch (e) { toast(errorText(errorOf(e)), "bad"); }
+  } }, [["failures", "Failed backups, overdue jobs, failing destinations"], ["all", "Those, and every successful backup"], ["off", "Nothing"]]
+    .map(([v, l]) => h("option", { value: v, selected: desktopNow === v }, l)));
 
   main.append(
     h("div", { class: "page-head" }, h("div", { style: "flex:1" }, h("h1", {}, "Settings"), h("p", {}, `Cairn ${info.version} · catalog ${info.catalog}`))),
@@ -38,12 +45,13 @@ export async function settingsScreen(shell: Shell): Promise<void> {
     h("section", { class: "card", "aria-labelledby": "notif-title", style: "margin-top:16px" },
       h("div", { class: "form" },
         h("div", { class: "full" }, h("h2", { id: "notif-title", style: "margin:0" }, icon("bell"), " Notifications"),
-          h("p", { class: "muted" }, "After each job run and when a destination fails its daily test, Cairn sends the event as JSON.")),
+          h("p", { class: "muted" }, "Failed backups, overdue jobs and failing destinations show on your desktop. Here you can also send every event as JSON to a webhook or a command.")),
+        h("div", { class: "field full" }, h("label", { for: "desktop-notifications" }, "On the desktop"), desktopSelect),
         h("div", { class: "full" }, notifList),
         h("div", { class: "field" }, h("label", { for: "notif-kind" }, "Kind"), kind),
         h("div", { class: "field" }, h("label", { for: "notif-target" }, "URL or command"), target, notifError)),
       h("div", { class: "form-actions" },
-        h("button", { class: "btn", onclick: async () => {
+        h("button", { class: "btn", id: "test-notifications", onclick: async () => {
           try {
             const failures = await api.testNotifications();
             toast(failures.length ? `Test event: ${failures.join("; ")}` : "Test event sent", failures.length ? "bad" : "ok");
@@ -69,14 +77,28 @@ export async function settingsScreen(shell: Shell): Promise<void> {
     }
   }
 
-  async function loadDaemon(): Promise<void> {
+  async function loadDaemon(given?: DaemonView): Promise<void> {
     try {
-      const d = await api.daemon();
+      const d = given ?? await api.daemon();
+      showScheduler(d);
+      const act = (f: () => Promise<DaemonView>) => async () => {
+        try { await loadDaemon(await f()); } catch (e) { toast(errorText(errorOf(e)), "bad"); }
+      };
+      const how = d.manager === "systemd" ? "the systemd user service cairn-daemon" : "Cairn, when you log in";
       daemonBox.replaceChildren(
-        h("p", {}, h("span", { class: `badge ${d.running ? "ok" : "warn"}` }, d.running ? "Running" : "Not running"),
+        h("p", {}, h("span", { class: `badge ${d.running ? "ok" : "warn"}`, id: "settings-scheduler-state" }, d.running ? "Running" : "Not running"),
           d.lastTick ? ` last checked ${ago(d.lastTick)}` : ""),
         d.nextJob && d.nextDue ? h("p", {}, `Next: ${d.nextJob} at ${when(d.nextDue)}`) : h("p", { class: "muted" }, "No scheduled job."),
-        d.running ? "" : h("p", { class: "muted" }, "Scheduled jobs run while the scheduler runs. Start it once for your account:", h("div", { class: "resolved" }, d.howToStart)));
+        d.pausedUntil ? h("p", {}, `Paused until ${when(d.pausedUntil)}. `) : "",
+        h("label", { class: "check" }, h("input", { type: "checkbox", id: "background-allowed", checked: d.background === "allowed",
+          onchange: (e: Event) => void act(() => api.allowBackground((e.target as HTMLInputElement).checked))() }),
+          ` Run scheduled backups in the background (started by ${how})`),
+        d.problem ? h("div", { class: "inline-error", style: "margin:8px 0 0" }, d.problem) : "",
+        h("div", { class: "form-actions", style: "padding-left:0" },
+          d.background === "allowed" ? h("button", { class: "btn", id: "scheduler-restart", onclick: act(() => api.restartScheduler()) }, icon("play"), d.running ? "Restart" : "Start") : "",
+          d.pausedUntil ? h("button", { class: "btn", id: "resume-backups", onclick: act(() => api.resumeBackups()) }, "Resume backups")
+            : [h("button", { class: "btn", id: "pause-hour", onclick: act(() => api.pauseBackups(60)) }, "Pause for 1 hour"),
+               h("button", { class: "btn", id: "pause-tomorrow", onclick: act(() => api.pauseBackups(0)) }, "Pause until tomorrow")]));
     } catch (e) {
       daemonBox.replaceChildren(h("div", { class: "inline-error" }, errorText(errorOf(e))));
     }

@@ -45,3 +45,22 @@ impl Catalog {
         self.set_meta(&format!("{OVERDUE_TOLD}{job}"), &since.to_string())
     }
 }
+
+const BACKGROUND: &str = "background_backups";
+
+impl Catalog {
+    /// Whether the user allowed backups in the background (the desktop app asks once): `None`
+    /// until answered.
+    pub fn background_backups(&self) -> Result<Option<bool>, Error> {
+        Ok(self.meta(BACKGROUND)?.and_then(|s| match s.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        }))
+    }
+
+    /// Notes the user's answer.
+    pub fn set_background_backups(&self, allowed: bool) -> Result<(), Error> {
+        self.set_meta(BACKGROUND, if allowed { "yes" } else { "no" })
+    }
+}

@@ -152,3 +152,21 @@ impl Event {
         }
     }
 }
+
+/// `cairn notify test` and the window's "Send a test event": a test event to every sink and,
+/// unless desktop notifications are off, a notification to the desktop (`opener`: what its
+/// click starts). Returns the failures, one line each.
+pub async fn send_test(catalog: &Catalog, now: i64, opener: Option<std::path::PathBuf>) -> Result<Vec<String>, Error> {
+    use crate::desktop::{DesktopNotifications, Notifier};
+    let event = Event::test(now);
+    let mut failures = emit(catalog, &event).await?;
+    if catalog.desktop_notifications()? != DesktopNotifications::Off
+        && let Some(mut note) = DesktopNotifications::All.note_for(&event)
+    {
+        note.summary = "Cairn notifications work".into();
+        if let Err(e) = Notifier::start(opener).send(note).await {
+            failures.push(format!("desktop: {e}"));
+        }
+    }
+    Ok(failures)
+}

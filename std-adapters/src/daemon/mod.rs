@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use events::{Event, emit};
+pub use events::{Event, emit, send_test};
 pub use instance::{InstanceLock, hold_instance_lock};
 pub use overdue::overdue_since;
 

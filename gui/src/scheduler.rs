@@ -1,0 +1,232 @@
+//! The scheduler (`cairn daemon`) as the desktop app sees it: whether the user allowed backups
+//! in the background, what starts it (the systemd user unit the package installs, or the app
+//! itself at login where there is no systemd user manager), its state, and Start/Restart,
+//! Pause and Resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cairn_std::catalog::Catalog;
+use cairn_std::daemon::daemon_status;
+
+use crate::{DaemonView, Gui, GuiError, Paths, now};
+
+/// The systemd user unit the package installs.
+const UNIT: &str = "cairn-daemon.service";
+
+/// What starts the scheduler on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    /// The systemd user manager runs the unit.
+    Systemd,
+    /// The app starts `cairn daemon` itself (at login through the autostart entry).
+    Login,
+}
+
+impl Manager {
+    /// Systemd when a user manager runs and the catalog is the user's own (a catalog named by
+    /// `CAIRN_CATALOG` is one the unit would not see).
+    fn here(paths: &Paths) -> Self {
+        let own_catalog = Paths::default_paths().is_ok_and(|p| p.catalog == paths.catalog);
+        let user_manager =
+            std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).join("systemd/private").exists());
+        if own_catalog && user_manager && program_on_path("systemctl").is_some() { Self::Systemd } else { Self::Login }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Systemd => "systemd",
+            Self::Login => "login",
+        }
+    }
+}
+
+fn program_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The `cairn` command: beside this program (as the package installs both), else on the PATH.
+fn cairn_program() -> Result<PathBuf, GuiError> {
+    let beside = std::env::current_exe().ok().and_then(|me| Some(me.parent()?.join("cairn"))).filter(|p| p.is_file());
+    beside
+        .or_else(|| program_on_path("cairn"))
+        .ok_or_else(|| GuiError::internal("the cairn command is not installed beside the app (reinstall the package)"))
+}
+
+/// Runs `systemctl --user ARGS`; its error output is the error.
+fn systemctl(args: &[&str]) -> Result<(), GuiError> {
+    let out = Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| GuiError::internal(format!("cannot run systemctl: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GuiError::internal(format!(
+            "systemctl --user {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Starts `cairn daemon` on the catalog as a process of its own, which outlives the window; its
+/// output goes to `daemon.log` beside the catalog. A second one on the same catalog exits by
+/// itself (one daemon per catalog).
+fn spawn_daemon(paths: &Paths) -> Result<(), GuiError> {
+    let log_path = paths.catalog.with_file_name("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| cairn_std::Error::io("cannot open the scheduler's log", &log_path, e))?;
+    let err = log.try_clone().map_err(|e| cairn_std::Error::io("cannot open the scheduler's log", &log_path, e))?;
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(cairn_program()?)
+            .arg("--catalog")
+            .arg(&paths.catalog)
+            .arg("daemon")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            // Its own process group: a signal to the window's group (Ctrl-C in a terminal) spares it.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| GuiError::internal(format!("cannot start the scheduler: {e}")))?
+    };
+    let pid = child.id();
+    // Reaped by a thread of its own, whenever it ends, so it never lingers as a zombie.
+    std::thread::spawn(move || drop(child.wait()));
+    // Its first check comes at once: wait for it (a few seconds at most), so that the state
+    // shown next is the real one.
+    for _ in 0..50 {
+        if Catalog::open(&paths.catalog, &paths.key)
+            .ok()
+            .and_then(|c| daemon_status(&c).ok().flatten())
+            .is_some_and(|s| s.running && s.pid == pid)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+impl Gui {
+    /// The scheduler's state: running or not, the next job, the user's answer, what starts it.
+    pub async fn daemon(&self) -> Result<DaemonView, GuiError> {
+        let manager = Manager::here(&self.paths);
+        self.on_thread(move |catalog| async move { view(&catalog, manager, None) }).await
+    }
+
+    /// Records the user's answer to "may backups run in the background?" and, if yes, starts
+    /// the scheduler the way this machine does it (enabling the systemd unit, or starting it).
+    pub async fn allow_background(&self, allowed: bool) -> Result<DaemonView, GuiError> {
+        let (paths, manager) = (self.paths.clone(), Manager::here(&self.paths));
+        self.on_thread(move |catalog| async move {
+            catalog.set_background_backups(allowed)?;
+            let result = match (allowed, manager) {
+                (true, Manager::Systemd) => systemctl(&["enable", "--now", UNIT]),
+                (true, Manager::Login) => spawn_daemon(&paths),
+                (false, Manager::Systemd) => systemctl(&["disable", "--now", UNIT]),
+                (false, Manager::Login) => stop_daemon(&catalog),
+            };
+            view(&catalog, manager, result.err())
+        })
+        .await
+    }
+
+    /// Starts the scheduler, or restarts it if it runs.
+    pub async fn restart_scheduler(&self) -> Result<DaemonView, GuiError> {
+        let (paths, manager) = (self.paths.clone(), Manager::here(&self.paths));
+        self.on_thread(move |catalog| async move {
+            let result = match manager {
+                Manager::Systemd => systemctl(&["restart", UNIT]),
+                Manager::Login => stop_daemon(&catalog).and_then(|()| spawn_daemon(&paths)),
+            };
+            view(&catalog, manager, result.err())
+        })
+        .await
+    }
+
+    /// At login (`cairn-desktop --background`): starts the scheduler if the user allowed it and
+    /// nothing else does (no systemd user manager) and it does not run yet.
+    pub async fn ensure_scheduler(&self) -> Result<DaemonView, GuiError> {
+        let (paths, manager) = (self.paths.clone(), Manager::here(&self.paths));
+        self.on_thread(move |catalog| async move {
+            let running = daemon_status(&catalog)?.is_some_and(|s| s.running);
+            let result = if catalog.background_backups()? == Some(true) && manager == Manager::Login && !running {
+                spawn_daemon(&paths).err()
+            } else {
+                None
+            };
+            view(&catalog, manager, result)
+        })
+        .await
+    }
+
+    /// Pauses scheduled jobs for `minutes`, or until tomorrow morning (`minutes` 0).
+    pub async fn pause_backups(&self, minutes: u32) -> Result<DaemonView, GuiError> {
+        let manager = Manager::here(&self.paths);
+        self.on_thread(move |catalog| async move {
+            let until = if minutes == 0 {
+                cairn_std::schedule::tomorrow_morning(now())?
+            } else {
+                now() + i64::from(minutes) * 60
+            };
+            catalog.set_paused_until(Some(until))?;
+            view(&catalog, manager, None)
+        })
+        .await
+    }
+
+    /// Ends a pause.
+    pub async fn resume_backups(&self) -> Result<DaemonView, GuiError> {
+        let manager = Manager::here(&self.paths);
+        self.on_thread(move |catalog| async move {
+            catalog.set_paused_until(None)?;
+            view(&catalog, manager, None)
+        })
+        .await
+    }
+}
+
+/// Stops the daemon this machine's app started (by its process id), waiting until it is gone.
+fn stop_daemon(catalog: &Catalog) -> Result<(), GuiError> {
+    let Some(status) = daemon_status(catalog)?.filter(|s| s.running) else { return Ok(()) };
+    let Ok(pid) = i32::try_from(status.pid) else { return Ok(()) };
+    let pid = nix::unistd::Pid::from_raw(pid);
+    // SIGTERM: a running backup gives its lock back and writes no snapshot.
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    for _ in 0..100 {
+        if nix::sys::signal::kill(pid, None).is_err() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(GuiError::internal(format!("the scheduler (process {pid}) did not stop within 10 seconds")))
+}
+
+fn view(catalog: &Catalog, manager: Manager, problem: Option<GuiError>) -> Result<DaemonView, GuiError> {
+    let status = daemon_status(catalog)?;
+    let next = catalog.list_jobs()?.into_iter().filter(|j| j.enabled).filter_map(|j| Some((j.next_due?, j.name))).min();
+    let background = match catalog.background_backups()? {
+        None => "unasked",
+        Some(true) => "allowed",
+        Some(false) => "declined",
+    };
+    Ok(DaemonView {
+        running: status.is_some_and(|s| s.running),
+        last_tick: status.map(|s| s.last_tick),
+        next_job: next.as_ref().map(|(_, n)| n.clone()),
+        next_due: next.map(|(t, _)| t),
+        background: background.into(),
+        manager: manager.name().into(),
+        paused_until: catalog.paused_until()?.filter(|t| *t > now()),
+        problem: problem.map(|e| e.to_string()),
+    })
+}
