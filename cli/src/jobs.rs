@@ -398,30 +398,10 @@ fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitC
 
 /// A pause's length: `30m`, `1h`, `2d` or several (`1h30m`), in seconds; here `m` is minutes.
 fn parse_short_duration(s: &str) -> Result<u64, Error> {
-    let bad = || {
+    crate::commands::parse_units(s, &[('m', 60), ('h', 3600), ('d', 86_400)]).filter(|t| *t > 0).ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, format!("invalid pause {s:?}"))
             .with_hint("write a number and a unit (m, h, d), such as 30m, 1h or 2d, or \"tomorrow\"")
-    };
-    let (mut total, mut number) = (0u64, String::new());
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    Ok(total)
+    })
 }
 
 /// The desktop app beside this program (as the package installs them), which a click on a

@@ -61,13 +61,18 @@ fn listener() -> (String, mpsc::Receiver<serde_json::Value>) {
     (url, rx)
 }
 
+/// A folder with one file to back up, and a new catalog, under `dir`.
+fn source_and_catalog(dir: &std::path::Path) -> (std::path::PathBuf, Catalog) {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("notes.txt"), b"remember the milk").unwrap();
+    (src, Catalog::open(&dir.join("c.sqlite"), &dir.join("c.key")).unwrap())
+}
+
 #[test]
 fn the_daemon_runs_due_jobs_retests_and_notifies() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("notes.txt"), b"remember the milk").unwrap();
-    let catalog = Catalog::open(&t.path().join("c.sqlite"), &t.path().join("c.key")).unwrap();
+    let (src, catalog) = source_and_catalog(t.path());
     let worker = ThreadWorker::new();
     let rt = runtime(&worker).unwrap();
     // 2026-11-22 10:17:00 UTC.
@@ -172,10 +177,7 @@ fn the_daemon_pauses_waits_for_mains_power_and_tells_the_desktop() {
     use cairn_std::desktop::{DesktopNotifications, Notifier};
     use std::time::Duration;
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("notes.txt"), b"remember the milk").unwrap();
-    let catalog = Catalog::open(&t.path().join("c.sqlite"), &t.path().join("c.key")).unwrap();
+    let (src, catalog) = source_and_catalog(t.path());
     let worker = ThreadWorker::new();
     let rt = runtime(&worker).unwrap();
     let bus = cairn_e2e::notifications::SessionBus::start();

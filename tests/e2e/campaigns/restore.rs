@@ -70,17 +70,32 @@ fn trees(rng: &mut Rng, large: bool) -> (Tree, Tree) {
     (new, old)
 }
 
-#[test]
-fn campaign_restore_in_place_killed_at_random_moments() {
-    let (mut rng, seed) = Rng::seeded(24);
+/// A repository with one backup of generated files, and older versions of them (see [`trees`]).
+struct Backed {
+    w: tempfile::TempDir,
+    c: crate::Cairn,
+    repo: PathBuf,
+    src: PathBuf,
+    new: Tree,
+    old: Tree,
+}
+
+fn backed_up(rng: &mut Rng, large: bool) -> Backed {
     let w = tempfile::tempdir().unwrap();
     let c = cairn(w.path());
     let repo = w.path().join("repo");
     init(&c, &repo, 1);
-    let (new, old) = trees(&mut rng, true);
+    let (new, old) = trees(rng, large);
     let src = w.path().join("src");
     write_tree(&src, &new);
     c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    Backed { w, c, repo, src, new, old }
+}
+
+#[test]
+fn campaign_restore_in_place_killed_at_random_moments() {
+    let (mut rng, seed) = Rng::seeded(24);
+    let Backed { w, c, repo, src, new, old } = backed_up(&mut rng, true);
     let target = w.path().join("target");
     let restore = |target: &Path| {
         let mut cmd = c.command(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(target)]);
@@ -174,14 +189,7 @@ fn is_leftover(name: &str) -> bool {
 #[test]
 fn a_leftover_of_a_killed_restore_is_removed_by_the_next() {
     let (mut rng, _) = Rng::seeded(26);
-    let w = tempfile::tempdir().unwrap();
-    let c = cairn(w.path());
-    let repo = w.path().join("repo");
-    init(&c, &repo, 1);
-    let (new, old) = trees(&mut rng, false);
-    let src = w.path().join("src");
-    write_tree(&src, &new);
-    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    let Backed { w, c, repo, src, new, old } = backed_up(&mut rng, false);
     let target = w.path().join("target");
     write_tree(&target, &old);
     // What a restore killed between its link and its rename leaves, at the top and deeper; and
@@ -215,14 +223,7 @@ fn pack_of_last_backup(repo: &Path, before: &[PathBuf]) -> PathBuf {
 #[test]
 fn a_damaged_blob_leaves_the_file_in_place_as_it_was() {
     let (mut rng, _) = Rng::seeded(25);
-    let w = tempfile::tempdir().unwrap();
-    let c = cairn(w.path());
-    let repo = w.path().join("repo");
-    init(&c, &repo, 1);
-    let (new, old) = trees(&mut rng, false);
-    let src = w.path().join("src");
-    write_tree(&src, &new);
-    c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
+    let Backed { w, c, repo, src, new, old } = backed_up(&mut rng, false);
     // One more file, backed up alone so that its data sits in a pack of its own: then damaged.
     let before = crate::packs(&repo);
     fs::write(src.join("precious.bin"), random_bytes(rng.next(), 200_000)).unwrap();
