@@ -57,7 +57,7 @@ function jobRow(j: JobView): HTMLElement {
     h("td", {}, h("span", { class: `badge ${state[1]}` }, state[0])),
     h("td", {}, last ? `Last: ${ago(last.ended)}` : "Last: never", h("div", { class: "muted" },
       !j.enabled ? "Disabled" : j.nextDue ? `Next: ${when(j.nextDue)}` : "Runs when asked")),
-    h("td", { class: "muted" }, last ? bytes(stored) : ""));
+    h("td", { class: "muted", title: "Read from the folders in the last run" }, last ? `${bytes(stored)} read` : ""));
 }
 
 function destinationRow(d: DestinationView): HTMLElement {
