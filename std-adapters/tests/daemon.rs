@@ -211,6 +211,10 @@ fn the_daemon_pauses_waits_for_mains_power_and_tells_the_desktop() {
         assert_eq!(daemon.idle_for().unwrap().as_secs(), 60, "a waiting job is looked at each minute, not each second");
         now.set(eleven + 3600);
         assert!(daemon.tick().await.unwrap().jobs.is_empty());
+        // 12:20, two intervals since its creation, but paused: not overdue yet.
+        now.set(eleven + 80 * 60);
+        let tick = daemon.tick().await.unwrap();
+        assert!(tick.jobs.is_empty() && tick.events.is_empty(), "{tick:?}");
 
         // The pause is over, but the machine is on battery: still waiting.
         ON_BATTERY.store(true, std::sync::atomic::Ordering::SeqCst);

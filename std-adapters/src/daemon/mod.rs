@@ -6,7 +6,7 @@
 //! | what | when |
 //! |---|---|
 //! | run a job | its schedule's slot has come (`next_due <= now`); a slot missed while the machine slept (or while paused) runs once; a job that runs only on mains power or an unmetered network waits for it |
-//! | tell the user a job is overdue | no success within twice its interval (once per such stretch) |
+//! | tell the user a job is overdue | no success within twice its interval (once per such stretch; not while paused) |
 //! | re-test a destination | once a day (its last Test is 24 hours old) |
 //! | refresh disk info | every 6 hours |
 //! | export the configuration | once a day, to destinations flagged "export config" (keep 7) |
@@ -161,7 +161,8 @@ impl<'a, C: Clock> Daemon<'a, C> {
             }
         }
         let now = self.clock.now();
-        for job in self.catalog.list_jobs()? {
+        // A pause the user chose makes no job overdue while it lasts.
+        for job in self.catalog.list_jobs()?.into_iter().filter(|_| paused.is_none()) {
             if let Some(since) = overdue_since(self.catalog, &job, now)?
                 && self.catalog.overdue_told(&job.name)? != Some(since)
             {
