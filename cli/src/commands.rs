@@ -651,32 +651,6 @@ pub(crate) fn parse_subset(s: &str, repo_id: String) -> Result<(DataSubset, Opti
     Ok((DataSubset::Window { after, limit }, Some(file)))
 }
 
-/// Parses a `--keep-within` duration such as `2w`, `36h` or `1y6m` into seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<u64, Error> {
-    let units = [('y', 365 * 86_400), ('m', 30 * 86_400), ('w', 7 * 86_400), ('d', 86_400), ('h', 3600)];
-    parse_units(s, &units).ok_or_else(|| {
-        Error::new(ErrorKind::InvalidInput, format!("invalid duration {s:?}"))
-            .with_hint("write a number and a unit, possibly several: 2w, 36h, 1y6m (y, m = 30 days, w, d, h)")
-    })
-}
-
-/// Seconds in `s`: numbers each followed by one of `units` (letter, seconds), such as `1h30m`;
-/// `None` if anything else is there, or nothing, or the sum overflows.
-pub(crate) fn parse_units(s: &str, units: &[(char, u64)]) -> Option<u64> {
-    let (mut total, mut number) = (0u64, String::new());
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = units.iter().find(|(u, _)| *u == c)?.1;
-        let n: u64 = number.parse().ok()?;
-        number.clear();
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v))?;
-    }
-    (number.is_empty() && !s.trim().is_empty()).then_some(total)
-}
-
 /// The local time zone's offset from UTC at `t`, in seconds.
 async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCode, Error> {
     let location = Location::from_args(g)?;
@@ -694,7 +668,7 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
     policy.weekly = a.keep_weekly.unwrap_or(0);
     policy.monthly = a.keep_monthly.unwrap_or(0);
     policy.yearly = a.keep_yearly.unwrap_or(0);
-    policy.within_secs = a.keep_within.as_deref().map(parse_duration).transpose()?;
+    policy.within_secs = a.keep_within.as_deref().map(crate::durations::parse_duration).transpose()?;
     policy.tags = a.keep_tag.clone();
     policy.now = Some(now());
     let known = repo::Known::for_location(g, &location)?;
@@ -1260,19 +1234,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_times() {
-        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400);
-        assert_eq!(parse_duration("1y6m").unwrap(), (365 + 180) * 86_400);
-        assert_eq!(parse_duration("36h").unwrap(), 36 * 3600);
-        // A pause's units: m is minutes there.
-        let pause = [('m', 60), ('h', 3600), ('d', 86_400)];
-        assert_eq!(parse_units("1h30m", &pause), Some(5400));
-        for bad in ["", "30", "1w", "h", "99999999999999999999d"] {
-            assert_eq!(parse_units(bad, &pause), None, "{bad}");
-        }
-        for bad in ["", "3", "h", "2x", "99999999999999999999y", "3 parsecs"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
+    fn waits_and_times() {
         assert_eq!(crate::repo::parse_wait("90s").unwrap().as_secs(), 90);
         assert_eq!(crate::repo::parse_wait("5m").unwrap().as_secs(), 300);
         assert!(crate::repo::parse_wait("5 min").is_err());

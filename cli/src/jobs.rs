@@ -382,7 +382,7 @@ fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitC
     let until = match pause {
         None => None,
         Some("tomorrow") => Some(cairn_std::schedule::tomorrow_morning(now)?),
-        Some(d) => Some(now.saturating_add(i64::try_from(parse_short_duration(d)?).unwrap_or(i64::MAX))),
+        Some(d) => Some(now.saturating_add(i64::try_from(crate::durations::parse_pause(d)?).unwrap_or(i64::MAX))),
     };
     catalog.set_paused_until(until)?;
     if g.json {
@@ -396,20 +396,10 @@ fn pause_cmd(g: &Global, catalog: &Catalog, pause: Option<&str>) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// A pause's length: `30m`, `1h`, `2d` or several (`1h30m`), in seconds; here `m` is minutes.
-fn parse_short_duration(s: &str) -> Result<u64, Error> {
-    crate::commands::parse_units(s, &[('m', 60), ('h', 3600), ('d', 86_400)]).filter(|t| *t > 0).ok_or_else(|| {
-        Error::new(ErrorKind::InvalidInput, format!("invalid pause {s:?}"))
-            .with_hint("write a number and a unit (m, h, d), such as 30m, 1h or 2d, or \"tomorrow\"")
-    })
-}
-
 /// The desktop app beside this program (as the package installs them), which a click on a
 /// desktop notification opens.
 fn desktop_program() -> Option<PathBuf> {
-    let me = std::env::current_exe().ok()?;
-    let app = me.parent()?.join("cairn-desktop");
-    app.is_file().then_some(app)
+    cairn_std::paths::program_beside_this("cairn-desktop")
 }
 
 pub(crate) async fn catalog_cmd(g: &Global, command: &CatalogCommand) -> Result<ExitCode, Error> {

@@ -9,6 +9,7 @@ mod args;
 mod cat;
 mod commands;
 mod destinations;
+mod durations;
 mod exit;
 mod inspect;
 mod jobs;

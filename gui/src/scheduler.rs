@@ -48,8 +48,7 @@ fn program_on_path(name: &str) -> Option<PathBuf> {
 
 /// The `cairn` command: beside this program (as the package installs both), else on the PATH.
 fn cairn_program() -> Result<PathBuf, GuiError> {
-    let beside = std::env::current_exe().ok().and_then(|me| Some(me.parent()?.join("cairn"))).filter(|p| p.is_file());
-    beside
+    cairn_std::paths::program_beside_this("cairn")
         .or_else(|| program_on_path("cairn"))
         .ok_or_else(|| GuiError::internal("the cairn command is not installed beside the app (reinstall the package)"))
 }
@@ -75,8 +74,9 @@ fn systemctl(args: &[&str]) -> Result<(), GuiError> {
 
 /// Starts `cairn daemon` on the catalog as a process of its own, which outlives the window; its
 /// output goes to `daemon.log` beside the catalog. A second one on the same catalog exits by
-/// itself (one daemon per catalog).
-fn spawn_daemon(paths: &Paths) -> Result<(), GuiError> {
+/// itself (one daemon per catalog). Returns once it has made its first check on `catalog` (a
+/// few seconds at most), so that the state shown next is the real one.
+fn spawn_daemon(catalog: &Catalog, paths: &Paths) -> Result<(), GuiError> {
     let log_path = paths.catalog.with_file_name("daemon.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -101,14 +101,8 @@ fn spawn_daemon(paths: &Paths) -> Result<(), GuiError> {
     let pid = child.id();
     // Reaped by a thread of its own, whenever it ends, so it never lingers as a zombie.
     std::thread::spawn(move || drop(child.wait()));
-    // Its first check comes at once: wait for it (a few seconds at most), so that the state
-    // shown next is the real one.
     for _ in 0..50 {
-        if Catalog::open(&paths.catalog, &paths.key)
-            .ok()
-            .and_then(|c| daemon_status(&c).ok().flatten())
-            .is_some_and(|s| s.running && s.pid == pid)
-        {
+        if daemon_status(catalog).ok().flatten().is_some_and(|s| s.running && s.pid == pid) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -131,7 +125,7 @@ impl Gui {
             catalog.set_background_backups(allowed)?;
             let result = match (allowed, manager) {
                 (true, Manager::Systemd) => systemctl(&["enable", "--now", UNIT]),
-                (true, Manager::Login) => spawn_daemon(&paths),
+                (true, Manager::Login) => spawn_daemon(&catalog, &paths),
                 (false, Manager::Systemd) => systemctl(&["disable", "--now", UNIT]),
                 (false, Manager::Login) => stop_daemon(&catalog),
             };
@@ -146,7 +140,7 @@ impl Gui {
         self.on_thread(move |catalog| async move {
             let result = match manager {
                 Manager::Systemd => systemctl(&["restart", UNIT]),
-                Manager::Login => stop_daemon(&catalog).and_then(|()| spawn_daemon(&paths)),
+                Manager::Login => stop_daemon(&catalog).and_then(|()| spawn_daemon(&catalog, &paths)),
             };
             view(&catalog, manager, result.err())
         })
@@ -160,7 +154,7 @@ impl Gui {
         self.on_thread(move |catalog| async move {
             let running = daemon_status(&catalog)?.is_some_and(|s| s.running);
             let result = if catalog.background_backups()? == Some(true) && manager == Manager::Login && !running {
-                spawn_daemon(&paths).err()
+                spawn_daemon(&catalog, &paths).err()
             } else {
                 None
             };

@@ -40,6 +40,13 @@ pub fn cache_dir() -> Result<PathBuf, Error> {
     xdg_dir("XDG_CACHE_HOME", ".cache", "cache")
 }
 
+/// The program `name` in the folder of the running program, if it is there: the package
+/// installs `cairn` and `cairn-desktop` side by side, and each finds the other this way.
+pub fn program_beside_this(name: &str) -> Option<PathBuf> {
+    let me = std::env::current_exe().ok()?;
+    Some(me.parent()?.join(name)).filter(|p| p.is_file())
+}
+
 /// The default repository directory.
 pub fn default_repository() -> Result<PathBuf, Error> {
     Ok(data_dir()?.join("repository"))

@@ -1,5 +1,6 @@
 //! The daemon's settings and memory in the catalog's `meta` table: which events reach the
-//! desktop, a pause of every scheduled job, and which overdue jobs the user was told about.
+//! desktop, a pause of every scheduled job, which overdue jobs the user was told about, and
+//! whether the user allowed backups in the background.
 
 use super::Catalog;
 use crate::desktop::DesktopNotifications;
@@ -8,6 +9,7 @@ use crate::error::{Error, ErrorKind};
 const DESKTOP_NOTIFICATIONS: &str = "desktop_notifications";
 const PAUSED_UNTIL: &str = "paused_until";
 const OVERDUE_TOLD: &str = "overdue_told:";
+const BACKGROUND: &str = "background_backups";
 
 impl Catalog {
     /// Which events reach the desktop (`failures` unless set).
@@ -44,11 +46,7 @@ impl Catalog {
     pub(crate) fn set_overdue_told(&self, job: &str, since: i64) -> Result<(), Error> {
         self.set_meta(&format!("{OVERDUE_TOLD}{job}"), &since.to_string())
     }
-}
 
-const BACKGROUND: &str = "background_backups";
-
-impl Catalog {
     /// Whether the user allowed backups in the background (the desktop app asks once): `None`
     /// until answered.
     pub fn background_backups(&self) -> Result<Option<bool>, Error> {

@@ -13,15 +13,15 @@ use crate::runner::JobStatus;
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Event {
-    /// `backup_succeeded`, `backup_failed` or `destination_unhealthy`.
+    /// `backup_succeeded`, `backup_failed`, `job_overdue` or `destination_unhealthy`.
     pub event: &'static str,
     /// When (Unix seconds).
     pub time: i64,
-    /// The job, for backup events.
+    /// The job, for backup and overdue events.
     pub job: Option<String>,
     /// The destination, for health events.
     pub destination: Option<String>,
-    /// `succeeded`, `partial`, `failed` or `unhealthy`.
+    /// `succeeded`, `partial`, `failed`, `overdue` or `unhealthy`.
     pub status: String,
     /// What happened, for people.
     pub message: String,

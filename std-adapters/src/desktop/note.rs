@@ -61,10 +61,12 @@ impl DesktopNotifications {
 
     /// The notification for `event` under this setting, if it gets one.
     pub fn note_for(self, event: &Event) -> Option<Note> {
+        if self == Self::Off {
+            return None;
+        }
         let job = event.job.as_deref().unwrap_or("");
         let destination = event.destination.as_deref().unwrap_or("");
         let (summary, urgency, screen) = match (event.event, event.status.as_str()) {
-            (_, _) if self == Self::Off => return None,
             ("backup_succeeded", _) if self == Self::All => {
                 (format!("Backup of {job} finished"), Urgency::Low, format!("job:{job}"))
             }
