@@ -1,12 +1,13 @@
 //! Jobs: the list, the form, Run now with live progress and cancel, and history.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cairn_std::catalog::{Catalog, JobRecord, JobSpec, Retention, RunRecord, Structure};
 use cairn_std::runner::{SystemClock, run_job};
 use cairn_std::schedule::Schedule;
 
-use crate::progress::{Reporter, Totals};
+use crate::progress::Reporter;
 use crate::{Gui, GuiError, JobForm, JobRunView, JobView, RetentionForm, RunView, ScheduleCheck, now};
 
 fn run_view(r: &RunRecord) -> RunView {
@@ -168,9 +169,8 @@ impl Gui {
         let events = self.emit();
         let result = self
             .on_thread(move |catalog| async move {
-                let job = catalog.require_job(&name)?;
-                let totals = Totals::scan(job.spec.sources.clone());
-                let mut reporter = Reporter::new(&op, "scanning", events, cancel.clone(), totals);
+                // The run's scan of the sources tells the totals.
+                let mut reporter = Reporter::new(&op, "scanning", events, cancel.clone(), Arc::default());
                 reporter.set_phase("starting");
                 let worker = cairn_std::ThreadWorker::new();
                 let report = run_job(&catalog, &name, &worker, &SystemClock, &mut reporter).await;

@@ -2,69 +2,15 @@
 //! with the rate, and the time left once the total is known (a scan of the sources runs beside
 //! a backup to learn it).
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_core::{FileStatus, Progress, Warning};
 use cairn_std::runner::RunProgress;
+pub(crate) use cairn_std::totals::Totals;
 
 use crate::{EventSink, GuiEvent, ProgressView};
-
-/// Totals learnt while the operation runs (by a scan) or before it (a snapshot's size).
-#[derive(Debug, Default)]
-pub(crate) struct Totals {
-    files: AtomicU64,
-    bytes: AtomicU64,
-    known: AtomicBool,
-}
-
-impl Totals {
-    pub(crate) fn known(files: u64, bytes: u64) -> Arc<Self> {
-        let t = Self::default();
-        t.set(files, bytes);
-        Arc::new(t)
-    }
-
-    fn set(&self, files: u64, bytes: u64) {
-        self.files.store(files, Ordering::Relaxed);
-        self.bytes.store(bytes, Ordering::Relaxed);
-        self.known.store(true, Ordering::Release);
-    }
-
-    fn get(&self) -> Option<(u64, u64)> {
-        self.known
-            .load(Ordering::Acquire)
-            .then(|| (self.files.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed)))
-    }
-
-    /// Walks `sources` on a thread of its own (symbolic links not followed) and fills in the
-    /// totals when done. A backup does not wait for it.
-    pub(crate) fn scan(sources: Vec<PathBuf>) -> Arc<Self> {
-        let totals = Arc::new(Self::default());
-        let t = totals.clone();
-        let _ = std::thread::Builder::new().name("cairn-scan".into()).spawn(move || {
-            let (mut files, mut bytes) = (0u64, 0u64);
-            let mut stack = sources;
-            while let Some(p) = stack.pop() {
-                let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-                if m.is_dir() {
-                    if let Ok(rd) = std::fs::read_dir(&p) {
-                        stack.extend(rd.flatten().map(|e| e.path()));
-                    }
-                } else {
-                    files += 1;
-                    if m.is_file() {
-                        bytes += m.len();
-                    }
-                }
-            }
-            t.set(files, bytes);
-        });
-        totals
-    }
-}
 
 /// Sends progress events for operation `op`; stops it when its cancel flag is set.
 pub(crate) struct Reporter {
@@ -196,5 +142,9 @@ impl RunProgress for Reporter {
         self.started = Instant::now();
         self.phase = "backing up".into();
         self.send(false);
+    }
+
+    fn totals(&mut self, totals: Arc<Totals>) {
+        self.totals = totals;
     }
 }

@@ -63,12 +63,14 @@ pub mod recovery;
 mod rest;
 mod rng;
 pub mod runner;
+pub mod running;
 mod s3;
 pub mod s3_vendors;
 pub mod schedule;
 mod secret;
 mod sftp;
 mod staged;
+pub mod totals;
 mod webdav;
 mod worker;
 

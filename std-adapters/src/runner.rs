@@ -132,6 +132,8 @@ fn run_hook(command: &str, env: &[(&str, &str)]) -> (bool, String) {
 pub trait RunProgress: cairn_core::Progress {
     /// Destination `name`, number `index` of `count` (from 0), is about to be written.
     fn destination(&mut self, _name: &str, _index: usize, _count: usize) {}
+    /// What the run has to do: known once the scan of the sources beside the backup ends.
+    fn totals(&mut self, _totals: std::sync::Arc<crate::totals::Totals>) {}
 }
 
 impl RunProgress for cairn_core::NoProgress {}
@@ -147,6 +149,9 @@ pub async fn run_job(
 ) -> Result<JobRunReport, Error> {
     let job = catalog.require_job(name)?;
     let started = clock.now();
+    let totals = crate::totals::Totals::scan(job.spec.sources.clone());
+    let mut progress = crate::running::Recorder::new(catalog, name, started, totals.clone(), progress);
+    progress.totals(totals);
     let mut runs = Vec::new();
     let mut output = String::new();
     let pre_failed = match &job.spec.pre_hook {
@@ -179,7 +184,7 @@ pub async fn run_job(
                     run.error = Some(crate::destination::read_only_error("a backup").to_string());
                 }
                 Ok(_) => {
-                    if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut *progress, &mut run).await {
+                    if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut progress, &mut run).await {
                         run.status = RunStatus::Failed;
                         run.error = Some(e.with_hint_inline());
                     }

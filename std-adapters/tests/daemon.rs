@@ -278,3 +278,70 @@ fn the_daemon_pauses_waits_for_mains_power_and_tells_the_desktop() {
         assert!(!tick.events.contains(&"job_overdue".to_string()), "told twice: {tick:?}");
     });
 }
+
+/// Looks at the catalog through a handle of its own (as another process would) each time the
+/// run handles a file, and keeps what it saw.
+struct Watcher {
+    other: Catalog,
+    seen: Vec<cairn_std::running::RunningJob>,
+}
+
+impl cairn_core::Progress for Watcher {
+    fn file(&mut self, _path: &[u8], _size: u64, _status: cairn_core::FileStatus) {
+        self.seen.extend(self.other.running_jobs().unwrap());
+    }
+}
+
+impl cairn_std::runner::RunProgress for Watcher {}
+
+#[test]
+fn a_run_in_progress_is_seen_from_another_handle_and_gone_when_it_ends() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, catalog) = source_and_catalog(t.path());
+    std::fs::write(src.join("more.bin"), vec![7u8; 300_000]).unwrap();
+    let worker = ThreadWorker::new();
+    let rt = runtime(&worker).unwrap();
+    let now = Cell::new(1_795_342_620);
+    rt.block_on(async {
+        for d in ["one", "two"] {
+            let path = t.path().join(d);
+            catalog.create_destination(&NewDestination::new(d, path.to_str().unwrap())).unwrap();
+            assert!(test_saved(&catalog, d, now.get(), &mut |_| {}).await.unwrap().ok);
+        }
+        let mut spec = JobSpec::default();
+        spec.sources = vec![src.clone()];
+        spec.destinations = vec!["one".into(), "two".into()];
+        catalog.create_job("notes", &spec, now.get()).unwrap();
+        let other = Catalog::open(&t.path().join("c.sqlite"), &t.path().join("c.key")).unwrap();
+        let mut watcher = Watcher { other, seen: Vec::new() };
+        let report =
+            cairn_std::runner::run_job(&catalog, "notes", &worker, &TestClock(&now), &mut watcher).await.unwrap();
+        assert_eq!(report.status, cairn_std::runner::JobStatus::Succeeded, "{report:?}");
+        let seen = &watcher.seen;
+        assert!(!seen.is_empty(), "the run was never seen from the other handle");
+        assert!(seen.iter().all(|r| r.job == "notes" && r.pid == std::process::id() && r.count == 2), "{seen:?}");
+        let destinations: Vec<&str> = seen.iter().filter_map(|r| r.destination.as_deref()).collect();
+        assert!(destinations.contains(&"one") && destinations.contains(&"two"), "{destinations:?}");
+        // The scan of two files ended while the first destination was written: the second
+        // destination's part of the run is its second half.
+        let p = seen.iter().filter(|r| r.index == 1).find_map(|r| r.percent());
+        assert!(p.is_some_and(|p| (50..=99).contains(&p)), "{p:?} in {seen:?}");
+        assert!(watcher.other.running_jobs().unwrap().is_empty(), "the note stays after the run");
+
+        // A run whose process was killed left its note: it is not shown as running.
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let mut run = seen[0].clone();
+        run.pid = dead_pid;
+        let stale = serde_json::to_string(&run).unwrap();
+        write_note(&t.path().join("c.sqlite"), &stale);
+        assert!(catalog.running_jobs().unwrap().is_empty());
+    });
+}
+
+/// Writes a `running:` note into the catalog's file directly, as a killed run leaves it.
+fn write_note(catalog: &std::path::Path, note: &str) {
+    let conn = rusqlite::Connection::open(catalog).unwrap();
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('running:notes', ?1)", [note]).unwrap();
+}

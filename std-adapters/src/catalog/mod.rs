@@ -558,6 +558,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// Every `meta` entry whose key starts with `prefix`.
+    pub(crate) fn metas_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1")
+            .map_err(|e| db_error("cannot read the catalog's settings", e))?;
+        let rows = stmt
+            .query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| db_error("cannot read the catalog's settings", e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| db_error("cannot read the catalog's settings", e))
+    }
+
+    pub(crate) fn delete_meta(&self, key: &str) -> Result<(), Error> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])
+            .map_err(|e| db_error("cannot save the catalog's settings", e))?;
+        Ok(())
+    }
+
     /// This catalog's identity (random, 128 bits, hex): backup directories record it as their
     /// owner. A recovery carries it over to the new machine.
     pub fn catalog_id(&self) -> Result<String, Error> {
