@@ -23,9 +23,10 @@ for tool in mkfifo:coreutils setpriv:util-linux unshare:util-linux mount:mount t
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its
-# real window in the end-to-end test (src-tauri/tests/webdriver.rs).
+# real window in the end-to-end test (src-tauri/tests/webdriver.rs), the AppIndicator library for
+# its tray icon, and xwininfo (x11-utils) to see which windows it opened.
 for p in libdbus-1-dev libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
-    libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver; do
+    libayatana-appindicator3-1 x11-utils libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth webkit2gtk-driver; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -69,8 +69,9 @@ Homepage: https://github.com/cairn-backup/cairn
 Description: Deduplicating, compressed, encrypted backups
  Cairn backs up folders to local disks, USB drives, S3-compatible storage, SFTP, WebDAV, FTP,
  Azure and restic REST servers: deduplicated, compressed and encrypted, on a schedule, with a
- restore browser. The package holds the desktop app, the cairn command and the scheduler
- (a systemd user service the app enables when you allow backups in the background).
+ restore browser. The package holds the desktop app, which lives in the tray (with
+ libayatana-appindicator3), the cairn command and the scheduler (a systemd user service the app
+ enables when you allow backups in the background).
 CONTROL
 mkdir -p "${out}"
 compress=(-Zxz)

@@ -8,7 +8,7 @@ use cairn_std::runner::{SystemClock, run_job};
 use cairn_std::schedule::Schedule;
 
 use crate::progress::Reporter;
-use crate::{Gui, GuiError, JobForm, JobRunView, JobView, RetentionForm, RunView, ScheduleCheck, now};
+use crate::{Gui, GuiError, JobForm, JobProgressView, JobRunView, JobView, RetentionForm, RunView, ScheduleCheck, now};
 
 fn run_view(r: &RunRecord) -> RunView {
     RunView {
@@ -83,6 +83,11 @@ fn spec_of(form: &JobForm) -> Result<JobSpec, GuiError> {
 }
 
 fn job_view(catalog: &Catalog, job: &JobRecord, running: bool) -> Result<JobView, GuiError> {
+    let progress = catalog.running_jobs()?.into_iter().find(|r| r.job == job.name).map(|r| JobProgressView {
+        percent: r.percent(),
+        here: r.pid == std::process::id(),
+        destination: r.destination,
+    });
     // The newest run per destination.
     let mut last_runs: Vec<RunView> = Vec::new();
     for r in catalog.runs(Some(&job.name), 50)? {
@@ -97,6 +102,7 @@ fn job_view(catalog: &Catalog, job: &JobRecord, running: bool) -> Result<JobView
         last_run: job.last_run,
         last_runs,
         running,
+        progress,
     })
 }
 

@@ -22,12 +22,14 @@
 
 mod destinations;
 mod first_run;
+pub mod instance;
 mod jobs;
 mod overview;
 mod progress;
 pub mod restore;
 mod scheduler;
 mod settings;
+pub mod tray;
 pub mod types;
 
 use std::collections::HashMap;
@@ -80,8 +82,8 @@ pub struct Gui {
     /// Cancel flags of running operations, by operation id.
     ops: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     browsers: restore::Browsers,
-    /// The screen the window opens at (`--screen`: a notification's click).
-    start_screen: Option<String>,
+    /// The screen the window opens at next (`--screen`: a notification's click).
+    start_screen: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Gui {
@@ -209,15 +211,14 @@ impl Gui {
             events,
             ops: Arc::default(),
             browsers: restore::Browsers::default(),
-            start_screen: None,
+            start_screen: Mutex::default(),
         }
     }
 
-    /// The same, with the window opening at `screen` (`overview`, `job:NAME`,
-    /// `destination:NAME`).
-    pub fn with_start_screen(mut self, screen: Option<String>) -> Self {
-        self.start_screen = screen;
-        self
+    /// Makes the window that loads next open at `screen` (`overview`, `job:NAME`,
+    /// `destination:NAME`, `settings`).
+    pub fn set_start_screen(&self, screen: Option<String>) {
+        *self.start_screen.lock().unwrap_or_else(|p| p.into_inner()) = screen;
     }
 
     /// Asks the operation `op` (a Test, a job run `job:NAME`, a restore) to stop. Returns
@@ -301,6 +302,7 @@ pub fn typescript() -> String {
         RetentionForm::decl(&cfg),
         JobForm::decl(&cfg),
         RunView::decl(&cfg),
+        JobProgressView::decl(&cfg),
         JobView::decl(&cfg),
         JobRunView::decl(&cfg),
         ScheduleCheck::decl(&cfg),

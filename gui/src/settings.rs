@@ -11,20 +11,21 @@ use cairn_std::desktop::DesktopNotifications;
 use crate::{AppInfo, FolderListing, Gui, GuiError, NotificationView, now};
 
 impl Gui {
-    /// Version, catalog, user and home folder.
+    /// Version, catalog, user and home folder, and the screen to open at (told once: the
+    /// window asks when it loads).
     pub fn app_info(&self) -> AppInfo {
         AppInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             catalog: self.paths.catalog.display().to_string(),
             user: cairn_std::username(),
-            home: std::env::var("HOME").unwrap_or_else(|_| "/".into()),
-            start_screen: self.start_screen.clone(),
+            home: home(),
+            start_screen: self.start_screen.lock().unwrap_or_else(|p| p.into_inner()).take(),
         }
     }
 
     /// The subfolders of local folder `path` (empty: the home folder), for the folder picker.
     pub fn local_folders(&self, path: String) -> Result<FolderListing, GuiError> {
-        let path = if path.trim().is_empty() { self.app_info().home } else { path.trim().to_string() };
+        let path = if path.trim().is_empty() { home() } else { path.trim().to_string() };
         let dir = PathBuf::from(&path);
         if !dir.is_absolute() {
             return Err(GuiError::field("path", "give an absolute path"));
@@ -138,4 +139,8 @@ impl Gui {
     pub async fn test_notifications(&self) -> Result<Vec<String>, GuiError> {
         self.on_thread(|catalog| async move { Ok(send_test(&catalog, now(), None).await?) }).await
     }
+}
+
+fn home() -> String {
+    std::env::var("HOME").unwrap_or_else(|_| "/".into())
 }

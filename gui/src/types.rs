@@ -346,6 +346,21 @@ pub struct JobView {
     pub last_runs: Vec<RunView>,
     /// Whether it is running now in this app.
     pub running: bool,
+    /// How far a run now in progress got, whichever process runs it (the scheduler, the
+    /// `cairn` command or this app).
+    pub progress: Option<JobProgressView>,
+}
+
+/// A job run in progress, as the catalog tells it to every process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct JobProgressView {
+    /// The destination being written, once the first one is.
+    pub destination: Option<String>,
+    /// How far the whole run got, once the scan of the sources knows their size (0 to 99).
+    pub percent: Option<u8>,
+    /// Whether this app runs it (else the scheduler or the `cairn` command does).
+    pub here: bool,
 }
 
 /// A job run's outcome.

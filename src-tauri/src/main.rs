@@ -2,11 +2,16 @@
 //! layer in `cairn-gui` (which is tested headless); events of long operations go to the window
 //! as `cairn-event`. The window may call these commands and nothing else
 //! (`capabilities/default.json`, with the command list in `build.rs`).
+//!
+//! One app runs per catalog (`cairn_gui::instance`): it lives in the tray (`tray.rs`) with or
+//! without its window (`window.rs`); `--background` (the login entry) starts the scheduler if
+//! allowed and stays in the tray without a window.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::sync::Arc;
 
+use cairn_gui::instance::{self, Claim, Request};
 use cairn_gui::{
     AppInfo, ArchiveView, DaemonView, DestinationForm, DestinationView, DirPage, DiskChoice, FolderListing,
     FolderSuggestion, FormCheck, FoundVersion, Gui, GuiError, JobForm, JobRunView, JobView, NotificationView,
@@ -14,6 +19,9 @@ use cairn_gui::{
     SnapshotView, TestView, VendorView,
 };
 use tauri::{Emitter, Manager, State};
+
+mod tray;
+mod window;
 
 type R<T> = Result<T, GuiError>;
 
@@ -281,21 +289,16 @@ impl Launch {
     }
 }
 
-/// At login: starts the scheduler if the user allowed it and nothing else runs it, then exits.
-fn background(paths: Paths) -> i32 {
-    let gui = Gui::new(paths, Arc::new(|_| {}));
+/// At login: starts the scheduler if the user allowed it and nothing else runs it.
+fn ensure_scheduler(paths: &Paths) {
+    let gui = Gui::new(paths.clone(), Arc::new(|_| {}));
     match tauri::async_runtime::block_on(gui.ensure_scheduler()) {
         Ok(state) => {
             if let Some(problem) = state.problem {
                 eprintln!("cairn-desktop: the scheduler did not start: {problem}");
-                return 1;
             }
-            0
         }
-        Err(e) => {
-            eprintln!("cairn-desktop: {e}");
-            1
-        }
+        Err(e) => eprintln!("cairn-desktop: {e}"),
     }
 }
 
@@ -309,9 +312,23 @@ fn main() {
     };
     let launch = Launch::from_args();
     if launch.background {
-        std::process::exit(background(paths));
+        ensure_scheduler(&paths);
     }
-    let result = tauri::Builder::default()
+    // One app per catalog: a later start hands its request to the first and ends.
+    let request = match (&launch.screen, launch.background) {
+        (Some(screen), _) => Some(Request::Screen(screen.clone())),
+        (None, false) => Some(Request::Open),
+        (None, true) => None,
+    };
+    let listener = match instance::claim(&paths.catalog, request.as_ref()) {
+        Ok(Claim::Handed) => return,
+        Ok(Claim::First(listener)) => Some(listener),
+        Err(e) => {
+            eprintln!("cairn-desktop: cannot reach the app already running ({e}); starting another");
+            None
+        }
+    };
+    let app = tauri::Builder::default()
         .setup(move |app| {
             let handle = app.handle().clone();
             let gui = Gui::new(
@@ -320,9 +337,28 @@ fn main() {
                     // A window that is gone misses the event; the operation goes on.
                     let _ = handle.emit("cairn-event", event);
                 }),
-            )
-            .with_start_screen(launch.screen);
+            );
             app.manage(gui);
+            let tray = tray::start(app.handle());
+            app.manage(HasTray(tray));
+            if let Some(listener) = listener {
+                let handle = app.handle().clone();
+                listener.serve(move |request| {
+                    window::show(
+                        &handle,
+                        match request {
+                            Request::Open => None,
+                            Request::Screen(s) => Some(s),
+                        },
+                    )
+                });
+            }
+            if !launch.background {
+                window::show(app.handle(), launch.screen);
+            } else if !tray {
+                // At login without a tray there is nothing to show: the scheduler runs on.
+                app.handle().exit(0);
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -371,9 +407,23 @@ fn main() {
             cmd_pause_backups,
             cmd_resume_backups,
         ])
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("cairn-desktop: cannot start the window: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("cairn-desktop: cannot start the window: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        // The last window closed: the app stays in the tray (Quit there ends it).
+        if let tauri::RunEvent::ExitRequested { api, code: None, .. } = event
+            && app.state::<HasTray>().0
+        {
+            api.prevent_exit();
+        }
+    });
 }
+
+/// Whether the tray icon is up (else closing the window ends the app).
+struct HasTray(bool);

@@ -2,7 +2,8 @@
 //! WebKitGTK's `WebKitWebDriver`. Creates a local destination through the form, runs its Test
 //! and sees every step pass, creates a job and runs it, opens the restore browser, finds a file
 //! by search, restores it and compares it. A screenshot of each screen goes to
-//! `target/screenshots/`. `CAIRN_DESKTOP_APP=/usr/bin/cairn-desktop` runs it on an installed
+//! `target/screenshots/`. The app at login lives in the tray of a real tray host on a private
+//! session bus, whose menu is clicked as a panel does. `CAIRN_DESKTOP_APP=/usr/bin/cairn-desktop` runs it on an installed
 //! package instead of the build.
 
 use std::net::TcpStream;
@@ -638,4 +639,118 @@ fn the_first_run_goes_from_an_empty_catalog_to_a_first_backup_and_a_kit_kept_off
     assert!(d.text("#overview-jobs").contains("Next:"), "{}", d.text("#overview-jobs"));
     d.shot("06-overview");
     d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
+}
+
+/// Runs the built `cairn` with `env`; panics with its output on failure.
+fn cairn_cli(env: &[(&str, PathBuf)], args: &[&str]) -> String {
+    let program = Path::new(env!("CARGO_BIN_EXE_cairn-desktop")).with_file_name("cairn");
+    let out = Command::new(program).args(args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(out.status.success(), "cairn {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The top-level windows of the X display titled `title`.
+fn windows_titled(display: &str, title: &str) -> usize {
+    let out = Command::new("xwininfo").args(["-root", "-tree"]).env("DISPLAY", display).output().expect("run xwininfo");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!("\"{title}\""))).count()
+}
+
+/// Waits up to 60 s for `ok`, naming `what` if it never comes.
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{what} did not happen");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn at_login_the_app_lives_in_the_tray_and_its_menu_pauses_backs_up_opens_the_window_and_quits() {
+    use cairn_e2e::notifications::SessionBus;
+    use cairn_e2e::tray_host::TrayHost;
+
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let docs = home.join("Documents");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("letter.txt"), b"Dear tray").unwrap();
+    let runtime_dir = t.path().join("run");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    let (_x, display) = xvfb();
+    // A desktop's session bus with a panel that hosts tray icons.
+    let bus = SessionBus::start();
+    let host = TrayHost::start(&bus.address);
+    let env = [
+        ("HOME", home.clone()),
+        ("PATH", PathBuf::from(std::env::var_os("PATH").unwrap_or_default())),
+        ("XDG_DATA_HOME", t.path().join("data")),
+        ("XDG_RUNTIME_DIR", runtime_dir.clone()),
+        ("DISPLAY", PathBuf::from(&display)),
+        ("DBUS_SESSION_BUS_ADDRESS", PathBuf::from(&bus.address)),
+    ];
+    let usb = t.path().join("usb");
+    cairn_cli(
+        &env,
+        &["destination", "create", "--name", "usb", "--type", "local", "--backup-dir", usb.to_str().unwrap()],
+    );
+    cairn_cli(&env, &["job", "create", "--name", "docs", "--destination", "usb", "--source", docs.to_str().unwrap()]);
+    let _scheduler = StopScheduler(t.path().join("data"));
+
+    // At login: the app starts in the tray, with no window.
+    let desktop = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn-desktop"));
+        c.env_clear().envs(env.iter().map(|(k, v)| (k, v))).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let mut app = Killed(desktop().arg("--background").spawn().unwrap());
+    let item = host.wait_item(Duration::from_secs(60)).expect("the app put no icon in the tray");
+    let labels = |item: &cairn_e2e::tray_host::TrayItem| item.menu().into_iter().map(|e| e.label).collect::<Vec<_>>();
+    eventually("the tray's status line", || labels(&item).first().is_some_and(|s| s == "Backups are fine"));
+    let menu = labels(&item);
+    for entry in [
+        "Back up now",
+        "Pause backups for 1 hour",
+        "Pause backups until tomorrow",
+        "Resume backups",
+        "Open Cairn",
+        "Quit",
+    ] {
+        assert!(menu.iter().any(|l| l == entry), "{entry:?} missing from the tray menu {menu:?}");
+    }
+    // The menu as the panel shows it, for review beside the screenshots.
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shown: Vec<String> =
+        item.menu().iter().map(|e| format!("{}{}", e.label, if e.enabled { "" } else { " (greyed)" })).collect();
+    std::fs::write(shots.join("tray-menu.txt"), shown.join("\n") + "\n").unwrap();
+    assert_eq!(windows_titled(&display, "Cairn"), 0, "a window opened at login");
+    assert!(app.0.try_wait().unwrap().is_none(), "the app ended at login instead of staying in the tray");
+
+    // Pause and Resume from the tray: the catalog is paused, and the menu says so.
+    item.click("Pause backups for 1 hour");
+    eventually("the pause", || labels(&item)[0].starts_with("Backups paused until "));
+    assert!(item.menu().iter().any(|e| e.label == "Resume backups" && e.enabled));
+    assert!(item.menu().iter().any(|e| e.label == "Pause backups for 1 hour" && !e.enabled));
+    item.click("Resume backups");
+    eventually("the end of the pause", || labels(&item)[0] == "Backups are fine");
+
+    // Back up now runs the job in the app; its run is in the history.
+    item.click("Back up now");
+    eventually("the run of Back up now", || {
+        let history: Value = serde_json::from_str(&cairn_cli(&env, &["--json", "job", "history"])).unwrap();
+        history.as_array().is_some_and(|runs| runs.iter().any(|r| r["job"] == "docs" && r["status"] == "succeeded"))
+    });
+
+    // A later start (the menu entry, a notification's click) opens the one app's window and ends.
+    let mut second = Killed(desktop().args(["--screen", "job:docs"]).spawn().unwrap());
+    eventually("the end of the second start", || second.0.try_wait().unwrap().is_some());
+    assert!(second.0.try_wait().unwrap().unwrap().success());
+    eventually("the window", || windows_titled(&display, "Cairn") > 0);
+    item.click("Open Cairn");
+    assert_eq!(windows_titled(&display, "Cairn"), 1, "a second window");
+
+    // Quit ends the app; the tray icon goes.
+    item.click("Quit");
+    eventually("the end of the app", || app.0.try_wait().unwrap().is_some());
+    assert!(app.0.try_wait().unwrap().unwrap().success());
 }

@@ -6,6 +6,7 @@
 
 pub mod notifications;
 pub mod servers;
+pub mod tray_host;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

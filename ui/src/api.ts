@@ -38,6 +38,11 @@ export function onEvent(handler: (e: GuiEvent) => void): void {
   void tauri().event.listen<GuiEvent>("cairn-event", (e) => handler(e.payload));
 }
 
+/** Listens for the app asking the window to show a screen (a later start, a notification's click). */
+export function onNavigate(handler: (screen: string) => void): void {
+  void tauri().event.listen<string>("cairn-navigate", (e) => handler(e.payload));
+}
+
 export const api = {
   appInfo: () => call<AppInfo>("cmd_app_info"),
   vendors: () => call<VendorView[]>("cmd_vendors"),

@@ -484,6 +484,20 @@ snapshot: string | null,
  */
 error: string | null, };
 
+export type JobProgressView = { 
+/**
+ * The destination being written, once the first one is.
+ */
+destination: string | null, 
+/**
+ * How far the whole run got, once the scan of the sources knows their size (0 to 99).
+ */
+percent: number | null, 
+/**
+ * Whether this app runs it (else the scheduler or the `cairn` command does).
+ */
+here: boolean, };
+
 export type JobView = { 
 /**
  * Its settings.
@@ -508,7 +522,12 @@ lastRuns: Array<RunView>,
 /**
  * Whether it is running now in this app.
  */
-running: boolean, };
+running: boolean, 
+/**
+ * How far a run now in progress got, whichever process runs it (the scheduler, the
+ * `cairn` command or this app).
+ */
+progress: JobProgressView | null, };
 
 export type JobRunView = { 
 /**

@@ -1,5 +1,5 @@
 // The window: a sidebar of sections and the current screen.
-import { api, onEvent } from "./api.js";
+import { api, onEvent, onNavigate } from "./api.js";
 import type { DaemonView } from "./bindings.js";
 import { errorOf, errorText, h, icon, modal, toast } from "./dom.js";
 import { destinationsScreen } from "./destinations.js";
@@ -59,6 +59,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 onEvent(dispatch);
+onNavigate((screen) => openScreen(shell, screen));
 
 async function daemonStatus(): Promise<DaemonView | null> {
   try {

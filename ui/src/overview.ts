@@ -49,7 +49,8 @@ function warningRow(shell: Shell, w: WarningView): HTMLElement {
 
 function jobRow(j: JobView): HTMLElement {
   const last = j.lastRuns[0];
-  const state = j.running ? ["Running", ""] : !last ? ["Never ran", "warn"]
+  const percent = j.progress?.percent != null ? ` ${j.progress.percent}%` : "";
+  const state = j.running || j.progress ? [`Running${percent}`, ""] : !last ? ["Never ran", "warn"]
     : last.status === "succeeded" ? ["OK", "ok"] : last.status === "skipped" ? ["Skipped", "warn"] : [last.status === "failed" ? "Failed" : "Incomplete", "bad"];
   const stored = j.lastRuns.filter((r) => r.started === last?.started).reduce((n, r) => n + r.bytesRead, 0);
   return h("tr", { "data-job": j.form.name },
