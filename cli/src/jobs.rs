@@ -319,7 +319,7 @@ pub(crate) async fn daemon_cmd(g: &Global, a: &DaemonArgs, worker: &ThreadWorker
         let program = std::env::current_exe()
             .and_then(std::fs::canonicalize)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot find the path of this program: {e}")))?;
-        print!("{}", crate::systemd::daemon_unit(&program)?);
+        print!("{}", cairn_std::daemon::daemon_unit(&program)?);
         return Ok(ExitCode::SUCCESS);
     }
     let catalog = open_catalog(g)?;

@@ -16,7 +16,6 @@ mod jobs;
 mod output;
 mod repair;
 mod repo;
-mod systemd;
 
 use std::process::ExitCode;
 

@@ -60,7 +60,7 @@ impl CliProgress {
     }
 }
 
-impl cairn_std::runner::RunProgress for CliProgress {
+impl cairn_std::running::RunProgress for CliProgress {
     fn destination(&mut self, name: &str, index: usize, count: usize) {
         if let Some(b) = &self.bar {
             b.println(format!("destination {name} ({} of {count})", index + 1));

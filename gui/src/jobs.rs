@@ -20,6 +20,7 @@ fn run_view(r: &RunRecord) -> RunView {
         status: r.status.name().to_string(),
         files: r.files,
         bytes_read: r.bytes_read,
+        bytes_total: r.bytes_total,
         bytes_added: r.bytes_added,
         snapshot: r.snapshot.clone(),
         error: r.error.clone(),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_core::{FileStatus, Progress, Warning};
-use cairn_std::runner::RunProgress;
+use cairn_std::running::RunProgress;
 pub(crate) use cairn_std::totals::Totals;
 
 use crate::{EventSink, GuiEvent, ProgressView};

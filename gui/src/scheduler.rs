@@ -53,6 +53,38 @@ fn cairn_program() -> Result<PathBuf, GuiError> {
         .ok_or_else(|| GuiError::internal("the cairn command is not installed beside the app (reinstall the package)"))
 }
 
+/// Where systemd looks for the package's unit, and where a user's own units go.
+const SYSTEM_UNIT_DIRS: [&str; 4] =
+    ["/usr/lib/systemd/user", "/lib/systemd/user", "/usr/local/lib/systemd/user", "/etc/systemd/user"];
+
+/// Without the package's unit (the app run from a build or an archive), writes the user's own,
+/// naming the `cairn` command beside the app, and has systemd read it.
+fn install_user_unit() -> Result<(), GuiError> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))
+        .ok_or_else(|| GuiError::internal("cannot find the user's configuration folder (HOME is not set)"))?;
+    let system: Vec<&Path> = SYSTEM_UNIT_DIRS.iter().map(Path::new).collect();
+    if write_user_unit(&config, &system, &cairn_program()?)? {
+        systemctl(&["daemon-reload"])?;
+    }
+    Ok(())
+}
+
+/// Writes `config/systemd/user/cairn-daemon.service` for `program` unless a unit of that name
+/// is in one of `system` or already there; returns whether it wrote one.
+fn write_user_unit(config: &Path, system: &[&Path], program: &Path) -> Result<bool, GuiError> {
+    let dir = config.join("systemd/user");
+    if system.iter().chain([&dir.as_path()]).any(|d| d.join(UNIT).is_file()) {
+        return Ok(false);
+    }
+    let unit = cairn_std::daemon::daemon_unit(program)?;
+    std::fs::create_dir_all(&dir).map_err(|e| cairn_std::Error::io("cannot make the folder of user units", &dir, e))?;
+    let path = dir.join(UNIT);
+    std::fs::write(&path, unit).map_err(|e| cairn_std::Error::io("cannot write the scheduler's unit", &path, e))?;
+    Ok(true)
+}
+
 /// Runs `systemctl --user ARGS`; its error output is the error.
 fn systemctl(args: &[&str]) -> Result<(), GuiError> {
     let out = Command::new("systemctl")
@@ -124,7 +156,7 @@ impl Gui {
         self.on_thread(move |catalog| async move {
             catalog.set_background_backups(allowed)?;
             let result = match (allowed, manager) {
-                (true, Manager::Systemd) => systemctl(&["enable", "--now", UNIT]),
+                (true, Manager::Systemd) => install_user_unit().and_then(|()| systemctl(&["enable", "--now", UNIT])),
                 (true, Manager::Login) => spawn_daemon(&catalog, &paths),
                 (false, Manager::Systemd) => systemctl(&["disable", "--now", UNIT]),
                 (false, Manager::Login) => stop_daemon(&catalog),
@@ -139,7 +171,7 @@ impl Gui {
         let (paths, manager) = (self.paths.clone(), Manager::here(&self.paths));
         self.on_thread(move |catalog| async move {
             let result = match manager {
-                Manager::Systemd => systemctl(&["restart", UNIT]),
+                Manager::Systemd => install_user_unit().and_then(|()| systemctl(&["restart", UNIT])),
                 Manager::Login => stop_daemon(&catalog).and_then(|()| spawn_daemon(&catalog, &paths)),
             };
             view(&catalog, manager, result.err())
@@ -223,4 +255,33 @@ fn view(catalog: &Catalog, manager: Manager, problem: Option<GuiError>) -> Resul
         paused_until: catalog.paused_until()?.filter(|t| *t > now()),
         problem: problem.map(|e| e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_unit_is_written_only_where_no_unit_is_installed() {
+        let t = tempfile::tempdir().unwrap();
+        let (config, package) = (t.path().join("config"), t.path().join("usr-lib"));
+        std::fs::create_dir_all(&package).unwrap();
+        let program = Path::new("/opt/cairn/bin/cairn");
+        // The package's unit is there: nothing written.
+        std::fs::write(package.join(UNIT), "[Unit]").unwrap();
+        assert!(!write_user_unit(&config, &[&package], program).unwrap());
+        assert!(!config.exists());
+        // Without it: the user's own, naming the program.
+        std::fs::remove_file(package.join(UNIT)).unwrap();
+        assert!(write_user_unit(&config, &[&package], program).unwrap());
+        let unit = std::fs::read_to_string(config.join("systemd/user").join(UNIT)).unwrap();
+        assert!(unit.lines().any(|l| l == "ExecStart=/opt/cairn/bin/cairn daemon"), "{unit}");
+        // Written once; a user's edits stay.
+        std::fs::write(config.join("systemd/user").join(UNIT), "edited").unwrap();
+        assert!(!write_user_unit(&config, &[&package], program).unwrap());
+        assert_eq!(std::fs::read_to_string(config.join("systemd/user").join(UNIT)).unwrap(), "edited");
+        // A program systemd cannot name is a clear error, not a broken unit.
+        let e = write_user_unit(&t.path().join("c2"), &[&package], Path::new("relative/cairn")).unwrap_err();
+        assert!(e.to_string().contains("absolute path"), "{e}");
+    }
 }

@@ -322,6 +322,9 @@ pub struct RunView {
     pub files: u64,
     /// Bytes read.
     pub bytes_read: u64,
+    /// Size of all files backed up (read or unchanged; 0 for runs recorded before Cairn kept
+    /// it).
+    pub bytes_total: u64,
     /// Bytes added to the destination.
     pub bytes_added: u64,
     /// Snapshot id or archive written.

@@ -81,6 +81,10 @@ fn the_tray_tells_running_failed_paused_and_fine_and_backs_up_now() {
         assert_eq!(gui.back_up_now().await.unwrap(), [("home".to_string(), "succeeded".to_string())]);
         let v = gui.tray().await.unwrap();
         assert_eq!((v.state, v.status.as_str()), (TrayState::Idle, "Backups are fine"), "{v:?}");
+        // The overview's size of the job: all it backed up, though the run that was stopped
+        // halfway had stored part of it already.
+        let run = &gui.jobs().await.unwrap()[0].last_runs[0];
+        assert_eq!((run.status.as_str(), run.bytes_total), ("succeeded", 96 << 20), "{run:?}");
         // Paused, and back.
         gui.pause_backups(60).await.unwrap();
         let v = gui.tray().await.unwrap();

@@ -29,6 +29,7 @@ use crate::error::{Error, ErrorKind, storage_error, utc_offset};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
 use crate::health::{Owner, claim};
 use crate::lock::{LockKeeper, lock_repository, with_lease_kept};
+use crate::running::RunProgress;
 use crate::worker::ThreadWorker;
 
 /// Where runs get the time: the system clock, or a test's.
@@ -126,17 +127,6 @@ fn run_hook(command: &str, env: &[(&str, &str)]) -> (bool, String) {
         Err(e) => (false, format!("cannot run sh: {e}")),
     }
 }
-
-/// Progress of a job run: the engine's [`cairn_core::Progress`] for each destination's backup,
-/// told first which destination is being written.
-pub trait RunProgress: cairn_core::Progress {
-    /// Destination `name`, number `index` of `count` (from 0), is about to be written.
-    fn destination(&mut self, _name: &str, _index: usize, _count: usize) {}
-    /// What the run has to do: known once the scan of the sources beside the backup ends.
-    fn totals(&mut self, _totals: std::sync::Arc<crate::totals::Totals>) {}
-}
-
-impl RunProgress for cairn_core::NoProgress {}
 
 /// Runs job `name` now (see the [module docs](self)) and records its history. The job's next
 /// due time moves to its schedule's next slot after the run.
@@ -340,6 +330,7 @@ async fn backup_and_forget(
     let s = done.snapshot.stats;
     run.files = s.files_new + s.files_changed + s.files_unmodified;
     run.bytes_read = s.bytes_read;
+    run.bytes_total = s.bytes_total;
     run.bytes_added = s.bytes_added_stored;
     run.snapshot = Some(done.snapshot_id.to_hex());
     run.status = if s.errors > 0 { RunStatus::Incomplete } else { RunStatus::Succeeded };
@@ -607,6 +598,7 @@ async fn write_archive(
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {ARCHIVE_DIR}/{name}: {e}")))?;
     run.files = files;
     run.bytes_read = bytes;
+    run.bytes_total = bytes;
     run.bytes_added = size;
     run.snapshot = Some(name);
     run.status = RunStatus::Succeeded;

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::error::Error;
-use crate::runner::RunProgress;
 use crate::totals::Totals;
 
 const PREFIX: &str = "running:";
@@ -76,6 +75,17 @@ impl Catalog {
 fn process_alive(pid: u32) -> bool {
     i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
+
+/// Progress of a job run: the engine's [`cairn_core::Progress`] for each destination's backup,
+/// told first which destination is being written.
+pub trait RunProgress: cairn_core::Progress {
+    /// Destination `name`, number `index` of `count` (from 0), is about to be written.
+    fn destination(&mut self, _name: &str, _index: usize, _count: usize) {}
+    /// What the run has to do: known once the scan of the sources beside the backup ends.
+    fn totals(&mut self, _totals: Arc<Totals>) {}
+}
+
+impl RunProgress for cairn_core::NoProgress {}
 
 /// Passes a run's progress on to `inner` and notes it in the catalog (see the module docs);
 /// the note goes when this does.

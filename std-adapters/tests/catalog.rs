@@ -13,7 +13,7 @@ fn open(dir: &std::path::Path) -> Catalog {
 fn destinations_are_created_listed_and_removed_with_their_secrets_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = open(dir.path());
-    assert_eq!(catalog.schema_version().unwrap(), 5);
+    assert_eq!(catalog.schema_version().unwrap(), 6);
     let key_mode = std::fs::metadata(dir.path().join("catalog.key")).unwrap().permissions().mode();
     assert_eq!(key_mode & 0o777, 0o600);
 
@@ -148,7 +148,7 @@ fn a_new_catalog_opened_by_many_at_once_is_created_once() {
             .filter(|n| n.starts_with("catalog.key."))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
-        assert_eq!(open(dir.path()).schema_version().unwrap(), 5);
+        assert_eq!(open(dir.path()).schema_version().unwrap(), 6);
     }
 }
 

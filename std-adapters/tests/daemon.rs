@@ -292,7 +292,7 @@ impl cairn_core::Progress for Watcher {
     }
 }
 
-impl cairn_std::runner::RunProgress for Watcher {}
+impl cairn_std::running::RunProgress for Watcher {}
 
 #[test]
 fn a_run_in_progress_is_seen_from_another_handle_and_gone_when_it_ends() {

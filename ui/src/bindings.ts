@@ -472,6 +472,11 @@ files: number,
  */
 bytesRead: number, 
 /**
+ * Size of all files backed up (read or unchanged; 0 for runs recorded before Cairn kept
+ * it).
+ */
+bytesTotal: number, 
+/**
  * Bytes added to the destination.
  */
 bytesAdded: number, 

@@ -191,6 +191,9 @@ pub struct RunRecord {
     pub files: u64,
     /// Bytes read from the sources.
     pub bytes_read: u64,
+    /// Size of all files backed up, read or unchanged (0 in runs recorded before Cairn kept
+    /// it).
+    pub bytes_total: u64,
     /// Bytes added to the destination.
     pub bytes_added: u64,
     /// The snapshot id or archive name written.
@@ -213,6 +216,7 @@ impl RunRecord {
             status,
             files: 0,
             bytes_read: 0,
+            bytes_total: 0,
             bytes_added: 0,
             snapshot: None,
             error: None,
@@ -460,7 +464,7 @@ impl Catalog {
         self.conn
             .execute(
                 "INSERT INTO runs (job_id, destination, started, ended, status, files, bytes_read, bytes_added,
-                    snapshot, error, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    snapshot, error, output, bytes_total) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.id,
                     run.destination,
@@ -472,7 +476,8 @@ impl Catalog {
                     to_i64(run.bytes_added),
                     run.snapshot,
                     run.error,
-                    run.output
+                    run.output,
+                    to_i64(run.bytes_total)
                 ],
             )
             .map_err(|e| db_error("cannot record the run", e))?;
@@ -494,7 +499,7 @@ impl Catalog {
             .conn
             .prepare(
                 "SELECT r.id, j.name, r.destination, r.started, r.ended, r.status, r.files, r.bytes_read,
-                    r.bytes_added, r.snapshot, r.error, r.output
+                    r.bytes_added, r.snapshot, r.error, r.output, r.bytes_total
                  FROM runs r JOIN jobs j ON j.id = r.job_id
                  WHERE ?1 IS NULL OR r.job_id = ?1 ORDER BY r.started DESC, r.id DESC LIMIT ?2",
             )
@@ -515,6 +520,7 @@ impl Catalog {
                     snapshot: r.get(9)?,
                     error: r.get(10)?,
                     output: r.get(11)?,
+                    bytes_total: r.get::<_, i64>(12)?.max(0) as u64,
                 })
             })
             .map_err(|e| db_error("cannot read the history", e))?;

@@ -135,6 +135,8 @@ const MIGRATIONS: &[&str] = &[
         hostname TEXT NOT NULL,
         PRIMARY KEY (repository, snapshot_id)
     );",
+    // 6: the size of what a run backed up (all its files, read or unchanged).
+    "ALTER TABLE runs ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Secrets of a destination other than its repository password.

@@ -21,6 +21,7 @@
 mod events;
 mod instance;
 mod overdue;
+mod systemd_unit;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use serde::Serialize;
 pub use events::{Event, emit, send_test};
 pub use instance::{InstanceLock, hold_instance_lock};
 pub use overdue::overdue_since;
+pub use systemd_unit::daemon_unit;
 
 use crate::catalog::Catalog;
 use crate::desktop::{Conditions, Notifier};

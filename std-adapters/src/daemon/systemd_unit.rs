@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use cairn_std::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// The unit of `dist/cairn-daemon.service` with `program` (an absolute path) as the program.
-pub(crate) fn daemon_unit(program: &Path) -> Result<String, Error> {
+pub fn daemon_unit(program: &Path) -> Result<String, Error> {
     let text = program.to_str().filter(|t| program.is_absolute() && !t.contains(['\n', '\r'])).ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidInput,
@@ -16,7 +16,7 @@ pub(crate) fn daemon_unit(program: &Path) -> Result<String, Error> {
             ),
         )
     })?;
-    Ok(include_str!("../../dist/cairn-daemon.service").replace("@CAIRN@", &quoted(text)))
+    Ok(include_str!("../../../dist/cairn-daemon.service").replace("@CAIRN@", &quoted(text)))
 }
 
 /// `text` as one word of an `ExecStart=` line: `%` doubled (systemd's specifiers), and in
