@@ -325,10 +325,7 @@ fn view(catalog: &Catalog, d: &DestinationRecord) -> Result<DestinationView, Gui
 impl Gui {
     /// Every destination, by name.
     pub async fn destinations(&self) -> Result<Vec<DestinationView>, GuiError> {
-        self.on_thread(
-            |catalog| async move { catalog.list_destinations()?.iter().map(|d| view(&catalog, d)).collect() },
-        )
-        .await
+        self.on_thread(|catalog| async move { destination_views(&catalog) }).await
     }
 
     /// One destination.
@@ -469,4 +466,9 @@ impl Gui {
         })
         .await
     }
+}
+
+/// Every destination, by name.
+pub(crate) fn destination_views(catalog: &Catalog) -> Result<Vec<DestinationView>, GuiError> {
+    catalog.list_destinations()?.iter().map(|d| view(catalog, d)).collect()
 }

@@ -107,6 +107,11 @@ fn job_view(catalog: &Catalog, job: &JobRecord, running: bool) -> Result<JobView
     })
 }
 
+/// Every job, by name; `running_here` are those this app runs.
+pub(crate) fn job_views(catalog: &Catalog, running_here: &[String]) -> Result<Vec<JobView>, GuiError> {
+    catalog.list_jobs()?.iter().map(|j| job_view(catalog, j, running_here.contains(&j.name))).collect()
+}
+
 fn op_of(job: &str) -> String {
     format!("job:{job}")
 }
@@ -114,17 +119,18 @@ fn op_of(job: &str) -> String {
 impl Gui {
     /// Every job, by name.
     pub async fn jobs(&self) -> Result<Vec<JobView>, GuiError> {
-        let running: Vec<String> = self
-            .ops
+        let running = self.jobs_running_here();
+        self.on_thread(move |catalog| async move { job_views(&catalog, &running) }).await
+    }
+
+    /// The jobs this app runs now.
+    pub(crate) fn jobs_running_here(&self) -> Vec<String> {
+        self.ops
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .keys()
             .filter_map(|k| k.strip_prefix("job:").map(str::to_string))
-            .collect();
-        self.on_thread(move |catalog| async move {
-            catalog.list_jobs()?.iter().map(|j| job_view(&catalog, j, running.contains(&j.name))).collect()
-        })
-        .await
+            .collect()
     }
 
     /// Creates a job (`create`) or changes job `form.name`.

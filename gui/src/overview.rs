@@ -4,6 +4,9 @@
 
 use cairn_std::daemon::overdue_since;
 
+use crate::destinations::destination_views;
+use crate::jobs::job_views;
+use crate::scheduler::scheduler_view;
 use crate::{DaemonView, DestinationView, Gui, GuiError, JobView, OverviewView, WarningView, now};
 
 /// A destination with less free space than this is almost full, whatever its size.
@@ -12,20 +15,22 @@ const ALMOST_FULL_BYTES: u64 = 2 << 30;
 impl Gui {
     /// The overview (see the module docs).
     pub async fn overview(&self) -> Result<OverviewView, GuiError> {
-        let (jobs, destinations, scheduler) = (self.jobs().await?, self.destinations().await?, self.daemon().await?);
-        let overdue: Vec<(String, i64)> = self
-            .on_thread(|catalog| async move {
-                let mut out = Vec::new();
-                for job in catalog.list_jobs()? {
-                    if let Some(since) = overdue_since(&catalog, &job, now())? {
-                        out.push((job.name, since));
-                    }
+        let (running_here, paths) = (self.jobs_running_here(), self.paths.clone());
+        // One look at the catalog: the tray asks every few seconds.
+        self.on_thread(move |catalog| async move {
+            let jobs = job_views(&catalog, &running_here)?;
+            let destinations = destination_views(&catalog)?;
+            let scheduler = scheduler_view(&catalog, &paths)?;
+            let mut overdue = Vec::new();
+            for job in catalog.list_jobs()? {
+                if let Some(since) = overdue_since(&catalog, &job, now())? {
+                    overdue.push((job.name, since));
                 }
-                Ok(out)
-            })
-            .await?;
-        let warnings = warnings(&jobs, &destinations, &scheduler, &overdue);
-        Ok(OverviewView { warnings, jobs, destinations, scheduler })
+            }
+            let warnings = warnings(&jobs, &destinations, &scheduler, &overdue);
+            Ok(OverviewView { warnings, jobs, destinations, scheduler })
+        })
+        .await
     }
 }
 

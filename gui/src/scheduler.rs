@@ -237,6 +237,11 @@ fn stop_daemon(catalog: &Catalog) -> Result<(), GuiError> {
     Err(GuiError::internal(format!("the scheduler (process {pid}) did not stop within 10 seconds")))
 }
 
+/// The scheduler's state as this app sees it.
+pub(crate) fn scheduler_view(catalog: &Catalog, paths: &Paths) -> Result<DaemonView, GuiError> {
+    view(catalog, Manager::here(paths), None)
+}
+
 fn view(catalog: &Catalog, manager: Manager, problem: Option<GuiError>) -> Result<DaemonView, GuiError> {
     let status = daemon_status(catalog)?;
     let next = catalog.list_jobs()?.into_iter().filter(|j| j.enabled).filter_map(|j| Some((j.next_due?, j.name))).min();
