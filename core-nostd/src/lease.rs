@@ -44,6 +44,8 @@ use crate::time::Timestamp;
 
 /// Listing rounds an acquisition tries before it gives up on a lease that keeps coming back.
 const MAX_ROUNDS: u32 = 8;
+/// How often a taker whose own object was missing from a listing starts again.
+const RETAKES: u32 = 3;
 
 /// The caller's clocks.
 #[allow(async_fn_in_trait)] // Driven from one task, like the storage.
@@ -139,22 +141,34 @@ where
     info.refreshed = info.created;
     info.lease.sequence = 0;
     info.lease.revoked = None;
-    let current = Id(random_bytes(rng));
-    let issued_ms = clock.elapsed_ms();
-    store.write(current, &info, &random_bytes(rng)).await?;
-    let lease = Lease {
-        token: info.token,
-        current,
-        info,
-        issued_ms,
-        leftovers: Vec::new(),
-        settle_ms: u64::from(settings.settle_millis),
-    };
-    match settle(store, settings, &lease, judge, clock, rng).await {
-        Ok(()) => Ok(lease),
-        Err(e) => {
-            let _ = store.remove(lease.current).await;
-            Err(e)
+    let mut attempt = 0;
+    loop {
+        let current = Id(random_bytes(rng));
+        let issued_ms = clock.elapsed_ms();
+        store.write(current, &info, &random_bytes(rng)).await?;
+        let lease = Lease {
+            token: info.token,
+            current,
+            info: info.clone(),
+            issued_ms,
+            leftovers: Vec::new(),
+            settle_ms: u64::from(settings.settle_millis),
+        };
+        match settle(store, settings, &lease, judge, clock, rng).await {
+            Ok(()) => return Ok(lease),
+            Err(e) => {
+                let _ = store.remove(lease.current).await;
+                // The taker's own object was missing from a listing (a store whose listing
+                // lagged its write, or a wrong judge elsewhere revoked it): it held nothing yet,
+                // and starts again with a fresh object, a few times (FORMAT.md 6.1, taking).
+                if matches!(e, Error::LockLost) && attempt < RETAKES {
+                    attempt += 1;
+                    info.token = random_bytes(rng);
+                    clock.sleep_ms(u64::from(settings.settle_millis)).await;
+                    continue;
+                }
+                return Err(e);
+            }
         }
     }
 }

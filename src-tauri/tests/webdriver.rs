@@ -190,14 +190,17 @@ fn wait_port(port: u16) {
 /// everything it started stops when this is dropped.
 struct App {
     d: Driver,
+    /// The user's environment the app runs in.
+    env: Vec<(&'static str, PathBuf)>,
     _driver: Killed,
     _x: Killed,
     _scheduler: StopScheduler,
 }
 
 impl App {
-    /// Starts it; screenshots are named with `prefix`.
-    fn open(dir: &Path, home: &Path, prefix: &str) -> Self {
+    /// Starts it on the session bus at `bus` (none: no desktop bus, so no tray and a desktop
+    /// notification fails, visibly); screenshots are named with `prefix`.
+    fn open(dir: &Path, home: &Path, prefix: &str, bus: Option<&str>) -> Self {
         let t_path = dir;
         let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
         std::fs::create_dir_all(&shots).unwrap();
@@ -213,17 +216,22 @@ impl App {
         let (_x, display) = xvfb();
         let port = free_port();
         let native = free_port();
+        let no_bus = format!("unix:path={}", t_path.join("no-bus").display());
+        // No systemd user manager here (the app starts the scheduler itself, as at a login
+        // without systemd).
+        let env = vec![
+            ("DISPLAY", PathBuf::from(&display)),
+            ("HOME", home.to_path_buf()),
+            ("PATH", PathBuf::from(std::env::var_os("PATH").unwrap_or_default())),
+            ("XDG_DATA_HOME", t_path.join("data")),
+            ("XDG_RUNTIME_DIR", runtime_dir.clone()),
+            ("DBUS_SESSION_BUS_ADDRESS", PathBuf::from(bus.unwrap_or(&no_bus))),
+        ];
         let _driver = Killed(
             Command::new(find_tool("tauri-driver").unwrap())
                 .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-                .env("DISPLAY", &display)
-                .env("HOME", home)
-                .env("XDG_DATA_HOME", t_path.join("data"))
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .env("TAURI_WEBVIEW_AUTOMATION", "true")
-                // No systemd user manager here (the app starts the scheduler itself, as at a login
-                // without systemd), and no desktop bus (a desktop notification fails, visibly).
-                .env("XDG_RUNTIME_DIR", &runtime_dir)
-                .env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", t_path.join("no-bus").display()))
                 .env_remove("CAIRN_CATALOG")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -277,7 +285,7 @@ impl App {
             created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
 
         d.prefix = prefix.to_string();
-        App { d, _driver, _x, _scheduler }
+        App { d, env, _driver, _x, _scheduler }
     }
 }
 
@@ -303,7 +311,7 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
         "[work-drive]\ntype = local\n\n[family-photos]\ntype = local\n",
     )
     .unwrap();
-    let app = App::open(t.path(), &home, "");
+    let app = App::open(t.path(), &home, "", None);
     let d = &app.d;
 
     // The first start: the overview, empty, and the question, asked once, whether backups may
@@ -590,7 +598,10 @@ fn the_first_run_goes_from_an_empty_catalog_to_a_first_backup_and_a_kit_kept_off
     std::fs::create_dir_all(home.join("Projects/cairn")).unwrap();
     std::fs::create_dir_all(home.join(".cache/big")).unwrap();
     let backups = t.path().join("backup-disk/cairn");
-    let app = App::open(t.path(), &home, "first-run-");
+    // A desktop's session bus with a panel that hosts tray icons.
+    let bus = cairn_e2e::notifications::SessionBus::start();
+    let host = cairn_e2e::tray_host::TrayHost::start(&bus.address);
+    let app = App::open(t.path(), &home, "first-run-", Some(&bus.address));
     let d = &app.d;
 
     d.click("#background-yes");
@@ -637,7 +648,31 @@ fn the_first_run_goes_from_an_empty_catalog_to_a_first_backup_and_a_kit_kept_off
     );
     assert!(d.find(".warning.bad").is_none(), "{}", d.text("#main"));
     assert!(d.text("#overview-jobs").contains("Next:"), "{}", d.text("#overview-jobs"));
+    assert!(d.text("#overview-jobs").contains("backed up"), "{}", d.text("#overview-jobs"));
     d.shot("06-overview");
+
+    // Closing the window leaves the app in the tray: a later start hands its screen over to it
+    // and ends, and the app opens a window again.
+    assert!(host.wait_item(Duration::from_secs(30)).is_some(), "the app put no icon in the tray");
+    let display = app.env.iter().find(|(k, _)| *k == "DISPLAY").map(|(_, v)| v.to_string_lossy().into_owned());
+    let display = display.unwrap();
+    assert_eq!(windows_titled(&display, "Cairn"), 1);
+    let closed = d.call(reqwest::Method::DELETE, &format!("/session/{}/window", d.session), None);
+    assert!(closed["value"].as_array().is_some(), "close the window: {closed}");
+    eventually("the window closing", || windows_titled(&display, "Cairn") == 0);
+    let mut again = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cairn-desktop"))
+            .args(["--screen", "settings"])
+            .env_clear()
+            .envs(app.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the later start handing over and ending", || again.0.try_wait().unwrap().is_some());
+    assert!(again.0.try_wait().unwrap().unwrap().success());
+    eventually("the window again", || windows_titled(&display, "Cairn") == 1);
     d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
 }
 

@@ -105,6 +105,8 @@ pub(crate) struct DavEntry {
 }
 
 /// Largest `PROPFIND` answer accepted (about 100,000 entries).
+/// How often a MOVE that the server answers 423 Locked is asked again (about 1.5 s in all).
+const MOVE_RETRIES: u32 = 7;
 const MAX_LISTING: u64 = 64 << 20;
 
 /// Parses a `207 Multi-Status` answer: every `response` with its `href`, size, type and time.
@@ -426,8 +428,21 @@ impl WebDavBackend {
     async fn move_into_place(&self, tmp: &str, rel: &str, mode: WriteMode) -> Result<(), IoError> {
         let overwrite = if mode == WriteMode::CreateNew { "F" } else { "T" };
         let headers = [("destination", self.url(rel)), ("overwrite", overwrite.to_string())];
-        let moved =
-            self.http.exchange(method("MOVE"), &self.url(tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await;
+        let mut attempt = 0;
+        let moved = loop {
+            let m =
+                self.http.exchange(method("MOVE"), &self.url(tmp), &headers, Bytes::new(), MAX_SMALL_BODY as u64).await;
+            // 423 Locked: another writer's MOVE to the same name is under way (rclone's server
+            // says so, for example). It ends within moments: ask again, and a create-only
+            // write then hears that the name exists.
+            match m {
+                Ok(a) if a.status == 423 && attempt < MOVE_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                other => break other,
+            }
+        };
         match moved {
             Ok(m) if m.ok() => Ok(()),
             Ok(m) => {

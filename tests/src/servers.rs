@@ -790,7 +790,11 @@ pub struct WebDavServer {
 impl WebDavServer {
     /// Starts a server, or returns `None` (outside CI, saying why) if rclone is not installed.
     pub fn start() -> Option<Self> {
-        let (port, data, child, dir) = rclone_serve("webdav", WEBDAV_PASSWORD, &[])?;
+        // rclone's file system layer keeps directory listings for five minutes by default and
+        // updates them from its own writes; concurrent writers can race that update, and a
+        // listing then misses a file just written (the lease races in the conformance suite
+        // saw it). Cairn needs a listing to show what was written: read the disk every time.
+        let (port, data, child, dir) = rclone_serve("webdav", WEBDAV_PASSWORD, &["--dir-cache-time", "0s"])?;
         let (user, password) = ("cairn".to_string(), WEBDAV_PASSWORD.to_string());
         Some(Self { url: format!("http://127.0.0.1:{port}"), port, user, password, data, child, _dir: dir })
     }
