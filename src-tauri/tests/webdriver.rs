@@ -217,7 +217,7 @@ impl App {
         let no_bus = format!("unix:path={}", t_path.join("no-bus").display());
         // No systemd user manager here (the app starts the scheduler itself, as at a login
         // without systemd).
-        let env = vec![
+        let env = [
             ("DISPLAY", PathBuf::from(&display)),
             ("HOME", home.to_path_buf()),
             ("PATH", PathBuf::from(std::env::var_os("PATH").unwrap_or_default())),
