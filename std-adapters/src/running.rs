@@ -72,7 +72,8 @@ impl Catalog {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` runs on this machine.
+pub(crate) fn process_alive(pid: u32) -> bool {
     i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 

@@ -70,7 +70,7 @@ pub fn daemon_status(catalog: &Catalog) -> Result<Option<DaemonStatus>, Error> {
     else {
         return Ok(None);
     };
-    let running = i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+    let running = crate::running::process_alive(pid);
     Ok(Some(DaemonStatus { last_tick, pid, running }))
 }
 
