@@ -664,8 +664,7 @@ fn cairn_cli(env: &[(&str, PathBuf)], args: &[&str]) -> String {
 
 /// The top-level windows of the X display titled `title`.
 fn windows_titled(display: &str, title: &str) -> usize {
-    let out = Command::new("xwininfo").args(["-root", "-tree"]).env("DISPLAY", display).output().expect("run xwininfo");
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!("\"{title}\""))).count()
+    cairn_e2e::x_window::titled(display, title).len()
 }
 
 /// Waits up to 60 s for `ok`, naming `what` if it never comes.
@@ -761,6 +760,18 @@ fn at_login_the_app_lives_in_the_tray_and_its_menu_pauses_backs_up_opens_the_win
     eventually("the window", || windows_titled(&display, "Cairn") > 0);
     item.click("Open Cairn");
     assert_eq!(windows_titled(&display, "Cairn"), 1, "a second window");
+
+    // Closing the window (as a window manager's close button does) keeps the app, its tray
+    // icon and its scheduler; Open Cairn brings the window back.
+    assert_eq!(cairn_e2e::x_window::close(&display, "Cairn"), 1);
+    eventually("the window's close", || windows_titled(&display, "Cairn") == 0);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(app.0.try_wait().unwrap().is_none(), "closing the window ended the app");
+    eventually("the tray's status line after the close", || {
+        labels(&item).first().is_some_and(|s| s == "Backups are fine")
+    });
+    item.click("Open Cairn");
+    eventually("the window, opened again", || windows_titled(&display, "Cairn") == 1);
 
     // Quit ends the app; the tray icon goes.
     item.click("Quit");

@@ -7,6 +7,7 @@
 pub mod notifications;
 pub mod servers;
 pub mod tray_host;
+pub mod x_window;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
