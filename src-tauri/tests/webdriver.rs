@@ -548,6 +548,15 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
         ),
         json!("OK")
     );
+    // Sizes: the job that backed up tells its size; the one that never did tells nothing.
+    let size = |job: &str| {
+        d.script(
+            "return document.querySelector(`#overview-jobs tr[data-job=${arguments[0]}] td:nth-child(4)`).textContent",
+            json!([job]),
+        )
+    };
+    assert!(size("documents").as_str().is_some_and(|s| s.ends_with(" backed up")), "{}", size("documents"));
+    assert_eq!(size("broken"), json!(""));
     d.shot("13-overview-failed-and-succeeded");
 
     // Settings: the scheduler's real state; an error toast stays until dismissed.

@@ -52,18 +52,18 @@ function jobRow(j: JobView): HTMLElement {
   const percent = j.progress?.percent != null ? ` ${j.progress.percent}%` : "";
   const state = j.running || j.progress ? [`Running${percent}`, ""] : !last ? ["Never ran", "warn"]
     : last.status === "succeeded" ? ["OK", "ok"] : last.status === "skipped" ? ["Skipped", "warn"] : [last.status === "failed" ? "Failed" : "Incomplete", "bad"];
-  // The size of the last backup (the largest of its destinations'); runs recorded before Cairn
-  // kept it tell only what they read.
-  const ofLast = j.lastRuns.filter((r) => r.started === last?.started);
-  const size = Math.max(0, ...ofLast.map((r) => r.bytesTotal));
-  const read = Math.max(0, ...ofLast.map((r) => r.bytesRead));
+  // The size of the last backup that finished (the largest of its destinations'), so that a
+  // failed run does not hide it; else what the last run read, if it read anything.
+  const sized = j.lastRuns.find((r) => r.bytesTotal > 0);
+  const size = Math.max(0, ...j.lastRuns.filter((r) => r.started === sized?.started).map((r) => r.bytesTotal));
+  const read = Math.max(0, ...j.lastRuns.filter((r) => r.started === last?.started).map((r) => r.bytesRead));
   return h("tr", { "data-job": j.form.name },
     h("td", {}, h("strong", {}, j.form.name), h("div", { class: "muted" }, j.form.sources.join(", "))),
     h("td", {}, h("span", { class: `badge ${state[1]}` }, state[0])),
     h("td", {}, last ? `Last: ${ago(last.ended)}` : "Last: never", h("div", { class: "muted" },
       !j.enabled ? "Disabled" : j.nextDue ? `Next: ${when(j.nextDue)}` : "Runs when asked")),
-    h("td", { class: "muted", title: size ? "The size of the folders in the last backup" : "Read from the folders in the last run" },
-      !last ? "" : size ? `${bytes(size)} backed up` : `${bytes(read)} read`));
+    h("td", { class: "muted", title: size ? `The size of the folders in the backup of ${when(sized!.ended)}` : read ? "Read from the folders in the last run" : "" },
+      size ? `${bytes(size)} backed up` : read ? `${bytes(read)} read` : ""));
 }
 
 function destinationRow(d: DestinationView): HTMLElement {
