@@ -180,6 +180,7 @@ impl Gui {
         let op = op_of(&name);
         let (cancel, guard) = self.start_op(&op)?;
         let events = self.emit();
+        let notifier = self.notifier.clone();
         let result = self
             .on_thread(move |catalog| async move {
                 // The run's scan of the sources tells the totals.
@@ -194,7 +195,13 @@ impl Gui {
                     _ if cancelled => "cancelled",
                     s => s.name(),
                 };
-                let _ = cairn_std::daemon::emit(&catalog, &cairn_std::daemon::Event::for_run(&report, now())).await;
+                let event = cairn_std::daemon::Event::for_run(&report, now());
+                // A run the user stopped is not news for the desktop.
+                let desktop = notifier.as_deref().filter(|_| !cancelled);
+                match cairn_std::daemon::tell(&catalog, &event, desktop).await {
+                    Ok(failures) => failures.iter().for_each(|f| eprintln!("cairn-desktop: {f}")),
+                    Err(e) => eprintln!("cairn-desktop: cannot tell the end of the run: {e}"),
+                }
                 Ok(JobRunView {
                     job: report.job.clone(),
                     status: status.into(),

@@ -41,6 +41,8 @@ use std::sync::{Arc, Mutex};
 use cairn_std::catalog::Catalog;
 use cairn_std::{Error, ErrorKind};
 
+/// What tells the desktop (see [`Gui::with_desktop_notifier`]).
+pub use cairn_std::desktop::Notifier;
 pub use types::*;
 
 /// Where the catalog and its key are.
@@ -84,6 +86,8 @@ pub struct Gui {
     browsers: restore::Browsers,
     /// The screen the window opens at next (`--screen`: a notification's click).
     start_screen: Mutex<Option<String>>,
+    /// Where the app's own runs tell the desktop (as the daemon's do), if anywhere.
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl std::fmt::Debug for Gui {
@@ -212,7 +216,17 @@ impl Gui {
             ops: Arc::default(),
             browsers: restore::Browsers::default(),
             start_screen: Mutex::default(),
+            notifier: None,
         }
+    }
+
+    /// The same commands, with the runs they start (the window's Run, the tray's Back up now)
+    /// telling the desktop through `notifier` as the catalog's setting asks: a failure by
+    /// default, as the scheduler's runs do.
+    #[must_use]
+    pub fn with_desktop_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(Arc::new(notifier));
+        self
     }
 
     /// Makes the window that loads next open at `screen` (`overview`, `job:NAME`,

@@ -30,7 +30,15 @@ fn noise(len: usize) -> Vec<u8> {
 fn the_tray_tells_running_failed_paused_and_fine_and_backs_up_now() {
     let t = tempfile::tempdir().unwrap();
     let paths = Paths { catalog: t.path().join("catalog.sqlite"), key: t.path().join("catalog.key") };
-    let gui = Arc::new(Gui::new(paths, Arc::new(|_| {})));
+    // The desktop: a session bus with a notification service; a click on a notification starts
+    // the "app" (here a script that writes down its arguments).
+    let bus = cairn_e2e::notifications::SessionBus::start();
+    let opener = t.path().join("cairn-desktop");
+    let clicked = t.path().join("clicked");
+    std::fs::write(&opener, format!("#!/bin/sh\necho \"$@\" > {}\n", clicked.display())).unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let notifier = cairn_gui::Notifier::on_bus(Some(bus.address.clone()), Some(opener));
+    let gui = Arc::new(Gui::new(paths, Arc::new(|_| {})).with_desktop_notifier(notifier));
     let src = t.path().join("home");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("big.bin"), noise(96 << 20)).unwrap();
@@ -75,10 +83,16 @@ fn the_tray_tells_running_failed_paused_and_fine_and_backs_up_now() {
     assert_eq!(v.state, TrayState::Attention, "{v:?}");
     assert!(v.status.contains("home") && v.status.contains("failed"), "{v:?}");
     assert!(v.label.is_empty());
+    // A run the user stopped is not news for the desktop.
+    let shown = bus.all_within(Duration::from_secs(1));
+    assert!(shown.is_empty(), "a cancelled run was notified: {shown:?}");
 
     block_on(async {
-        // Back up now runs the job; the tray says all is well.
+        // Back up now runs the job; the tray says all is well; routine success tells the
+        // desktop nothing.
         assert_eq!(gui.back_up_now().await.unwrap(), [("home".to_string(), "succeeded".to_string())]);
+        let shown = bus.all_within(Duration::from_secs(1));
+        assert!(shown.is_empty(), "a success was notified: {shown:?}");
         let v = gui.tray().await.unwrap();
         assert_eq!((v.state, v.status.as_str()), (TrayState::Idle, "Backups are fine"), "{v:?}");
         // The overview's size of the job: all it backed up, though the run that was stopped
@@ -95,7 +109,32 @@ fn the_tray_tells_running_failed_paused_and_fine_and_backs_up_now() {
         // A disabled job is not backed up now.
         gui.set_job_enabled("home".into(), false).await.unwrap();
         assert!(gui.back_up_now().await.unwrap().is_empty());
+        // A job that fails when backed up now from the tray: the desktop is told, and the
+        // notification's click opens that job's screen.
+        let broken = JobForm {
+            name: "broken".into(),
+            sources: vec![src.display().to_string()],
+            destinations: vec!["usb".into()],
+            pre_hook: "exit 3".into(),
+            ..Default::default()
+        };
+        gui.save_job(broken, true).await.unwrap();
+        assert_eq!(gui.back_up_now().await.unwrap(), [("broken".to_string(), "failed".to_string())]);
     });
+    let note = bus.next(Duration::from_secs(10)).expect("the failed run told the desktop nothing");
+    assert!(note.summary.contains("broken"), "{note:?}");
+    assert!(note.body.contains("exit status 3"), "{note:?}");
+    assert_eq!(note.urgency, Some(2), "{note:?}");
+    bus.click(note.id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&clicked).map_or(true, |c| c.trim() != "--screen job:broken") {
+        assert!(
+            Instant::now() < deadline,
+            "the click did not open the job's screen: {:?}",
+            std::fs::read_to_string(&clicked)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

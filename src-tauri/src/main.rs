@@ -337,7 +337,10 @@ fn main() {
                     // A window that is gone misses the event; the operation goes on.
                     let _ = handle.emit("cairn-event", event);
                 }),
-            );
+            )
+            // A click on a notification starts this program at its screen: the start hands
+            // over to this app.
+            .with_desktop_notifier(cairn_gui::Notifier::start(std::env::current_exe().ok()));
             app.manage(gui);
             let tray = tray::start(app.handle());
             app.manage(HasTray(tray));

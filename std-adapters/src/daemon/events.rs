@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, NotificationSink, RunRecord};
+use crate::desktop::Notifier;
 use crate::error::{Error, ErrorKind};
 use crate::runner::JobStatus;
 
@@ -85,6 +86,20 @@ pub async fn emit(catalog: &Catalog, event: &Event) -> Result<Vec<String>, Error
     Ok(failures)
 }
 
+/// Tells `event` to every sink and, through `desktop` if given and as the catalog's desktop
+/// setting asks, to the desktop; returns the failures (one line each). The daemon and the
+/// desktop app's own runs tell through this one path.
+pub async fn tell(catalog: &Catalog, event: &Event, desktop: Option<&Notifier>) -> Result<Vec<String>, Error> {
+    let mut failures = emit(catalog, event).await?;
+    if let Some(notifier) = desktop
+        && let Some(note) = catalog.desktop_notifications()?.note_for(event)
+        && let Err(e) = notifier.send(note).await
+    {
+        failures.push(format!("desktop notification: {e}"));
+    }
+    Ok(failures)
+}
+
 async fn deliver_command(command: &str, event: &str, body: &[u8]) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new("sh")
@@ -157,7 +172,7 @@ impl Event {
 /// unless desktop notifications are off, a notification to the desktop (`opener`: what its
 /// click starts). Returns the failures, one line each.
 pub async fn send_test(catalog: &Catalog, now: i64, opener: Option<std::path::PathBuf>) -> Result<Vec<String>, Error> {
-    use crate::desktop::{DesktopNotifications, Notifier};
+    use crate::desktop::DesktopNotifications;
     let event = Event::test(now);
     let mut failures = emit(catalog, &event).await?;
     if catalog.desktop_notifications()? != DesktopNotifications::Off

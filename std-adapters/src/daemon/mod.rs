@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use events::{Event, emit, send_test};
+pub use events::{Event, emit, send_test, tell};
 pub use instance::{InstanceLock, hold_instance_lock};
 pub use overdue::overdue_since;
 pub use systemd_unit::daemon_unit;
@@ -121,13 +121,7 @@ impl<'a, C: Clock> Daemon<'a, C> {
 
     async fn send(&self, event: &Event, report: &mut TickReport) -> Result<(), Error> {
         report.events.push(event.event.to_string());
-        report.problems.extend(emit(self.catalog, event).await?);
-        if let Some(notifier) = &self.notifier
-            && let Some(note) = self.catalog.desktop_notifications()?.note_for(event)
-            && let Err(e) = notifier.send(note).await
-        {
-            report.problems.push(format!("desktop notification: {e}"));
-        }
+        report.problems.extend(tell(self.catalog, event, self.notifier.as_ref()).await?);
         Ok(())
     }
 
