@@ -224,17 +224,10 @@ impl Gui {
 /// Stops the daemon this machine's app started (by its process id), waiting until it is gone.
 fn stop_daemon(catalog: &Catalog) -> Result<(), GuiError> {
     let Some(status) = daemon_status(catalog)?.filter(|s| s.running) else { return Ok(()) };
-    let Ok(pid) = i32::try_from(status.pid) else { return Ok(()) };
-    let pid = nix::unistd::Pid::from_raw(pid);
-    // SIGTERM: a running backup gives its lock back and writes no snapshot.
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-    for _ in 0..100 {
-        if nix::sys::signal::kill(pid, None).is_err() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if cairn_std::terminate_process(status.pid, Duration::from_secs(10)) {
+        return Ok(());
     }
-    Err(GuiError::internal(format!("the scheduler (process {pid}) did not stop within 10 seconds")))
+    Err(GuiError::internal(format!("the scheduler (process {}) did not stop within 10 seconds", status.pid)))
 }
 
 /// The scheduler's state as this app sees it.

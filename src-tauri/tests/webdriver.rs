@@ -192,7 +192,7 @@ struct App {
     d: Driver,
     _driver: Killed,
     _x: Killed,
-    _scheduler: StopScheduler,
+    scheduler: StopScheduler,
 }
 
 impl App {
@@ -283,7 +283,7 @@ impl App {
             created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
 
         d.prefix = prefix.to_string();
-        App { d, _driver, _x, _scheduler }
+        App { d, _driver, _x, scheduler: _scheduler }
     }
 }
 
@@ -570,6 +570,19 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
     d.shot("12-settings");
     d.click(".toast.bad .toast-close");
     d.until("the error toast dismissed", "return !document.querySelector('.toast.bad')");
+
+    // Restart: the scheduler that ran ends, a new one runs, and the screen says so.
+    let before = app.scheduler.pids();
+    assert_eq!(before.len(), 1, "{before:?}");
+    d.click("#scheduler-restart");
+    eventually("the scheduler's restart", || {
+        let now = app.scheduler.pids();
+        now.len() == 1 && now != before && !Path::new("/proc").join(&before[0]).exists()
+    });
+    d.until(
+        "the restarted scheduler shown running",
+        "return document.querySelector('#settings-scheduler-state')?.textContent === 'Running'",
+    );
     d.call(reqwest::Method::DELETE, &format!("/session/{}", d.session), None);
 }
 
@@ -577,15 +590,24 @@ fn the_app_adds_a_destination_backs_up_and_restores_a_file_found_by_search() {
 /// is in the daemon's lock file).
 struct StopScheduler(PathBuf);
 
+impl StopScheduler {
+    /// The process ids in the schedulers' lock files.
+    fn pids(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.0.join("cairn")) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".daemon-lock"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .map(|pid| pid.trim().to_string())
+            .filter(|pid| !pid.is_empty())
+            .collect()
+    }
+}
+
 impl Drop for StopScheduler {
     fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(self.0.join("cairn")) else { return };
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".daemon-lock")
-                && let Ok(pid) = std::fs::read_to_string(e.path())
-            {
-                let _ = Command::new("kill").arg(pid.trim()).status();
-            }
+        for pid in self.pids() {
+            let _ = Command::new("kill").arg(pid).status();
         }
     }
 }

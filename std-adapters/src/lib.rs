@@ -90,7 +90,7 @@ pub use lock::{
     LockKeeper, Observer, SystemClock, boottime_ms, describe_lock, holder_is_dead, host_tag, keep_alive, lock_info,
     lock_keeper, lock_repository, with_lease_kept,
 };
-pub use process::{hostname, now, timestamp_of, tune_allocator, username};
+pub use process::{hostname, now, process_alive, terminate_process, timestamp_of, tune_allocator, username};
 pub use rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};
 pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;

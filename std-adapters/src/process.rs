@@ -1,5 +1,5 @@
 //! Process-wide settings for programs that run the engine, and who and when this process is
-//! (for snapshots, keys and locks).
+//! (for snapshots, keys and locks), and whether another process lives.
 
 use cairn_core::Timestamp;
 
@@ -12,6 +12,26 @@ pub fn now() -> Timestamp {
 pub fn timestamp_of(t: std::time::SystemTime) -> Timestamp {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Whether process `pid` runs on this machine.
+pub fn process_alive(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
+}
+
+/// Asks process `pid` to end (SIGTERM: a running backup gives its lock back and writes no
+/// snapshot) and waits up to `wait` for it; returns whether it ended.
+pub fn terminate_process(pid: u32, wait: std::time::Duration) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return !process_alive(pid) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), nix::sys::signal::Signal::SIGTERM);
+    let end = std::time::Instant::now() + wait;
+    while process_alive(pid) {
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    true
 }
 
 /// This machine's host name (empty if it cannot be read).

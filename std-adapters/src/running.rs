@@ -57,7 +57,7 @@ impl Catalog {
             .metas_with_prefix(PREFIX)?
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_str::<RunningJob>(&v).ok())
-            .filter(|r| process_alive(r.pid))
+            .filter(|r| crate::process::process_alive(r.pid))
             .collect())
     }
 
@@ -70,11 +70,6 @@ impl Catalog {
     fn forget_running(&self, job: &str) -> Result<(), Error> {
         self.delete_meta(&format!("{PREFIX}{job}"))
     }
-}
-
-/// Whether process `pid` runs on this machine.
-pub(crate) fn process_alive(pid: u32) -> bool {
-    i32::try_from(pid).is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 
 /// Progress of a job run: the engine's [`cairn_core::Progress`] for each destination's backup,

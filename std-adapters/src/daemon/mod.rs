@@ -70,7 +70,7 @@ pub fn daemon_status(catalog: &Catalog) -> Result<Option<DaemonStatus>, Error> {
     else {
         return Ok(None);
     };
-    let running = crate::running::process_alive(pid);
+    let running = crate::process::process_alive(pid);
     Ok(Some(DaemonStatus { last_tick, pid, running }))
 }
 
