@@ -582,17 +582,25 @@ impl AzureBackend {
 
     /// Uploads `size` bytes block by block (`next` yields them in order), then commits the
     /// block list. Uncommitted blocks of a failed upload are discarded by the service.
-    async fn put_blocks<F>(&self, blob: &str, size: u64, mut next: F) -> Result<(), IoError>
+    /// Writes `blob` (`size` bytes, `next(offset, len)` giving them) block by block, then
+    /// commits the list (create-only with [`WriteMode::CreateNew`]).
+    async fn put_blocks<F>(&self, blob: &str, size: u64, mode: WriteMode, mut next: F) -> Result<(), IoError>
     where
         F: FnMut(u64, usize) -> Result<Bytes, IoError>,
     {
         // At most 50,000 blocks: a larger blob gets larger blocks.
         let block = (self.config.block_size.max(1 << 20) as u64).max(size.div_ceil(50_000));
+        // Uncommitted blocks are shared by every writer of the blob's name: block ids of this
+        // upload's own, so that two writers of one name never commit each other's blocks.
+        let mut upload = [0u8; 8];
+        getrandom::fill(&mut upload)
+            .map_err(|e| crate::http::error(IoErrorKind::Other, format!("no randomness for the upload: {e}")))?;
+        let upload: String = upload.iter().map(|b| format!("{b:02x}")).collect();
         let mut ids = Vec::new();
         let mut at = 0u64;
         while at < size {
             let n = block.min(size - at);
-            let id = base64::engine::general_purpose::STANDARD.encode(format!("cairn-block-{:06}", ids.len()));
+            let id = base64::engine::general_purpose::STANDARD.encode(format!("cairn-{upload}-{:06}", ids.len()));
             let mut call = Call::new(reqwest::Method::PUT, Some(blob));
             call.query = vec![("blockid", id.clone()), ("comp", "block".into())];
             call.body = next(at, n as usize)?;
@@ -611,6 +619,9 @@ impl AzureBackend {
         let mut call = Call::new(reqwest::Method::PUT, Some(blob));
         call.query = vec![("comp", "blocklist".into())];
         call.body = Bytes::from(xml);
+        if mode == WriteMode::CreateNew {
+            call.headers.push(("if-none-match", "*".into()));
+        }
         let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
         if a.ok() {
             return Ok(());
@@ -621,7 +632,7 @@ impl AzureBackend {
     async fn write_blob(&self, blob: &str, data: Bytes, mode: WriteMode, tier: Option<&str>) -> Result<(), IoError> {
         let result = if data.len() > self.config.block_threshold && mode == WriteMode::Replace {
             let whole = data.clone();
-            self.put_blocks(blob, data.len() as u64, |at, n| Ok(whole.slice(at as usize..at as usize + n))).await
+            self.put_blocks(blob, data.len() as u64, mode, |at, n| Ok(whole.slice(at as usize..at as usize + n))).await
         } else {
             self.put_blob(blob, data.clone(), mode, tier).await
         };
@@ -658,13 +669,19 @@ impl AzureBackend {
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes), block by
     /// block above the threshold, so that memory stays bounded whatever its size.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
         let blob = format!("{}{name}", self.prefix);
         if size <= self.config.block_threshold as u64 {
             let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.put_blob(&blob, data, WriteMode::Replace, None).await;
+            return self.put_blob(&blob, data, mode, None).await;
         }
-        self.put_blocks(&blob, size, |at, n| crate::Destination::file_part(src, at, n)).await
+        self.put_blocks(&blob, size, mode, |at, n| crate::Destination::file_part(src, at, n)).await
     }
 
     /// `len` bytes at `offset` of a file beside the repository.

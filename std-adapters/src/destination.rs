@@ -895,7 +895,17 @@ fn side_file_name(name: &str) -> Result<(), IoError> {
                 && !seg.starts_with('.')
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
-    if valid { Ok(()) } else { Err(IoError::from_kind(cairn_core::IoErrorKind::InvalidData)) }
+    if valid {
+        Ok(())
+    } else {
+        Err(crate::http::error(
+            cairn_core::IoErrorKind::InvalidData,
+            format!(
+                "{name:?} is not a name for a file beside the repository (folders and names of letters, digits, \
+                 '-', '_' and '.', not starting with '.')"
+            ),
+        ))
+    }
 }
 
 /// Files beside the repository, outside its format: the ownership marker, the archives of
@@ -942,17 +952,24 @@ impl Destination {
         }
     }
 
-    /// Writes (replacing) the file `name` beside the repository from the local file `src` of
-    /// `size` bytes, streamed: memory stays bounded whatever the size.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+    /// Writes the file `name` beside the repository from the local file `src` of `size` bytes,
+    /// streamed: memory stays bounded whatever the size. With [`WriteMode::CreateNew`] a file
+    /// already there is kept and the write fails with `AlreadyExists`.
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
         side_file_name(name)?;
         match self {
-            Self::Local(s) => s.put_file_from(name, src, size).await,
-            Self::S3(s) => s.put_file_from(name, src, size).await,
-            Self::Sftp(s) => s.put_file_from(name, src, size).await,
-            Self::Azure(s) => s.put_file_from(name, src, size).await,
-            Self::WebDav(s) => s.put_file_from(name, src, size).await,
-            Self::Ftp(s) => s.put_file_from(name, src, size).await,
+            Self::Local(s) => s.put_file_from(name, src, size, mode).await,
+            Self::S3(s) => s.put_file_from(name, src, size, mode).await,
+            Self::Sftp(s) => s.put_file_from(name, src, size, mode).await,
+            Self::Azure(s) => s.put_file_from(name, src, size, mode).await,
+            Self::WebDav(s) => s.put_file_from(name, src, size, mode).await,
+            Self::Ftp(s) => s.put_file_from(name, src, size, mode).await,
             Self::Rest(_) => Err(Self::no_side_files()),
         }
     }

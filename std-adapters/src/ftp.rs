@@ -1063,8 +1063,14 @@ impl FtpBackend {
     }
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes), streamed.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
-        self.write_pieces(name, &|| Box::new(FilePieces { src, at: 0, size }), WriteMode::Replace).await
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
+        self.write_pieces(name, &|| Box::new(FilePieces { src, at: 0, size }), mode).await
     }
 
     /// `len` bytes at `offset` of a file beside the repository.

@@ -346,10 +346,10 @@ impl LocalBackend {
     }
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes).
-    pub async fn put_file_from(&self, name: &str, src: &File, size: u64) -> Result<(), IoError> {
+    pub async fn put_file_from(&self, name: &str, src: &File, size: u64, mode: WriteMode) -> Result<(), IoError> {
         use std::io::{Read, Seek, SeekFrom};
         let path = self.root.join(name);
-        write_atomic_with(&path, WriteMode::Replace, |file| {
+        write_atomic_with(&path, mode, |file| {
             let mut from = src.try_clone()?;
             from.seek(SeekFrom::Start(0))?;
             let copied = std::io::copy(&mut from.take(size), file)?;

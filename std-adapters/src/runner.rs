@@ -389,6 +389,9 @@ pub async fn remove_stale_temporaries(dest: &Destination) -> Result<u64, Error> 
 
 pub use crate::path_store::ARCHIVE_DIR;
 
+/// How many archives of one job one second can hold (then a run fails, saying so).
+const MAX_ARCHIVES_PER_SECOND: u32 = 100;
+
 /// An archive written by an `archived` or `compressed` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -403,19 +406,32 @@ pub struct ArchiveEntry {
     pub size: u64,
     /// Whether it is gzip-compressed.
     pub compressed: bool,
+    /// Its number among the archives of its job in the same second (1 for the first).
+    pub seq: u32,
 }
 
-/// The archive file name for `job` at `time`.
-fn archive_name(job: &str, time: i64, compressed: bool) -> String {
+/// The archive file name for `job` at `time`, the `seq`th in that second:
+/// `20261122T101700Z-JOB.tar`, then `20261122T101700Z.2-JOB.tar` (the stamp has a fixed width
+/// and digits hold no `-`, so a name reads back one way only).
+fn archive_name(job: &str, time: i64, compressed: bool, seq: u32) -> String {
     let stamp = jiff::Timestamp::from_second(time)
         .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_else(|_| "19700101T000000Z".into());
-    format!("{stamp}-{job}.{}", if compressed { "tar.gz" } else { "tar" })
+    let seq = if seq > 1 { format!(".{seq}") } else { String::new() };
+    format!("{stamp}{seq}-{job}.{}", if compressed { "tar.gz" } else { "tar" })
 }
 
 /// Parses an archive file name back.
 fn parse_archive(name: &str, size: u64) -> Option<ArchiveEntry> {
     let (stamp, rest) = (name.get(..16)?, name.get(16..)?);
+    let (seq, rest) = match rest.strip_prefix('.') {
+        Some(numbered) => {
+            let (seq, rest) = numbered.split_once('-')?;
+            let seq: u32 = seq.parse().ok().filter(|n| *n > 1 && !seq.starts_with('0'))?;
+            (seq, format!("-{rest}"))
+        }
+        None => (1, rest.to_string()),
+    };
     let rest = rest.strip_prefix('-')?;
     let (job, compressed) = match rest.strip_suffix(".tar.gz") {
         Some(j) => (j, true),
@@ -428,6 +444,7 @@ fn parse_archive(name: &str, size: u64) -> Option<ArchiveEntry> {
         time: time.timestamp().as_second(),
         size,
         compressed,
+        seq,
     })
 }
 
@@ -442,7 +459,7 @@ pub async fn list_archives(dest: &Destination, job: Option<&str>) -> Result<Vec<
         .filter_map(|(n, size)| parse_archive(&n, size))
         .filter(|a| job.is_none_or(|j| a.job == j))
         .collect();
-    out.sort_by_key(|a| a.time);
+    out.sort_by_key(|a| (a.time, a.seq));
     Ok(out)
 }
 
@@ -592,10 +609,18 @@ async fn write_archive(
     let excludes = Excludes::new(&job.spec.excludes)?;
     let (file, size, files, bytes) = build_archive(&job.spec.sources, &excludes, compressed)?;
     let time = clock.now();
-    let name = archive_name(&job.name, time, compressed);
-    dest.put_file_from(&format!("{ARCHIVE_DIR}/{name}"), &file, size)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {ARCHIVE_DIR}/{name}: {e}")))?;
+    // Create-only, under the first free name: a second run in the same second (or a run of the
+    // same job in another process) never replaces an archive.
+    let mut seq = 1;
+    let name = loop {
+        let name = archive_name(&job.name, time, compressed, seq);
+        match dest.put_file_from(&format!("{ARCHIVE_DIR}/{name}"), &file, size, cairn_core::WriteMode::CreateNew).await
+        {
+            Ok(()) => break name,
+            Err(e) if e.kind() == cairn_core::IoErrorKind::AlreadyExists && seq < MAX_ARCHIVES_PER_SECOND => seq += 1,
+            Err(e) => return Err(Error::new(ErrorKind::Io, format!("cannot write {ARCHIVE_DIR}/{name}: {e}"))),
+        }
+    };
     run.files = files;
     run.bytes_read = bytes;
     run.bytes_total = bytes;
@@ -640,10 +665,17 @@ mod tests {
 
     #[test]
     fn archive_names_round_trip() {
-        let n = archive_name("db-dump.v2", 1_795_342_620, true);
+        let n = archive_name("db-dump.v2", 1_795_342_620, true, 1);
         assert_eq!(n, "20261122T101700Z-db-dump.v2.tar.gz");
         let a = parse_archive(&n, 7).unwrap();
-        assert_eq!((a.job.as_str(), a.time, a.compressed, a.size), ("db-dump.v2", 1_795_342_620, true, 7));
-        assert!(parse_archive("notes.txt", 1).is_none());
+        assert_eq!((a.job.as_str(), a.time, a.compressed, a.size, a.seq), ("db-dump.v2", 1_795_342_620, true, 7, 1));
+        // The second in the same second, of a job whose name looks like a number.
+        let n = archive_name("2-x", 1_795_342_620, false, 12);
+        assert_eq!(n, "20261122T101700Z.12-2-x.tar");
+        let a = parse_archive(&n, 7).unwrap();
+        assert_eq!((a.job.as_str(), a.compressed, a.seq), ("2-x", false, 12));
+        for bad in ["notes.txt", "20261122T101700Z.1-x.tar", "20261122T101700Z.02-x.tar", "20261122T101700Z.-x.tar"] {
+            assert!(parse_archive(bad, 1).is_none(), "{bad}");
+        }
     }
 }

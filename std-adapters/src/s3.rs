@@ -490,6 +490,10 @@ impl S3Backend {
     where
         F: FnMut() -> Result<Option<Bytes>, IoError>,
     {
+        // A condition (If-None-Match) applies when the upload completes (AWS and others ignore
+        // it on the start): the object appears then, and only if no other did meanwhile.
+        let (complete_headers, headers): (Vec<_>, Vec<_>) =
+            headers.into_iter().partition(|(name, _)| name.starts_with("if-"));
         let init = Call {
             method: reqwest::Method::POST,
             key: Some(key),
@@ -504,7 +508,7 @@ impl S3Backend {
         let upload: InitiateResult = quick_xml::de::from_reader(&a.body[..]).map_err(|e| {
             s3_error(IoErrorKind::InvalidData, format!("the multipart upload answer does not parse: {e}"))
         })?;
-        let result = self.upload_parts(key, &upload.upload_id, next).await;
+        let result = self.upload_parts(key, &upload.upload_id, complete_headers, next).await;
         if result.is_err() {
             let abort = Call {
                 method: reqwest::Method::DELETE,
@@ -519,7 +523,13 @@ impl S3Backend {
         result
     }
 
-    async fn upload_parts<F>(&self, key: &str, upload_id: &str, mut next: F) -> Result<(), IoError>
+    async fn upload_parts<F>(
+        &self,
+        key: &str,
+        upload_id: &str,
+        complete_headers: Vec<(&'static str, String)>,
+        mut next: F,
+    ) -> Result<(), IoError>
     where
         F: FnMut() -> Result<Option<Bytes>, IoError>,
     {
@@ -552,7 +562,7 @@ impl S3Backend {
             method: reqwest::Method::POST,
             key: Some(key),
             query: vec![("uploadId", upload_id.to_string())],
-            headers: Vec::new(),
+            headers: complete_headers,
             body: Bytes::from(xml),
         };
         let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
@@ -755,17 +765,24 @@ impl S3Backend {
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes), in parts
     /// so that memory stays bounded whatever its size.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
         let key = format!("{}{name}", self.prefix);
+        let headers = create_only_headers(mode);
         if size <= self.config.multipart_threshold as u64 {
             let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.put(&key, data, Vec::new()).await;
+            return self.put(&key, data, headers).await;
         }
         let part_size = self.part_size() as u64;
         // A part count past S3's 10,000 grows the parts instead.
         let part_size = part_size.max(size.div_ceil(10_000));
         let mut at = 0u64;
-        self.put_multipart_with(&key, Vec::new(), || {
+        self.put_multipart_with(&key, headers, || {
             if at >= size {
                 return Ok(None);
             }
@@ -818,10 +835,7 @@ impl S3Backend {
 
     async fn write_key(&self, key: &str, data: Bytes, mode: WriteMode, class: Option<String>) -> Result<(), IoError> {
         let key = key.to_string();
-        let mut headers = Vec::new();
-        if mode == WriteMode::CreateNew {
-            headers.push(("if-none-match", "*".to_string()));
-        }
+        let mut headers = create_only_headers(mode);
         if let Some(class) = class {
             headers.push(("x-amz-storage-class", class));
         }
@@ -858,6 +872,14 @@ impl S3Backend {
             return Ok(());
         }
         Err(self.failure(Op::Delete, Some(&key), &a))
+    }
+}
+
+/// The headers that make a write create-only (`If-None-Match: *`), if `mode` asks for it.
+fn create_only_headers(mode: WriteMode) -> Vec<(&'static str, String)> {
+    match mode {
+        WriteMode::CreateNew => vec![("if-none-match", "*".to_string())],
+        WriteMode::Replace => Vec::new(),
     }
 }
 

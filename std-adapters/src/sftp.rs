@@ -767,11 +767,17 @@ impl SftpBackend {
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes), a few
     /// MiB at a time, through a temporary name.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
         const PIECE: u64 = 4 << 20;
         let path = format!("{}/{name}", self.config.directory);
         self.with_conn(|conn| {
-            self.write_once_with(conn, &path, WriteMode::Replace, |at| {
+            self.write_once_with(conn, &path, mode, |at| {
                 if at >= size {
                     return Ok(None);
                 }

@@ -479,11 +479,17 @@ impl WebDavBackend {
 
     /// Writes a file beside the repository from the local file `src` (`size` bytes), streamed
     /// from disk so that memory stays bounded whatever its size.
-    pub async fn put_file_from(&self, name: &str, src: &std::fs::File, size: u64) -> Result<(), IoError> {
+    pub async fn put_file_from(
+        &self,
+        name: &str,
+        src: &std::fs::File,
+        size: u64,
+        mode: WriteMode,
+    ) -> Result<(), IoError> {
         const PIECE: u64 = 8 << 20;
         if size <= PIECE {
             let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.write_rel(name, data, WriteMode::Replace).await;
+            return self.write_rel(name, data, mode).await;
         }
         // A request body can be sent only once; a retried upload reads the file again.
         let file =
@@ -516,7 +522,7 @@ impl WebDavBackend {
                 return Err(crate::http::transport_error(&self.http.authority, 0, &e));
             }
         }
-        self.move_into_place(&tmp, name, WriteMode::Replace).await
+        self.move_into_place(&tmp, name, mode).await
     }
 
     /// `len` bytes at `offset` of a file beside the repository.

@@ -14,7 +14,7 @@ use cairn_std::{
     AzureAuth, AzureBackend, AzureConfig, LocalBackend, RestBackend, RestConfig, S3Backend, S3Config, Secret, SftpAuth,
     SftpBackend, SftpConfig, WebDavBackend, WebDavConfig,
 };
-use cairn_std::{FtpBackend, FtpConfig, FtpTls, RcloneConfig};
+use cairn_std::{Destination, FtpBackend, FtpConfig, FtpTls, RcloneConfig};
 
 fn id(n: u8) -> Id {
     let mut b = [0u8; 32];
@@ -185,6 +185,77 @@ async fn races<S: Storage>(s: &S) {
 }
 
 /// Runs futures concurrently on the current task.
+/// The size of the large side file: more than the pieces, parts and blocks the tests below set
+/// (so that it goes up in several), with a remainder.
+const BIG_SIDE_FILE: usize = (9 << 20) + 7;
+
+/// Every check of the side files (files beside the repository: archives, configuration
+/// exports, the owner file), on a destination that has none yet.
+async fn side_files(d: &Destination) {
+    let archive = |n: &str| format!("cairn-archives/{n}");
+    let read_whole = |name: String, size: u64| async move {
+        let mut out = Vec::new();
+        d.get_file_into(&name, size, &mut out).await.map(|()| out)
+    };
+    assert!(d.has_side_files());
+    assert!(d.list_files("cairn-config").await.unwrap().is_empty());
+    let missing = d.get_file("cairn-config/none.cairn-config", 1 << 20).await.unwrap_err();
+    assert_eq!(missing.kind(), IoErrorKind::NotFound, "{missing}");
+
+    // Written, listed by folder, read whole, replaced.
+    d.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
+    assert_eq!(d.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
+    assert_eq!(&d.get_file("cairn-config/a.cairn-config", 1 << 20).await.unwrap()[..], b"0123456789");
+    assert_eq!(read_whole("cairn-config/a.cairn-config".into(), 10).await.unwrap(), b"0123456789");
+    let too_big = d.get_file("cairn-config/a.cairn-config", 5).await.unwrap_err();
+    assert_eq!(too_big.kind(), IoErrorKind::InvalidData, "{too_big}");
+    d.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"abc")).await.unwrap();
+    assert_eq!(&d.get_file("cairn-config/a.cairn-config", 1 << 20).await.unwrap()[..], b"abc");
+
+    // Streamed from a local file, large and small, replacing or create-only.
+    let big = data(5, BIG_SIDE_FILE);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &big).unwrap();
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), data(6, BIG_SIDE_FILE)).unwrap();
+    let size = big.len() as u64;
+    d.put_file_from(&archive("x.tar"), file.as_file(), size, WriteMode::Replace).await.unwrap();
+    d.put_file_from(&archive("y.tar"), file.as_file(), size, WriteMode::CreateNew).await.unwrap();
+    for name in ["x.tar", "y.tar"] {
+        // Read back in pieces (8 MiB at a time: two here).
+        assert!(read_whole(archive(name), size).await.unwrap() == big, "{name} read back differs");
+    }
+    // A create-only write where a file is: refused, and the file is the first writer's.
+    let again = d.put_file_from(&archive("y.tar"), other.as_file(), size, WriteMode::CreateNew).await.unwrap_err();
+    assert_eq!(again.kind(), IoErrorKind::AlreadyExists, "{again}");
+    assert!(read_whole(archive("y.tar"), size).await.unwrap() == big, "a create-only write replaced a file");
+    let small = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(small.path(), b"tiny").unwrap();
+    let again = d.put_file_from(&archive("y.tar"), small.as_file(), 4, WriteMode::CreateNew).await.unwrap_err();
+    assert_eq!(again.kind(), IoErrorKind::AlreadyExists, "{again}");
+    d.put_file_from(&archive("z.tar"), small.as_file(), 4, WriteMode::CreateNew).await.unwrap();
+    d.put_file_from(&archive("x.tar"), other.as_file(), size, WriteMode::Replace).await.unwrap();
+    assert!(read_whole(archive("x.tar"), size).await.unwrap() == data(6, BIG_SIDE_FILE), "a replace kept the old file");
+    assert_eq!(
+        d.list_files("cairn-archives").await.unwrap(),
+        vec![("x.tar".to_string(), size), ("y.tar".to_string(), size), ("z.tar".to_string(), 4)]
+    );
+
+    // Names that leave the destination's folder are refused.
+    for bad in ["../escape", "/etc/passwd", "cairn-archives/../../x", ""] {
+        assert!(d.put_file(bad, Bytes::from_static(b"x")).await.is_err(), "{bad:?} was written");
+    }
+
+    // Removed (absent is fine), and nothing temporary left behind.
+    for name in ["cairn-config/a.cairn-config", &archive("x.tar"), &archive("y.tar"), &archive("z.tar")] {
+        d.remove_file(name).await.unwrap();
+    }
+    d.remove_file(&archive("x.tar")).await.unwrap();
+    assert!(d.list_files("cairn-archives").await.unwrap().is_empty());
+    assert!(d.list_files("cairn-config").await.unwrap().is_empty());
+    assert_eq!(d.remove_stale_temporaries(Duration::from_secs(0)).await.unwrap(), 0);
+}
+
 async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = fs.map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
@@ -207,8 +278,11 @@ async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -
 #[test]
 fn local_destination_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalBackend::new(dir.path().join("repo"));
-    rt().block_on(conformance(&store));
+    let store = Destination::Local(LocalBackend::new(dir.path().join("repo")));
+    rt().block_on(async {
+        conformance(&store).await;
+        side_files(&store).await;
+    });
 }
 
 fn s3_config(server: &S3Server, directory: &str) -> S3Config {
@@ -236,6 +310,11 @@ fn s3_destination_conforms() {
         conformance(&store).await;
         assert!(store.probe_conditional_create().await.unwrap(), "s3s-fs enforces If-None-Match");
     });
+    // Side files, the large one in multipart uploads of 5 MiB parts.
+    let mut config = s3_config(&server, "/backups/laptop");
+    config.multipart_threshold = 6 << 20;
+    config.part_size = 5 << 20;
+    rt().block_on(side_files(&Destination::S3(Box::new(S3Backend::new(config).unwrap()))));
     // The objects are where the layout says, under the backup directory.
     assert!(server.data.join("cairn-test/backups/laptop/config").is_file());
 }
@@ -521,6 +600,11 @@ fn rest_destination_conforms() {
         conformance(&store).await;
         assert!(store.allows_deletes().await.unwrap());
     });
+    // A REST server holds repository objects only: no side files, said so.
+    let d = Destination::Rest(Box::new(RestBackend::new(rest_config(&server, "repo")).unwrap()));
+    assert!(!d.has_side_files());
+    let e = rt().block_on(d.put_file("cairn-config/a", Bytes::from_static(b"x"))).unwrap_err();
+    assert_eq!(e.kind(), IoErrorKind::Unsupported, "{e}");
     let mut wrong = rest_config(&server, "repo");
     wrong.password = Some(Secret::new(b"nope".to_vec()));
     let e = rt().block_on(RestBackend::new(wrong).unwrap().list(FileKind::Index)).unwrap_err();
@@ -635,8 +719,11 @@ fn sftp_config(server: &SshServer, dir: &str) -> SftpConfig {
 #[test]
 fn sftp_destination_conforms() {
     let Some(server) = SshServer::start() else { return };
-    let store = SftpBackend::new(sftp_config(&server, "repo")).unwrap();
-    rt().block_on(conformance(&store));
+    let store = Destination::Sftp(Box::new(SftpBackend::new(sftp_config(&server, "repo")).unwrap()));
+    rt().block_on(async {
+        conformance(&store).await;
+        side_files(&store).await;
+    });
     assert!(server.root.join("repo/config").is_file());
     assert!(server.root.join("repo/data").is_dir());
 }
@@ -768,15 +855,12 @@ fn azure_key() -> AzureAuth {
 fn azure_destination_conforms() {
     let Some(server) = AzuriteServer::start() else { return };
     let store = AzureBackend::new(azure_config(&server, "/backups/laptop", azure_key())).unwrap();
-    rt().block_on(async {
-        conformance(&store).await;
-        // Side files: written, listed by directory, read by span, removed.
-        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
-        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
-        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
-        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
-        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
-    });
+    rt().block_on(conformance(&store));
+    // Side files, the large one in blocks of 1 MiB.
+    let mut config = azure_config(&server, "/backups/laptop", azure_key());
+    config.block_threshold = 3 << 20;
+    config.block_size = 1 << 20;
+    rt().block_on(side_files(&Destination::Azure(Box::new(AzureBackend::new(config).unwrap()))));
 }
 
 #[test]
@@ -800,11 +884,6 @@ fn azure_uploads_large_blobs_block_by_block() {
         store.write(&h, big.clone(), WriteMode::Replace).await.unwrap();
         assert_eq!(store.read(&h, ReadRange::All { max_len: 64 << 20 }).await.unwrap(), big);
         assert_eq!(store.list(FileKind::Pack).await.unwrap()[0].size, big.len() as u64);
-        // A side file streamed from disk.
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &big).unwrap();
-        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
-        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
     });
 }
 
@@ -875,21 +954,10 @@ fn webdav_config(server: &WebDavServer, path: &str) -> WebDavConfig {
 #[test]
 fn webdav_destination_conforms() {
     let Some(server) = WebDavServer::start() else { return };
-    let store = WebDavBackend::new(webdav_config(&server, "backups/my laptop")).unwrap();
+    let store = Destination::WebDav(Box::new(WebDavBackend::new(webdav_config(&server, "backups/my laptop")).unwrap()));
     rt().block_on(async {
         conformance(&store).await;
-        // Side files, streamed uploads, and no temporary file left behind.
-        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
-        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
-        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
-        let big = data(5, (9 << 20) + 7);
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &big).unwrap();
-        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
-        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
-        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
-        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
-        assert_eq!(store.remove_stale_temporaries(Duration::from_secs(0)).await.unwrap(), 0);
+        side_files(&store).await;
     });
     // The objects are where the layout says, in the folder with a space in its name.
     assert!(server.data.join("backups/my laptop/config").is_file());
@@ -969,24 +1037,21 @@ fn ftp_destination_conforms_over_tls() {
     rt().block_on(async {
         conformance(&store).await;
         assert_eq!(store.secured(), Some(true), "the server offers TLS: it must be used");
-        // Side files, streamed uploads, and no temporary file left behind.
-        store.put_file("cairn-config/a.cairn-config", Bytes::from_static(b"0123456789")).await.unwrap();
-        assert_eq!(store.list_files("cairn-config").await.unwrap(), vec![("a.cairn-config".to_string(), 10)]);
-        assert_eq!(&store.get_file_span("cairn-config/a.cairn-config", 2, 3).await.unwrap()[..], b"234");
-        let big = data(5, (9 << 20) + 7);
+        // Spans in the middle of a large file stop its transfer, and the next request works.
+        let big = data(5, BIG_SIDE_FILE);
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &big).unwrap();
-        store.put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64).await.unwrap();
-        assert_eq!(store.get_file("cairn-archives/x.tar", 64 << 20).await.unwrap(), big);
-        // Spans in the middle of a large file stop its transfer, and the next request works.
+        store
+            .put_file_from("cairn-archives/x.tar", file.as_file(), big.len() as u64, WriteMode::Replace)
+            .await
+            .unwrap();
         for at in [0u64, 1 << 20, 5 << 20] {
             let span = store.get_file_span("cairn-archives/x.tar", at, 4096).await.unwrap();
             assert_eq!(span, big.slice(at as usize..at as usize + 4096));
         }
-        store.remove_file("cairn-config/a.cairn-config").await.unwrap();
-        assert!(store.list_files("cairn-config").await.unwrap().is_empty());
-        assert_eq!(store.remove_stale_temporaries(Duration::from_secs(0)).await.unwrap(), 0);
+        store.remove_file("cairn-archives/x.tar").await.unwrap();
     });
+    rt().block_on(side_files(&Destination::Ftp(Box::new(store))));
     // The objects are where the layout says, in the folder with a space in its name.
     assert!(server.home.join("backups/my laptop/config").is_file());
     let leftovers: Vec<_> = walk(&server.home).into_iter().filter(|p| p.contains("cairn-tmp-")).collect();

@@ -290,6 +290,49 @@ fn archived_and_compressed_jobs_and_hooks() {
 }
 
 #[test]
+fn two_runs_of_an_archived_job_in_one_second_keep_both_archives() {
+    cairn_e2e::prerequisite(cairn_e2e::servers::find_tool("faketime").is_some(), "faketime (apt-get install faketime)");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let c = cairn_at(t.path(), "catalog.sqlite");
+    let dir = t.path().join("dest");
+    local(&c, "dest", &dir);
+    c.run(["job", "create", "--name", "tar", "--source", s(&src), "--destination", "dest", "--structure", "archived"])
+        .ok();
+    // Three runs with the clock stopped in one second, each with other contents.
+    for n in 1..=3 {
+        fs::write(src.join("version.txt"), format!("version {n}")).unwrap();
+        let mut run = c.command_under(&["faketime", "-f", "2026-12-07 10:00:00"], ["--json", "job", "run", "tar"]);
+        // Timers keep running (only the wall clock stops).
+        run.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        let run = cairn_e2e::finish(run.output().unwrap()).ok();
+        assert_eq!(run.json()["status"], "succeeded", "{}", run.stdout);
+    }
+    let archives = c.run(["--json", "archive", "list", "--destination", "dest", "--job", "tar"]).ok().json();
+    let names: Vec<&str> = archives.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["20261207T100000Z-tar.tar", "20261207T100000Z.2-tar.tar", "20261207T100000Z.3-tar.tar"],
+        "an archive was replaced"
+    );
+    // Each holds what its run read; the latest is the third.
+    for (n, name) in names.iter().enumerate() {
+        let listing = std::process::Command::new("tar")
+            .arg("xOf")
+            .arg(dir.join("cairn-archives").join(name))
+            .arg(src.join("version.txt").strip_prefix("/").unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&listing.stdout), format!("version {}", n + 1));
+    }
+    let out = t.path().join("out");
+    c.run(["archive", "restore", "latest", "--job", "tar", "--destination", "dest", "--target", s(&out)]).ok();
+    let restored = out.join(src.strip_prefix("/").unwrap()).join("version.txt");
+    assert_eq!(fs::read_to_string(restored).unwrap(), "version 3");
+}
+
+#[test]
 fn a_recovery_rebuilds_an_empty_catalog_that_then_restores_a_file() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
