@@ -100,28 +100,98 @@ fn url_of(f: &DestinationFieldArgs, g: &Global) -> Result<Option<String>, Error>
     let Some(kind) = &f.kind else { return Ok(None) };
     let mut fields = DestinationFields::default();
     fields.kind = kind.clone();
-    fields.backup_dir = f.backup_dir.clone().unwrap_or_default();
-    fields.remote = f.remote.clone();
-    fields.vendor = f.vendor.clone();
-    fields.endpoint = f.endpoint.clone();
-    fields.region = f.region.clone();
-    fields.bucket = f.bucket.clone();
-    fields.account = f.account.clone();
-    fields.storage_class = f.storage_class.clone();
-    fields.container = f.container.clone();
-    fields.access_tier = f.access_tier.clone();
     fields.access_key =
         g.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|_| kind == "s3");
-    fields.host = f.host.clone();
-    fields.port = f.port;
-    fields.user = f.user.clone();
-    fields.key_file = g.ssh_key.clone();
-    fields.host_key = g.accept_host_key.clone();
-    fields.scheme = f.scheme.clone();
-    fields.verify_tls = f.no_verify_tls.then_some(false);
-    fields.retries = f.retries;
-    fields.connections = f.connections;
+    apply_fields(f, g, &mut fields);
     fields.to_url().map(Some)
+}
+
+/// The new URL of destination `name` for `destination update`: the one given, or its saved
+/// fields with those given changed (all of them anew if `--type` changes the type); `None`
+/// when no field is given.
+fn updated_url(f: &DestinationFieldArgs, g: &Global, catalog: &Catalog, name: &str) -> Result<Option<String>, Error> {
+    if let Some(url) = &f.url {
+        return Ok(Some(url.clone()));
+    }
+    let saved = catalog.get_destination(name)?.ok_or_else(|| not_found(name))?;
+    let mut fields = DestinationFields::of(&saved.url, &catalog.destination_url(name)?);
+    match &f.kind {
+        Some(kind) if *kind != fields.kind => {
+            fields = DestinationFields::default();
+            fields.kind = kind.clone();
+        }
+        Some(_) => {}
+        None if !any_field(f, g, &fields.kind) => return Ok(None),
+        None => {}
+    }
+    if fields.kind == "s3"
+        && let Some(key) = &g.s3_access_key
+    {
+        fields.access_key = Some(key.clone());
+    }
+    apply_fields(f, g, &mut fields);
+    fields.to_url().map(Some)
+}
+
+/// Whether any field flag is given (the access key counts for an S3 destination).
+fn any_field(f: &DestinationFieldArgs, g: &Global, kind: &str) -> bool {
+    let strings = [
+        &f.backup_dir,
+        &f.remote,
+        &f.vendor,
+        &f.endpoint,
+        &f.region,
+        &f.bucket,
+        &f.account,
+        &f.container,
+        &f.access_tier,
+        &f.storage_class,
+        &f.host,
+        &f.user,
+        &f.scheme,
+        &g.accept_host_key,
+    ];
+    strings.iter().any(|s| s.is_some())
+        || f.port.is_some()
+        || f.no_verify_tls
+        || f.retries.is_some()
+        || f.connections.is_some()
+        || g.ssh_key.is_some()
+        || (kind == "s3" && g.s3_access_key.is_some())
+}
+
+/// Sets the fields given as flags; the others stay.
+fn apply_fields(f: &DestinationFieldArgs, g: &Global, fields: &mut DestinationFields) {
+    let set = |to: &mut Option<String>, from: &Option<String>| {
+        if from.is_some() {
+            to.clone_from(from);
+        }
+    };
+    if let Some(dir) = &f.backup_dir {
+        fields.backup_dir.clone_from(dir);
+    }
+    set(&mut fields.remote, &f.remote);
+    set(&mut fields.vendor, &f.vendor);
+    set(&mut fields.endpoint, &f.endpoint);
+    set(&mut fields.region, &f.region);
+    set(&mut fields.bucket, &f.bucket);
+    set(&mut fields.account, &f.account);
+    set(&mut fields.storage_class, &f.storage_class);
+    set(&mut fields.container, &f.container);
+    set(&mut fields.access_tier, &f.access_tier);
+    set(&mut fields.host, &f.host);
+    set(&mut fields.user, &f.user);
+    set(&mut fields.host_key, &g.accept_host_key);
+    set(&mut fields.scheme, &f.scheme);
+    if let Some(key) = &g.ssh_key {
+        fields.key_file = Some(key.clone());
+    }
+    fields.port = f.port.or(fields.port);
+    if f.no_verify_tls {
+        fields.verify_tls = Some(false);
+    }
+    fields.retries = f.retries.or(fields.retries);
+    fields.connections = f.connections.or(fields.connections);
 }
 
 fn print_step(g: &Global, s: &TestStep) {
@@ -213,7 +283,7 @@ async fn create(g: &Global, catalog: &Catalog, a: &DestinationCreateArgs) -> Res
 
 async fn update(g: &Global, catalog: &Catalog, a: &DestinationUpdateArgs) -> Result<ExitCode, Error> {
     let mut update = DestinationUpdate::default();
-    update.url = url_of(&a.fields, g)?;
+    update.url = updated_url(&a.fields, g, catalog, &a.name)?;
     update.export_config = a.export_config;
     update.make_writable = a.writable;
     if a.secrets_from_env {

@@ -1,11 +1,11 @@
 //! Destinations: the list, the form (checked field by field), the Test, save, enable/disable,
 //! delete and browse.
 
+use cairn_std::Secret;
 use cairn_std::catalog::{Catalog, DestinationRecord, DestinationSecrets, DestinationUpdate, NewDestination};
 use cairn_std::form::DestinationFields;
 use cairn_std::health::{Owner, Saved, TestReport, browse, create_tested, test_saved, test_unsaved, update_tested};
 use cairn_std::s3_vendors::{VENDORS, resolve_template, vendor};
-use cairn_std::{DestinationUrl, Secret};
 
 use crate::{
     DestinationForm, DestinationView, DiskView, EventSink, FieldError, FormCheck, Gui, GuiError, GuiEvent, HealthView,
@@ -203,23 +203,8 @@ fn save_view(catalog: &Catalog, saved: &Saved, kind: &str) -> Result<SaveView, G
     Ok(SaveView { test: test_view(&saved.report, kind), destination })
 }
 
-/// The fields of a REST or WebDAV server (`http(s)://host[:port]/path`) into the form.
-fn server_fields(f: &mut DestinationForm, url: &str, user: Option<&str>, verify_tls: bool) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    f.scheme = scheme.to_string();
-    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().unwrap_or(0)),
-        None => (hostport, 0),
-    };
-    f.host = host.to_string();
-    f.port = port;
-    f.backup_dir = format!("/{}", path.trim_end_matches('/'));
-    f.user = user.unwrap_or_default().to_string();
-    f.verify_tls = verify_tls;
-}
-
-/// The form's fields of a saved destination, from its URL (no secret).
+/// The form's fields of a saved destination (no secret): its saved fields as the form shows
+/// them (the inverse of [`DestinationForm::fields`]).
 fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
     let mut f = DestinationForm {
         name: d.name.clone(),
@@ -230,62 +215,35 @@ fn form_of(catalog: &Catalog, d: &DestinationRecord) -> DestinationForm {
         ..Default::default()
     };
     let Ok(url) = catalog.destination_url(&d.name) else { return f };
-    match url {
-        DestinationUrl::Local(p) => f.backup_dir = p.display().to_string(),
-        DestinationUrl::S3(c) => {
-            // `s3:VENDOR/BUCKET/...` keeps its preset; an explicit endpoint is shown as such.
-            match d.url.strip_prefix("s3:").and_then(|r| r.split('/').next()).filter(|v| vendor(v).is_some()) {
-                Some(v) => f.vendor = v.to_string(),
-                None => f.endpoint = c.endpoint.clone(),
-            }
-            f.bucket = c.bucket.clone();
-            f.backup_dir = c.directory.trim_start_matches('/').to_string();
-            f.region = c.region.clone();
-            f.access_key = c.access_key.clone();
-            f.verify_tls = c.verify_tls;
-            f.storage_class = c.pack_storage_class.clone().unwrap_or_default();
-        }
-        DestinationUrl::Sftp(c) => {
-            f.host = c.host.clone();
-            f.port = c.port;
-            f.user = c.user.clone();
-            f.backup_dir = c.directory.clone();
-            f.host_key = c.accepted_host_key.clone().unwrap_or_default();
-            if let cairn_std::SftpAuth::Key { path, .. } = &c.auth {
-                f.key_file = path.display().to_string();
-            }
-        }
-        DestinationUrl::Rest(c) => {
-            server_fields(&mut f, &c.url, c.user.as_deref(), c.verify_tls);
-        }
-        DestinationUrl::WebDav(c) => {
-            server_fields(&mut f, &c.url, c.user.as_deref(), c.verify_tls);
-        }
-        DestinationUrl::Ftp(c) => {
-            f.scheme = if c.tls == cairn_std::FtpTls::Required { "ftps" } else { "ftp" }.to_string();
-            f.host = c.host.clone();
-            f.port = if c.port == 21 { 0 } else { c.port };
-            f.user = if c.user == "anonymous" { String::new() } else { c.user.clone() };
-            f.backup_dir = c.directory.clone();
-            f.verify_tls = c.verify_tls;
-        }
-        DestinationUrl::Azure(c) => {
-            f.account = c.account.clone();
-            f.container = c.container.clone();
-            f.backup_dir = c.directory.trim_start_matches('/').to_string();
-            if c.endpoint != format!("https://{}.blob.core.windows.net", c.account) {
-                f.endpoint = c.endpoint.clone();
-            }
-            f.access_tier = c.pack_access_tier.clone().unwrap_or_default();
-            f.verify_tls = c.verify_tls;
-            let sas = catalog.destination_secrets(d).is_ok_and(|s| s.azure_sas.is_some() && s.azure_key.is_none());
-            f.azure_auth = if sas { "sas" } else { "key" }.to_string();
-        }
-        DestinationUrl::Rclone(c) => {
-            f.remote = c.remote.clone();
-            f.backup_dir = c.path.clone();
-        }
-        _ => {}
+    let fields = DestinationFields::of(&d.url, &url);
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    f.backup_dir = fields.backup_dir.clone();
+    f.remote = text(&fields.remote);
+    f.vendor = text(&fields.vendor);
+    f.endpoint = text(&fields.endpoint);
+    f.region = text(&fields.region);
+    f.bucket = text(&fields.bucket);
+    f.account = text(&fields.account);
+    f.container = text(&fields.container);
+    f.access_tier = text(&fields.access_tier);
+    f.access_key = text(&fields.access_key);
+    f.storage_class = text(&fields.storage_class);
+    f.host = text(&fields.host);
+    f.port = fields.port.unwrap_or(0);
+    f.user = text(&fields.user);
+    f.key_file = fields.key_file.as_ref().map(|k| k.display().to_string()).unwrap_or_default();
+    f.host_key = text(&fields.host_key);
+    f.scheme = fields.scheme.clone().unwrap_or_else(|| match d.kind.as_str() {
+        "ftp" => "ftp".into(),
+        "rest" | "webdav" => "https".into(),
+        _ => String::new(),
+    });
+    f.verify_tls = fields.verify_tls != Some(false);
+    f.retries = fields.retries.unwrap_or(0);
+    f.connections = fields.connections.unwrap_or(0);
+    if d.kind == "azure" {
+        let sas = catalog.destination_secrets(d).is_ok_and(|s| s.azure_sas.is_some() && s.azure_key.is_none());
+        f.azure_auth = if sas { "sas" } else { "key" }.to_string();
     }
     f
 }
@@ -421,8 +379,18 @@ impl Gui {
         self.on_thread(move |catalog| async move {
             form.check(Some(&catalog), true).refuse()?;
             let name = form.name.trim().to_string();
+            // Options the form does not show (a stall timeout, a known_hosts file, path-style
+            // addressing) stay as saved.
+            let mut fields = form.fields();
+            let saved = catalog.require_destination(&name)?;
+            let before = DestinationFields::of(&saved.url, &catalog.destination_url(&name)?);
+            if before.kind == fields.kind {
+                fields.stall_timeout = before.stall_timeout;
+                fields.known_hosts = before.known_hosts;
+                fields.path_style = before.path_style;
+            }
             let mut update = DestinationUpdate::default();
-            update.url = Some(form.fields().to_url()?);
+            update.url = Some(fields.to_url()?);
             update.secrets = form.secrets();
             update.export_config = Some(form.export_config);
             let saved = update_tested(&catalog, &name, &update, now(), &mut step_events(events, op)).await?;

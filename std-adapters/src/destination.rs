@@ -121,6 +121,19 @@ impl DestinationUrl {
         }
     }
 
+    /// Where its backup directory is, for telling whether two destinations share one: the
+    /// place shown, without a trailing `/`; a local folder that exists as its real path (links
+    /// and `..` resolved).
+    pub fn place(&self) -> String {
+        if let Self::Local(p) = self
+            && let Ok(real) = std::fs::canonicalize(p)
+        {
+            return real.display().to_string();
+        }
+        let shown = self.show();
+        shown.trim_end_matches('/').to_string()
+    }
+
     /// Opens the destination (no request is made yet).
     pub fn open(&self) -> Result<Destination, Error> {
         Ok(match self {
@@ -308,7 +321,8 @@ fn parse_s3(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config,
     let mut opts: Vec<(String, String)> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        opts.push((k.to_ascii_lowercase(), v.to_string()));
+        // Values are percent-encoded as the form writes them (an endpoint template's "://").
+        opts.push((k.to_ascii_lowercase(), percent_decode(v)));
     }
     let opt = |name: &str| opts.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     const KNOWN: [&str; 11] = [

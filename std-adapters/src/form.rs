@@ -65,6 +65,13 @@ pub struct DestinationFields {
     pub retries: Option<u32>,
     /// Parallel connections.
     pub connections: Option<u32>,
+    /// S3, REST, WebDAV, FTP, Azure and rclone: seconds without progress after which a
+    /// request is given up (and retried).
+    pub stall_timeout: Option<u32>,
+    /// SFTP: the `known_hosts` file, if not `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// S3: bucket in the path (`true`) or in the host name (`false`), if not the vendor's way.
+    pub path_style: Option<bool>,
 }
 
 fn field(name: &str, why: impl std::fmt::Display) -> Error {
@@ -110,6 +117,15 @@ impl DestinationFields {
             }
             options.push(format!("connections={c}"));
         }
+        if let Some(t) = self.stall_timeout {
+            if !matches!(self.kind.as_str(), "s3" | "rest" | "webdav" | "ftp" | "azure" | "rclone") {
+                return Err(field("stall-timeout", "applies to S3, REST, WebDAV, FTP, Azure and rclone destinations"));
+            }
+            if !(1..=3600).contains(&t) {
+                return Err(field("stall-timeout", "must be 1 to 3600 seconds"));
+            }
+            options.push(format!("stall-timeout={t}"));
+        }
         let tls_option = |options: &mut Vec<String>| {
             if self.verify_tls == Some(false) {
                 options.push("verify-tls=false".into());
@@ -140,8 +156,12 @@ impl DestinationFields {
                     self.endpoint.as_deref().filter(|e| !e.is_empty()),
                 ) {
                     (Some("custom"), Some(template)) => {
+                        let region = region.ok_or_else(|| field("region", "is required"))?;
+                        let account = self.account.as_deref().filter(|a| !a.is_empty());
+                        crate::s3_vendors::resolve_template(template, region, account)
+                            .map_err(|e| field("endpoint", e))?;
                         options.push(format!("endpoint={}", encode(template, false)));
-                        options.push(format!("region={}", region.ok_or_else(|| field("region", "is required"))?));
+                        options.push(format!("region={region}"));
                         "s3:custom".to_string()
                     }
                     (Some("custom"), None) => {
@@ -187,6 +207,9 @@ impl DestinationFields {
                 if let Some(c) = self.storage_class.as_deref().filter(|c| !c.is_empty()) {
                     options.push(format!("storage-class={c}"));
                 }
+                if let Some(p) = self.path_style {
+                    options.push(format!("path-style={p}"));
+                }
                 tls_option(&mut options);
                 format!("{base}/{path}")
             }
@@ -210,6 +233,9 @@ impl DestinationFields {
                             .with_hint("copy it from `ssh-keygen -lf` on the server, or from the unknown-host error"));
                     }
                     options.push(format!("host-key={}", encode(fp, false)));
+                }
+                if let Some(k) = &self.known_hosts {
+                    options.push(format!("known-hosts={}", encode(&k.to_string_lossy(), true)));
                 }
                 let port = self.port.unwrap_or(22);
                 if port == 0 {
@@ -443,6 +469,18 @@ mod tests {
             f.to_url().unwrap(),
             "s3:custom/my-backups/laptop?endpoint=https%3A%2F%2Fs3.%7Bregion%7D.example.com&region=mars-1&access-key=AKIA1"
         );
+        // That URL opens (its endpoint decoded); a bad template is the endpoint's fault, shown
+        // as typed.
+        let secret = crate::destination::Credentials {
+            secret_key: Some(crate::secret::Secret::new(b"s".to_vec())),
+            ..Default::default()
+        };
+        let parsed = crate::destination::parse_destination(&f.to_url().unwrap(), secret).unwrap();
+        assert_eq!(parsed.show(), "s3:https://s3.mars-1.example.com/my-backups/laptop");
+        f.endpoint = Some("s3.{region}.example.com".into());
+        let e = f.to_url().unwrap_err().to_string();
+        assert!(e.starts_with("endpoint:") && e.contains("\"s3.mars-1.example.com\""), "{e}");
+        f.endpoint = Some("https://s3.{region}.example.com".into());
         f.vendor = None;
         f.endpoint = Some("ftp://x".into());
         assert!(f.to_url().unwrap_err().to_string().starts_with("endpoint:"));

@@ -159,12 +159,18 @@ pub async fn write_owner(dest: &Destination, owner: &Owner) -> Result<(), Error>
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {OWNER_FILE}: {e}")))
 }
 
-fn owned_elsewhere(place: &str, found: &Owner) -> Error {
+/// Where the owner `found` is, as `ours` (the would-be owner) sees it.
+fn whose(found: &Owner, ours: &Owner) -> &'static str {
+    if found.catalog == ours.catalog { "this catalog" } else { "another catalog" }
+}
+
+fn owned_elsewhere(place: &str, found: &Owner, ours: &Owner) -> Error {
     Error::new(
         ErrorKind::PermissionDenied,
         format!(
-            "the backup directory {place} belongs to destination {:?} of another catalog (claimed on {} by {})",
+            "the backup directory {place} belongs to destination {:?} of {} (claimed on {} by {})",
             found.destination,
+            whose(found, ours),
             if found.host.is_empty() { "an unknown host" } else { &found.host },
             if found.user.is_empty() { "an unknown user" } else { &found.user },
         ),
@@ -176,7 +182,7 @@ fn owned_elsewhere(place: &str, found: &Owner) -> Error {
 /// claimed it already. `place` names the directory in the error.
 pub async fn check_owner(dest: &Destination, owner: &Owner, place: &str) -> Result<bool, Error> {
     match read_owner(dest).await? {
-        Some(found) if !found.is_for(owner) => Err(owned_elsewhere(place, &found)),
+        Some(found) if !found.is_for(owner) => Err(owned_elsewhere(place, &found, owner)),
         found => Ok(found.is_some()),
     }
 }
@@ -272,7 +278,7 @@ async fn run_test(
             let found = read_owner(&backend).await?;
             let detail = match &found {
                 Some(o) if o.is_for(owner) => "this destination".to_string(),
-                Some(o) => format!("destination {:?} of another catalog", o.destination),
+                Some(o) => format!("destination {:?} of {}", o.destination, whose(o, owner)),
                 None if backend.has_side_files() => "nobody yet".to_string(),
                 None => "not recorded on this kind of destination".to_string(),
             };
@@ -280,7 +286,7 @@ async fn run_test(
                 && !o.is_for(owner)
                 && !candidate.read_only
             {
-                return Err(owned_elsewhere(&place, o));
+                return Err(owned_elsewhere(&place, o, owner));
             }
             Ok((found.is_some_and(|o| o.is_for(owner)), Some(detail)))
         })

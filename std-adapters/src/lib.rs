@@ -45,6 +45,7 @@ pub mod daemon;
 pub mod desktop;
 mod destination;
 mod error;
+mod fields_of;
 pub mod form;
 mod fs_source;
 mod fs_target;

@@ -60,6 +60,11 @@ fn an_update_is_tested_and_reverted_when_the_test_fails() {
     c.run(["destination", "update", "disk", "--url", s(&moved)]).ok();
     assert_eq!(c.run(["--json", "destination", "get", "disk"]).ok().json()["url"], s(&moved));
     assert!(moved.join("config").is_file());
+    // A field given alone changes that field (no --type needed).
+    let again = t.path().join("again");
+    c.run(["destination", "update", "disk", "--backup-dir", s(&again)]).ok();
+    assert_eq!(c.run(["--json", "destination", "get", "disk"]).ok().json()["url"], s(&again));
+    assert!(again.join("config").is_file());
     // Fields are checked one by one, each error naming its field; nothing is saved.
     let bad = c.run(["destination", "create", "--name", "x", "--type", "sftp", "--host", "nas", "--backup-dir", "/b"]);
     assert!(bad.stderr.contains("user: is required"), "{}", bad.stderr);
@@ -105,6 +110,34 @@ fn ownership_read_only_destinations_and_delete_while_targeted() {
     // Deleting a destination a job writes to is refused, naming the job.
     let refused = mine.run(["destination", "delete", "nas"]);
     assert!(refused.stderr.contains("used by the job(s) home"), "{}", refused.stderr);
+
+    // The same catalog may not add it again, Test or not, by any spelling of its path.
+    let link = t.path().join("link-to-backups");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    for url in [s(&dir).to_string(), format!("{}/", s(&dir)), s(&link).to_string()] {
+        for skip in [true, false] {
+            let args = ["destination", "create", "--name", "again", "--url", &url];
+            let again = mine.run(args.iter().copied().chain(skip.then_some("--skip-test")));
+            assert_ne!(again.code, 0, "{url} {skip}");
+            assert!(
+                again.stderr.contains("is the backup directory of destination \"nas\" of this catalog"),
+                "{url} {skip}: {}",
+                again.stderr
+            );
+        }
+    }
+    assert_eq!(mine.run(["--json", "destination", "list"]).ok().json().as_array().unwrap().len(), 1);
+    // Added read-only in the same catalog, it opens with the catalog's password for it.
+    mine.run(["destination", "create", "--name", "nas-view", "--url", s(&link), "--read-only"]).ok();
+    let snapshots = mine.run(["--json", "snapshots", "--destination", "nas-view"]).ok().json();
+    assert_eq!(snapshots.as_array().unwrap().len(), 1, "{snapshots}");
+    mine.run(["destination", "delete", "nas-view"]).ok();
+    // A claim by a destination of this catalog says so (here one that was deleted).
+    let other = t.path().join("other");
+    local(&mine, "old", &other);
+    mine.run(["destination", "delete", "old"]).ok();
+    let taken = mine.run(["destination", "create", "--name", "new", "--url", s(&other)]);
+    assert!(taken.stderr.contains("belongs to destination \"old\" of this catalog"), "{}", taken.stderr);
 
     // Another catalog (another machine) may not write there: it is told to add it read-only.
     let theirs = cairn_at(t.path(), "theirs.sqlite");

@@ -81,3 +81,55 @@ fn a_server_that_disappears_mid_backup_leaves_a_repository_the_next_backup_compl
     c.run(with_ssh(&["restore", &format!("latest:{}", s(&src)), "--repo", &repo, "--target", s(&out)])).ok();
     assert!(diff_trees(&src, &out).is_empty());
 }
+
+#[test]
+fn a_destination_update_changes_only_the_fields_given_and_keeps_them_if_its_test_fails() {
+    let Some(server) = SshServer::start() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let c = cairn(t.path());
+    let key = server.client_key.display().to_string();
+    let dir = server.root.join("nas").display().to_string();
+    let wrong = cairn_e2e::servers::free_port().to_string();
+    c.run([
+        "destination",
+        "create",
+        "--name",
+        "nas",
+        "--type",
+        "sftp",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &wrong,
+        "--user",
+        &server.user,
+        "--backup-dir",
+        &dir,
+        "--ssh-key",
+        &key,
+        "--accept-host-key",
+        &server.fingerprint,
+        "--retries",
+        "2",
+        "--skip-test",
+    ])
+    .ok();
+    let url = || c.run(["--json", "destination", "get", "nas"]).ok().json()["url"].as_str().unwrap().to_string();
+    let before = url();
+    // Only the port changes (the README's example): the key, the host key and the retries stay,
+    // and the Test with the new port passes.
+    let port = server.port.to_string();
+    let updated = c.run(["--json", "destination", "update", "nas", "--port", &port]).ok().json();
+    assert_eq!(updated["saved"], true, "{updated}");
+    let after = url();
+    assert_eq!(after, before.replace(&format!(":{wrong}/"), &format!(":{port}/")), "{before} -> {after}");
+    assert!(after.contains("key=") && after.contains("host-key=") && after.contains("retries=2"), "{after}");
+    // A field that makes the Test fail: nothing changes.
+    let failed = c.run(["destination", "update", "nas", "--user", "nobody-here"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("keeps its previous settings"), "{}", failed.stderr);
+    assert_eq!(url(), after);
+    // The same type given again keeps the other fields too.
+    c.run(["destination", "update", "nas", "--type", "sftp", "--retries", "3"]).ok();
+    assert_eq!(url(), after.replace("retries=2", "retries=3"));
+}

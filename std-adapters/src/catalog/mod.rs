@@ -770,9 +770,27 @@ impl Catalog {
         let url = with_access_key(&new.url, new.s3_access_key.as_deref());
         let (kind, parsed) = self.parse_url(&url, &new.secrets)?;
         check_export(kind, new.export_config)?;
-        let password = match &new.password {
-            Some(p) => p.clone(),
-            None => match self.pending_password(&url)? {
+        let read_only = new.read_only || new.recovered;
+        // A backup directory belongs to one destination: another destination of this catalog
+        // at the same place is refused, Test or not; added read-only, it opens with that
+        // destination's password unless another is given.
+        let sharing = self.destinations_at(&parsed)?;
+        if let Some((other, _)) = sharing.iter().find(|(_, other_read_only)| !other_read_only)
+            && !read_only
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("url: {} is the backup directory of destination {other:?} of this catalog", parsed.show()),
+            )
+            .with_hint(format!(
+                "a backup directory belongs to one destination: back up to {other:?}, or add this one read-only \
+                 (--read-only) to restore from it"
+            )));
+        }
+        let password = match (&new.password, &sharing[..]) {
+            (Some(p), _) => p.clone(),
+            (None, [(other, _), ..]) => self.destination_password(other)?,
+            (None, []) => match self.pending_password(&url)? {
                 Some(p) => p,
                 None => {
                     let mut bytes = Zeroizing::new([0u8; 32]);
@@ -787,9 +805,23 @@ impl Catalog {
             url,
             parsed,
             password,
-            password_generated: new.password.is_none(),
-            read_only: new.read_only || new.recovered,
+            password_generated: new.password.is_none() && sharing.is_empty(),
+            read_only,
         })
+    }
+
+    /// The destinations of this catalog (name, read-only) whose backup directory is where
+    /// `parsed` points (see [`DestinationUrl::place`]).
+    fn destinations_at(&self, parsed: &DestinationUrl) -> Result<Vec<(String, bool)>, Error> {
+        let place = parsed.place();
+        let mut out = Vec::new();
+        for d in self.list_destinations()? {
+            // One that does not parse any more is no place.
+            if self.destination_url(&d.name).is_ok_and(|u| u.place() == place) {
+                out.push((d.name, d.read_only));
+            }
+        }
+        Ok(out)
     }
 
     fn parse_url(&self, url: &str, secrets: &DestinationSecrets) -> Result<(&'static str, DestinationUrl), Error> {
