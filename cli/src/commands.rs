@@ -144,6 +144,7 @@ async fn create_repository(g: &Global, location: &Location, args: Option<&InitAr
             KdfParams::DEFAULT.iterations
         ))
     })?;
+    cairn_std::health::refuse_foreign_folder(&location.url)?;
     let password = repo::password(g, location, Purpose::Create)?;
     if password.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "the repository password cannot be empty"));

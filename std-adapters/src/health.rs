@@ -25,8 +25,35 @@ use crate::destination::Destination;
 use crate::error::{Error, ErrorKind, storage_error};
 use crate::secret::Secret;
 
-/// The ownership marker's name, beside the repository.
-pub const OWNER_FILE: &str = "cairn-owner.json";
+pub use crate::path_store::OWNER_FILE;
+
+/// Refuses to make a repository in a local folder that holds something else (a home folder
+/// picked by mistake): the repository's files would go among the user's. Other destination
+/// types are not listed here: their folder is the destination's own by the owner file.
+pub fn refuse_foreign_folder(parsed: &crate::DestinationUrl) -> Result<(), Error> {
+    let crate::DestinationUrl::Local(dir) = parsed else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut foreign: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !crate::path_store::fits_a_new_repository(n))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let more = if foreign.len() > 3 { format!(" and {} more", foreign.len() - 3) } else { String::new() };
+    foreign.truncate(3);
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "{} holds other files ({}{more}), not a Cairn repository: a new repository goes in an empty or new folder",
+            dir.display(),
+            foreign.join(", ")
+        ),
+    )
+    .with_hint(format!("choose a folder of its own, such as {}", dir.join("cairn").display())))
+}
 
 /// Who a backup directory belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +318,15 @@ async fn run_test(
             Ok((found.is_some_and(|o| o.is_for(owner)), Some(detail)))
         })
         .await?;
+    if !existing && !candidate.read_only && matches!(candidate.parsed, crate::DestinationUrl::Local(_)) {
+        // Before the probe, which would leave its folder there.
+        steps
+            .run("check the folder is free for a repository", async {
+                refuse_foreign_folder(&candidate.parsed)?;
+                Ok(((), None))
+            })
+            .await?;
+    }
     if !candidate.read_only {
         let mut id = [0u8; 32];
         rand_core::Rng::fill_bytes(&mut crate::rng::os_rng(), &mut id);
@@ -490,8 +526,7 @@ pub struct RawObject {
     pub size: u64,
 }
 
-/// The directories of files kept beside the repository.
-pub const SIDE_DIRS: [&str; 2] = ["cairn-archives", "cairn-config"];
+pub use crate::path_store::SIDE_DIRS;
 
 /// Every object under a destination's backup directory: the repository's, then the files
 /// beside it (the owner marker, archives, configuration exports), each with its size.

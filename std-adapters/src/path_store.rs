@@ -6,6 +6,25 @@ use cairn_core::{FileKind, IoError, ObjectInfo};
 
 /// The directory of archives beside the repository.
 pub const ARCHIVE_DIR: &str = "cairn-archives";
+/// The directory of configuration exports beside the repository.
+pub const EXPORT_DIR: &str = "cairn-config";
+/// The ownership marker beside the repository.
+pub const OWNER_FILE: &str = "cairn-owner.json";
+/// The directories of files kept beside the repository.
+pub const SIDE_DIRS: [&str; 2] = [ARCHIVE_DIR, EXPORT_DIR];
+/// The directories of the repository's own objects.
+const OBJECT_DIRS: [&str; 5] = ["data", "index", "snapshots", "keys", "locks"];
+
+/// Whether an entry named `name` of a backup directory without a repository may be there
+/// before one is made: Cairn's own (folders, the owner file, a temporary file of an interrupted
+/// start), hidden ones, and what file systems put at the top of a disk.
+pub(crate) fn fits_a_new_repository(name: &str) -> bool {
+    OBJECT_DIRS.contains(&name)
+        || SIDE_DIRS.contains(&name)
+        || name == OWNER_FILE
+        || name.starts_with('.')
+        || matches!(name, "lost+found" | "System Volume Information" | "$RECYCLE.BIN")
+}
 
 /// The directories of a repository (relative to it; `""` is the repository itself) where an
 /// interrupted upload may leave a temporary file, besides the subdirectories of `data`.

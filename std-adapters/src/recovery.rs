@@ -25,8 +25,7 @@ use crate::destination::Destination;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
-/// The directory of exports beside the repository.
-pub const EXPORT_DIR: &str = "cairn-config";
+pub use crate::path_store::EXPORT_DIR;
 /// Exports kept per destination.
 pub const KEEP_EXPORTS: usize = 7;
 const MAGIC: &[u8] = b"CAIRNCFG1\n";

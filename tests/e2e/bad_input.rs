@@ -106,3 +106,29 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&out)]).ok();
     assert_eq!(fs::read(out.join("big.bin")).unwrap(), random_bytes(3, 20 << 20));
 }
+
+#[test]
+fn a_new_repository_is_never_made_among_other_files() {
+    let t = tempfile::tempdir().unwrap();
+    let c = cairn(t.path()).env("CAIRN_PASSWORD", "correct horse battery");
+    // A home folder picked by mistake: refused, naming what is there, and left as it was.
+    let home = t.path().join("mine");
+    fs::create_dir_all(home.join("Documents")).unwrap();
+    fs::write(home.join("notes.txt"), b"mine").unwrap();
+    let r = c.run(["init", "--repo", s(&home)]).code(2);
+    let line = one_line_error(&r.stderr);
+    assert!(line.contains("holds other files (Documents, notes.txt)"), "{line}");
+    assert!(r.stderr.contains(&format!("{}/cairn", s(&home))), "{}", r.stderr);
+    let r = c.run(["destination", "create", "--name", "home", "--type", "local", "--backup-dir", s(&home)]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("holds other files"), "{}", r.stderr);
+    let mut left: Vec<_> = fs::read_dir(&home).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["Documents", "notes.txt"], "files were added to the folder");
+    // The top of a fresh disk (lost+found, hidden files) is fine, and so is a folder of its own.
+    let disk = t.path().join("disk");
+    fs::create_dir_all(disk.join("lost+found")).unwrap();
+    fs::write(disk.join(".hidden"), b"").unwrap();
+    c.run(["init", "--repo", s(&disk)]).ok();
+    c.run(["init", "--repo", s(&home.join("cairn"))]).ok();
+}
