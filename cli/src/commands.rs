@@ -261,6 +261,7 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     progress.finish();
     let done = result?;
     known.memory().remember(&repo.config().id, [(&done.snapshot_id, &done.snapshot)])?;
+    repo::recache(g, &location, &repo).await?;
     let s = done.snapshot.stats;
     let secs = started.elapsed().as_secs_f64();
     let backup_secs = backup_started.elapsed().as_secs_f64();
@@ -305,6 +306,9 @@ async fn snapshots(g: &Global, a: &SnapshotsArgs) -> Result<ExitCode, Error> {
     let known = repo::Known::for_location(g, &location)?;
     let memory = known.memory();
     memory.remember(&repo.config().id, all.valid.iter().map(|(id, s)| (id, s)))?;
+    if let (Some(name), repo::Known::Catalog(catalog)) = (&location.name, &known) {
+        catalog.cache_snapshots(name, &all.valid)?;
+    }
     let present = all.valid.iter().chain(&all.withdrawn).map(|(id, _)| *id);
     let missing = cairn_std::known::withheld(&repo, &memory, present).await?;
     if !missing.is_empty() {
@@ -697,6 +701,9 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
                 println!("{verb} snapshot {} of {} ({})", id.short(), s.hostname, local_time(s.time));
             }
         }
+        if !a.dry_run {
+            repo::recache(g, &location, &repo).await?;
+        }
         let pruned = if a.prune {
             let ignored = chosen.iter().map(|(id, _)| *id).collect();
             Some(run_prune(g, &repo, &memory, a.repack_threshold, a.dry_run, ignored).await?)
@@ -729,6 +736,7 @@ async fn forget(g: &Global, session: &Session, a: &ForgetArgs) -> Result<ExitCod
         repo.forget_snapshots(&ids, &mut os_rng()).await?;
         memory.forget(&repo.config().id, &ids)?;
         removed = ids.len();
+        repo::recache(g, &location, &repo).await?;
     }
     let pruned =
         if a.prune { Some(run_prune(g, &repo, &memory, a.repack_threshold, a.dry_run, ids).await?) } else { None };

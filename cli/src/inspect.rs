@@ -175,6 +175,22 @@ impl Output {
     }
 }
 
+/// The kind of archive other than tar that a file name asks for (`.zip`, `.7z`, ...), if any.
+fn other_archive_kind(target: &std::path::Path) -> Option<&'static str> {
+    let name = target.file_name()?.to_string_lossy().to_ascii_lowercase();
+    const KINDS: [(&str, &str); 8] = [
+        (".zip", "zip"),
+        (".7z", "7z"),
+        (".rar", "rar"),
+        (".tar.bz2", "tar.bz2"),
+        (".tbz2", "tar.bz2"),
+        (".tar.xz", "tar.xz"),
+        (".txz", "tar.xz"),
+        (".tar.zst", "tar.zst"),
+    ];
+    KINDS.iter().find(|(ext, _)| name.ends_with(ext)).map(|(_, kind)| *kind)
+}
+
 pub(crate) async fn dump_cmd(g: &Global, session: &Session, a: &DumpArgs) -> Result<ExitCode, Error> {
     let format = match &a.archive {
         Some(f) => Some(ArchiveFormat::parse(f).ok_or_else(|| {
@@ -198,6 +214,21 @@ pub(crate) async fn dump_cmd(g: &Global, session: &Session, a: &DumpArgs) -> Res
         Resolved::Node { node, .. } if matches!(node.kind, NodeKind::File { .. }) => Some(node.clone()),
         _ => None,
     };
+    // A directory goes into a tar archive; a name that asks for another kind is refused rather
+    // than given a tar under it.
+    if single_file.is_none()
+        && format.is_none()
+        && let Some(ext) = a.target.as_deref().and_then(other_archive_kind)
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "dump writes tar archives, not {ext}: {} would not be what its name says",
+                a.target.as_deref().map(|t| t.display().to_string()).unwrap_or_default()
+            ),
+        )
+        .with_hint("name the file .tar, .tar.gz or .tgz (or give --archive tar)"));
+    }
     let (output, mut out) = Output::open(a.target.as_deref())?;
     let total = match (&resolved, &single_file) {
         (_, Some(n)) => Some(n.meta.size),

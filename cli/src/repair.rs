@@ -95,6 +95,9 @@ async fn repair_snapshots_cmd(
     }
     let index = crate::repo::load_index(g, &repo, false).await?;
     let r = repair_snapshots(&repo, &index, &options, &mut os_rng()).await?;
+    if !a.dry_run {
+        repo::recache(g, &location, &repo).await?;
+    }
     let unreadable: BTreeSet<String> = r.unreadable.iter().map(|(id, _)| id.short()).collect();
     if g.json {
         let repaired: Vec<_> = r

@@ -270,6 +270,14 @@ impl Session {
     }
 }
 
+/// After a command that may have changed the snapshots of a catalog destination, the
+/// catalog's copy of their list (the counts of `destination list`, the window's) follows.
+pub(crate) async fn recache(g: &Global, location: &Location, repo: &Repo) -> Result<(), Error> {
+    let Some(name) = &location.name else { return Ok(()) };
+    let snapshots = repo.list_snapshots().await?;
+    open_catalog(g)?.cache_snapshots(name, &snapshots)
+}
+
 /// Where this machine remembers a repository's snapshots, to notice a store that withholds
 /// some: the catalog for a catalog destination, else files in the data directory.
 #[derive(Debug)]
@@ -414,7 +422,30 @@ pub(crate) async fn open(global: &Global, location: &Location) -> Result<Repo, E
         });
     }
     let password = password(global, location, Purpose::Open)?;
-    Ok(Repository::open(cairn_std::lock_keeper(location.backend()?), password.expose()).await?)
+    match Repository::open(cairn_std::lock_keeper(location.backend()?), password.expose()).await {
+        Ok(repo) => Ok(repo),
+        // The password came from the catalog, not from the user: say so, and how to mend it.
+        Err(e) if location.catalog_password.is_some() && std::env::var_os("CAIRN_PASSWORD").is_none() => {
+            let e = Error::from(e);
+            if e.kind() != ErrorKind::WrongPassword {
+                return Err(e);
+            }
+            let name = location.name.as_deref().unwrap_or("default");
+            Err(Error::new(
+                ErrorKind::WrongPassword,
+                format!(
+                    "the password this catalog holds for destination {name:?} does not open the repository at {} \
+                     (made by another catalog?)",
+                    location.show()
+                ),
+            )
+            .with_hint(format!(
+                "restore the catalog that made it with `cairn recover` and its recovery kit, or, knowing the \
+                 repository's password, adopt it: CAIRN_PASSWORD=... cairn destination reindex {name}"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The repository's index, with a warning for each damaged index object (whose packs are then

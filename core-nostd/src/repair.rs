@@ -209,10 +209,16 @@ pub async fn repair_snapshots<S: Storage, R: CryptoRng + ?Sized>(
                 continue;
             }
         };
-        let (root, drops) = fixer.dir(snapshot.tree).await?;
+        let (root, drops, held) = fixer.dir(snapshot.tree).await?;
         if drops.is_empty() {
             continue;
         }
+        // The stats tell what the repaired snapshot holds, as a backup that read nothing
+        // (its files are all the original's).
+        let stats = &mut snapshot.stats;
+        (stats.files_new, stats.files_changed, stats.files_unmodified) = (0, 0, held.files);
+        (stats.dirs, stats.symlinks, stats.bytes_total) = (held.dirs, held.symlinks, held.bytes);
+        (stats.bytes_read, stats.data_blobs_new, stats.bytes_added_raw, stats.bytes_added_stored) = (0, 0, 0, 0);
         let dropped =
             drops.iter().map(|(rel, reason)| RepairDrop { path: absolute(rel), reason: reason.clone() }).collect();
         snapshot.tree = root;
@@ -275,20 +281,41 @@ fn rel_join(dir: &[u8], name: &[u8]) -> Vec<u8> {
 
 type Drops = Vec<(Vec<u8>, RepairReason)>;
 
+/// What a (replacement) tree holds, all the way down: the counts a snapshot's stats give.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+}
+
+impl Held {
+    fn add(&mut self, other: Held) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.symlinks += other.symlinks;
+        self.bytes += other.bytes;
+    }
+}
+
+/// A tree's replacement: its id (the same if intact), what was dropped below it, what it holds.
+type Fixed = (BlobId, Drops, Held);
+
 struct Fixer<'a, S> {
     repo: &'a Repository<S>,
     index: &'a Index,
     damaged: &'a BTreeSet<(BlobType, BlobId)>,
-    /// Each tree seen: its replacement (the same id if intact) and what was dropped below it,
-    /// relative to it.
-    memo: BTreeMap<BlobId, (BlobId, Drops)>,
+    /// Each tree seen: its replacement (the same id if intact), what was dropped below it
+    /// (relative to it), and what it holds.
+    memo: BTreeMap<BlobId, Fixed>,
     /// Replacement trees to store, by id.
     new_trees: BTreeMap<BlobId, Vec<u8>>,
 }
 
 impl<S: Storage> Fixer<'_, S> {
     /// The replacement for directory tree `id`, and what was dropped below it.
-    async fn dir(&mut self, id: BlobId) -> Result<(BlobId, Drops), Error> {
+    async fn dir(&mut self, id: BlobId) -> Result<Fixed, Error> {
         if let Some(done) = self.memo.get(&id) {
             return Ok(done.clone());
         }
@@ -304,15 +331,17 @@ impl<S: Storage> Fixer<'_, S> {
                 let empty = Tree::default().encode();
                 let new_id = self.repo.keys().blob_id(&empty);
                 self.store(new_id, empty);
-                (new_id, alloc::vec![(Vec::new(), RepairReason::TreeUnreadable(id, e.to_string()))])
+                let drop = (Vec::new(), RepairReason::TreeUnreadable(id, e.to_string()));
+                (new_id, alloc::vec![drop], Held::default())
             }
         };
         self.memo.insert(id, result.clone());
         Ok(result)
     }
 
-    async fn fix_tree(&mut self, id: BlobId, tree: Tree) -> Result<(BlobId, Drops), Error> {
+    async fn fix_tree(&mut self, id: BlobId, tree: Tree) -> Result<Fixed, Error> {
         let mut drops: Drops = Vec::new();
+        let mut held = Held::default();
         let mut invalid: BTreeSet<usize> = BTreeSet::new();
         for problem in tree.validate() {
             let (TreeProblem::BadName { index, .. } | TreeProblem::Unsorted { index }) = problem;
@@ -342,26 +371,30 @@ impl<S: Storage> Fixer<'_, S> {
                         changed = true;
                         continue;
                     }
+                    held.files += 1;
+                    held.bytes += node.meta.size;
                 }
                 NodeKind::Dir { subtree } => {
-                    let (new_id, below) = Box::pin(self.dir(*subtree)).await?;
+                    let (new_id, below, below_held) = Box::pin(self.dir(*subtree)).await?;
+                    held.dirs += 1;
+                    held.add(below_held);
                     if new_id != *subtree {
                         *subtree = new_id;
                         changed = true;
                     }
                     drops.extend(below.into_iter().map(|(rel, reason)| (rel_join(&node.name, &rel), reason)));
                 }
-                NodeKind::Symlink { .. } => {}
+                NodeKind::Symlink { .. } => held.symlinks += 1,
             }
             nodes.push(node);
         }
         if !changed {
-            return Ok((id, drops));
+            return Ok((id, drops, held));
         }
         let bytes = Tree { nodes }.encode();
         let new_id = self.repo.keys().blob_id(&bytes);
         self.store(new_id, bytes);
-        Ok((new_id, drops))
+        Ok((new_id, drops, held))
     }
 
     fn store(&mut self, id: BlobId, bytes: Vec<u8>) {

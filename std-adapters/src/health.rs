@@ -18,9 +18,7 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, write_new};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{
-    CachedSnapshot, Candidate, Catalog, DestinationRecord, DestinationUpdate, DiskInfo, NewDestination,
-};
+use crate::catalog::{Candidate, Catalog, DestinationRecord, DestinationUpdate, DiskInfo, NewDestination};
 use crate::destination::Destination;
 use crate::error::{Error, ErrorKind, storage_error};
 use crate::secret::Secret;
@@ -573,15 +571,14 @@ pub async fn reindex(
     }
     let repo = Repository::open(cairn_core::ReadOnly::new(&backend), candidate.password.expose()).await?;
     let snapshots = repo.list_snapshots().await?;
-    let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
     if let Some(p) = password {
         catalog.set_destination_password(name, p)?;
         if !candidate.read_only {
             write_owner(&backend, &owner).await?;
         }
     }
-    catalog.replace_snapshot_cache(name, &cached)?;
+    catalog.cache_snapshots(name, &snapshots)?;
     let disk = measure_disk(&backend, now).await?;
     catalog.set_disk_info(name, &disk)?;
-    Ok((cached.len(), disk))
+    Ok((snapshots.len(), disk))
 }

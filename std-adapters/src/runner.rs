@@ -23,7 +23,7 @@ use cairn_core::{
 };
 use serde::Serialize;
 
-use crate::catalog::{CachedSnapshot, Catalog, JobRecord, RunRecord, RunStatus, Structure};
+use crate::catalog::{Catalog, JobRecord, RunRecord, RunStatus, Structure};
 use crate::destination::{Access, Destination};
 use crate::error::{Error, ErrorKind, storage_error, utc_offset};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
@@ -283,8 +283,7 @@ async fn write_snapshot(
     result?;
     let snapshots = repo.list_snapshots().await?;
     memory.remember(&repo.config().id, snapshots.iter().map(|(id, s)| (id, s)))?;
-    let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
-    catalog.replace_snapshot_cache(dest_name, &cached)?;
+    catalog.cache_snapshots(dest_name, &snapshots)?;
     Ok(())
 }
 

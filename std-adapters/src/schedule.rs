@@ -7,6 +7,7 @@
 //! | `hourly` or `hourly at :MM` | every hour, at minute MM (default 00) |
 //! | `daily at HH:MM` (or `daily`, at 00:00) | every day |
 //! | `weekly on DAY at HH:MM` (`DAY`: `mon` ... `sun`) | every week |
+//! | `monthly on N at HH:MM` (`N`: 1 to 28, or `last`; or `monthly`, on the 1st at 00:00) | every month |
 //! | `cron M H DOM MON DOW` | a five-field cron expression (`*/15 * * * *`, `0 3 * * 1-5`) |
 //!
 //! Times are the machine's local time (daylight-saving changes are handled as cron does:
@@ -29,7 +30,8 @@ pub struct Schedule {
 
 fn bad(text: &str, why: &str) -> Error {
     Error::new(ErrorKind::InvalidInput, format!("{text:?} is not a schedule: {why}")).with_hint(
-        "write hourly, hourly at :30, daily at 02:30, weekly on sun at 03:00, or cron followed by five cron fields",
+        "write hourly, hourly at :30, daily at 02:30, weekly on sun at 03:00, monthly on 1 at 04:00, or cron followed \
+         by five cron fields",
     )
 }
 
@@ -68,6 +70,22 @@ impl Schedule {
                 let (h, m) = clock(text, t)?;
                 format!("{m} {h} * * {n}")
             }
+            ["monthly"] => "0 0 1 * *".to_string(),
+            ["monthly", "on", day, "at", t] => {
+                let day = match *day {
+                    "last" => "L".to_string(),
+                    n => n
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=28).contains(n))
+                        .ok_or_else(|| {
+                            bad(text, "the day must be 1 to 28 (every month has it), or last (the month's last day)")
+                        })?
+                        .to_string(),
+                };
+                let (h, m) = clock(text, t)?;
+                format!("{m} {h} {day} * *")
+            }
             ["cron", fields @ ..] => {
                 if fields.len() != 5 {
                     return Err(bad(text, "a cron expression has five fields: minute hour day month weekday"));
@@ -77,7 +95,14 @@ impl Schedule {
             _ => return Err(bad(text, "unknown form")),
         };
         let cron = Cron::from_str(&pattern).map_err(|e| bad(text, &e.to_string()))?;
-        Ok(Self { cron, pattern })
+        let schedule = Self { cron, pattern };
+        // One that never comes (the 31st of February) is refused now, not found out at its time:
+        // every date a cron expression names comes within eight years (a 29th of February).
+        const JAN_1_2024: i64 = 1_704_067_200;
+        if schedule.next_after_in(JAN_1_2024, &TimeZone::UTC).is_err() {
+            return Err(bad(text, "it never fires (no month has that day, or that day is never that weekday)"));
+        }
+        Ok(schedule)
     }
 
     /// The cron expression underneath.
@@ -101,10 +126,9 @@ impl Schedule {
     pub fn next_after_in(&self, now: i64, tz: &TimeZone) -> Result<i64, Error> {
         let t = jiff::Timestamp::from_second(now)
             .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("time out of range: {e}")))?;
-        let next = self
-            .cron
-            .find_next_occurrence(&t.to_zoned(tz.clone()), false)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("schedule {}: {e}", self.pattern)))?;
+        let next = self.cron.find_next_occurrence(&t.to_zoned(tz.clone()), false).map_err(|_| {
+            Error::new(ErrorKind::InvalidInput, format!("the schedule {} never fires again", self.pattern))
+        })?;
         Ok(next.timestamp().as_second())
     }
 }
@@ -135,7 +159,25 @@ mod tests {
         assert_eq!(next("weekly on mon at 00:00"), now - (10 * 3600 + 17 * 60) + 86_400);
         assert_eq!(next("cron */15 * * * *"), now + 13 * 60);
         assert_eq!(Schedule::parse("daily at 2:05").unwrap().pattern(), "5 2 * * *");
-        for bad in ["daily at 25:00", "weekly on moon at 01:00", "cron * * *", "cron 61 * * * *", "often", ""] {
+        // Monthly: on a day every month has, or on the last.
+        assert_eq!(next("monthly"), 1_796_083_200, "2026-12-01 00:00");
+        assert_eq!(next("monthly on 22 at 11:00"), now + 43 * 60, "today, later");
+        assert_eq!(next("monthly on last at 23:00"), 1_796_079_600, "2026-11-30 23:00");
+        // Feb 29 comes in leap years; the 30th of February never.
+        assert!(Schedule::parse("cron 0 0 29 2 *").is_ok());
+        for bad in [
+            "daily at 25:00",
+            "weekly on moon at 01:00",
+            "cron * * *",
+            "cron 61 * * * *",
+            "often",
+            "",
+            "cron 0 0 31 2 *",
+            "cron 0 0 30 2 *",
+            "monthly on 31 at 01:00",
+            "monthly on 0 at 01:00",
+            "monthly on first at 01:00",
+        ] {
             let e = Schedule::parse(bad).unwrap_err();
             assert!(e.to_string().contains("is not a schedule"), "{bad}: {e}");
         }

@@ -132,3 +132,43 @@ fn a_new_repository_is_never_made_among_other_files() {
     c.run(["init", "--repo", s(&disk)]).ok();
     c.run(["init", "--repo", s(&home.join("cairn"))]).ok();
 }
+
+#[test]
+fn the_default_repository_without_its_catalog_says_what_is_missing_and_how_to_recover() {
+    let r_hint = |c: &cairn_e2e::Cairn, catalog: &std::path::Path| c.run(["--catalog", s(catalog), "snapshots"]).stderr;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), b"kept").unwrap();
+    let c = crate::cairn_home(t.path());
+    c.run(["backup", s(&src)]).ok();
+    let got = c.run(["--json", "destination", "get", "default", "--show-password"]).ok().json();
+    let password = got["password"].as_str().unwrap().to_string();
+    let repo = got["url"].as_str().unwrap().to_string();
+    // The catalog is lost (or another is named): no wrong-password puzzle, but what is missing.
+    let other = t.path().join("other.sqlite");
+    for args in [vec!["--catalog", s(&other), "snapshots"], vec!["--catalog", s(&other), "backup", s(&src)]] {
+        let r = c.run(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        let line = one_line_error(&r.stderr);
+        assert!(line.contains("was made with a catalog that is not this one"), "{line}");
+        assert!(r.stderr.contains("cairn recover"), "{}", r.stderr);
+        assert!(!r.stderr.contains("CAIRN_PASSWORD, --password-file"), "{}", r.stderr);
+    }
+    // Knowing its password, the user adds it read-only as the hint says, and the snapshot is there.
+    assert!(r_hint(&c, &other).contains("--read-only"));
+    let with = c.clone().env("CAIRN_PASSWORD", &password);
+    let add = ["--catalog", s(&other), "destination", "create", "--name", "old-default", "--url", &repo, "--read-only"];
+    with.run(add).ok();
+    let snapshots = c.run(["--catalog", s(&other), "--json", "snapshots", "--destination", "old-default"]).ok().json();
+    assert_eq!(snapshots.as_array().unwrap().len(), 1);
+    // A catalog password that does not open a destination's repository says where it came from.
+    let elsewhere = t.path().join("elsewhere.sqlite");
+    let untested =
+        ["--catalog", s(&elsewhere), "destination", "create", "--name", "usb", "--url", &repo, "--skip-test"];
+    c.run(untested).ok();
+    let r = c.run(["--catalog", s(&elsewhere), "snapshots", "--destination", "usb"]).code(12);
+    let line = one_line_error(&r.stderr);
+    assert!(line.contains("the password this catalog holds for destination \"usb\" does not open"), "{line}");
+    assert!(r.stderr.contains("cairn destination reindex usb"), "{}", r.stderr);
+}

@@ -25,6 +25,16 @@ fn a_local_destination_is_created_tested_and_used_by_name() {
     let listed = c.run(["--json", "destination", "list"]).ok().json();
     assert_eq!(listed[0]["name"], "usb-disk");
     assert_eq!(listed[0]["last_test"]["ok"], true);
+    // The list's snapshot count follows backups, forgets and repairs done by command.
+    assert_eq!(listed[0]["snapshots"], 1, "{listed}");
+    let count = || c.run(["--json", "destination", "list"]).ok().json()[0]["snapshots"].clone();
+    let second = c.run(["--json", "backup", "--destination", "usb-disk", s(&src)]).ok().json();
+    assert_eq!(count(), 2);
+    c.run(["forget", "--destination", "usb-disk", second["snapshot_id"].as_str().unwrap()]).ok();
+    assert_eq!(count(), 1);
+    c.run(["backup", "--destination", "usb-disk", s(&src)]).ok();
+    c.run(["forget", "--destination", "usb-disk", "--keep-last", "1"]).ok();
+    assert_eq!(count(), 1);
     // The password is shown only when asked, and it opens the repository directly.
     let plain = c.run(["--json", "destination", "get", "usb-disk"]).ok().json();
     assert!(plain["password"].is_null());

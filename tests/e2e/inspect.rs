@@ -140,6 +140,10 @@ fn dump_exports_files_directories_and_whole_snapshots_as_tar_and_tar_gz() {
     // Bad input: an unknown format and a missing path say what to do; no partial file is left.
     let bad = c.run(["dump", "--repo", s(&repo), &id, "/", "--archive", "zip", "-o", s(&t.path().join("z"))]).code(2);
     assert!(bad.stderr.contains("--archive tar"), "{}", bad.stderr);
+    // A name that asks for another kind of archive gets no tar under it.
+    let zip = c.run(["dump", "--repo", s(&repo), &id, "/", "-o", s(&t.path().join("x.zip"))]).code(2);
+    assert!(zip.stderr.contains("dump writes tar archives, not zip"), "{}", zip.stderr);
+    assert!(!t.path().join("x.zip").exists());
     let missing = c.run(["dump", "--repo", s(&repo), &id, "/no/such/path", "-o", s(&t.path().join("m.tar"))]);
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("/no/such/path"), "{}", missing.stderr);

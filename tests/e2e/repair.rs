@@ -72,6 +72,7 @@ fn repair_snapshots_drops_only_the_files_whose_data_is_lost_and_says_which() {
     init(&c, &repo, 1);
     c.run(["backup", "--repo", s(&repo), s(&src)]).ok();
 
+    let before = c.run(["--json", "snapshots", "--repo", s(&repo)]).ok().json();
     // Lose the largest pack (a data pack).
     let lost = crate::packs(&repo)[0].clone();
     fs::remove_file(&lost).unwrap();
@@ -103,6 +104,17 @@ fn repair_snapshots_drops_only_the_files_whose_data_is_lost_and_says_which() {
     let snaps = c.run(["--json", "snapshots", "--repo", s(&repo)]).ok().json();
     assert_eq!(snaps.as_array().unwrap().len(), 1);
     assert_eq!(snaps[0]["tags"], serde_json::json!(["repaired"]));
+    // Its stats, and the repository's, tell what it holds now.
+    let small = fs::metadata(src.join("small.txt")).unwrap().len();
+    let left = (12 - dropped.len()) as u64;
+    let stats = &snaps[0]["stats"];
+    let files = stats["files_new"].as_u64().unwrap()
+        + stats["files_changed"].as_u64().unwrap()
+        + stats["files_unmodified"].as_u64().unwrap();
+    assert_eq!((files, &stats["dirs"]), (left + 1, &before[0]["stats"]["dirs"]), "{stats}");
+    assert_eq!(stats["bytes_total"], left * 600_000 + small, "{stats}");
+    let repo_stats = c.run(["--json", "stats", "--repo", s(&repo)]).ok().json();
+    assert_eq!(repo_stats["restore_size"], left * 600_000 + small, "{repo_stats}");
     let target = t.path().join("restored");
     c.run(["restore", &format!("latest:{}", s(&src)), "--repo", s(&repo), "--target", s(&target)]).ok();
     let names = (0..12u64).map(|i| format!("sub/f{i:02}")).chain(["small.txt".to_string()]);

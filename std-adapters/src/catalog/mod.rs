@@ -737,6 +737,21 @@ impl Catalog {
         let moved = old_file.exists();
         if moved {
             new.password = Some(crate::paths::read_password_file(&old_file)?);
+        } else if repo.join("config").exists() {
+            // A repository made with a catalog that is gone (deleted, or another --catalog): a
+            // new password would not open it, and a wrong-password error would puzzle.
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "the default repository at {url} was made with a catalog that is not this one, and this catalog \
+                     holds no password for it"
+                ),
+            )
+            .with_hint(format!(
+                "restore that catalog with your recovery kit (`cairn recover`); or, knowing the repository's \
+                 password, add it read-only to restore from it: CAIRN_PASSWORD=... cairn destination create --name \
+                 old-default --url {url} --read-only"
+            )));
         }
         let record = self.create_destination(&new)?;
         if moved {
@@ -1192,6 +1207,17 @@ impl Catalog {
             .execute("UPDATE destinations SET last_export = ?1 WHERE id = ?2", params![time, d.id])
             .map_err(|e| db_error("cannot update a destination", e))?;
         Ok(())
+    }
+
+    /// Replaces the cached snapshot list of destination `name` with `snapshots`, as listed
+    /// from its repository (after a backup, a forget, a prune, a repair, a reindex).
+    pub fn cache_snapshots(
+        &self,
+        name: &str,
+        snapshots: &[(cairn_core::SnapshotId, cairn_core::Snapshot)],
+    ) -> Result<(), Error> {
+        let cached: Vec<CachedSnapshot> = snapshots.iter().map(|(id, s)| CachedSnapshot::of(*id, s)).collect();
+        self.replace_snapshot_cache(name, &cached)
     }
 
     /// Replaces the cached snapshot list of a destination.
