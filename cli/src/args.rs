@@ -19,6 +19,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// Repository location: a directory path, local:PATH, s3:https://HOST/BUCKET/DIR,
     /// s3:VENDOR/BUCKET/DIR, sftp://USER@HOST:PORT/PATH, rest:https://USER@HOST:PORT/PATH,
@@ -184,48 +185,49 @@ pub(crate) enum JobCommand {
 #[derive(Debug, Args, Default)]
 pub(crate) struct JobSettingsArgs {
     /// A folder or file to back up (repeatable)
-    #[arg(long = "source", value_name = "PATH")]
+    #[arg(help_heading = "What to back up", long = "source", value_name = "PATH")]
     pub(crate) sources: Vec<PathBuf>,
     /// Leave out entries matching PATTERN (repeatable; the backup --exclude syntax)
-    #[arg(long, value_name = "PATTERN")]
+    #[arg(help_heading = "What to back up", long, value_name = "PATTERN")]
     pub(crate) exclude: Vec<String>,
     /// When it runs by itself: hourly, "hourly at :30", "daily at 02:30", "weekly on sun at
-    /// 03:00" or "cron M H DOM MON DOW" ("none" removes it)
-    #[arg(long, value_name = "SCHEDULE")]
+    /// 03:00", "monthly on 1 at 04:00" (1 to 28, or last) or "cron M H DOM MON DOW" ("none"
+    /// removes it)
+    #[arg(help_heading = "When", long, value_name = "SCHEDULE")]
     pub(crate) schedule: Option<String>,
     /// incremental (deduplicated snapshots, the default), archived (.tar per run) or
     /// compressed (.tar.gz per run)
-    #[arg(long, value_name = "STRUCTURE")]
+    #[arg(help_heading = "What to back up", long, value_name = "STRUCTURE")]
     pub(crate) structure: Option<String>,
     /// Keep the last N backups
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_last: Option<u32>,
     /// Keep the last backup of each of the last N hours
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_hourly: Option<u32>,
     /// ... days
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_daily: Option<u32>,
     /// ... weeks
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_weekly: Option<u32>,
     /// ... months
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_monthly: Option<u32>,
     /// ... years
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Retention", long, value_name = "N")]
     pub(crate) keep_yearly: Option<u32>,
     /// A shell command run before the backup; if it fails, the run fails ("" removes it)
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(help_heading = "Hooks", long, value_name = "COMMAND")]
     pub(crate) pre_hook: Option<String>,
     /// A shell command run after the backup, with CAIRN_JOB and CAIRN_STATUS set ("" removes it)
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(help_heading = "Hooks", long, value_name = "COMMAND")]
     pub(crate) post_hook: Option<String>,
     /// Let the daemon start it only on mains power (yes or no)
-    #[arg(long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(help_heading = "When", long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) not_on_battery: Option<bool>,
     /// Let the daemon start it only on an unmetered network (yes or no)
-    #[arg(long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(help_heading = "When", long, value_name = "YES|NO", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) not_on_metered: Option<bool>,
 }
 

@@ -574,3 +574,24 @@ fn an_sftp_backup_directory_the_account_may_not_write_is_refused_by_the_test() {
     assert_eq!(created.code, 0, "{}", created.stderr);
     assert!(fresh.join("config").is_file());
 }
+
+#[test]
+fn job_create_help_groups_its_options_before_the_global_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let help = cairn_at(t.path(), "catalog.sqlite").run(["job", "create", "--help"]).ok().stdout;
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("{s:?} missing from:\n{help}"));
+    let headings = ["What to back up:", "When:", "Retention:", "Hooks:", "Global options:"];
+    for pair in headings.windows(2) {
+        assert!(at(pair[0]) < at(pair[1]), "{pair:?} out of order:\n{help}");
+    }
+    // Each option under its heading.
+    for (option, heading, next) in [
+        ("--source", "What to back up:", "When:"),
+        ("--schedule", "When:", "Retention:"),
+        ("--keep-daily", "Retention:", "Hooks:"),
+        ("--pre-hook", "Hooks:", "Global options:"),
+    ] {
+        assert!(at(heading) < at(option) && at(option) < at(next), "{option} not under {heading}:\n{help}");
+    }
+    assert!(at("Global options:") < at("--catalog"), "{help}");
+}
