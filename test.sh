@@ -15,11 +15,12 @@ cd "$(dirname "$0")"
 # window's TypeScript and Azurite (the Azure Blob test server); faketime and unshare: a prune
 # whose clock is wrong, and one in another process-id namespace (tests/e2e/leases.rs);
 # dbus-daemon: a private session bus with a notification listener (desktop notifications);
-# dpkg-deb: the desktop package (dist/build-deb.sh), installed by its test with dpkg -i.
+# dpkg-deb: the desktop package (dist/build-deb.sh), installed by its test with dpkg -i; script:
+# a terminal for the progress bars' test; python3: the X client that closes the window (tray test).
 missing=()
 for tool in mkfifo:coreutils setpriv:util-linux unshare:util-linux mount:mount tar:tar gzip:gzip openssl:openssl \
     rclone:rclone ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server npm:npm /usr/sbin/pure-ftpd:pure-ftpd \
-    faketime:faketime dbus-daemon:dbus-daemon dpkg-deb:dpkg; do
+    faketime:faketime dbus-daemon:dbus-daemon dpkg-deb:dpkg script:bsdutils python3:python3; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 # The desktop app: WebKitGTK and GTK to build it, Xvfb and WebKitGTK's WebDriver to drive its

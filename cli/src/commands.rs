@@ -255,7 +255,9 @@ async fn backup_cmd(g: &Global, session: &Session, a: &BackupArgs, worker: &Thre
     options.excludes = patterns;
 
     let mut index = crate::repo::load_index(g, &repo, false).await?;
-    let mut progress = CliProgress::new(g, "backing up", None);
+    // The total (so the time left) from a scan of the sources beside the backup.
+    let mut progress =
+        CliProgress::new(g, "backing up", None).with_totals(cairn_std::totals::Totals::scan(paths.clone()));
     let backup_started = Instant::now();
     let result = backup(&repo, &mut index, &mut source, worker, &mut os_rng(), &mut progress, &options).await;
     progress.finish();
@@ -543,7 +545,7 @@ async fn check_cmd(g: &Global, session: &Session, a: &CheckArgs, worker: &Thread
         None => None,
     };
     let reads = a.read_data || a.read_data_subset.is_some();
-    let mut progress = CliProgress::new(g, "checking packs", reads.then_some(0));
+    let mut progress = CliProgress::steps(g, "checking packs");
     let result = check(&repo, worker, &mut progress, &options).await;
     progress.finish();
     let results = result?;

@@ -1,10 +1,12 @@
 //! Output for people and for scripts: errors, progress, times and sizes.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::{FileStatus, Progress, Timestamp, Warning};
 use cairn_std::Error;
+use cairn_std::totals::Totals;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::Global;
@@ -22,10 +24,42 @@ pub(crate) fn print_error(e: &Error, json: bool) {
 }
 
 /// A progress bar on stderr (when it is a terminal) that also prints warnings and keeps them.
+/// It shows bytes (with the total, the rate and the time left once the total is known), or for
+/// an operation that counts steps (packs checked, headers read) those steps.
 pub(crate) struct CliProgress {
     bar: Option<ProgressBar>,
     pub(crate) warnings: Vec<String>,
     files: u64,
+    verb: String,
+    /// What a backup has to do, learnt by a scan beside it.
+    totals: Option<Arc<Totals>>,
+    /// Whether the bar counts steps rather than bytes.
+    counting: bool,
+}
+
+/// What a bar shows.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// Bytes of an unknown total.
+    Bytes,
+    /// Bytes of a known total, with the time left.
+    BytesOf,
+    /// Steps of a known count, with the time left.
+    Steps,
+}
+
+fn style(verb: &str, shown: Shown) -> ProgressStyle {
+    let template = match shown {
+        Shown::Bytes => {
+            format!("{{spinner}} {verb} {{binary_bytes}} {{binary_bytes_per_sec}} {{elapsed}} {{wide_msg}}")
+        }
+        Shown::BytesOf => format!(
+            "{verb} {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} {{elapsed}}, {{eta}} left \
+             {{wide_msg}}"
+        ),
+        Shown::Steps => format!("{verb} {{bar:30}} {{pos}}/{{len}} {{elapsed}}, {{eta}} left {{wide_msg}}"),
+    };
+    ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 impl CliProgress {
@@ -33,24 +67,39 @@ impl CliProgress {
     pub(crate) fn new(global: &Global, verb: &str, total: Option<u64>) -> Self {
         let show = !global.json && !global.quiet && !global.no_progress && std::io::stderr().is_terminal();
         let bar = show.then(|| {
-            let bar = match total {
-                Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
-                    ProgressStyle::with_template(&format!(
-                        "{verb} {{bar:30}} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} {{elapsed}} {{wide_msg}}"
-                    ))
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                ),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                    ProgressStyle::with_template(&format!(
-                        "{{spinner}} {verb} {{binary_bytes}} {{binary_bytes_per_sec}} {{elapsed}} {{wide_msg}}"
-                    ))
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                ),
-            };
+            let shown = if total.is_some() { Shown::BytesOf } else { Shown::Bytes };
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr()).with_style(style(verb, shown));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Self { bar, warnings: Vec::new(), files: 0 }
+        Self { bar, warnings: Vec::new(), files: 0, verb: verb.to_string(), totals: None, counting: false }
+    }
+
+    /// A bar that counts steps (packs checked, headers read), not bytes.
+    pub(crate) fn steps(global: &Global, verb: &str) -> Self {
+        let mut p = Self::new(global, verb, Some(0));
+        if let Some(b) = &p.bar {
+            b.set_style(style(verb, Shown::Steps));
+        }
+        p.counting = true;
+        p
+    }
+
+    /// The same bar, told the total by `totals` once its scan ends.
+    pub(crate) fn with_totals(mut self, totals: Arc<Totals>) -> Self {
+        self.totals = Some(totals);
+        self
+    }
+
+    /// Takes the total from the scan, once it is known.
+    fn learn_total(&mut self) {
+        if let (Some(b), Some(t)) = (&self.bar, &self.totals)
+            && let Some((_, bytes)) = t.get()
+        {
+            b.set_length(bytes.max(b.position()));
+            b.set_style(style(&self.verb, Shown::BytesOf));
+            self.totals = None;
+        }
     }
 
     pub(crate) fn finish(&self) {
@@ -67,19 +116,29 @@ impl cairn_std::running::RunProgress for CliProgress {
             b.reset();
         }
     }
+
+    fn totals(&mut self, totals: Arc<Totals>) {
+        self.totals = Some(totals);
+    }
 }
 
 impl Progress for CliProgress {
-    fn file(&mut self, path: &[u8], _size: u64, _status: FileStatus) {
+    fn file(&mut self, path: &[u8], size: u64, status: FileStatus) {
         self.files += 1;
-        if let Some(b) = &self.bar
-            && self.files % 64 == 1
-        {
-            b.set_message(format!("{} files, {}", self.files, cairn_std::show_path(path)));
+        self.learn_total();
+        if let Some(b) = &self.bar {
+            // A file not read (unchanged, or already in place) is done all at once.
+            if status == FileStatus::Unmodified && !self.counting {
+                b.inc(size);
+            }
+            if self.files % 64 == 1 {
+                b.set_message(format!("{} files, {}", self.files, cairn_std::show_path(path)));
+            }
         }
     }
 
     fn bytes(&mut self, n: u64) {
+        self.learn_total();
         if let Some(b) = &self.bar {
             b.inc(n);
         }
@@ -96,6 +155,10 @@ impl Progress for CliProgress {
 
     fn step(&mut self, done: u64, total: u64) {
         if let Some(b) = &self.bar {
+            if !self.counting {
+                b.set_style(style(&self.verb, Shown::Steps));
+                self.counting = true;
+            }
             b.set_length(total);
             b.set_position(done);
         }

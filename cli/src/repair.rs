@@ -28,7 +28,7 @@ async fn repair_index(g: &Global, session: &Session) -> Result<ExitCode, Error> 
     let repo = repo::open(g, &location).await?;
     session.lock(g, &location, &repo, "repair index", true).await?;
     repo.storage().inner().ensure_deletes_allowed("repair index").await?;
-    let mut progress = CliProgress::new(g, "reading pack headers", Some(0));
+    let mut progress = CliProgress::steps(g, "reading pack headers");
     let result = rebuild_index(&repo, &mut os_rng(), &mut progress).await;
     progress.finish();
     let r = result?;
@@ -84,7 +84,7 @@ async fn repair_snapshots_cmd(
     if a.read_data {
         let mut check_options = CheckOptions::default();
         check_options.read_data = true;
-        let mut progress = CliProgress::new(g, "verifying data", Some(0));
+        let mut progress = CliProgress::steps(g, "verifying data");
         let result = check(&repo, worker, &mut progress, &check_options).await;
         progress.finish();
         for p in result?.problems {

@@ -444,3 +444,46 @@ fn generated_passwords_derive_keys_light_and_typed_ones_full() {
     let keys = kdf(&typed, &["--repo", s(&repo)]);
     assert_eq!(keys[0]["memory_kib"], 65536, "{keys:?}");
 }
+
+/// What `cairn ARGS` draws on a terminal (a pseudo-terminal made by `script`), its bar redraws
+/// split into lines.
+fn on_a_terminal(c: &cairn_e2e::Cairn, args: &[&str]) -> Vec<String> {
+    let program = env!("CARGO_BIN_EXE_cairn");
+    let line = std::iter::once(program).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect::<Vec<_>>();
+    // The sandbox's environment (HOME, PATH, the password), as `cairn` would get it.
+    let sandbox = c.command(Vec::<String>::new());
+    let env = sandbox.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())));
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &line.join(" "), "/dev/null"])
+        .env_clear()
+        .envs(env)
+        .env("TERM", "xterm")
+        .output()
+        .expect("run script");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).split(['\r', '\n']).map(str::to_string).collect()
+}
+
+#[test]
+fn progress_on_a_terminal_shows_the_total_and_the_time_left_in_the_right_units() {
+    cairn_e2e::prerequisite(cairn_e2e::servers::find_tool("script").is_some(), "script (apt-get install bsdutils)");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("big.bin"), cairn_e2e::random_bytes(7, 96 << 20)).unwrap();
+    let repo = t.path().join("repo");
+    let c = cairn(t.path());
+    init(&c, &repo, 4);
+    // A backup learns its total from a scan of the sources: bytes of a total, and time left.
+    let lines = on_a_terminal(&c, &["backup", "--repo", s(&repo), s(&src)]);
+    let bars: Vec<&String> = lines.iter().filter(|l| l.contains("backing up")).collect();
+    assert!(bars.iter().any(|l| l.contains("/96.00 MiB") && l.contains(" left")), "{bars:#?}");
+    // A data check counts packs, not bytes.
+    let lines = on_a_terminal(&c, &["check", "--read-data", "--repo", s(&repo)]);
+    let bars: Vec<&String> = lines.iter().filter(|l| l.contains("checking packs")).collect();
+    assert!(!bars.is_empty(), "{lines:#?}");
+    for bar in &bars {
+        assert!(!bar.contains(" B/") && !bar.contains("B/s"), "packs counted as bytes: {bar}");
+    }
+    assert!(bars.iter().any(|l| l.contains(" left")), "{bars:#?}");
+}
