@@ -261,10 +261,12 @@ fn the_daemon_pauses_waits_for_mains_power_and_tells_the_desktop() {
         assert_eq!(failed.actions.first().map(String::as_str), Some("default"));
         bus.click(failed.id);
         let started = std::time::Instant::now();
-        while !clicked.exists() && started.elapsed() < Duration::from_secs(10) {
+        // The opener's shell makes the file before it writes to it: wait for the whole line.
+        let line = || std::fs::read_to_string(&clicked).unwrap_or_default();
+        while !line().ends_with('\n') && started.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert_eq!(std::fs::read_to_string(&clicked).unwrap().trim(), "--screen job:docs");
+        assert_eq!(line().trim(), "--screen job:docs");
 
         // Two hours without success (twice the interval) make it overdue again: told once, not each tick.
         now.set(last_success + 2 * 3600 + 60);
