@@ -115,61 +115,34 @@ fn updated_url(f: &DestinationFieldArgs, g: &Global, catalog: &Catalog, name: &s
     }
     let saved = catalog.get_destination(name)?.ok_or_else(|| not_found(name))?;
     let mut fields = DestinationFields::of(&saved.url, &catalog.destination_url(name)?);
-    match &f.kind {
-        Some(kind) if *kind != fields.kind => {
-            fields = DestinationFields::default();
-            fields.kind = kind.clone();
-        }
-        Some(_) => {}
-        None if !any_field(f, g, &fields.kind) => return Ok(None),
-        None => {}
+    if let Some(kind) = f.kind.as_ref().filter(|k| **k != fields.kind) {
+        fields = DestinationFields::default();
+        fields.kind = kind.clone();
     }
+    // The access key counts as a field of an S3 destination.
+    let mut given = f.kind.is_some();
     if fields.kind == "s3"
         && let Some(key) = &g.s3_access_key
     {
         fields.access_key = Some(key.clone());
+        given = true;
     }
-    apply_fields(f, g, &mut fields);
+    given |= apply_fields(f, g, &mut fields);
+    if !given {
+        return Ok(None);
+    }
     fields.to_url().map(Some)
 }
 
-/// Whether any field flag is given (the access key counts for an S3 destination).
-fn any_field(f: &DestinationFieldArgs, g: &Global, kind: &str) -> bool {
-    let strings = [
-        &f.backup_dir,
-        &f.remote,
-        &f.vendor,
-        &f.endpoint,
-        &f.region,
-        &f.bucket,
-        &f.account,
-        &f.container,
-        &f.access_tier,
-        &f.storage_class,
-        &f.host,
-        &f.user,
-        &f.scheme,
-        &g.accept_host_key,
-    ];
-    strings.iter().any(|s| s.is_some())
-        || f.port.is_some()
-        || f.no_verify_tls
-        || f.retries.is_some()
-        || f.connections.is_some()
-        || g.ssh_key.is_some()
-        || (kind == "s3" && g.s3_access_key.is_some())
-}
-
-/// Sets the fields given as flags; the others stay.
-fn apply_fields(f: &DestinationFieldArgs, g: &Global, fields: &mut DestinationFields) {
-    let set = |to: &mut Option<String>, from: &Option<String>| {
+/// Sets the fields given as flags; the others stay. Returns whether any was given.
+fn apply_fields(f: &DestinationFieldArgs, g: &Global, fields: &mut DestinationFields) -> bool {
+    let mut given = false;
+    let mut set = |to: &mut Option<String>, from: &Option<String>| {
         if from.is_some() {
             to.clone_from(from);
+            given = true;
         }
     };
-    if let Some(dir) = &f.backup_dir {
-        fields.backup_dir.clone_from(dir);
-    }
     set(&mut fields.remote, &f.remote);
     set(&mut fields.vendor, &f.vendor);
     set(&mut fields.endpoint, &f.endpoint);
@@ -183,15 +156,29 @@ fn apply_fields(f: &DestinationFieldArgs, g: &Global, fields: &mut DestinationFi
     set(&mut fields.user, &f.user);
     set(&mut fields.host_key, &g.accept_host_key);
     set(&mut fields.scheme, &f.scheme);
+    if let Some(dir) = &f.backup_dir {
+        fields.backup_dir.clone_from(dir);
+        given = true;
+    }
     if let Some(key) = &g.ssh_key {
         fields.key_file = Some(key.clone());
+        given = true;
     }
-    fields.port = f.port.or(fields.port);
     if f.no_verify_tls {
         fields.verify_tls = Some(false);
+        given = true;
     }
-    fields.retries = f.retries.or(fields.retries);
-    fields.connections = f.connections.or(fields.connections);
+    for (to, from) in [(&mut fields.retries, f.retries), (&mut fields.connections, f.connections)] {
+        if from.is_some() {
+            *to = from;
+            given = true;
+        }
+    }
+    if f.port.is_some() {
+        fields.port = f.port;
+        given = true;
+    }
+    given
 }
 
 fn print_step(g: &Global, s: &TestStep) {

@@ -566,9 +566,7 @@ impl AzureBackend {
     async fn put_blob(&self, blob: &str, data: Bytes, mode: WriteMode, tier: Option<&str>) -> Result<(), IoError> {
         let mut call = Call::new(reqwest::Method::PUT, Some(blob));
         call.headers.push(("x-ms-blob-type", "BlockBlob".into()));
-        if mode == WriteMode::CreateNew {
-            call.headers.push(("if-none-match", "*".into()));
-        }
+        call.headers.extend(crate::http::create_only_header(mode));
         if let Some(t) = tier {
             call.headers.push(("x-ms-access-tier", t.to_string()));
         }
@@ -592,10 +590,7 @@ impl AzureBackend {
         let block = (self.config.block_size.max(1 << 20) as u64).max(size.div_ceil(50_000));
         // Uncommitted blocks are shared by every writer of the blob's name: block ids of this
         // upload's own, so that two writers of one name never commit each other's blocks.
-        let mut upload = [0u8; 8];
-        getrandom::fill(&mut upload)
-            .map_err(|e| crate::http::error(IoErrorKind::Other, format!("no randomness for the upload: {e}")))?;
-        let upload: String = upload.iter().map(|b| format!("{b:02x}")).collect();
+        let upload = crate::rng::random_hex::<8>();
         let mut ids = Vec::new();
         let mut at = 0u64;
         while at < size {
@@ -619,9 +614,7 @@ impl AzureBackend {
         let mut call = Call::new(reqwest::Method::PUT, Some(blob));
         call.query = vec![("comp", "blocklist".into())];
         call.body = Bytes::from(xml);
-        if mode == WriteMode::CreateNew {
-            call.headers.push(("if-none-match", "*".into()));
-        }
+        call.headers.extend(crate::http::create_only_header(mode));
         let a = self.exchange(&call, MAX_SMALL_BODY as u64).await?;
         if a.ok() {
             return Ok(());

@@ -45,6 +45,12 @@ pub(crate) fn percent_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+/// The header that makes a write create-only (`If-None-Match: *`, as S3 and Azure take it), if
+/// `mode` asks for it.
+pub(crate) fn create_only_header(mode: cairn_core::WriteMode) -> Option<(&'static str, String)> {
+    (mode == cairn_core::WriteMode::CreateNew).then(|| ("if-none-match", "*".to_string()))
+}
+
 /// A byte span of an object: offset and length.
 pub(crate) type Span = (u64, u64);
 

@@ -634,7 +634,7 @@ impl S3Backend {
     /// was refused (the server enforces conditional creates), then removes it.
     pub async fn probe_conditional_create(&self) -> Result<bool, IoError> {
         let key = format!("{}locks/.cairn-probe-{:016x}", self.prefix, crate::rng::os_rng().next_u64());
-        let headers = || vec![("if-none-match", "*".to_string())];
+        let headers = || crate::http::create_only_header(WriteMode::CreateNew).into_iter().collect();
         self.put(&key, Bytes::from_static(b"probe"), headers()).await?;
         let second = self.put(&key, Bytes::from_static(b"probe"), headers()).await;
         let del = Call {
@@ -773,7 +773,7 @@ impl S3Backend {
         mode: WriteMode,
     ) -> Result<(), IoError> {
         let key = format!("{}{name}", self.prefix);
-        let headers = create_only_headers(mode);
+        let headers = crate::http::create_only_header(mode).into_iter().collect();
         if size <= self.config.multipart_threshold as u64 {
             let data = crate::Destination::file_part(src, 0, size as usize)?;
             return self.put(&key, data, headers).await;
@@ -835,7 +835,7 @@ impl S3Backend {
 
     async fn write_key(&self, key: &str, data: Bytes, mode: WriteMode, class: Option<String>) -> Result<(), IoError> {
         let key = key.to_string();
-        let mut headers = create_only_headers(mode);
+        let mut headers: Vec<_> = crate::http::create_only_header(mode).into_iter().collect();
         if let Some(class) = class {
             headers.push(("x-amz-storage-class", class));
         }
@@ -872,14 +872,6 @@ impl S3Backend {
             return Ok(());
         }
         Err(self.failure(Op::Delete, Some(&key), &a))
-    }
-}
-
-/// The headers that make a write create-only (`If-None-Match: *`), if `mode` asks for it.
-fn create_only_headers(mode: WriteMode) -> Vec<(&'static str, String)> {
-    match mode {
-        WriteMode::CreateNew => vec![("if-none-match", "*".to_string())],
-        WriteMode::Replace => Vec::new(),
     }
 }
 

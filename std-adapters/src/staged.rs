@@ -34,9 +34,7 @@ pub(crate) struct Staged {
 const TEMP_PREFIX: &str = ".cairn-restore-";
 
 fn temp_name(dir: &Path) -> PathBuf {
-    let r: [u8; 8] = cairn_core::random_bytes(&mut crate::rng::os_rng());
-    let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("{TEMP_PREFIX}{hex}"))
+    dir.join(format!("{TEMP_PREFIX}{}", crate::rng::random_hex::<8>()))
 }
 
 /// Whether `name` is one [`temp_name`] makes.
