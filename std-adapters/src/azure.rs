@@ -21,13 +21,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use cairn_core::{
-    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
-};
+use cairn_core::{FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, StorageProperties, WriteMode};
 use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 
 use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error, percent_encode};
+use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// The Blob service version Cairn speaks.
@@ -267,22 +266,6 @@ pub(crate) fn string_to_sign(
         s.push_str(v);
     }
     s
-}
-
-/// The id in a blob name of `kind` under `prefix`, if the name is one.
-fn id_of(prefix: &str, kind: FileKind, name: &str) -> Option<Id> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix(kind.dir())?.strip_prefix('/')?;
-    let hex = match kind {
-        FileKind::Pack => {
-            let (dir, hex) = rest.split_once('/')?;
-            if dir.len() != 2 || !hex.starts_with(dir) {
-                return None;
-            }
-            hex
-        }
-        _ => rest,
-    };
-    Id::from_hex(hex).ok()
 }
 
 impl AzureBackend {
@@ -649,99 +632,61 @@ impl AzureBackend {
         }
         Err(self.failure(Op::Delete, Some(blob), &a))
     }
-
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        self.write_blob(&format!("{}{name}", self.prefix), data, WriteMode::Replace, None).await
-    }
-
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        self.read_blob(&format!("{}{name}", self.prefix), ReadRange::All { max_len }).await
-    }
-
-    /// Writes a file beside the repository from the local file `src` (`size` bytes), block by
-    /// block above the threshold, so that memory stays bounded whatever its size.
-    pub async fn put_file_from(
-        &self,
-        name: &str,
-        src: &std::fs::File,
-        size: u64,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
-        let blob = format!("{}{name}", self.prefix);
-        if size <= self.config.block_threshold as u64 {
-            let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.put_blob(&blob, data, mode, None).await;
-        }
-        self.put_blocks(&blob, size, mode, |at, n| crate::Destination::file_part(src, at, n)).await
-    }
-
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        self.read_blob(&format!("{}{name}", self.prefix), ReadRange::Span { offset, len }).await
-    }
-
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        let prefix = format!("{}{dir}/", self.prefix);
-        Ok(self
-            .list_blobs(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|(k, size)| k.strip_prefix(&prefix).filter(|n| !n.contains('/')).map(|n| (n.to_string(), size)))
-            .collect())
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        self.remove_blob(&format!("{}{name}", self.prefix)).await
-    }
 }
 
-impl Storage for AzureBackend {
+crate::path_store::storage_over_paths!(AzureBackend);
+
+impl PathStore for AzureBackend {
+    const TEMPORARY_PREFIX: Option<&'static str> = None;
+
     fn properties(&self) -> StorageProperties {
         StorageProperties::new(self.config.connections)
     }
 
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        if kind == FileKind::Config {
-            let blob = self.blob_of(&Handle::CONFIG);
-            let page = self.list_page(&blob, None).await?;
-            return Ok(page
-                .blobs
-                .blob
-                .iter()
-                .filter(|b| b.name == blob)
-                .map(|b| ObjectInfo { id: Id::ZERO, size: b.properties.content_length })
-                .collect());
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_blob(&format!("{}{path}", self.prefix), range).await
+    }
+
+    /// Block by block above the threshold, so that memory stays bounded whatever the size.
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        let blob = format!("{}{path}", self.prefix);
+        if let Body::File { size, .. } = body
+            && size > self.config.block_threshold as u64
+        {
+            return self.put_blocks(&blob, size, mode, |at, n| body.piece(at, n)).await;
         }
-        let prefix = format!("{}{}/", self.prefix, kind.dir());
-        Ok(self
-            .list_blobs(&prefix)
-            .await?
-            .iter()
-            .filter_map(|(name, size)| id_of(&self.prefix, kind, name).map(|id| ObjectInfo { id, size: *size }))
-            .collect())
+        self.write_blob(&blob, body.whole()?, mode, None).await
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_blob(&self.blob_of(handle), range).await
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        self.remove_blob(&format!("{}{path}", self.prefix)).await
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        let under = if dir.is_empty() { self.prefix.clone() } else { format!("{}{dir}/", self.prefix) };
+        let blobs = self.list_blobs(&under).await?;
+        let relative =
+            blobs.into_iter().filter_map(|(b, size)| Some((b.strip_prefix(&self.prefix)?.to_string(), size)));
+        Ok(crate::path_store::folder_of_keys(dir, relative.collect()))
+    }
+
+    /// One listing of the kind's prefix, however deep.
+    async fn list_objects(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        let keys = self.list_blobs(&format!("{}{}", self.prefix, crate::path_store::key_prefix(kind))).await?;
+        Ok(crate::path_store::objects_of_keys(&self.prefix, kind, keys))
+    }
+
+    /// Packs get their access tier.
+    async fn write_object(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         let tier = if handle.kind == FileKind::Pack { self.config.pack_access_tier.as_deref() } else { None };
         self.write_blob(&self.blob_of(handle), data, mode, tier).await
-    }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.remove_blob(&self.blob_of(handle)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path_store::id_of_key as id_of;
 
     /// The example of the Blob service's documentation shape: method, empty standard headers,
     /// sorted x-ms- headers, then the account, path and sorted query.

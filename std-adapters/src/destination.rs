@@ -51,12 +51,14 @@ use crate::error::{Error, ErrorKind};
 use crate::ftp::{FtpBackend, FtpConfig, FtpTls};
 use crate::http::percent_decode;
 use crate::local::LocalBackend;
+use crate::path_store::{Body, PathStore};
 use crate::rclone::RcloneConfig;
 use crate::rest::{RestBackend, RestConfig};
 use crate::s3::{S3Backend, S3Config, validate_directory};
 use crate::s3_vendors::{resolve_template, vendor};
 use crate::secret::Secret;
 use crate::sftp::{SftpAuth, SftpBackend, SftpConfig};
+use crate::side_files;
 use crate::webdav::{WebDavBackend, WebDavConfig};
 
 /// A parsed destination URL.
@@ -137,7 +139,7 @@ impl DestinationUrl {
     /// Opens the destination (no request is made yet).
     pub fn open(&self) -> Result<Destination, Error> {
         Ok(match self {
-            Self::Local(p) => Destination::Local(LocalBackend::new(p)),
+            Self::Local(p) => Destination::Local(Box::new(LocalBackend::new(p))),
             Self::S3(c) => Destination::S3(Box::new(
                 S3Backend::new((**c).clone())
                     .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid S3 destination: {e}")))?,
@@ -777,7 +779,7 @@ fn aws_region(host: &str) -> Option<&str> {
 #[non_exhaustive]
 pub enum Destination {
     /// A local directory.
-    Local(LocalBackend),
+    Local(Box<LocalBackend>),
     /// An S3-compatible bucket.
     S3(Box<S3Backend>),
     /// A restic REST server.
@@ -792,72 +794,55 @@ pub enum Destination {
     Ftp(Box<FtpBackend>),
 }
 
+/// `$body` with `$s` bound to the open backend of `$dest`, whatever its type.
+macro_rules! each_type {
+    ($dest:expr, $s:ident => $body:expr) => {
+        match $dest {
+            Destination::Rest($s) => $body,
+            Destination::Local($s) => $body,
+            Destination::S3($s) => $body,
+            Destination::Sftp($s) => $body,
+            Destination::Azure($s) => $body,
+            Destination::WebDav($s) => $body,
+            Destination::Ftp($s) => $body,
+        }
+    };
+}
+
+/// `$body` with `$s` bound to the [`PathStore`] of `$dest`, or `$rest` for a REST server,
+/// which keeps only a repository's own objects.
+macro_rules! path_store {
+    ($dest:expr, $s:ident => $body:expr, rest => $rest:expr) => {
+        match $dest {
+            Destination::Rest(_) => $rest,
+            Destination::Local($s) => $body,
+            Destination::S3($s) => $body,
+            Destination::Sftp($s) => $body,
+            Destination::Azure($s) => $body,
+            Destination::WebDav($s) => $body,
+            Destination::Ftp($s) => $body,
+        }
+    };
+}
+
 impl Storage for Destination {
     fn properties(&self) -> StorageProperties {
-        match self {
-            Self::Local(s) => s.properties(),
-            Self::S3(s) => s.properties(),
-            Self::Rest(s) => s.properties(),
-            Self::Sftp(s) => s.properties(),
-            Self::Azure(s) => s.properties(),
-            Self::WebDav(s) => s.properties(),
-            Self::Ftp(s) => s.properties(),
-        }
+        each_type!(self, s => Storage::properties(&**s))
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        match self {
-            Self::Local(s) => s.list(kind).await,
-            Self::S3(s) => s.list(kind).await,
-            Self::Rest(s) => s.list(kind).await,
-            Self::Sftp(s) => s.list(kind).await,
-            Self::Azure(s) => s.list(kind).await,
-            Self::WebDav(s) => s.list(kind).await,
-            Self::Ftp(s) => s.list(kind).await,
-        }
+        each_type!(self, s => s.list(kind).await)
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        match self {
-            Self::Local(s) => s.read(handle, range).await,
-            Self::S3(s) => s.read(handle, range).await,
-            Self::Rest(s) => s.read(handle, range).await,
-            Self::Sftp(s) => s.read(handle, range).await,
-            Self::Azure(s) => s.read(handle, range).await,
-            Self::WebDav(s) => s.read(handle, range).await,
-            Self::Ftp(s) => s.read(handle, range).await,
-        }
+        each_type!(self, s => s.read(handle, range).await)
     }
     async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
-        match self {
-            Self::Local(s) => s.read_into(handle, range, buf).await,
-            Self::S3(s) => s.read_into(handle, range, buf).await,
-            Self::Rest(s) => s.read_into(handle, range, buf).await,
-            Self::Sftp(s) => s.read_into(handle, range, buf).await,
-            Self::Azure(s) => s.read_into(handle, range, buf).await,
-            Self::WebDav(s) => s.read_into(handle, range, buf).await,
-            Self::Ftp(s) => s.read_into(handle, range, buf).await,
-        }
+        each_type!(self, s => s.read_into(handle, range, buf).await)
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        match self {
-            Self::Local(s) => s.write(handle, data, mode).await,
-            Self::S3(s) => s.write(handle, data, mode).await,
-            Self::Rest(s) => s.write(handle, data, mode).await,
-            Self::Sftp(s) => s.write(handle, data, mode).await,
-            Self::Azure(s) => s.write(handle, data, mode).await,
-            Self::WebDav(s) => s.write(handle, data, mode).await,
-            Self::Ftp(s) => s.write(handle, data, mode).await,
-        }
+        each_type!(self, s => s.write(handle, data, mode).await)
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        match self {
-            Self::Local(s) => s.remove(handle).await,
-            Self::S3(s) => s.remove(handle).await,
-            Self::Rest(s) => s.remove(handle).await,
-            Self::Sftp(s) => s.remove(handle).await,
-            Self::Azure(s) => s.remove(handle).await,
-            Self::WebDav(s) => s.remove(handle).await,
-            Self::Ftp(s) => s.remove(handle).await,
-        }
+        each_type!(self, s => s.remove(handle).await)
     }
 }
 
@@ -868,18 +853,13 @@ pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_s
 
 impl Destination {
     /// Removes the temporary files that interrupted uploads left (`.tmp-*` on local disks,
-    /// `.cairn-tmp-*` over SFTP), if last changed more than `older_than` ago; returns how many.
-    /// Call it holding the exclusive lock (prune does). S3 keeps no temporary objects (a failed
-    /// multipart upload, archives only, is aborted; one that a killed process left is for the
-    /// bucket's `AbortIncompleteMultipartUpload` lifecycle rule) and a REST server keeps its own.
+    /// `.cairn-tmp-*` over SFTP and WebDAV, `cairn-tmp-*` over FTP), if last changed more than
+    /// `older_than` ago; returns how many. Call it holding the exclusive lock (prune does).
+    /// Object stores keep no temporary objects (a failed multipart upload, archives only, is
+    /// aborted; one that a killed process left is for the bucket's lifecycle rules) and a REST
+    /// server keeps its own.
     pub async fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
-        match self {
-            Self::Local(l) => l.remove_stale_temporaries(older_than),
-            Self::Sftp(s) => s.remove_stale_temporaries(older_than).await,
-            Self::WebDav(s) => s.remove_stale_temporaries(older_than).await,
-            Self::Ftp(s) => s.remove_stale_temporaries(older_than).await,
-            Self::S3(_) | Self::Rest(_) | Self::Azure(_) => Ok(0),
-        }
+        path_store!(self, s => side_files::remove_stale_temporaries(&**s, older_than).await, rest => Ok(0))
     }
 
     /// Refuses, before anything is changed, an operation that deletes data on a destination
@@ -900,31 +880,8 @@ impl Destination {
     }
 }
 
-/// Checks a side file's name: `/`-separated segments of letters, digits, `-`, `_` and `.`, none
-/// starting with a dot.
-fn side_file_name(name: &str) -> Result<(), IoError> {
-    let valid = !name.is_empty()
-        && name.split('/').all(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with('.')
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(crate::http::error(
-            cairn_core::IoErrorKind::InvalidData,
-            format!(
-                "{name:?} is not a name for a file beside the repository (folders and names of letters, digits, \
-                 '-', '_' and '.', not starting with '.')"
-            ),
-        ))
-    }
-}
-
-/// Files beside the repository, outside its format: the ownership marker, the archives of
-/// `archived` and `compressed` jobs, and configuration exports. A restic REST server holds
-/// only a repository's own objects, so it has none.
+/// Files beside the repository, outside its format (see [`crate::side_files`]). A restic REST
+/// server holds only a repository's own objects, so it has none.
 impl Destination {
     fn no_side_files() -> IoError {
         crate::http::error(
@@ -935,35 +892,18 @@ impl Destination {
 
     /// Whether this destination can hold files beside the repository.
     pub fn has_side_files(&self) -> bool {
-        !matches!(self, Self::Rest(_))
+        path_store!(self, _s => true, rest => false)
     }
 
     /// Writes (replacing) the file `name` beside the repository.
     pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        side_file_name(name)?;
-        match self {
-            Self::Local(s) => s.put_file(name, data).await,
-            Self::S3(s) => s.put_file(name, data).await,
-            Self::Sftp(s) => s.put_file(name, data).await,
-            Self::Azure(s) => s.put_file(name, data).await,
-            Self::WebDav(s) => s.put_file(name, data).await,
-            Self::Ftp(s) => s.put_file(name, data).await,
-            Self::Rest(_) => Err(Self::no_side_files()),
-        }
+        let body = Body::Bytes(&data);
+        path_store!(self, s => side_files::put(&**s, name, body, WriteMode::Replace).await, rest => Err(Self::no_side_files()))
     }
 
     /// Reads the file `name` beside the repository (at most `max_len` bytes).
     pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        side_file_name(name)?;
-        match self {
-            Self::Local(s) => s.get_file(name, max_len).await,
-            Self::S3(s) => s.get_file(name, max_len).await,
-            Self::Sftp(s) => s.get_file(name, max_len).await,
-            Self::Azure(s) => s.get_file(name, max_len).await,
-            Self::WebDav(s) => s.get_file(name, max_len).await,
-            Self::Ftp(s) => s.get_file(name, max_len).await,
-            Self::Rest(_) => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
-        }
+        path_store!(self, s => side_files::get(&**s, name, max_len).await, rest => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
     }
 
     /// Writes the file `name` beside the repository from the local file `src` of `size` bytes,
@@ -976,98 +916,30 @@ impl Destination {
         size: u64,
         mode: WriteMode,
     ) -> Result<(), IoError> {
-        side_file_name(name)?;
-        match self {
-            Self::Local(s) => s.put_file_from(name, src, size, mode).await,
-            Self::S3(s) => s.put_file_from(name, src, size, mode).await,
-            Self::Sftp(s) => s.put_file_from(name, src, size, mode).await,
-            Self::Azure(s) => s.put_file_from(name, src, size, mode).await,
-            Self::WebDav(s) => s.put_file_from(name, src, size, mode).await,
-            Self::Ftp(s) => s.put_file_from(name, src, size, mode).await,
-            Self::Rest(_) => Err(Self::no_side_files()),
-        }
-    }
-
-    /// `len` bytes at `offset` of the local file `src`: one piece of a file being uploaded
-    /// with [`Destination::put_file_from`].
-    pub(crate) fn file_part(src: &std::fs::File, offset: u64, len: usize) -> Result<Bytes, IoError> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; len];
-        src.read_exact_at(&mut buf, offset).map_err(|e| {
-            crate::http::error(cairn_core::IoErrorKind::Other, format!("cannot read the file to upload: {e}"))
-        })?;
-        Ok(Bytes::from(buf))
+        let body = Body::File { src, size };
+        path_store!(self, s => side_files::put(&**s, name, body, mode).await, rest => Err(Self::no_side_files()))
     }
 
     /// Copies the file `name` beside the repository, `size` bytes long (as listed), into `out`,
     /// a few MiB at a time.
     pub async fn get_file_into(&self, name: &str, size: u64, out: &mut impl std::io::Write) -> Result<(), IoError> {
-        const PIECE: u64 = 8 << 20;
-        side_file_name(name)?;
-        let mut at = 0u64;
-        while at < size {
-            let len = PIECE.min(size - at) as u32;
-            let piece = match self {
-                Self::Local(s) => s.get_file_span(name, at, len).await?,
-                Self::S3(s) => s.get_file_span(name, at, len).await?,
-                Self::Sftp(s) => s.get_file_span(name, at, len).await?,
-                Self::Azure(s) => s.get_file_span(name, at, len).await?,
-                Self::WebDav(s) => s.get_file_span(name, at, len).await?,
-                Self::Ftp(s) => s.get_file_span(name, at, len).await?,
-                Self::Rest(_) => return Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)),
-            };
-            if piece.len() != len as usize {
-                return Err(crate::http::error(
-                    cairn_core::IoErrorKind::InvalidData,
-                    format!("{name} is shorter than listed"),
-                ));
-            }
-            out.write_all(&piece).map_err(|e| {
-                crate::http::error(cairn_core::IoErrorKind::Other, format!("cannot write what was read of {name}: {e}"))
-            })?;
-            at += u64::from(len);
-        }
-        Ok(())
+        path_store!(self, s => side_files::get_into(&**s, name, size, out).await, rest => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
     }
 
     /// The files directly in `dir` beside the repository, with their sizes, sorted by name.
     pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        side_file_name(dir)?;
-        let mut out = match self {
-            Self::Local(s) => s.list_files(dir).await?,
-            Self::S3(s) => s.list_files(dir).await?,
-            Self::Sftp(s) => s.list_files(dir).await?,
-            Self::Azure(s) => s.list_files(dir).await?,
-            Self::WebDav(s) => s.list_files(dir).await?,
-            Self::Ftp(s) => s.list_files(dir).await?,
-            Self::Rest(_) => Vec::new(),
-        };
-        out.sort();
-        Ok(out)
+        path_store!(self, s => side_files::list(&**s, dir).await, rest => Ok(Vec::new()))
     }
 
     /// Free bytes on the destination, where it can tell (local disks; SFTP servers with the
-    /// `statvfs` extension). S3 and REST have no such notion.
+    /// `statvfs` extension). Object stores and REST have no such notion.
     pub async fn free_space(&self) -> Result<Option<u64>, IoError> {
-        match self {
-            Self::Local(s) => s.free_space().map(Some),
-            Self::Sftp(s) => s.free_space().await,
-            Self::S3(_) | Self::Rest(_) | Self::Azure(_) | Self::WebDav(_) | Self::Ftp(_) => Ok(None),
-        }
+        path_store!(self, s => PathStore::free_space(&**s).await, rest => Ok(None))
     }
 
     /// Removes the file `name` beside the repository (absent is fine).
     pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        side_file_name(name)?;
-        match self {
-            Self::Local(s) => s.remove_file(name).await,
-            Self::S3(s) => s.remove_file(name).await,
-            Self::Sftp(s) => s.remove_file(name).await,
-            Self::Azure(s) => s.remove_file(name).await,
-            Self::WebDav(s) => s.remove_file(name).await,
-            Self::Ftp(s) => s.remove_file(name).await,
-            Self::Rest(_) => Ok(()),
-        }
+        path_store!(self, s => side_files::remove(&**s, name).await, rest => Ok(()))
     }
 }
 

@@ -29,14 +29,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_core::{
-    FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
-};
+use cairn_core::{Handle, IoError, IoErrorKind, ReadRange, StorageProperties, WriteMode};
 use rand_core::Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::http::error;
+use crate::path_store::{Body, FolderEntry, PathStore, Pieces};
 use crate::secret::Secret;
 
 /// When to use TLS.
@@ -368,7 +367,7 @@ impl Conn {
     }
 
     /// Stores `pieces` as `path` (replacing it).
-    async fn stor(&mut self, shared: &Shared, path: &str, pieces: &mut dyn Pieces) -> Attempt<()> {
+    async fn stor(&mut self, shared: &Shared, path: &str, pieces: &mut Pieces<'_>) -> Attempt<()> {
         let tcp = self.data(shared).await?;
         self.command(&format!("STOR {path}"), &[125, 150]).await?;
         let mut data = self.secure(shared, tcp).await?;
@@ -383,7 +382,7 @@ impl Conn {
 
     /// The entries of directory `path`: `(name, is_dir, size, modified)`; `None` if there is no
     /// such directory.
-    async fn list(&mut self, shared: &Shared, path: &str) -> Attempt<Option<Vec<Entry>>> {
+    async fn list(&mut self, shared: &Shared, path: &str) -> Attempt<Option<Vec<FolderEntry>>> {
         let mlsd = !shared.no_mlsd.get();
         let tcp = self.data(shared).await?;
         let target = if path.is_empty() { String::new() } else { format!(" {path}") };
@@ -437,20 +436,10 @@ async fn rename_into_place(c: &mut Conn, tmp: &str, target: &str, mode: WriteMod
     }
 }
 
-/// One directory entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub(crate) name: String,
-    pub(crate) is_dir: bool,
-    pub(crate) size: u64,
-    /// Unix seconds, where the listing says.
-    pub(crate) modified: Option<i64>,
-}
-
 /// An `MLSD` line: `type=file;size=12;modify=20261122100000; name`.
-pub(crate) fn parse_mlsd(line: &str) -> Option<Entry> {
+pub(crate) fn parse_mlsd(line: &str) -> Option<FolderEntry> {
     let (facts, name) = line.split_once(' ')?;
-    let mut e = Entry { name: name.to_string(), is_dir: false, size: 0, modified: None };
+    let mut e = FolderEntry { name: name.to_string(), is_dir: false, size: 0, modified: None };
     let mut kind = None;
     for fact in facts.split(';').filter(|f| !f.is_empty()) {
         let (k, v) = fact.split_once('=')?;
@@ -470,7 +459,7 @@ pub(crate) fn parse_mlsd(line: &str) -> Option<Entry> {
 }
 
 /// A Unix-format `LIST` line: `-rw-r--r-- 1 owner group 12 Nov 22 10:00 name`.
-pub(crate) fn parse_list(line: &str) -> Option<Entry> {
+pub(crate) fn parse_list(line: &str) -> Option<FolderEntry> {
     let kind = line.chars().next()?;
     if kind != '-' && kind != 'd' {
         return None;
@@ -485,7 +474,7 @@ pub(crate) fn parse_list(line: &str) -> Option<Entry> {
     }
     let name = rest.strip_prefix(' ')?.to_string();
     let size = fields[4].parse().ok()?;
-    (!name.is_empty() && !name.contains('/')).then_some(Entry { name, is_dir: kind == 'd', size, modified: None })
+    (!name.is_empty() && !name.contains('/')).then_some(FolderEntry { name, is_dir: kind == 'd', size, modified: None })
 }
 
 /// `YYYYMMDDHHMMSS[.sss]` (UTC) as Unix seconds.
@@ -552,40 +541,6 @@ fn tls_fail(authority: &str, what: &str, e: std::io::Error) -> Fail {
         );
     }
     io_fail(what, e)
-}
-
-/// The source of a `STOR`: the pieces of a file, in order.
-trait Pieces {
-    fn next_piece(&mut self) -> Result<Option<Bytes>, IoError>;
-}
-
-/// One buffer, sent once.
-struct Whole(Option<Bytes>);
-
-impl Pieces for Whole {
-    fn next_piece(&mut self) -> Result<Option<Bytes>, IoError> {
-        Ok(self.0.take())
-    }
-}
-
-/// A local file, read a few MiB at a time.
-struct FilePieces<'a> {
-    src: &'a std::fs::File,
-    at: u64,
-    size: u64,
-}
-
-impl Pieces for FilePieces<'_> {
-    fn next_piece(&mut self) -> Result<Option<Bytes>, IoError> {
-        const PIECE: u64 = 8 << 20;
-        if self.at >= self.size {
-            return Ok(None);
-        }
-        let n = PIECE.min(self.size - self.at);
-        let piece = crate::Destination::file_part(self.src, self.at, n as usize)?;
-        self.at += n;
-        Ok(Some(piece))
-    }
 }
 
 /// What every connection of a backend shares.
@@ -957,12 +912,8 @@ impl FtpBackend {
         Ok(body)
     }
 
-    async fn write_pieces<'p>(
-        &self,
-        rel: &str,
-        pieces: &dyn Fn() -> Box<dyn Pieces + 'p>,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
+    /// Stores `body` under a temporary name beside `rel`, then renames it into place.
+    async fn write_body(&self, rel: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
         let (dir, _) = rel.rsplit_once('/').unwrap_or(("", rel));
         self.ensure_dir(dir).await?;
         let tmp_name = format!("cairn-tmp-{:016x}", crate::rng::os_rng().next_u64());
@@ -972,15 +923,15 @@ impl FtpBackend {
         let stored = self
             .with_conn(&format!("writing {target}"), |mut c| {
                 let tmp = tmp.clone();
-                let mut source = pieces();
+                let mut source = body.pieces(8 << 20);
                 async move {
-                    let r = c.stor(shared, &tmp, &mut *source).await;
+                    let r = c.stor(shared, &tmp, &mut source).await;
                     (c, r)
                 }
             })
             .await;
         if let Err(e) = stored {
-            let _ = self.remove_path(&tmp).await;
+            let _ = self.remove_abs(&tmp).await;
             return Err(e);
         }
         let moved = self
@@ -995,22 +946,18 @@ impl FtpBackend {
         match moved {
             Ok(true) => Ok(()),
             Ok(false) => {
-                let _ = self.remove_path(&tmp).await;
+                let _ = self.remove_abs(&tmp).await;
                 Err(IoError::from_kind(IoErrorKind::AlreadyExists))
             }
             Err(e) => {
-                let _ = self.remove_path(&tmp).await;
+                let _ = self.remove_abs(&tmp).await;
                 Err(e)
             }
         }
     }
 
-    async fn write_rel(&self, rel: &str, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        self.write_pieces(rel, &|| Box::new(Whole(Some(data.clone()))), mode).await
-    }
-
     /// Removes the server path `path` (absent is fine).
-    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+    async fn remove_abs(&self, path: &str) -> Result<(), IoError> {
         let path = path.to_string();
         self.with_conn(&format!("deleting {path}"), |mut c| {
             let path = path.clone();
@@ -1025,13 +972,8 @@ impl FtpBackend {
         .await
     }
 
-    /// The entries of folder `rel` as [`crate::path_store::list_objects`] takes them.
-    async fn folder(&self, rel: String) -> Result<crate::path_store::FolderListing, IoError> {
-        Ok(self.list_dir(&rel).await?.into_iter().map(|e| (e.name, e.is_dir, e.size)).collect())
-    }
-
     /// The entries of the directory `rel` (empty if it does not exist).
-    async fn list_dir(&self, rel: &str) -> Result<Vec<Entry>, IoError> {
+    async fn list_dir(&self, rel: &str) -> Result<Vec<FolderEntry>, IoError> {
         let path = self.path(rel);
         let shared = &self.shared;
         Ok(self
@@ -1051,74 +993,11 @@ impl FtpBackend {
         self.with_conn("connecting", |c| async move { (c, Ok(())) }).await?;
         self.ensure_dir("").await
     }
+}
 
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        self.write_rel(name, data, WriteMode::Replace).await
-    }
+crate::path_store::storage_over_paths!(FtpBackend);
 
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        self.read_rel(name, ReadRange::All { max_len }).await
-    }
-
-    /// Writes a file beside the repository from the local file `src` (`size` bytes), streamed.
-    pub async fn put_file_from(
-        &self,
-        name: &str,
-        src: &std::fs::File,
-        size: u64,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
-        self.write_pieces(name, &|| Box::new(FilePieces { src, at: 0, size }), mode).await
-    }
-
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        self.read_rel(name, ReadRange::Span { offset, len }).await
-    }
-
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        Ok(self
-            .list_dir(dir)
-            .await?
-            .into_iter()
-            .filter(|e| !e.is_dir && !e.name.starts_with('.') && !e.name.starts_with("cairn-tmp-"))
-            .map(|e| (e.name, e.size))
-            .collect())
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        self.remove_path(&self.path(name)).await
-    }
-
-    /// Removes the temporary files interrupted uploads left, last changed more than
-    /// `older_than` ago (by the listing's time, else `MDTM`); returns how many.
-    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
-        let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let dirs = crate::path_store::temporary_folders(|rel| self.folder(rel)).await?;
-        let mut removed = 0;
-        for dir in dirs {
-            for e in self.list_dir(&dir).await? {
-                if e.is_dir || !e.name.starts_with("cairn-tmp-") {
-                    continue;
-                }
-                let rel = if dir.is_empty() { e.name.clone() } else { format!("{dir}/{}", e.name) };
-                let modified = match e.modified {
-                    Some(m) => Some(m),
-                    None => self.modified(&rel).await?,
-                };
-                if modified.is_some_and(|m| m < cutoff) {
-                    self.remove_path(&self.path(&rel)).await?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
+impl PathStore for FtpBackend {
     /// `MDTM` of `rel`, as Unix seconds.
     async fn modified(&self, rel: &str) -> Result<Option<i64>, IoError> {
         let path = self.path(rel);
@@ -1135,76 +1014,34 @@ impl FtpBackend {
         })
         .await
     }
-}
 
-impl Storage for FtpBackend {
+    const TEMPORARY_PREFIX: Option<&'static str> = Some("cairn-tmp-");
+
     fn properties(&self) -> StorageProperties {
         StorageProperties::new(self.config.connections)
     }
 
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        if kind == FileKind::Config {
-            return Ok(crate::path_store::config_listing(self.size_of("config").await?));
-        }
-        crate::path_store::list_objects(kind, |rel| self.folder(rel)).await
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_rel(path, range).await
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_rel(&handle.path(), range).await
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        self.write_body(path, body, mode).await
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        self.remove_abs(&self.path(path)).await
+    }
+
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        self.list_dir(dir).await
+    }
+
+    async fn write_object(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         // FTP has no create-only rename: claims stand in for it.
         if mode == WriteMode::CreateNew {
             return Box::pin(crate::claim::create_new(self, handle, data)).await;
         }
-        self.write_rel(&handle.path(), data, mode).await
-    }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.remove_path(&self.path(&handle.path())).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_listings_and_passive_answers_parse() {
-        assert_eq!(reply_code("220 ready"), Some((220, false)));
-        assert_eq!(reply_code("211-Features:"), Some((211, true)));
-        assert_eq!(reply_code("220"), Some((220, false)));
-        assert_eq!(reply_code("6xx no"), None);
-        assert_eq!(reply_code("22"), None);
-        assert_eq!(epsv_port("Extended Passive mode OK (|||49152|)"), Some(49152));
-        assert_eq!(epsv_port("(|||0|)"), None);
-        assert_eq!(pasv_port("Entering Passive Mode (10,0,0,7,195,80)"), Some(195 * 256 + 80));
-        assert_eq!(pasv_port("Entering Passive Mode (10,0,0,7,999,80)"), None);
-        let e = parse_mlsd("type=file;size=12;modify=20261122100000;UNIX.mode=0644; ab cd").unwrap();
-        assert_eq!((e.name.as_str(), e.is_dir, e.size), ("ab cd", false, 12));
-        assert_eq!(e.modified, Some(1_795_341_600));
-        assert!(parse_mlsd("type=dir;modify=20261122100000; data").unwrap().is_dir);
-        assert_eq!(parse_mlsd("type=cdir; ."), None);
-        let e = parse_list("-rw-r--r--    1 1000     1000           42 Nov 22 10:00 file name").unwrap();
-        assert_eq!((e.name.as_str(), e.size, e.is_dir), ("file name", 42, false));
-        assert!(parse_list("drwxr-xr-x 2 u g 4096 Nov 22 10:00 data").unwrap().is_dir);
-        assert_eq!(parse_list("total 12"), None);
-    }
-
-    proptest::proptest! {
-        #![proptest_config(crate::hostile::config(4000))]
-        /// A hostile server's replies and listing lines parse to something or nothing, never a panic.
-        #[test]
-        fn hostile_replies_never_panic(line in crate::hostile::bytes(vec![
-            b"type=file;size=99999999999999999999999; x".to_vec(),
-            b"type=file;modify=99999999999999; x".to_vec(),
-            b"-rw-r--r-- 1 a b 18446744073709551616 Nov 22 10:00 x".to_vec(),
-            b"229 (|||65536|)".to_vec(),
-            b"227 (1,2,3,4,256,1)".to_vec(),
-        ])) {
-            let s = String::from_utf8_lossy(&line);
-            let _ = (reply_code(&s), parse_mlsd(&s), parse_list(&s), epsv_port(&s), pasv_port(&s), ftp_time(&s));
-        }
+        self.write_body(&handle.path(), Body::Bytes(&data), mode).await
     }
 }

@@ -70,6 +70,7 @@ pub mod s3_vendors;
 pub mod schedule;
 mod secret;
 mod sftp;
+mod side_files;
 mod staged;
 pub mod totals;
 mod webdav;

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use cairn_core::{
-    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
+    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, StorageProperties, WriteMode,
     resize_for_overwrite,
 };
 
 use crate::error::core_io_error;
+use crate::path_store::{Body, FolderEntry, PathStore};
 
 /// A repository directory on a local (or mounted) filesystem.
 #[derive(Debug)]
@@ -66,34 +67,6 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, IoError> +
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-impl LocalBackend {
-    /// Removes the temporary files (`.tmp-*`) that interrupted writes left in the repository's
-    /// directories and beside it, if last changed more than `older_than` ago. Returns how many
-    /// were removed.
-    pub fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
-        let mut dirs: Vec<PathBuf> = crate::path_store::TEMPORARY_DIRS.iter().map(|d| self.root.join(d)).collect();
-        if let Ok(subdirs) = fs::read_dir(self.root.join("data")) {
-            dirs.extend(subdirs.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()));
-        }
-        let cutoff = std::time::SystemTime::now().checked_sub(older_than).unwrap_or(std::time::UNIX_EPOCH);
-        let mut removed = 0;
-        for dir in dirs {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
-            for e in entries.filter_map(Result::ok) {
-                let stale = e.metadata().ok().filter(fs::Metadata::is_file).and_then(|m| m.modified().ok());
-                if e.file_name().to_string_lossy().starts_with(".tmp-") && stale.is_some_and(|t| t < cutoff) {
-                    match fs::remove_file(e.path()) {
-                        Ok(()) => removed += 1,
-                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(err) => return Err(core_io_error(&e.path(), err)),
-                    }
-                }
-            }
-        }
-        Ok(removed)
-    }
 }
 
 fn random_suffix() -> String {
@@ -245,12 +218,98 @@ fn list_dir(dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<(), IoError> {
     Ok(())
 }
 
-impl Storage for LocalBackend {
+crate::path_store::storage_over_paths!(LocalBackend);
+
+impl PathStore for LocalBackend {
+    const TEMPORARY_PREFIX: Option<&'static str> = Some(".tmp-");
+
     fn properties(&self) -> StorageProperties {
         StorageProperties::new(2)
     }
 
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        read_range(&self.root.join(path), range).map(Bytes::from)
+    }
+
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        let path = self.root.join(path);
+        match body {
+            Body::Bytes(data) => {
+                let data = data.clone();
+                blocking(move || write_atomic(&path, &data, mode)).await
+            }
+            Body::File { src, size } => {
+                let from = src.try_clone().map_err(|e| core_io_error(&path, e))?;
+                blocking(move || {
+                    write_atomic_with(&path, mode, |file| {
+                        let mut from = from;
+                        from.seek(SeekFrom::Start(0))?;
+                        let copied = std::io::copy(&mut from.take(size), file)?;
+                        if copied != size {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "the file to copy shrank",
+                            ));
+                        }
+                        Ok(())
+                    })
+                })
+                .await
+            }
+        }
+    }
+
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        let path = self.root.join(path);
+        blocking(move || {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(core_io_error(&path, e)),
+            }
+            let dir = path.parent().unwrap_or(Path::new("."));
+            fsync_dir(dir).map_err(|e| core_io_error(dir, e))
+        })
+        .await
+    }
+
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        let dir = self.root.join(dir);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(core_io_error(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| core_io_error(&dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            // An entry removed between listing and stat is simply not listed.
+            let Ok(meta) = entry.metadata() else { continue };
+            let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            out.push(FolderEntry {
+                name,
+                is_dir: meta.is_dir(),
+                size: if meta.is_file() { meta.len() } else { 0 },
+                modified: modified.map(|d| d.as_secs() as i64),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Free bytes for this user on the filesystem holding the repository (or, before it
+    /// exists, its nearest existing parent).
+    async fn free_space(&self) -> Result<Option<u64>, IoError> {
+        let mut dir = self.root.as_path();
+        while !dir.exists() {
+            dir = dir.parent().unwrap_or(Path::new("/"));
+        }
+        let v = nix::sys::statvfs::statvfs(dir).map_err(|e| core_io_error(dir, std::io::Error::from(e)))?;
+        Ok(Some(v.blocks_available().saturating_mul(v.fragment_size())))
+    }
+
+    /// Listed on the blocking pool, folder by folder.
+    async fn list_objects(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         let root = self.root.clone();
         blocking(move || {
             let mut out = Vec::new();
@@ -286,11 +345,12 @@ impl Storage for LocalBackend {
         .await
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_into(handle, range, Vec::new()).await.map(Bytes::from)
+    async fn read_object(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_object_into(handle, range, Vec::new()).await.map(Bytes::from)
     }
 
-    async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
+    /// Packs are read through the open packs, long spans on the blocking pool.
+    async fn read_object_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
         let path = self.path_of(handle);
         let id = handle.id;
         match (handle.kind, range) {
@@ -306,7 +366,7 @@ impl Storage for LocalBackend {
         }
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+    async fn write_object(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         let path = self.path_of(handle);
         // The bytes are let go once written, before the sync: a pack's memory is not held
         // through the slowest part of its store.
@@ -317,98 +377,12 @@ impl Storage for LocalBackend {
         };
         blocking(move || write_atomic_with(&path, mode, fill)).await
     }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        let path = self.path_of(handle);
-        blocking(move || {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(core_io_error(&path, e)),
-            }
-            let dir = path.parent().unwrap_or(Path::new("."));
-            fsync_dir(dir).map_err(|e| core_io_error(dir, e))
-        })
-        .await
-    }
-}
-
-impl LocalBackend {
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        let path = self.root.join(name);
-        blocking(move || write_atomic(&path, &data, WriteMode::Replace)).await
-    }
-
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        read_range(&self.root.join(name), ReadRange::All { max_len }).map(Bytes::from)
-    }
-
-    /// Writes a file beside the repository from the local file `src` (`size` bytes).
-    pub async fn put_file_from(&self, name: &str, src: &File, size: u64, mode: WriteMode) -> Result<(), IoError> {
-        use std::io::{Read, Seek, SeekFrom};
-        let path = self.root.join(name);
-        write_atomic_with(&path, mode, |file| {
-            let mut from = src.try_clone()?;
-            from.seek(SeekFrom::Start(0))?;
-            let copied = std::io::copy(&mut from.take(size), file)?;
-            if copied != size {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file to copy shrank"));
-            }
-            Ok(())
-        })
-    }
-
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        read_range(&self.root.join(name), ReadRange::Span { offset, len }).map(Bytes::from)
-    }
-
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        let dir = self.root.join(dir);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(core_io_error(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| core_io_error(&dir, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-            match entry.metadata() {
-                Ok(meta) if meta.is_file() && !name.starts_with('.') => out.push((name, meta.len())),
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-
-    /// Free bytes for this user on the filesystem holding the repository (or, before it
-    /// exists, its nearest existing parent).
-    pub fn free_space(&self) -> Result<u64, IoError> {
-        let mut dir = self.root.as_path();
-        while !dir.exists() {
-            dir = dir.parent().unwrap_or(Path::new("/"));
-        }
-        let v = nix::sys::statvfs::statvfs(dir).map_err(|e| core_io_error(dir, std::io::Error::from(e)))?;
-        Ok(v.blocks_available().saturating_mul(v.fragment_size()))
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        match fs::remove_file(self.root.join(name)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(core_io_error(&self.root.join(name), e)),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_core::Storage;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().build().unwrap()

@@ -221,7 +221,8 @@ impl Storage for RestBackend {
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
         if kind == FileKind::Config {
-            return Ok(crate::path_store::config_listing(self.size_of(&Handle::CONFIG).await?));
+            let size = self.size_of(&Handle::CONFIG).await?;
+            return Ok(size.map(|size| ObjectInfo { id: Id::ZERO, size }).into_iter().collect());
         }
         let url = format!("{}/{}/", self.config.url, kind.dir());
         let accept = [("accept", "application/vnd.x.restic.rest.v2".to_string())];

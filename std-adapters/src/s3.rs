@@ -24,13 +24,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::sigv4::{self, Credentials, HeaderOptions, Request, Scope, SigningKey};
-use cairn_core::{
-    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
-};
+use cairn_core::{FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, StorageProperties, WriteMode};
 use rand_core::Rng;
 use serde::Deserialize;
 use sha2::Digest;
 
+use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// Where and how to reach an S3-compatible bucket.
@@ -671,52 +670,47 @@ fn skew_secs(request: Option<&str>, server: Option<&str>) -> Option<i64> {
     Some((parse(request?)? - parse(server?)?).abs())
 }
 
-/// The id in an object key of `kind` under `prefix`, if the key names one.
-fn id_of(prefix: &str, kind: FileKind, key: &str) -> Option<Id> {
-    let rest = key.strip_prefix(prefix)?.strip_prefix(kind.dir())?.strip_prefix('/')?;
-    let name = match kind {
-        FileKind::Pack => {
-            let (dir, name) = rest.split_once('/')?;
-            if dir.len() != 2 || !name.starts_with(dir) {
-                return None;
-            }
-            name
-        }
-        _ => rest,
-    };
-    Id::from_hex(name).ok()
-}
+crate::path_store::storage_over_paths!(S3Backend);
 
-impl Storage for S3Backend {
+impl PathStore for S3Backend {
+    const TEMPORARY_PREFIX: Option<&'static str> = None;
+
     fn properties(&self) -> StorageProperties {
         // Create-only writes hold either way: through If-None-Match, or through claims.
         StorageProperties::new(self.config.connections)
     }
 
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        if kind == FileKind::Config {
-            let key = self.key_of(&Handle::CONFIG);
-            let page = self.list_page(&key, None).await?;
-            return Ok(page
-                .contents
-                .iter()
-                .filter(|e| e.key == key)
-                .map(|e| ObjectInfo { id: Id::ZERO, size: e.size })
-                .collect());
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_key(&format!("{}{path}", self.prefix), range).await
+    }
+
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        let key = format!("{}{path}", self.prefix);
+        if body.len() > self.config.multipart_threshold as u64 {
+            return self.write_in_parts(&key, body, mode).await;
         }
-        let prefix = format!("{}{}/", self.prefix, kind.dir());
-        let keys = self.list_keys(&prefix).await?;
-        Ok(keys
-            .iter()
-            .filter_map(|(key, size)| id_of(&self.prefix, kind, key).map(|id| ObjectInfo { id, size: *size }))
-            .collect())
+        self.write_key(&key, body.whole()?, mode, None).await
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_key(&self.key_of(handle), range).await
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        self.remove_key(&format!("{}{path}", self.prefix)).await
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        let under = if dir.is_empty() { self.prefix.clone() } else { format!("{}{dir}/", self.prefix) };
+        let keys = self.list_keys(&under).await?;
+        let relative = keys.into_iter().filter_map(|(k, size)| Some((k.strip_prefix(&self.prefix)?.to_string(), size)));
+        Ok(crate::path_store::folder_of_keys(dir, relative.collect()))
+    }
+
+    /// One listing of the kind's prefix, however deep.
+    async fn list_objects(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
+        let keys = self.list_keys(&format!("{}{}", self.prefix, crate::path_store::key_prefix(kind))).await?;
+        Ok(crate::path_store::objects_of_keys(&self.prefix, kind, keys))
+    }
+
+    /// Create-only writes go through claims; packs get their storage class.
+    async fn write_object(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
         // If-None-Match is not atomic on every S3-compatible server (s3s-fs lets concurrent
         // creators all succeed): create-only writes go through claims.
         if mode == WriteMode::CreateNew {
@@ -725,10 +719,6 @@ impl Storage for S3Backend {
         let key = self.key_of(handle);
         let class = if handle.kind == FileKind::Pack { self.config.pack_storage_class.clone() } else { None };
         self.write_key(&key, data, mode, class).await
-    }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.remove_key(&self.key_of(handle)).await
     }
 }
 
@@ -753,66 +743,25 @@ impl S3Backend {
         Ok(out)
     }
 
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        self.write_key(&format!("{}{name}", self.prefix), data, WriteMode::Replace, None).await
-    }
-
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        self.read_key(&format!("{}{name}", self.prefix), ReadRange::All { max_len }).await
-    }
-
-    /// Writes a file beside the repository from the local file `src` (`size` bytes), in parts
-    /// so that memory stays bounded whatever its size.
-    pub async fn put_file_from(
-        &self,
-        name: &str,
-        src: &std::fs::File,
-        size: u64,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
-        let key = format!("{}{name}", self.prefix);
+    /// Uploads `body` (`size` bytes) to `key` in parts, so that memory stays bounded whatever
+    /// its size.
+    async fn write_in_parts(&self, key: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
         let headers = crate::http::create_only_header(mode).into_iter().collect();
-        if size <= self.config.multipart_threshold as u64 {
-            let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.put(&key, data, headers).await;
-        }
+        let size = body.len();
         let part_size = self.part_size() as u64;
         // A part count past S3's 10,000 grows the parts instead.
         let part_size = part_size.max(size.div_ceil(10_000));
         let mut at = 0u64;
-        self.put_multipart_with(&key, headers, || {
+        self.put_multipart_with(key, headers, || {
             if at >= size {
                 return Ok(None);
             }
             let n = part_size.min(size - at);
-            let part = crate::Destination::file_part(src, at, n as usize)?;
+            let part = body.piece(at, n as usize)?;
             at += n;
             Ok(Some(part))
         })
         .await
-    }
-
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        self.read_key(&format!("{}{name}", self.prefix), ReadRange::Span { offset, len }).await
-    }
-
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        let prefix = format!("{}{dir}/", self.prefix);
-        Ok(self
-            .list_keys(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|(k, size)| k.strip_prefix(&prefix).filter(|n| !n.contains('/')).map(|n| (n.to_string(), size)))
-            .collect())
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        self.remove_key(&format!("{}{name}", self.prefix)).await
     }
 
     async fn read_key(&self, key: &str, range: ReadRange) -> Result<Bytes, IoError> {
@@ -878,6 +827,8 @@ impl S3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path_store::id_of_key as id_of;
+    use cairn_core::Id;
 
     proptest::proptest! {
         #![proptest_config(crate::hostile::config(4000))]

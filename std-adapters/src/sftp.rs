@@ -22,9 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_core::{
-    FileKind, Handle, Id, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
-};
+use cairn_core::{IoError, IoErrorKind, ReadRange, StorageProperties, WriteMode};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use rand_core::Rng;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg};
@@ -33,6 +31,7 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
 use crate::http::error;
+use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// How to log in.
@@ -412,8 +411,9 @@ impl SftpBackend {
         }
     }
 
-    fn path_of(&self, handle: &Handle) -> String {
-        format!("{}/{}", self.config.directory, handle.path())
+    /// The server path of `rel` (relative to the repository).
+    fn abs(&self, rel: &str) -> String {
+        if rel.is_empty() { self.config.directory.clone() } else { format!("{}/{rel}", self.config.directory) }
     }
 
     /// Creates `dir` and its missing parents.
@@ -493,10 +493,6 @@ impl SftpBackend {
             .try_collect::<Vec<()>>()
             .await?;
         Ok(())
-    }
-
-    async fn write_once(&self, conn: Rc<Conn>, path: &str, data: &Bytes, mode: WriteMode) -> Result<(), Failure> {
-        self.write_once_with(conn, path, mode, |at| Ok((at == 0).then(|| data.clone()))).await
     }
 
     /// Writes `path` through a temporary file from the pieces `next(offset)` yields (`None` at
@@ -613,70 +609,10 @@ impl SftpBackend {
     }
 }
 
-impl Storage for SftpBackend {
-    fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
-    }
-
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        let base = self.config.directory.clone();
-        self.with_conn(|conn| {
-            let base = base.clone();
-            async move {
-                let files = |entries: Vec<Entry>| {
-                    entries
-                        .into_iter()
-                        .filter(|e| !e.is_dir)
-                        .filter_map(|e| Id::from_hex(&e.name).ok().map(|id| ObjectInfo { id, size: e.size }))
-                        .collect::<Vec<_>>()
-                };
-                match kind {
-                    FileKind::Config => Ok(Self::list_dir(&conn, &base)
-                        .await?
-                        .into_iter()
-                        .filter(|e| e.name == "config" && !e.is_dir)
-                        .map(|e| ObjectInfo { id: Id::ZERO, size: e.size })
-                        .collect()),
-                    FileKind::Pack => {
-                        let data = format!("{base}/data");
-                        let subdirs: Vec<String> = Self::list_dir(&conn, &data)
-                            .await?
-                            .into_iter()
-                            .filter(|e| e.is_dir && e.name.len() == 2 && e.name.bytes().all(|b| b.is_ascii_hexdigit()))
-                            .map(|e| format!("{data}/{}", e.name))
-                            .collect();
-                        let lists: Vec<Vec<Entry>> = stream::iter(subdirs)
-                            .map(|d| {
-                                let conn = conn.clone();
-                                async move { Self::list_dir(&conn, &d).await }
-                            })
-                            .buffer_unordered(16)
-                            .try_collect()
-                            .await?;
-                        Ok(lists.into_iter().flat_map(files).collect())
-                    }
-                    other => Ok(files(Self::list_dir(&conn, &format!("{base}/{}", other.dir())).await?)),
-                }
-            }
-        })
-        .await
-    }
-
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_path(&self.path_of(handle), range).await
-    }
-
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        self.write_path(&self.path_of(handle), data, mode).await
-    }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.remove_path(&self.path_of(handle)).await
-    }
-}
+crate::path_store::storage_over_paths!(SftpBackend);
 
 impl SftpBackend {
-    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+    async fn read_abs(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
         let path = path.to_string();
         self.with_conn(|conn| {
             let path = path.clone();
@@ -724,21 +660,7 @@ impl SftpBackend {
         .await
     }
 
-    async fn write_path(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        let result = self.with_conn(|conn| self.write_once(conn, path, &data, mode)).await;
-        match result {
-            // A create whose answer was lost, then retried, finds its own object.
-            Err(e) if e.kind() == IoErrorKind::AlreadyExists => {
-                match self.read_path(path, ReadRange::All { max_len: data.len() as u64 }).await {
-                    Ok(found) if found == data => Ok(()),
-                    _ => Err(e),
-                }
-            }
-            other => other,
-        }
-    }
-
-    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+    async fn remove_abs(&self, path: &str) -> Result<(), IoError> {
         let path = path.to_string();
         self.with_conn(|conn| {
             let path = path.clone();
@@ -754,105 +676,66 @@ impl SftpBackend {
     }
 }
 
-impl SftpBackend {
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        self.write_path(&format!("{}/{name}", self.config.directory), data, WriteMode::Replace).await
+impl PathStore for SftpBackend {
+    const TEMPORARY_PREFIX: Option<&'static str> = Some(".cairn-tmp-");
+
+    fn properties(&self) -> StorageProperties {
+        StorageProperties::new(self.config.connections)
     }
 
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        self.read_path(&format!("{}/{name}", self.config.directory), ReadRange::All { max_len }).await
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_abs(&self.abs(path), range).await
     }
 
-    /// Writes a file beside the repository from the local file `src` (`size` bytes), a few
-    /// MiB at a time, through a temporary name.
-    pub async fn put_file_from(
-        &self,
-        name: &str,
-        src: &std::fs::File,
-        size: u64,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
-        const PIECE: u64 = 4 << 20;
-        let path = format!("{}/{name}", self.config.directory);
-        self.with_conn(|conn| {
-            self.write_once_with(conn, &path, mode, |at| {
-                if at >= size {
-                    return Ok(None);
-                }
-                crate::Destination::file_part(src, at, PIECE.min(size - at) as usize).map(Some)
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        let path = self.abs(path);
+        let size = body.len();
+        // Bytes in memory go in one piece, a file a few MiB at a time.
+        let piece = match body {
+            Body::Bytes(_) => size.max(1),
+            Body::File { .. } => 4 << 20,
+        };
+        let result = self
+            .with_conn(|conn| {
+                self.write_once_with(conn, &path, mode, move |at| {
+                    if at >= size {
+                        return Ok(None);
+                    }
+                    body.piece(at, piece.min(size - at) as usize).map(Some)
+                })
             })
-        })
-        .await
+            .await;
+        match (result, body) {
+            // A create whose answer was lost, then retried, finds its own object.
+            (Err(e), Body::Bytes(data)) if e.kind() == IoErrorKind::AlreadyExists => {
+                match self.read_abs(&path, ReadRange::All { max_len: size }).await {
+                    Ok(found) if found == data => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            (other, _) => other,
+        }
     }
 
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        self.read_path(&format!("{}/{name}", self.config.directory), ReadRange::Span { offset, len }).await
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        self.remove_abs(&self.abs(path)).await
     }
 
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        let dir = format!("{}/{dir}", self.config.directory);
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        let dir = self.abs(dir);
         self.with_conn(|conn| {
             let dir = dir.clone();
             async move {
                 Ok(Self::list_dir(&conn, &dir)
                     .await?
                     .into_iter()
-                    .filter(|e| !e.is_dir && !e.name.starts_with('.'))
-                    .map(|e| (e.name, e.size))
+                    .map(|e| FolderEntry {
+                        name: e.name,
+                        is_dir: e.is_dir,
+                        size: e.size,
+                        modified: e.mtime.map(i64::from),
+                    })
                     .collect())
-            }
-        })
-        .await
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        self.remove_path(&format!("{}/{name}", self.config.directory)).await
-    }
-
-    /// Removes the temporary files (`.cairn-tmp-*`) that interrupted uploads left in the
-    /// repository's directories and beside it, if last changed more than `older_than` ago.
-    /// Returns how many were removed.
-    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
-        let base = self.config.directory.clone();
-        let cutoff = std::time::SystemTime::now()
-            .checked_sub(older_than)
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        self.with_conn(|conn| {
-            let base = base.clone();
-            async move {
-                let mut dirs: Vec<String> = crate::path_store::TEMPORARY_DIRS
-                    .iter()
-                    .map(|d| if d.is_empty() { base.clone() } else { format!("{base}/{d}") })
-                    .collect();
-                let data = format!("{base}/data");
-                dirs.extend(
-                    Self::list_dir(&conn, &data)
-                        .await?
-                        .into_iter()
-                        .filter(|e| e.is_dir && e.name.len() == 2)
-                        .map(|e| format!("{data}/{}", e.name)),
-                );
-                let mut removed = 0;
-                for dir in dirs {
-                    for e in Self::list_dir(&conn, &dir).await? {
-                        let stale = e.mtime.is_some_and(|m| u64::from(m) < cutoff);
-                        if !e.is_dir && e.name.starts_with(".cairn-tmp-") && stale {
-                            let path = format!("{dir}/{}", e.name);
-                            match conn.sftp.remove(path.as_str()).await {
-                                Ok(_) => removed += 1,
-                                Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => {}
-                                Err(e) => return Err(classify(&format!("removing {path}"), e)),
-                            }
-                        }
-                    }
-                }
-                Ok(removed)
             }
         })
         .await
@@ -860,7 +743,7 @@ impl SftpBackend {
 
     /// Free bytes for this user on the server's filesystem (`statvfs@openssh.com`), if the
     /// server tells.
-    pub async fn free_space(&self) -> Result<Option<u64>, IoError> {
+    async fn free_space(&self) -> Result<Option<u64>, IoError> {
         let dir = self.config.directory.clone();
         self.with_conn(|conn| {
             let dir = dir.clone();

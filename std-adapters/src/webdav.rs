@@ -20,12 +20,11 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_core::{
-    FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, Storage, StorageProperties, WriteMode,
-};
+use cairn_core::{IoError, IoErrorKind, ReadRange, StorageProperties, WriteMode};
 use rand_core::Rng;
 
 use crate::http::{Answer, BasicHttp, MAX_SMALL_BODY, error, percent_encode};
+use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// Where and how to reach a WebDAV directory.
@@ -235,11 +234,6 @@ impl WebDavBackend {
 
     /// The entries directly in the directory `rel` (not the directory itself); empty if it
     /// does not exist.
-    /// The entries of folder `rel` as [`crate::path_store::list_objects`] takes them.
-    async fn folder(&self, rel: String) -> Result<crate::path_store::FolderListing, IoError> {
-        Ok(self.list_dir(&rel).await?.into_iter().map(|(name, e)| (name, e.is_dir, e.size)).collect())
-    }
-
     async fn list_dir(&self, rel: &str) -> Result<Vec<(String, DavEntry)>, IoError> {
         let url = if rel.is_empty() { self.url("") } else { format!("{}/", self.url(rel)) };
         let headers = [("depth", "1".to_string()), ("content-type", "application/xml".to_string())];
@@ -467,30 +461,10 @@ impl WebDavBackend {
         Err(self.failure(&format!("deleting {rel}"), &a))
     }
 
-    /// Writes a file beside the repository (`name` relative to its directory), replacing it.
-    pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
-        self.write_rel(name, data, WriteMode::Replace).await
-    }
-
-    /// Reads a file beside the repository, at most `max_len` bytes.
-    pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        self.read_rel(name, ReadRange::All { max_len }).await
-    }
-
-    /// Writes a file beside the repository from the local file `src` (`size` bytes), streamed
-    /// from disk so that memory stays bounded whatever its size.
-    pub async fn put_file_from(
-        &self,
-        name: &str,
-        src: &std::fs::File,
-        size: u64,
-        mode: WriteMode,
-    ) -> Result<(), IoError> {
+    /// Uploads the local file `src` (`size` bytes) to `rel` as a stream read from disk, so that
+    /// memory stays bounded whatever its size.
+    async fn write_streamed(&self, rel: &str, src: &std::fs::File, size: u64, mode: WriteMode) -> Result<(), IoError> {
         const PIECE: u64 = 8 << 20;
-        if size <= PIECE {
-            let data = crate::Destination::file_part(src, 0, size as usize)?;
-            return self.write_rel(name, data, mode).await;
-        }
         // A request body can be sent only once; a retried upload reads the file again.
         let file =
             src.try_clone().map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))?;
@@ -503,11 +477,11 @@ impl WebDavBackend {
                 let n = PIECE.min(size - at);
                 let piece = file
                     .map_err(|e| error(IoErrorKind::Other, format!("cannot read the file to upload: {e}")))
-                    .and_then(|f| crate::Destination::file_part(&f, at, n as usize));
+                    .and_then(|f| Body::File { src: &f, size }.piece(at, n as usize));
                 Some((piece, at + n))
             }
         });
-        let tmp = self.temporary_beside(name).await?;
+        let tmp = self.temporary_beside(rel).await?;
         let b = self.http.request(reqwest::Method::PUT, &self.url(&tmp)).header("content-length", size.to_string());
         match b.body(reqwest::Body::wrap_stream(stream)).send().await {
             Ok(r) if r.status().is_success() => {}
@@ -515,53 +489,14 @@ impl WebDavBackend {
                 let status = r.status().as_u16();
                 let a = Answer { status, headers: r.headers().clone(), body: Bytes::new() };
                 let _ = self.remove_rel(&tmp).await;
-                return Err(self.failure(&format!("writing {name}"), &a));
+                return Err(self.failure(&format!("writing {rel}"), &a));
             }
             Err(e) => {
                 let _ = self.remove_rel(&tmp).await;
                 return Err(crate::http::transport_error(&self.http.authority, 0, &e));
             }
         }
-        self.move_into_place(&tmp, name, mode).await
-    }
-
-    /// `len` bytes at `offset` of a file beside the repository.
-    pub async fn get_file_span(&self, name: &str, offset: u64, len: u32) -> Result<Bytes, IoError> {
-        self.read_rel(name, ReadRange::Span { offset, len }).await
-    }
-
-    /// The files (name and size) directly in the directory `dir` beside the repository.
-    pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        Ok(self
-            .list_dir(dir)
-            .await?
-            .into_iter()
-            .filter(|(n, e)| !e.is_dir && !n.starts_with('.'))
-            .map(|(n, e)| (n, e.size))
-            .collect())
-    }
-
-    /// Removes a file beside the repository (absent is fine).
-    pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        self.remove_rel(name).await
-    }
-
-    /// Removes the temporary files interrupted uploads left, last changed more than
-    /// `older_than` ago; returns how many.
-    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> Result<u64, IoError> {
-        let cutoff = jiff::Timestamp::now().as_second() - older_than.as_secs() as i64;
-        let dirs = crate::path_store::temporary_folders(|rel| self.folder(rel)).await?;
-        let mut removed = 0;
-        for dir in dirs {
-            for (name, e) in self.list_dir(&dir).await? {
-                if !e.is_dir && name.starts_with(".cairn-tmp-") && e.modified.is_some_and(|m| m < cutoff) {
-                    let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
-                    self.remove_rel(&rel).await?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
+        self.move_into_place(&tmp, rel, mode).await
     }
 }
 
@@ -569,28 +504,37 @@ fn method(name: &str) -> reqwest::Method {
     reqwest::Method::from_bytes(name.as_bytes()).unwrap_or(reqwest::Method::GET)
 }
 
-impl Storage for WebDavBackend {
+crate::path_store::storage_over_paths!(WebDavBackend);
+
+impl PathStore for WebDavBackend {
+    const TEMPORARY_PREFIX: Option<&'static str> = Some(".cairn-tmp-");
+
     fn properties(&self) -> StorageProperties {
         StorageProperties::new(self.config.connections)
     }
 
-    async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        if kind == FileKind::Config {
-            return Ok(crate::path_store::config_listing(self.size_of("config").await?));
+    async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
+        self.read_rel(path, range).await
+    }
+
+    async fn write_path(&self, path: &str, body: Body<'_>, mode: WriteMode) -> Result<(), IoError> {
+        match body {
+            Body::File { src, size } if size > 8 << 20 => self.write_streamed(path, src, size, mode).await,
+            _ => self.write_rel(path, body.whole()?, mode).await,
         }
-        crate::path_store::list_objects(kind, |rel| self.folder(rel)).await
     }
 
-    async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        self.read_rel(&handle.path(), range).await
+    async fn remove_path(&self, path: &str) -> Result<(), IoError> {
+        self.remove_rel(path).await
     }
 
-    async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        self.write_rel(&handle.path(), data, mode).await
-    }
-
-    async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        self.remove_rel(&handle.path()).await
+    async fn list_folder(&self, dir: &str) -> Result<Vec<FolderEntry>, IoError> {
+        Ok(self
+            .list_dir(dir)
+            .await?
+            .into_iter()
+            .map(|(name, e)| FolderEntry { name, is_dir: e.is_dir, size: e.size, modified: e.modified })
+            .collect())
     }
 }
 
