@@ -2,9 +2,9 @@
 //! the window's edit form and `destination update` start from, so that an edit changes only
 //! the fields it gives and keeps every other setting, connection options included.
 
+use crate::backend::s3::vendors::vendor;
 use crate::form::DestinationFields;
 use crate::http::percent_decode;
-use crate::s3_vendors::vendor;
 use crate::{DestinationUrl, FtpTls, SftpAuth};
 
 /// The value of option `key` in the query of the stored URL `url`, decoded.
@@ -115,7 +115,7 @@ impl DestinationFields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destination::{Credentials, parse_destination};
+    use crate::backend::destination::{Credentials, parse_destination};
     use crate::secret::Secret;
 
     #[test]

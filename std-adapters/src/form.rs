@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::connection::{ConnectionOptions, OPTION_NAMES};
+use crate::backend::s3::vendors::vendor;
 use crate::error::{Error, ErrorKind};
 use crate::http::percent_encode as encode;
-use crate::s3_vendors::vendor;
 
 /// A destination's fields (see the [module docs](self)). Which fields apply depends on `kind`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,23 +109,17 @@ impl DestinationFields {
     /// Checks every field and returns the destination URL (without secrets).
     pub fn to_url(&self) -> Result<String, Error> {
         let mut options: Vec<String> = Vec::new();
-        if let Some(r) = self.retries {
-            options.push(format!("retries={r}"));
+        if self.stall_timeout.is_some()
+            && !matches!(self.kind.as_str(), "s3" | "rest" | "webdav" | "ftp" | "azure" | "rclone")
+        {
+            return Err(field("stall-timeout", "applies to S3, REST, WebDAV, FTP, Azure and rclone destinations"));
         }
-        if let Some(c) = self.connections {
-            if c == 0 || c > 64 {
-                return Err(field("connections", "must be 1 to 64"));
-            }
-            options.push(format!("connections={c}"));
-        }
-        if let Some(t) = self.stall_timeout {
-            if !matches!(self.kind.as_str(), "s3" | "rest" | "webdav" | "ftp" | "azure" | "rclone") {
-                return Err(field("stall-timeout", "applies to S3, REST, WebDAV, FTP, Azure and rclone destinations"));
-            }
-            if !(1..=3600).contains(&t) {
-                return Err(field("stall-timeout", "must be 1 to 3600 seconds"));
-            }
-            options.push(format!("stall-timeout={t}"));
+        let given =
+            [("retries", self.retries), ("connections", self.connections), ("stall-timeout", self.stall_timeout)];
+        for (name, value) in given.into_iter().filter_map(|(n, v)| Some((n, v?))) {
+            // Checked as the URL's parser will check it, and named as the form names it.
+            ConnectionOptions::default().set(&OPTION_NAMES, name, &value.to_string()).map_err(|e| field(name, e))?;
+            options.push(format!("{name}={value}"));
         }
         let tls_option = |options: &mut Vec<String>| {
             if self.verify_tls == Some(false) {
@@ -140,13 +135,13 @@ impl DestinationFields {
             }
             "s3" => {
                 let bucket = required("bucket", &self.bucket)?;
-                if !crate::s3::valid_bucket_name(bucket) {
+                if !crate::backend::s3::valid_bucket_name(bucket) {
                     return Err(field("bucket", format!("{bucket:?} is not a bucket name"))
                         .with_hint("3 to 63 of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"));
                 }
                 let dir = self.backup_dir.trim_matches('/');
                 if !dir.is_empty() {
-                    crate::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
+                    crate::backend::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
                 }
                 let path = if dir.is_empty() { bucket.to_string() } else { format!("{bucket}/{dir}") };
                 let region = self.region.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -158,7 +153,7 @@ impl DestinationFields {
                     (Some("custom"), Some(template)) => {
                         let region = region.ok_or_else(|| field("region", "is required"))?;
                         let account = self.account.as_deref().filter(|a| !a.is_empty());
-                        crate::s3_vendors::resolve_template(template, region, account)
+                        crate::backend::s3::vendors::resolve_template(template, region, account)
                             .map_err(|e| field("endpoint", e))?;
                         options.push(format!("endpoint={}", encode(template, false)));
                         options.push(format!("region={region}"));
@@ -315,7 +310,7 @@ impl DestinationFields {
                     )
                     .with_hint("set the remote up with `rclone config` and give its name"));
                 }
-                if !crate::rclone::valid_remote_name(remote) {
+                if !crate::backend::rest::rclone::valid_remote_name(remote) {
                     return Err(field("remote", format!("{remote:?} is not an rclone remote name"))
                         .with_hint("`rclone listremotes` lists yours; `rclone config` sets one up"));
                 }
@@ -330,19 +325,19 @@ impl DestinationFields {
             }
             "azure" => {
                 let account = required("account", &self.account)?;
-                if !crate::azure::valid_account_name(account) {
+                if !crate::backend::azure::valid_account_name(account) {
                     return Err(field("account", format!("{account:?} is not a storage account name"))
                         .with_hint("3 to 24 lower-case letters and digits, as in ACCOUNT.blob.core.windows.net"));
                 }
                 let container = required("container", &self.container)?;
-                if !crate::azure::valid_container_name(container) {
+                if !crate::backend::azure::valid_container_name(container) {
                     return Err(field("container", format!("{container:?} is not a container name")).with_hint(
                         "3 to 63 of a-z, 0-9 and '-', starting and ending with a letter or digit, no '--'",
                     ));
                 }
                 let dir = self.backup_dir.trim_matches('/');
                 if !dir.is_empty() {
-                    crate::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
+                    crate::backend::s3::validate_directory(&format!("/{dir}")).map_err(|e| field("backup-dir", e))?;
                 }
                 if let Some(endpoint) = self.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
                     let ok = reqwest::Url::parse(endpoint)
@@ -471,11 +466,11 @@ mod tests {
         );
         // That URL opens (its endpoint decoded); a bad template is the endpoint's fault, shown
         // as typed.
-        let secret = crate::destination::Credentials {
+        let secret = crate::backend::destination::Credentials {
             secret_key: Some(crate::secret::Secret::new(b"s".to_vec())),
             ..Default::default()
         };
-        let parsed = crate::destination::parse_destination(&f.to_url().unwrap(), secret).unwrap();
+        let parsed = crate::backend::destination::parse_destination(&f.to_url().unwrap(), secret).unwrap();
         assert_eq!(parsed.show(), "s3:https://s3.mars-1.example.com/my-backups/laptop");
         f.endpoint = Some("s3.{region}.example.com".into());
         let e = f.to_url().unwrap_err().to_string();

@@ -18,12 +18,12 @@ use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, write_new};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::destination::Destination;
 use crate::catalog::{Candidate, Catalog, DestinationRecord, DestinationUpdate, DiskInfo, NewDestination};
-use crate::destination::Destination;
 use crate::error::{Error, ErrorKind, storage_error};
 use crate::secret::Secret;
 
-pub use crate::path_store::OWNER_FILE;
+pub use crate::backend::path_store::OWNER_FILE;
 
 /// Refuses to make a repository in a local folder that holds something else (a home folder
 /// picked by mistake): the repository's files would go among the user's. Other destination
@@ -34,7 +34,7 @@ pub fn refuse_foreign_folder(parsed: &crate::DestinationUrl) -> Result<(), Error
     let mut foreign: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !crate::path_store::fits_a_new_repository(n))
+        .filter(|n| !crate::backend::path_store::fits_a_new_repository(n))
         .collect();
     if foreign.is_empty() {
         return Ok(());
@@ -524,7 +524,7 @@ pub struct RawObject {
     pub size: u64,
 }
 
-pub use crate::path_store::SIDE_DIRS;
+pub use crate::backend::path_store::SIDE_DIRS;
 
 /// Every object under a destination's backup directory: the repository's, then the files
 /// beside it (the owner marker, archives, configuration exports), each with its size.

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::{IoError, IoErrorKind, ReadRange};
-use rand_core::Rng;
 
 /// An error with a message that says what to fix (the destination's own words).
 #[derive(Debug)]
@@ -227,13 +226,6 @@ async fn read_answer(mut r: reqwest::Response, limit: u64) -> Result<Answer, Exc
     Ok(Answer { status, headers: r.headers().clone(), body: Bytes::from(body) })
 }
 
-/// The wait before retry number `attempt + 1`, with full jitter: a random wait up to 0.25 s,
-/// 0.5 s, 1 s, ... (at most 20 s).
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let cap_ms = (250u64 << attempt.min(7)).min(20_000);
-    Duration::from_millis(crate::rng::os_rng().next_u64() % (cap_ms + 1))
-}
-
 /// Runs `send` until a final answer, at most `retries + 1` times (see the [module docs](self)).
 /// `send` builds (and signs) the request afresh for each attempt.
 pub(crate) async fn exchange<F, Fut>(retries: u32, limit: u64, send: F) -> Result<Answer, ExchangeError>
@@ -245,7 +237,7 @@ where
     retried(retries, attempt, |e| matches!(e, ExchangeError::Http(e) if !e.is_builder() && !is_tls_error(e))).await
 }
 
-/// Runs `attempt` at most `retries + 1` times, with [`backoff`] between: again after an answer
+/// Runs `attempt` at most `retries + 1` times, with [`backoff`](crate::backend::connection::backoff) between: again after an answer
 /// of 429 or 5xx, or an error `transient` says is worth another try. The one retry policy of
 /// every HTTP exchange, whatever carries it (reqwest, or the rclone bridge's pipes).
 pub(crate) async fn retried<E, F, Fut>(retries: u32, attempt: F, transient: impl Fn(&E) -> bool) -> Result<Answer, E>
@@ -263,7 +255,7 @@ where
         if !again || n >= retries {
             return outcome;
         }
-        tokio::time::sleep(backoff(n)).await;
+        tokio::time::sleep(crate::backend::connection::backoff(n)).await;
         n += 1;
     }
 }

@@ -38,68 +38,57 @@
 //! ```
 
 mod archive;
-mod azure;
+mod backend;
 pub mod catalog;
-mod claim;
 pub mod daemon;
 pub mod desktop;
-mod destination;
 mod error;
 mod fields_of;
 pub mod form;
 mod fs_source;
 mod fs_target;
-mod ftp;
 pub mod health;
 mod http;
 pub mod interrupt;
 pub mod known;
-mod local;
 mod lock;
-mod path_store;
 pub mod paths;
 mod process;
-mod rclone;
 pub mod recovery;
-mod rest;
 mod rng;
 pub mod runner;
 pub mod running;
-mod s3;
-pub mod s3_vendors;
 pub mod schedule;
 mod secret;
-mod sftp;
-mod side_files;
 mod staged;
 pub mod totals;
-mod webdav;
 mod worker;
 
 pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
-pub use azure::{AzureAuth, AzureBackend, AzureConfig};
-pub use destination::{
+pub use backend::azure::{AzureAuth, AzureBackend, AzureConfig};
+pub use backend::destination::{
     Access, Credentials, Destination, DestinationUrl, STALE_TEMPORARY_AGE, parse_destination, read_only_error,
 };
+pub use backend::ftp::{FtpBackend, FtpConfig, FtpTls};
+pub use backend::local::LocalBackend;
+pub use backend::rest::rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};
+pub use backend::rest::{RestBackend, RestConfig};
+pub use backend::s3::vendors as s3_vendors;
+pub use backend::s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
+pub use backend::sftp::{SftpAuth, SftpBackend, SftpConfig, UnknownHostKey};
+pub use backend::webdav::{WebDavBackend, WebDavConfig};
 pub use error::{
     Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };
 pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
 pub use fs_target::{FsIn, FsOut, FsTarget, Overwrite};
-pub use ftp::{FtpBackend, FtpConfig, FtpTls};
-pub use local::LocalBackend;
 pub use lock::{
     LockKeeper, Observer, SystemClock, boottime_ms, describe_lock, holder_is_dead, host_tag, keep_alive, lock_info,
     lock_keeper, lock_repository, with_lease_kept,
 };
 pub use process::{hostname, now, process_alive, terminate_process, timestamp_of, tune_allocator, username};
-pub use rclone::{RcloneConfig, default_program as rclone_program, rclone_remotes, valid_remote_name};
-pub use rest::{RestBackend, RestConfig};
 pub use rng::os_rng;
-pub use s3::{BucketVersioning, S3Backend, S3Config, validate_directory};
 pub use secret::Secret;
-pub use sftp::{SftpAuth, SftpBackend, SftpConfig, UnknownHostKey};
-pub use webdav::{WebDavBackend, WebDavConfig};
 pub use worker::{ThreadWorker, runtime};
 
 /// Hostile input for the parsers' property tests (issue 9): arbitrary bytes, and valid samples

@@ -20,12 +20,12 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::backend::destination::Destination;
 use crate::catalog::{Catalog, DestinationSecrets, JobSpec, NewDestination, NotificationSink};
-use crate::destination::Destination;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
-pub use crate::path_store::EXPORT_DIR;
+pub use crate::backend::path_store::EXPORT_DIR;
 /// Exports kept per destination.
 pub const KEEP_EXPORTS: usize = 7;
 const MAGIC: &[u8] = b"CAIRNCFG1\n";

@@ -23,8 +23,8 @@ use cairn_core::{
 };
 use serde::Serialize;
 
+use crate::backend::destination::{Access, Destination};
 use crate::catalog::{Catalog, JobRecord, RunRecord, RunStatus, Structure};
-use crate::destination::{Access, Destination};
 use crate::error::{Error, ErrorKind, storage_error, utc_offset};
 use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
 use crate::health::{Owner, claim};
@@ -171,7 +171,7 @@ pub async fn run_job(
                     run.error = Some("the destination is disabled".into());
                 }
                 Ok(r) if r.read_only => {
-                    run.error = Some(crate::destination::read_only_error("a backup").to_string());
+                    run.error = Some(crate::backend::destination::read_only_error("a backup").to_string());
                 }
                 Ok(_) => {
                     if let Err(e) = write_one(catalog, &job, d, worker, clock, &mut progress, &mut run).await {
@@ -386,7 +386,7 @@ pub async fn remove_stale_temporaries(dest: &Destination) -> Result<u64, Error> 
     })
 }
 
-pub use crate::path_store::ARCHIVE_DIR;
+pub use crate::backend::path_store::ARCHIVE_DIR;
 
 /// How many archives of one job one second can hold (then a run fails, saying so).
 const MAX_ARCHIVES_PER_SECOND: u32 = 100;

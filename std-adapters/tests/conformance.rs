@@ -295,7 +295,7 @@ fn s3_config(server: &S3Server, directory: &str) -> S3Config {
     );
     c.path_style = true;
     c.directory = directory.to_string();
-    c.retries = 1;
+    c.connection.retries = 1;
     c
 }
 
@@ -366,7 +366,7 @@ fn s3_errors_say_what_to_fix() {
     // Nothing listening: retried, then a clear error.
     let mut closed = s3_config(&server, "/");
     closed.endpoint = format!("http://127.0.0.1:{}", cairn_e2e::servers::free_port());
-    closed.retries = 2;
+    closed.connection.retries = 2;
     let (kind, text) = message(closed);
     assert_eq!(kind, IoErrorKind::Unavailable);
     assert!(text.contains("cannot connect") && text.contains("after 2 retries"), "{text}");
@@ -393,8 +393,8 @@ fn s3_survives_resets_throttling_stalls_and_cut_bodies_within_the_retry_budget()
     let proxy = FaultProxy::start(server.port, 3, faults);
     let mut config = s3_config(&server, "/faulty");
     config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
-    config.retries = 3;
-    config.stall_timeout = STALL_TIMEOUT;
+    config.connection.retries = 3;
+    config.connection.stall_timeout = STALL_TIMEOUT;
     let store = S3Backend::new(config).unwrap();
     rt().block_on(conformance(&store));
     let (faults, requests) = (proxy.faults(), proxy.requests.load(std::sync::atomic::Ordering::SeqCst));
@@ -410,7 +410,7 @@ fn s3_server_answers_become_messages_that_say_what_to_fix() {
         let proxy = FaultProxy::start(server.port, 1, vec![Fault::Answer(status, xml.to_string(), headers)]);
         let mut config = s3_config(&server, "/");
         config.endpoint = format!("http://127.0.0.1:{}", proxy.port);
-        config.retries = 0;
+        config.connection.retries = 0;
         let store = S3Backend::new(config).unwrap();
         let e = rt.block_on(store.list(FileKind::Snapshot)).unwrap_err();
         (e.kind(), e.to_string())
@@ -553,8 +553,8 @@ fn s3_tls_is_verified_and_an_untrusted_certificate_is_explained() {
             Secret::new(b"SK".to_vec()),
         );
         c.path_style = true;
-        c.verify_tls = verify;
-        c.retries = 0;
+        c.connection.verify_tls = verify;
+        c.connection.retries = 0;
         c
     };
     let rt = rt();
@@ -588,7 +588,7 @@ fn rest_config(server: &RestServer, path: &str) -> RestConfig {
     let mut c = RestConfig::new(&format!("{}/{path}", server.url));
     c.user = Some(server.user.clone());
     c.password = Some(Secret::new(server.password.as_bytes().to_vec()));
-    c.retries = 1;
+    c.connection.retries = 1;
     c
 }
 
@@ -639,7 +639,7 @@ fn rclone_backend(config_file: &std::path::Path, remote: &str, path: &str) -> Re
     let mut c = RcloneConfig::new(remote, path);
     c.config_file = Some(config_file.to_path_buf());
     c.program = cairn_e2e::servers::rclone().unwrap();
-    c.retries = 1;
+    c.connection.retries = 1;
     RestBackend::rclone(c)
 }
 
@@ -712,7 +712,7 @@ fn sftp_config(server: &SshServer, dir: &str) -> SftpConfig {
     let mut c = SftpConfig::new("127.0.0.1", &server.user, auth, &server.root.join(dir).display().to_string());
     c.port = server.port;
     c.known_hosts = Some(server.known_hosts.clone());
-    c.retries = 2;
+    c.connection.retries = 2;
     c
 }
 
@@ -831,8 +831,8 @@ fn rest_survives_a_faulty_network_within_the_retry_budget() {
     let proxy = FaultProxy::start(server.port, 3, faults);
     let mut config = rest_config(&server, "faulty");
     config.url = format!("http://127.0.0.1:{}/faulty", proxy.port);
-    config.retries = 3;
-    config.stall_timeout = STALL_TIMEOUT;
+    config.connection.retries = 3;
+    config.connection.stall_timeout = STALL_TIMEOUT;
     let store = RestBackend::new(config).unwrap();
     rt().block_on(conformance(&store));
     println!("REST fault injection: {} faults survived", proxy.faults());
@@ -843,7 +843,7 @@ fn azure_config(server: &AzuriteServer, directory: &str, auth: AzureAuth) -> Azu
     let mut c = AzureConfig::new(AZURE_ACCOUNT, &server.container, auth);
     c.endpoint = server.endpoint.clone();
     c.directory = directory.to_string();
-    c.retries = 1;
+    c.connection.retries = 1;
     c
 }
 
@@ -937,7 +937,7 @@ fn azure_errors_say_what_to_fix() {
     // Nothing listening: retried, then a clear error.
     let mut closed = azure_config(&server, "/", azure_key());
     closed.endpoint = format!("http://127.0.0.1:{}/{AZURE_ACCOUNT}", cairn_e2e::servers::free_port());
-    closed.retries = 2;
+    closed.connection.retries = 2;
     let (kind, text) = message(closed);
     assert_eq!(kind, IoErrorKind::Unavailable);
     assert!(text.contains("cannot connect") && text.contains("after 2 retries"), "{text}");
@@ -947,7 +947,7 @@ fn webdav_config(server: &WebDavServer, path: &str) -> WebDavConfig {
     let mut c = WebDavConfig::new(&format!("{}/{path}", server.url));
     c.user = Some(server.user.clone());
     c.password = Some(Secret::new(server.password.as_bytes().to_vec()));
-    c.retries = 1;
+    c.connection.retries = 1;
     c
 }
 
@@ -989,7 +989,7 @@ fn webdav_errors_say_what_to_fix() {
     assert!(e.to_string().contains("user name or password") && !e.to_string().contains("not the password"), "{e}");
     let mut closed = webdav_config(&server, "x");
     closed.url = format!("http://127.0.0.1:{}/x", cairn_e2e::servers::free_port());
-    closed.retries = 2;
+    closed.connection.retries = 2;
     let e = rt.block_on(WebDavBackend::new(closed).unwrap().list(FileKind::Snapshot)).unwrap_err();
     assert!(e.to_string().contains("cannot connect") && e.to_string().contains("after 2 retries"), "{e}");
 }
@@ -1001,7 +1001,7 @@ fn webdav_concurrent_uploads_into_new_folders_all_land() {
     let Some(server) = WebDavServer::start() else { return };
     for round in 0..5u8 {
         let mut config = webdav_config(&server, &format!("round{round}"));
-        config.connections = 16;
+        config.connection.connections = 16;
         uploads_into_new_folders_all_land(&WebDavBackend::new(config).unwrap(), round);
     }
 }
@@ -1025,8 +1025,8 @@ fn ftp_config(server: &FtpServer, dir: &str) -> FtpConfig {
     c.user = server.user.clone();
     c.password = Some(Secret::new(FTP_PASSWORD.as_bytes().to_vec()));
     // The test server's certificate is self-signed.
-    c.verify_tls = false;
-    c.retries = 1;
+    c.connection.verify_tls = false;
+    c.connection.retries = 1;
     c
 }
 
@@ -1098,14 +1098,14 @@ fn ftp_errors_say_what_to_fix() {
     assert!(e.to_string().contains("user name and password") && !e.to_string().contains("not the password"), "{e}");
     // A self-signed certificate is refused unless verify TLS is off.
     let mut verified = ftp_config(&server, "x");
-    verified.verify_tls = true;
+    verified.connection.verify_tls = true;
     let e = rt.block_on(FtpBackend::new(verified).unwrap().list(FileKind::Snapshot)).unwrap_err();
     assert_eq!(e.kind(), IoErrorKind::PermissionDenied);
     assert!(e.to_string().contains("not trusted") && e.to_string().contains("verify TLS"), "{e}");
     // Nothing listening: retried, then a clear error.
     let mut closed = ftp_config(&server, "x");
     closed.port = cairn_e2e::servers::free_port();
-    closed.retries = 2;
+    closed.connection.retries = 2;
     let e = rt.block_on(FtpBackend::new(closed).unwrap().list(FileKind::Snapshot)).unwrap_err();
     assert_eq!(e.kind(), IoErrorKind::Unavailable);
     assert!(e.to_string().contains("connecting") && e.to_string().contains("after 2 retries"), "{e}");
@@ -1117,7 +1117,7 @@ fn ftp_concurrent_uploads_into_new_folders_all_land() {
     let Some(server) = FtpServer::start(true) else { return };
     for round in 0..3u8 {
         let mut config = ftp_config(&server, &format!("round{round}"));
-        config.connections = 8;
+        config.connection.connections = 8;
         uploads_into_new_folders_all_land(&FtpBackend::new(config).unwrap(), round);
     }
 }

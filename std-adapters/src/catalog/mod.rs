@@ -24,7 +24,7 @@ use rand_core::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
-use crate::destination::{Credentials, DestinationUrl, parse_destination};
+use crate::backend::destination::{Credentials, DestinationUrl, parse_destination};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 

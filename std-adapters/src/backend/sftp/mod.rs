@@ -14,6 +14,8 @@
 //! - **Dropped connections** are re-established and the operation retried (up to the retry
 //!   count); a server that disappears mid-backup leaves a repository the next backup completes.
 
+pub(crate) mod url;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
@@ -30,8 +32,9 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
+use crate::backend::connection::ConnectionOptions;
+use crate::backend::path_store::{Body, FolderEntry, PathStore};
 use crate::http::error;
-use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// How to log in.
@@ -94,12 +97,10 @@ pub struct SftpConfig {
     pub known_hosts: Option<PathBuf>,
     /// A host key fingerprint (`SHA256:...`) accepted by the user or pinned in the catalog.
     pub accepted_host_key: Option<String>,
-    /// Retries of an operation after the connection dropped.
-    pub retries: u32,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
     /// Pieces of a read or write in flight at once.
     pub pipeline: usize,
-    /// Operations at once (uploads of packs in flight), all on one connection's channel.
-    pub connections: usize,
 }
 
 impl fmt::Debug for SftpConfig {
@@ -125,9 +126,8 @@ impl SftpConfig {
             directory: directory.trim_end_matches('/').to_string(),
             known_hosts: None,
             accepted_host_key: None,
-            retries: 3,
+            connection: ConnectionOptions::default(),
             pipeline: 16,
-            connections: 4,
         }
     }
 }
@@ -393,18 +393,17 @@ impl SftpBackend {
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Connection(why)) => {
                     *self.conn.borrow_mut() = None;
-                    if attempt >= self.config.retries {
+                    if attempt >= self.config.connection.retries {
                         return Err(error(
                             IoErrorKind::Unavailable,
                             format!(
                                 "{why} (connection to {} lost, after {} retries)",
                                 self.target(),
-                                self.config.retries
+                                self.config.connection.retries
                             ),
                         ));
                     }
-                    let wait = 250u64 << attempt.min(6);
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    tokio::time::sleep(crate::backend::connection::backoff(attempt)).await;
                     attempt += 1;
                 }
             }
@@ -609,7 +608,7 @@ impl SftpBackend {
     }
 }
 
-crate::path_store::storage_over_paths!(SftpBackend);
+crate::backend::path_store::storage_over_paths!(SftpBackend);
 
 impl SftpBackend {
     async fn read_abs(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
@@ -680,7 +679,7 @@ impl PathStore for SftpBackend {
     const TEMPORARY_PREFIX: Option<&'static str> = Some(".cairn-tmp-");
 
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
+        StorageProperties::new(self.config.connection.connections)
     }
 
     async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {

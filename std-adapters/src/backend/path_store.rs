@@ -2,7 +2,7 @@
 //! repository: read, write, remove, list a folder), and the repository's layout over it (which
 //! folders hold which objects, the side folders, the owner file, where interrupted uploads leave
 //! temporary files). The repository's [`Storage`] is implemented once over it
-//! ([`storage_over_paths`]), and so are the side files ([`crate::side_files`]); a type with
+//! ([`storage_over_paths`]), and so are the side files ([`crate::backend::side_files`]); a type with
 //! something special (S3's claims and storage classes, Azure's tiers, local pack caching, flat
 //! listings of object stores) overrides only that method. The stores call it; it calls none
 //! of them.
@@ -309,13 +309,13 @@ macro_rules! storage_over_paths {
     ($($store:ty),* $(,)?) => {$(
         impl cairn_core::Storage for $store {
             fn properties(&self) -> cairn_core::StorageProperties {
-                $crate::path_store::PathStore::properties(self)
+                $crate::backend::path_store::PathStore::properties(self)
             }
             async fn list(&self, kind: cairn_core::FileKind) -> Result<Vec<cairn_core::ObjectInfo>, cairn_core::IoError> {
-                $crate::path_store::PathStore::list_objects(self, kind).await
+                $crate::backend::path_store::PathStore::list_objects(self, kind).await
             }
             async fn read(&self, handle: &cairn_core::Handle, range: cairn_core::ReadRange) -> Result<bytes::Bytes, cairn_core::IoError> {
-                $crate::path_store::PathStore::read_object(self, handle, range).await
+                $crate::backend::path_store::PathStore::read_object(self, handle, range).await
             }
             async fn read_into(
                 &self,
@@ -323,13 +323,13 @@ macro_rules! storage_over_paths {
                 range: cairn_core::ReadRange,
                 buf: Vec<u8>,
             ) -> Result<Vec<u8>, cairn_core::IoError> {
-                $crate::path_store::PathStore::read_object_into(self, handle, range, buf).await
+                $crate::backend::path_store::PathStore::read_object_into(self, handle, range, buf).await
             }
             async fn write(&self, handle: &cairn_core::Handle, data: bytes::Bytes, mode: cairn_core::WriteMode) -> Result<(), cairn_core::IoError> {
-                $crate::path_store::PathStore::write_object(self, handle, data, mode).await
+                $crate::backend::path_store::PathStore::write_object(self, handle, data, mode).await
             }
             async fn remove(&self, handle: &cairn_core::Handle) -> Result<(), cairn_core::IoError> {
-                $crate::path_store::PathStore::remove_object(self, handle).await
+                $crate::backend::path_store::PathStore::remove_object(self, handle).await
             }
         }
     )*};

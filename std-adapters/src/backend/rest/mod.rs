@@ -7,13 +7,15 @@
 //! suffix range longer than the object differently). Listings ask for
 //! `application/vnd.x.restic.rest.v2` (names and sizes, as JSON). Writes are POSTs; the protocol
 //! has no create-only write, so [`WriteMode::CreateNew`] goes through claims
-//! ([`crate::claim`]).
+//! ([`crate::backend::claim`]).
 //! An append-only server refuses deletes (and overwriting data): removal fails with a message
 //! that says so, and rewriting an object that exists under its content-derived name succeeds.
 //! Requests are retried as for S3 ([`crate::http`]).
 
+pub(crate) mod rclone;
+pub(crate) mod url;
+
 use std::fmt;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::{
@@ -21,6 +23,7 @@ use cairn_core::{
 };
 use serde::Deserialize;
 
+use crate::backend::connection::ConnectionOptions;
 use crate::http::{Answer, BasicHttp, error};
 use crate::secret::Secret;
 
@@ -34,14 +37,8 @@ pub struct RestConfig {
     pub user: Option<String>,
     /// Basic authentication password.
     pub password: Option<Secret>,
-    /// Verify the server's TLS certificate.
-    pub verify_tls: bool,
-    /// Retries of a failed request.
-    pub retries: u32,
-    /// No byte for this long fails an attempt (then retried).
-    pub stall_timeout: Duration,
-    /// Requests at once.
-    pub connections: usize,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
 }
 
 impl fmt::Debug for RestConfig {
@@ -62,10 +59,7 @@ impl RestConfig {
             url: url.trim_end_matches('/').to_string(),
             user: None,
             password: None,
-            verify_tls: true,
-            retries: 3,
-            stall_timeout: Duration::from_secs(60),
-            connections: 4,
+            connection: ConnectionOptions::default(),
         }
     }
 }
@@ -73,7 +67,7 @@ impl RestConfig {
 /// How requests reach the server: over HTTP(S), or to a child `rclone serve restic --stdio`.
 enum Transport {
     Http(BasicHttp),
-    Rclone(Box<crate::rclone::RcloneBridge>),
+    Rclone(Box<crate::backend::rest::rclone::RcloneBridge>),
 }
 
 impl Transport {
@@ -130,23 +124,27 @@ impl RestBackend {
             &authority,
             config.user.clone(),
             config.password.clone(),
-            config.verify_tls,
-            config.stall_timeout,
-            config.connections,
-            config.retries,
+            config.connection.verify_tls,
+            config.connection.stall_timeout,
+            config.connection.connections,
+            config.connection.retries,
         )?;
         Ok(Self { config, http: Transport::Http(http), server: "the REST server".to_string() })
     }
 
     /// A repository on an rclone remote, through a child `rclone serve restic --stdio`
-    /// ([`crate::rclone`]).
-    pub fn rclone(config: crate::rclone::RcloneConfig) -> Self {
+    /// ([`crate::backend::rest::rclone`]).
+    pub fn rclone(config: crate::backend::rest::rclone::RcloneConfig) -> Self {
         let mut rest = RestConfig::new("http://rclone");
-        rest.retries = config.retries;
-        rest.stall_timeout = config.stall_timeout;
-        rest.connections = config.connections;
+        rest.connection.retries = config.connection.retries;
+        rest.connection.stall_timeout = config.connection.stall_timeout;
+        rest.connection.connections = config.connection.connections;
         let server = format!("rclone (serving {})", config.target());
-        Self { config: rest, http: Transport::Rclone(Box::new(crate::rclone::RcloneBridge::new(config))), server }
+        Self {
+            config: rest,
+            http: Transport::Rclone(Box::new(crate::backend::rest::rclone::RcloneBridge::new(config))),
+            server,
+        }
     }
 
     fn url_of(&self, handle: &Handle) -> String {
@@ -169,7 +167,7 @@ impl RestBackend {
                 IoErrorKind::Unavailable,
                 format!(
                     "{} is busy or failing (HTTP {}), after {} retries",
-                    self.server, a.status, self.config.retries
+                    self.server, a.status, self.config.connection.retries
                 ),
             ),
             s => (IoErrorKind::Other, format!("{what}: {} answered HTTP {s}", self.server)),
@@ -216,7 +214,7 @@ impl RestBackend {
 
 impl Storage for RestBackend {
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
+        StorageProperties::new(self.config.connection.connections)
     }
 
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
@@ -268,7 +266,7 @@ impl Storage for RestBackend {
             self.create_repository().await?;
         }
         if mode == WriteMode::CreateNew {
-            return Box::pin(crate::claim::create_new(self, handle, data)).await;
+            return Box::pin(crate::backend::claim::create_new(self, handle, data)).await;
         }
         let url = self.url_of(handle);
         let a = self

@@ -17,6 +17,7 @@ use cairn_core::{IoError, IoErrorKind};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 
+use crate::backend::connection::ConnectionOptions;
 use crate::http::{Answer, error};
 
 /// Which rclone remote and how to run rclone.
@@ -33,12 +34,8 @@ pub struct RcloneConfig {
     /// rclone's configuration file [default: rclone's own choice: `$RCLONE_CONFIG`, else
     /// `~/.config/rclone/rclone.conf`].
     pub config_file: Option<PathBuf>,
-    /// Retries of a failed request.
-    pub retries: u32,
-    /// No answer for this long fails an attempt (then retried).
-    pub stall_timeout: Duration,
-    /// Requests at once.
-    pub connections: usize,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
 }
 
 impl RcloneConfig {
@@ -49,9 +46,7 @@ impl RcloneConfig {
             path: path.to_string(),
             program: default_program(),
             config_file: None,
-            retries: 3,
-            stall_timeout: Duration::from_secs(120),
-            connections: 4,
+            connection: ConnectionOptions::with_stall_timeout(Duration::from_secs(120)),
         }
     }
 
@@ -252,7 +247,7 @@ impl RcloneBridge {
         let request = b
             .body(Full::new(body.clone()))
             .map_err(|e| error(IoErrorKind::InvalidData, format!("cannot make the request for {url}: {e}")))?;
-        let stall = self.config.stall_timeout;
+        let stall = self.config.connection.stall_timeout;
         let response = tokio::time::timeout(stall, sender.send_request(request))
             .await
             .map_err(|_| self.dead("rclone did not answer in time", generation))?
@@ -291,7 +286,7 @@ impl RcloneBridge {
         limit: u64,
     ) -> Result<Answer, IoError> {
         let attempt = || self.attempt(&method, url, headers, &body, limit);
-        crate::http::retried(self.config.retries, attempt, |e| e.kind() == IoErrorKind::Unavailable).await
+        crate::http::retried(self.config.connection.retries, attempt, |e| e.kind() == IoErrorKind::Unavailable).await
     }
 }
 

@@ -16,8 +16,9 @@
 //! - **Errors** name what to fix: the key or the SAS token, the SAS permissions, the container,
 //!   the clock, TLS verification.
 
+pub(crate) mod url;
+
 use std::fmt;
-use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -25,8 +26,9 @@ use cairn_core::{FileKind, Handle, IoError, IoErrorKind, ObjectInfo, ReadRange, 
 use hmac::{KeyInit, Mac};
 use serde::Deserialize;
 
+use crate::backend::connection::ConnectionOptions;
+use crate::backend::path_store::{Body, FolderEntry, PathStore};
 use crate::http::{Answer, ExchangeError, MAX_SMALL_BODY, error, percent_encode};
-use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// The Blob service version Cairn speaks.
@@ -68,14 +70,8 @@ pub struct AzureConfig {
     pub auth: AzureAuth,
     /// Access tier for packs (`Hot`, `Cool`, `Cold`); other blobs keep the account's default.
     pub pack_access_tier: Option<String>,
-    /// Verify the server's TLS certificate.
-    pub verify_tls: bool,
-    /// Retries of a failed request.
-    pub retries: u32,
-    /// No byte for this long fails an attempt (then retried).
-    pub stall_timeout: Duration,
-    /// Requests at once.
-    pub connections: usize,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
     /// Blobs larger than this are uploaded block by block.
     pub block_threshold: usize,
     /// Size of each block of a blob uploaded block by block.
@@ -93,10 +89,7 @@ impl AzureConfig {
             directory: "/".to_string(),
             auth,
             pack_access_tier: None,
-            verify_tls: true,
-            retries: 3,
-            stall_timeout: Duration::from_secs(60),
-            connections: 4,
+            connection: ConnectionOptions::default(),
             block_threshold: 64 << 20,
             block_size: 16 << 20,
         }
@@ -307,7 +300,11 @@ impl AzureBackend {
                 (None, Some(Secret::new(text.as_bytes().to_vec())))
             }
         };
-        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
+        let client = crate::http::client(
+            config.connection.verify_tls,
+            config.connection.stall_timeout,
+            config.connection.connections,
+        )?;
         let prefix = match config.directory.trim_matches('/') {
             "" => String::new(),
             d => format!("{d}/"),
@@ -375,14 +372,16 @@ impl AzureBackend {
     }
 
     async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
-        match crate::http::exchange(self.config.retries, limit, || self.send_once(call)).await {
+        match crate::http::exchange(self.config.connection.retries, limit, || self.send_once(call)).await {
             Ok(a) => Ok(a),
             Err(ExchangeError::Request(e)) => Err(e),
             Err(ExchangeError::TooLarge) => Err(error(
                 IoErrorKind::InvalidData,
                 format!("the server's answer for {} is larger than expected", call.blob.unwrap_or("the container")),
             )),
-            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
+            Err(ExchangeError::Http(e)) => {
+                Err(crate::http::transport_error(&self.authority, self.config.connection.retries, &e))
+            }
         }
     }
 
@@ -461,7 +460,7 @@ impl AzureBackend {
                 K::Unavailable,
                 format!(
                     "the server is busy or failing (HTTP {status} {code}){detail}, after {} retries",
-                    self.config.retries
+                    self.config.connection.retries
                 ),
             ),
             _ => (K::Other, format!("the server answered HTTP {status} {code}{detail}")),
@@ -634,13 +633,13 @@ impl AzureBackend {
     }
 }
 
-crate::path_store::storage_over_paths!(AzureBackend);
+crate::backend::path_store::storage_over_paths!(AzureBackend);
 
 impl PathStore for AzureBackend {
     const TEMPORARY_PREFIX: Option<&'static str> = None;
 
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
+        StorageProperties::new(self.config.connection.connections)
     }
 
     async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
@@ -667,13 +666,13 @@ impl PathStore for AzureBackend {
         let blobs = self.list_blobs(&under).await?;
         let relative =
             blobs.into_iter().filter_map(|(b, size)| Some((b.strip_prefix(&self.prefix)?.to_string(), size)));
-        Ok(crate::path_store::folder_of_keys(dir, relative.collect()))
+        Ok(crate::backend::path_store::folder_of_keys(dir, relative.collect()))
     }
 
     /// One listing of the kind's prefix, however deep.
     async fn list_objects(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        let keys = self.list_blobs(&format!("{}{}", self.prefix, crate::path_store::key_prefix(kind))).await?;
-        Ok(crate::path_store::objects_of_keys(&self.prefix, kind, keys))
+        let keys = self.list_blobs(&format!("{}{}", self.prefix, crate::backend::path_store::key_prefix(kind))).await?;
+        Ok(crate::backend::path_store::objects_of_keys(&self.prefix, kind, keys))
     }
 
     /// Packs get their access tier.
@@ -686,7 +685,7 @@ impl PathStore for AzureBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path_store::id_of_key as id_of;
+    use crate::backend::path_store::id_of_key as id_of;
 
     /// The example of the Blob service's documentation shape: method, empty standard headers,
     /// sorted x-ms- headers, then the account, path and sorted query.

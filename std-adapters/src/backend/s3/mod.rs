@@ -8,7 +8,7 @@
 //! - **Listing** is ListObjectsV2, page by page, with a guard against a server that repeats a
 //!   continuation token.
 //! - **Writes** are single PUTs up to [`S3Config::multipart_threshold`], multipart uploads above
-//!   (aborted if a part fails). [`WriteMode::CreateNew`] goes through claims ([`crate::claim`]):
+//!   (aborted if a part fails). [`WriteMode::CreateNew`] goes through claims ([`crate::backend::claim`]):
 //!   `If-None-Match: *` is atomic on AWS but not on every S3-compatible server (s3s-fs checks,
 //!   then writes, so concurrent creators all succeed). [`S3Backend::probe_conditional_create`]
 //!   still tells whether a server refuses a second create at all.
@@ -18,9 +18,11 @@
 //! - **Errors** name the cause a person can fix: the access key or the secret key, the bucket,
 //!   the permission missing, the bucket's real region, the clock's skew, or TLS verification.
 
+pub(crate) mod url;
+pub mod vendors;
+
 use std::cell::RefCell;
 use std::fmt;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_core::sigv4::{self, Credentials, HeaderOptions, Request, Scope, SigningKey};
@@ -29,7 +31,8 @@ use rand_core::Rng;
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::path_store::{Body, FolderEntry, PathStore};
+use crate::backend::connection::ConnectionOptions;
+use crate::backend::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// Where and how to reach an S3-compatible bucket.
@@ -52,20 +55,14 @@ pub struct S3Config {
     pub session_token: Option<Secret>,
     /// Address the bucket as `endpoint/bucket/...` instead of `bucket.endpoint/...`.
     pub path_style: bool,
-    /// Verify the server's TLS certificate (turn off only for a server you control).
-    pub verify_tls: bool,
-    /// Retries of a failed request (connection lost, stall, 5xx, 429, SlowDown).
-    pub retries: u32,
-    /// No byte for this long ends an attempt (it is then retried).
-    pub stall_timeout: Duration,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
     /// Storage class for packs (`STANDARD_IA`, `GLACIER_IR`, ...); other objects stay standard.
     pub pack_storage_class: Option<String>,
     /// Objects larger than this are uploaded in parts.
     pub multipart_threshold: usize,
     /// Size of each part of a multipart upload (S3 requires at least 5 MiB but for the last).
     pub part_size: usize,
-    /// Requests at once.
-    pub connections: usize,
     /// Keys per listing page (`max-keys`; the server's default, 1000, when `None`).
     pub list_page_size: Option<u32>,
 }
@@ -97,13 +94,10 @@ impl S3Config {
             secret_key,
             session_token: None,
             path_style: false,
-            verify_tls: true,
-            retries: 3,
-            stall_timeout: Duration::from_secs(60),
+            connection: ConnectionOptions::default(),
             pack_storage_class: None,
             multipart_threshold: 64 << 20,
             part_size: 16 << 20,
-            connections: 4,
             list_page_size: None,
         }
     }
@@ -265,7 +259,11 @@ impl S3Backend {
         let authority = if config.path_style { host.to_string() } else { format!("{}.{host}", config.bucket) };
         let dir = config.directory.trim_matches('/');
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let client = crate::http::client(config.verify_tls, config.stall_timeout, config.connections)?;
+        let client = crate::http::client(
+            config.connection.verify_tls,
+            config.connection.stall_timeout,
+            config.connection.connections,
+        )?;
         Ok(Self { scheme: scheme.to_string(), authority, prefix, client, signing_key: RefCell::new(None), config })
     }
 
@@ -353,14 +351,16 @@ impl S3Backend {
     async fn exchange(&self, call: &Call<'_>, limit: u64) -> Result<Answer, IoError> {
         // Hashed once for all attempts: a retried 16 MiB pack is not hashed again.
         let payload = hex(&sha2::Sha256::digest(&call.body));
-        match crate::http::exchange(self.config.retries, limit, || self.send_once(call, &payload)).await {
+        match crate::http::exchange(self.config.connection.retries, limit, || self.send_once(call, &payload)).await {
             Ok(a) => Ok(a),
             Err(ExchangeError::Request(e)) => Err(e),
             Err(ExchangeError::TooLarge) => Err(s3_error(
                 IoErrorKind::InvalidData,
                 format!("the server's answer for {} is larger than expected", call.key.unwrap_or("the bucket")),
             )),
-            Err(ExchangeError::Http(e)) => Err(crate::http::transport_error(&self.authority, self.config.retries, &e)),
+            Err(ExchangeError::Http(e)) => {
+                Err(crate::http::transport_error(&self.authority, self.config.connection.retries, &e))
+            }
         }
     }
 
@@ -422,7 +422,7 @@ impl S3Backend {
                 K::Unavailable,
                 format!(
                     "the server is busy or failing (HTTP {status} {}){detail}, after {} retries",
-                    e.code, self.config.retries
+                    e.code, self.config.connection.retries
                 ),
             ),
             _ => (K::Other, format!("the server answered HTTP {status} {}{detail}", e.code)),
@@ -670,14 +670,14 @@ fn skew_secs(request: Option<&str>, server: Option<&str>) -> Option<i64> {
     Some((parse(request?)? - parse(server?)?).abs())
 }
 
-crate::path_store::storage_over_paths!(S3Backend);
+crate::backend::path_store::storage_over_paths!(S3Backend);
 
 impl PathStore for S3Backend {
     const TEMPORARY_PREFIX: Option<&'static str> = None;
 
     fn properties(&self) -> StorageProperties {
         // Create-only writes hold either way: through If-None-Match, or through claims.
-        StorageProperties::new(self.config.connections)
+        StorageProperties::new(self.config.connection.connections)
     }
 
     async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {
@@ -700,13 +700,13 @@ impl PathStore for S3Backend {
         let under = if dir.is_empty() { self.prefix.clone() } else { format!("{}{dir}/", self.prefix) };
         let keys = self.list_keys(&under).await?;
         let relative = keys.into_iter().filter_map(|(k, size)| Some((k.strip_prefix(&self.prefix)?.to_string(), size)));
-        Ok(crate::path_store::folder_of_keys(dir, relative.collect()))
+        Ok(crate::backend::path_store::folder_of_keys(dir, relative.collect()))
     }
 
     /// One listing of the kind's prefix, however deep.
     async fn list_objects(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        let keys = self.list_keys(&format!("{}{}", self.prefix, crate::path_store::key_prefix(kind))).await?;
-        Ok(crate::path_store::objects_of_keys(&self.prefix, kind, keys))
+        let keys = self.list_keys(&format!("{}{}", self.prefix, crate::backend::path_store::key_prefix(kind))).await?;
+        Ok(crate::backend::path_store::objects_of_keys(&self.prefix, kind, keys))
     }
 
     /// Create-only writes go through claims; packs get their storage class.
@@ -714,7 +714,7 @@ impl PathStore for S3Backend {
         // If-None-Match is not atomic on every S3-compatible server (s3s-fs lets concurrent
         // creators all succeed): create-only writes go through claims.
         if mode == WriteMode::CreateNew {
-            return Box::pin(crate::claim::create_new(self, handle, data)).await;
+            return Box::pin(crate::backend::claim::create_new(self, handle, data)).await;
         }
         let key = self.key_of(handle);
         let class = if handle.kind == FileKind::Pack { self.config.pack_storage_class.clone() } else { None };
@@ -827,7 +827,7 @@ impl S3Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path_store::id_of_key as id_of;
+    use crate::backend::path_store::id_of_key as id_of;
     use cairn_core::Id;
 
     proptest::proptest! {

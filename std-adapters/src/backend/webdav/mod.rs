@@ -14,6 +14,8 @@
 //!   often disabled), parsed by local element names whatever the namespace prefixes.
 //! - **Retries** as for S3 ([`crate::http`]).
 
+pub(crate) mod url;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
@@ -23,8 +25,9 @@ use bytes::Bytes;
 use cairn_core::{IoError, IoErrorKind, ReadRange, StorageProperties, WriteMode};
 use rand_core::Rng;
 
+use crate::backend::connection::ConnectionOptions;
+use crate::backend::path_store::{Body, FolderEntry, PathStore};
 use crate::http::{Answer, BasicHttp, MAX_SMALL_BODY, error, percent_encode};
-use crate::path_store::{Body, FolderEntry, PathStore};
 use crate::secret::Secret;
 
 /// Where and how to reach a WebDAV directory.
@@ -38,14 +41,8 @@ pub struct WebDavConfig {
     pub user: Option<String>,
     /// Basic authentication password.
     pub password: Option<Secret>,
-    /// Verify the server's TLS certificate.
-    pub verify_tls: bool,
-    /// Retries of a failed request.
-    pub retries: u32,
-    /// No byte for this long fails an attempt (then retried).
-    pub stall_timeout: Duration,
-    /// Requests at once.
-    pub connections: usize,
+    /// TLS, retries, stall timeout, connections at once.
+    pub connection: ConnectionOptions,
 }
 
 impl fmt::Debug for WebDavConfig {
@@ -66,10 +63,7 @@ impl WebDavConfig {
             url: url.trim_end_matches('/').to_string(),
             user: None,
             password: None,
-            verify_tls: true,
-            retries: 3,
-            stall_timeout: Duration::from_secs(60),
-            connections: 4,
+            connection: ConnectionOptions::default(),
         }
     }
 }
@@ -183,10 +177,10 @@ impl WebDavBackend {
             authority,
             config.user.clone(),
             config.password.clone(),
-            config.verify_tls,
-            config.stall_timeout,
-            config.connections,
-            config.retries,
+            config.connection.verify_tls,
+            config.connection.stall_timeout,
+            config.connection.connections,
+            config.connection.retries,
         )?;
         let base = match path.trim_matches('/') {
             "" => String::new(),
@@ -224,7 +218,7 @@ impl WebDavBackend {
                 IoErrorKind::Unavailable,
                 format!(
                     "the WebDAV server is busy or failing (HTTP {}), after {} retries",
-                    a.status, self.config.retries
+                    a.status, self.config.connection.retries
                 ),
             ),
             s => (IoErrorKind::Other, format!("{what}: the WebDAV server answered HTTP {s}")),
@@ -504,13 +498,13 @@ fn method(name: &str) -> reqwest::Method {
     reqwest::Method::from_bytes(name.as_bytes()).unwrap_or(reqwest::Method::GET)
 }
 
-crate::path_store::storage_over_paths!(WebDavBackend);
+crate::backend::path_store::storage_over_paths!(WebDavBackend);
 
 impl PathStore for WebDavBackend {
     const TEMPORARY_PREFIX: Option<&'static str> = Some(".cairn-tmp-");
 
     fn properties(&self) -> StorageProperties {
-        StorageProperties::new(self.config.connections)
+        StorageProperties::new(self.config.connection.connections)
     }
 
     async fn read_path(&self, path: &str, range: ReadRange) -> Result<Bytes, IoError> {

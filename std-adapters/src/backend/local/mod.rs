@@ -20,8 +20,8 @@ use cairn_core::{
     resize_for_overwrite,
 };
 
+use crate::backend::path_store::{Body, FolderEntry, PathStore};
 use crate::error::core_io_error;
-use crate::path_store::{Body, FolderEntry, PathStore};
 
 /// A repository directory on a local (or mounted) filesystem.
 #[derive(Debug)]
@@ -218,7 +218,7 @@ fn list_dir(dir: &Path, out: &mut Vec<ObjectInfo>) -> Result<(), IoError> {
     Ok(())
 }
 
-crate::path_store::storage_over_paths!(LocalBackend);
+crate::backend::path_store::storage_over_paths!(LocalBackend);
 
 impl PathStore for LocalBackend {
     const TEMPORARY_PREFIX: Option<&'static str> = Some(".tmp-");

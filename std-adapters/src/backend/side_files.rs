@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use cairn_core::{IoError, IoErrorKind, ReadRange, WriteMode};
 
-use crate::path_store::{Body, PathStore, join, temporary_folders};
+use crate::backend::path_store::{Body, PathStore, join, temporary_folders};
 
 /// Checks a side file's name: `/`-separated segments of letters, digits, `-`, `_` and `.`, none
 /// starting with a dot (so none is a temporary or hidden file, nor climbs out).
