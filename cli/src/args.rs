@@ -81,6 +81,8 @@ pub(crate) struct Global {
     pub(crate) retry_lock: Option<String>,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create a repository
@@ -402,67 +404,8 @@ pub(crate) struct DestinationFieldArgs {
     /// the fields
     #[arg(long, conflicts_with = "kind")]
     pub(crate) url: Option<String>,
-    /// local, s3, sftp, rest, azure, webdav, ftp or rclone
-    #[arg(long = "type", value_name = "TYPE")]
-    pub(crate) kind: Option<String>,
-    /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
-    /// container (Azure), a path on the server (REST, WebDAV), relative to the login folder
-    /// unless it starts with / (FTP), a folder on the remote (rclone)
-    #[arg(long, value_name = "DIR")]
-    pub(crate) backup_dir: Option<String>,
-    /// rclone: the remote's name in rclone's configuration (`rclone listremotes` lists them)
-    #[arg(long)]
-    pub(crate) remote: Option<String>,
-    /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
-    /// minio or custom
-    #[arg(long)]
-    pub(crate) vendor: Option<String>,
-    /// S3 endpoint (https://HOST[:PORT]), or the custom vendor's template with {region}; Azure
-    /// Blob endpoint, if not https://ACCOUNT.blob.core.windows.net
-    #[arg(long)]
-    pub(crate) endpoint: Option<String>,
-    /// S3 region
-    #[arg(long)]
-    pub(crate) region: Option<String>,
-    /// S3 bucket
-    #[arg(long)]
-    pub(crate) bucket: Option<String>,
-    /// S3 account id (Cloudflare R2) or namespace (Oracle); Azure storage account (its key in
-    /// AZURE_ACCOUNT_KEY, or a SAS token in AZURE_ACCOUNT_SAS)
-    #[arg(long)]
-    pub(crate) account: Option<String>,
-    /// Azure container
-    #[arg(long)]
-    pub(crate) container: Option<String>,
-    /// Azure access tier for data packs: Hot, Cool or Cold
-    #[arg(long)]
-    pub(crate) access_tier: Option<String>,
-    /// S3 storage class for data packs
-    #[arg(long)]
-    pub(crate) storage_class: Option<String>,
-    /// SFTP, REST, WebDAV or FTP host
-    #[arg(long)]
-    pub(crate) host: Option<String>,
-    /// SFTP, REST, WebDAV or FTP port
-    #[arg(long)]
-    pub(crate) port: Option<u16>,
-    /// SFTP, REST, WebDAV or FTP user (the WebDAV password in CAIRN_WEBDAV_PASSWORD, the FTP
-    /// password in CAIRN_FTP_PASSWORD; FTP without a user: anonymous)
-    #[arg(long)]
-    pub(crate) user: Option<String>,
-    /// REST or WebDAV: http or https [default: https]; FTP: ftp (TLS when the server offers
-    /// it) or ftps (TLS required) [default: ftp]
-    #[arg(long)]
-    pub(crate) scheme: Option<String>,
-    /// Do not check TLS certificates (S3, REST, Azure, WebDAV, FTPS): only for servers you trust on a network you trust
-    #[arg(long)]
-    pub(crate) no_verify_tls: bool,
-    /// Retries of a failed request
-    #[arg(long, value_name = "N")]
-    pub(crate) retries: Option<u32>,
-    /// Parallel connections
-    #[arg(long, value_name = "N")]
-    pub(crate) connections: Option<u32>,
+    #[command(flatten)]
+    pub(crate) fields: cairn_std::form::DestinationFields,
 }
 
 #[derive(Debug, Args)]
@@ -470,8 +413,6 @@ pub(crate) struct DestinationCreateArgs {
     /// A unique name (letters, digits, '-', '_', '.')
     #[arg(long)]
     pub(crate) name: String,
-    #[command(flatten)]
-    pub(crate) fields: DestinationFieldArgs,
     /// Restore and browse only (fixed at creation); give the repository's password with
     /// CAIRN_PASSWORD or --password-file
     #[arg(long)]
@@ -482,14 +423,15 @@ pub(crate) struct DestinationCreateArgs {
     /// Save without testing (for a destination that is offline now)
     #[arg(long)]
     pub(crate) skip_test: bool,
+    // Last: the fields' help heading would take the flags after them.
+    #[command(flatten)]
+    pub(crate) fields: DestinationFieldArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct DestinationUpdateArgs {
     /// The destination
     pub(crate) name: String,
-    #[command(flatten)]
-    pub(crate) fields: DestinationFieldArgs,
     /// Turn the daily configuration export on or off
     #[arg(long, value_name = "BOOL")]
     pub(crate) export_config: Option<bool>,
@@ -500,6 +442,9 @@ pub(crate) struct DestinationUpdateArgs {
     /// CAIRN_SSH_PASSPHRASE, CAIRN_SSH_PASSWORD)
     #[arg(long)]
     pub(crate) secrets_from_env: bool,
+    // Last: the fields' help heading would take the flags after them.
+    #[command(flatten)]
+    pub(crate) fields: DestinationFieldArgs,
 }
 
 #[derive(Debug, Args)]

@@ -6,15 +6,10 @@
 //! [`exit`] and in the README.
 
 mod args;
-mod cat;
 mod commands;
-mod destinations;
 mod durations;
 mod exit;
-mod inspect;
-mod jobs;
 mod output;
-mod repair;
 mod repo;
 
 use std::process::ExitCode;

@@ -65,24 +65,26 @@ fn style(verb: &str, shown: Shown) -> ProgressStyle {
 impl CliProgress {
     /// `total`: the bytes expected, if known.
     pub(crate) fn new(global: &Global, verb: &str, total: Option<u64>) -> Self {
+        Self::showing(global, verb, total, if total.is_some() { Shown::BytesOf } else { Shown::Bytes })
+    }
+
+    /// A bar that counts steps (packs checked, headers read), not bytes.
+    pub(crate) fn steps(global: &Global, verb: &str) -> Self {
+        let mut p = Self::showing(global, verb, Some(0), Shown::Steps);
+        p.counting = true;
+        p
+    }
+
+    /// A bar of `total` in the style `shown` from its first frame: the steady tick draws it at
+    /// once, so a style set afterwards could show a frame in the wrong units.
+    fn showing(global: &Global, verb: &str, total: Option<u64>, shown: Shown) -> Self {
         let show = !global.json && !global.quiet && !global.no_progress && std::io::stderr().is_terminal();
         let bar = show.then(|| {
-            let shown = if total.is_some() { Shown::BytesOf } else { Shown::Bytes };
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr()).with_style(style(verb, shown));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
         Self { bar, warnings: Vec::new(), files: 0, verb: verb.to_string(), totals: None, counting: false }
-    }
-
-    /// A bar that counts steps (packs checked, headers read), not bytes.
-    pub(crate) fn steps(global: &Global, verb: &str) -> Self {
-        let mut p = Self::new(global, verb, Some(0));
-        if let Some(b) = &p.bar {
-            b.set_style(style(verb, Shown::Steps));
-        }
-        p.counting = true;
-        p
     }
 
     /// The same bar, told the total by `totals` once its scan ends.

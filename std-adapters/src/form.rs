@@ -15,64 +15,150 @@ use crate::error::{Error, ErrorKind};
 use crate::http::percent_encode as encode;
 
 /// A destination's fields (see the [module docs](self)). Which fields apply depends on `kind`.
+///
+/// The command line takes them as flags (with the `clap` feature, `#[command(flatten)]`):
+/// `destination create --type sftp --host nas --backup-dir /srv/cairn`. A field not given
+/// is `None` (or empty), so an update can change exactly the fields given ([`Self::merge`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[cfg_attr(feature = "clap", command(next_help_heading = "Destination fields"))]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DestinationFields {
-    /// `local`, `s3`, `sftp`, `rest`, `azure`, `webdav`, `ftp` or `rclone`.
+    /// local, s3, sftp, rest, azure, webdav, ftp or rclone
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "type", value_name = "TYPE", default_value = "", hide_default_value = true)
+    )]
     pub kind: String,
-    /// The backup directory: an absolute path (local, SFTP), a key prefix (S3), a path on
-    /// the server (REST), a folder on the remote (rclone).
+    /// The backup directory: an absolute path (local, SFTP), a prefix in the bucket (S3) or
+    /// container (Azure), a path on the server (REST, WebDAV), relative to the login folder
+    /// unless it starts with / (FTP), a folder on the remote (rclone)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DIR", default_value = "", hide_default_value = true))]
     pub backup_dir: String,
-    /// rclone: the remote's name in rclone's configuration (`gdrive`), or `:TYPE` for an
-    /// on-the-fly backend.
+    /// rclone: the remote's name in rclone's configuration (`rclone listremotes` lists them),
+    /// or :TYPE for an on-the-fly backend
+    #[cfg_attr(feature = "clap", arg(long))]
     pub remote: Option<String>,
-    /// S3: a vendor preset id (`aws`, `wasabi`, `b2`, ..., `custom`), or none with `endpoint`.
+    /// S3 vendor: aws, wasabi, b2, r2, digitalocean, scaleway, linode, ibm, oracle, gcs,
+    /// minio or custom
+    #[cfg_attr(feature = "clap", arg(long))]
     pub vendor: Option<String>,
-    /// S3: the endpoint URL (`https://host[:port]`), or for `custom` a template with
-    /// `{region}` and optionally `{bucket}`; Azure: the Blob service endpoint, if not the
-    /// account's public one (`http://HOST:PORT/ACCOUNT` for an emulator).
+    /// S3 endpoint (https://HOST[:PORT]), or the custom vendor's template with {region}; Azure
+    /// Blob endpoint, if not https://ACCOUNT.blob.core.windows.net (http://HOST:PORT/ACCOUNT
+    /// for an emulator)
+    #[cfg_attr(feature = "clap", arg(long))]
     pub endpoint: Option<String>,
-    /// S3: the region.
+    /// S3 region
+    #[cfg_attr(feature = "clap", arg(long))]
     pub region: Option<String>,
-    /// S3: the bucket.
+    /// S3 bucket
+    #[cfg_attr(feature = "clap", arg(long))]
     pub bucket: Option<String>,
-    /// S3: the account id (Cloudflare R2) or namespace (Oracle); Azure: the storage account.
+    /// S3 account id (Cloudflare R2) or namespace (Oracle); Azure storage account (its key in
+    /// AZURE_ACCOUNT_KEY, or a SAS token in AZURE_ACCOUNT_SAS)
+    #[cfg_attr(feature = "clap", arg(long))]
     pub account: Option<String>,
-    /// Azure: the container.
+    /// Azure container
+    #[cfg_attr(feature = "clap", arg(long))]
     pub container: Option<String>,
-    /// Azure: the access tier of data packs (`Hot`, `Cool`, `Cold`).
+    /// Azure access tier for data packs: Hot, Cool or Cold
+    #[cfg_attr(feature = "clap", arg(long))]
     pub access_tier: Option<String>,
-    /// S3: the access key id.
+    /// S3 access key id (the secret key in AWS_SECRET_ACCESS_KEY)
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub access_key: Option<String>,
-    /// S3: storage class for data packs.
+    /// S3 storage class for data packs
+    #[cfg_attr(feature = "clap", arg(long))]
     pub storage_class: Option<String>,
-    /// SFTP and REST: the host name or address.
+    /// SFTP, REST, WebDAV or FTP host
+    #[cfg_attr(feature = "clap", arg(long))]
     pub host: Option<String>,
-    /// SFTP and REST: the port.
+    /// SFTP, REST, WebDAV or FTP port
+    #[cfg_attr(feature = "clap", arg(long))]
     pub port: Option<u16>,
-    /// SFTP and REST: the user.
+    /// SFTP, REST, WebDAV or FTP user (the WebDAV password in CAIRN_WEBDAV_PASSWORD, the FTP
+    /// password in CAIRN_FTP_PASSWORD; FTP without a user: anonymous)
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user: Option<String>,
-    /// SFTP: the private key file (else the password secret).
+    /// SFTP: the private key file (else the password secret)
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub key_file: Option<PathBuf>,
-    /// SFTP: the server's host key fingerprint to trust (`SHA256:...`).
+    /// SFTP: the server's host key fingerprint to trust (`SHA256:...`)
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub host_key: Option<String>,
-    /// REST and WebDAV: `https` (default) or `http`; FTP: `ftp` (default: TLS when the server
-    /// offers it) or `ftps` (TLS required).
+    /// REST or WebDAV: http or https [default: https]; FTP: ftp (TLS when the server offers
+    /// it) or ftps (TLS required) [default: ftp]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub scheme: Option<String>,
-    /// S3 and REST: check TLS certificates (default true).
+    /// Do not check TLS certificates (S3, REST, Azure, WebDAV, FTPS): only for servers you
+    /// trust on a network you trust
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "no-verify-tls", num_args = 0, default_missing_value = "false", value_parser = clap::builder::BoolishValueParser::new())
+    )]
     pub verify_tls: Option<bool>,
-    /// HTTP and SFTP retries.
+    /// Retries of a failed request or operation (0 to 20)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub retries: Option<u32>,
-    /// Parallel connections.
+    /// Requests or operations at once (1 to 64)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub connections: Option<u32>,
     /// S3, REST, WebDAV, FTP, Azure and rclone: seconds without progress after which a
-    /// request is given up (and retried).
+    /// request is given up and retried (1 to 3600)
+    #[cfg_attr(feature = "clap", arg(long, value_name = "SECONDS"))]
     pub stall_timeout: Option<u32>,
-    /// SFTP: the `known_hosts` file, if not `~/.ssh/known_hosts`.
+    /// SFTP: the known_hosts file, if not ~/.ssh/known_hosts
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE"))]
     pub known_hosts: Option<PathBuf>,
-    /// S3: bucket in the path (`true`) or in the host name (`false`), if not the vendor's way.
+    /// S3: the bucket in the path (true) or in the host name (false), if not the vendor's way
+    #[cfg_attr(feature = "clap", arg(long, value_name = "BOOL"))]
     pub path_style: Option<bool>,
+}
+
+impl DestinationFields {
+    /// Sets every field that `given` has (a value, or a non-empty text) and keeps the others;
+    /// returns whether any was given. `kind` is not merged: a new type starts from no fields.
+    pub fn merge(&mut self, given: &DestinationFields) -> bool {
+        let mut any = false;
+        if !given.backup_dir.is_empty() {
+            self.backup_dir.clone_from(&given.backup_dir);
+            any = true;
+        }
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if given.$field.is_some() {
+                    self.$field.clone_from(&given.$field);
+                    any = true;
+                }
+            )*};
+        }
+        take!(
+            remote,
+            vendor,
+            endpoint,
+            region,
+            bucket,
+            account,
+            container,
+            access_tier,
+            access_key,
+            storage_class,
+            host,
+            port,
+            user,
+            key_file,
+            host_key,
+            scheme,
+            verify_tls,
+            retries,
+            connections,
+            stall_timeout,
+            known_hosts,
+            path_style
+        );
+        any
+    }
 }
 
 fn field(name: &str, why: impl std::fmt::Display) -> Error {
@@ -407,6 +493,25 @@ pub fn check_key_file(path: &std::path::Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_changes_exactly_the_fields_given() {
+        let mut saved = DestinationFields { kind: "sftp".into(), backup_dir: "/srv".into(), ..Default::default() };
+        saved.host = Some("nas".into());
+        saved.port = Some(22);
+        saved.retries = Some(2);
+        let mut given = DestinationFields::default();
+        assert!(!saved.clone().merge(&given), "nothing given, nothing changed");
+        given.port = Some(2223);
+        given.verify_tls = Some(false);
+        let mut merged = saved.clone();
+        assert!(merged.merge(&given));
+        assert_eq!((merged.port, merged.verify_tls, merged.retries), (Some(2223), Some(false), Some(2)));
+        assert_eq!(
+            (merged.kind.as_str(), merged.backup_dir.as_str(), merged.host.as_deref()),
+            ("sftp", "/srv", Some("nas"))
+        );
+    }
 
     proptest::proptest! {
         #![proptest_config(crate::hostile::config(2000))]

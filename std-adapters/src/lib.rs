@@ -37,34 +37,27 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
-mod archive;
 mod backend;
 pub mod catalog;
-pub mod daemon;
 pub mod desktop;
 mod error;
 mod fields_of;
 pub mod form;
-mod fs_source;
-mod fs_target;
+mod fs;
 pub mod health;
 mod http;
 pub mod interrupt;
+mod jobs;
 pub mod known;
 mod lock;
 pub mod paths;
 mod process;
-pub mod recovery;
+
 mod rng;
-pub mod runner;
-pub mod running;
-pub mod schedule;
 mod secret;
-mod staged;
 pub mod totals;
 mod worker;
 
-pub use archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
 pub use backend::azure::{AzureAuth, AzureBackend, AzureConfig};
 pub use backend::destination::{
     Access, Credentials, Destination, DestinationUrl, STALE_TEMPORARY_AGE, parse_destination, read_only_error,
@@ -80,8 +73,11 @@ pub use backend::webdav::{WebDavBackend, WebDavConfig};
 pub use error::{
     Error, ErrorKind, PathError, Result, core_io_error, io_error_kind, local_time, show_path, storage_error, utc_offset,
 };
-pub use fs_source::{Excludes, FsFile, FsSource, FsSourceOptions};
-pub use fs_target::{FsIn, FsOut, FsTarget, Overwrite};
+pub use fs::archive::{ArchiveFormat, DumpStats, dump_archive, dump_archive_many, dump_file, is_broken_pipe};
+pub use fs::source::{Excludes, FsFile, FsSource, FsSourceOptions};
+pub use fs::target::{FsIn, FsOut, FsTarget, Overwrite};
+pub use health::recovery;
+pub use jobs::{daemon, runner, running, schedule};
 pub use lock::{
     LockKeeper, Observer, SystemClock, boottime_ms, describe_lock, holder_is_dead, host_tag, keep_alive, lock_info,
     lock_keeper, lock_repository, with_lease_kept,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Catalog, db_error, valid_name};
 use crate::error::{Error, ErrorKind};
-use crate::schedule::Schedule;
+use crate::jobs::schedule::Schedule;
 
 /// How a job writes to its destinations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -266,7 +266,7 @@ impl Catalog {
                 return Err(Error::new(ErrorKind::NotFound, format!("source: {} does not exist", s.display())));
             }
         }
-        crate::fs_source::Excludes::new(&spec.excludes).map_err(|e| e.context("exclude"))?;
+        crate::fs::source::Excludes::new(&spec.excludes).map_err(|e| e.context("exclude"))?;
         if spec.destinations.is_empty() {
             return Err(Error::new(ErrorKind::InvalidInput, "destination: a job needs at least one destination")
                 .with_hint("add one with --destination NAME (see `cairn destination list`)"));

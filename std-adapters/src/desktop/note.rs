@@ -1,6 +1,6 @@
 //! What a desktop notification says, made from a daemon event, and which events get one.
 
-use crate::daemon::Event;
+use crate::jobs::daemon::Event;
 
 /// How pressing a notification is: the desktop shows critical ones until dismissed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

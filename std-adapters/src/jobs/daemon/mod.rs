@@ -36,7 +36,7 @@ use crate::catalog::Catalog;
 use crate::desktop::{Conditions, Notifier};
 use crate::error::Error;
 use crate::health::{measure_disk, test_saved};
-use crate::runner::{Clock, run_job};
+use crate::jobs::runner::{Clock, run_job};
 use crate::worker::ThreadWorker;
 
 /// How often destinations are re-tested.
@@ -204,7 +204,7 @@ impl<'a, C: Clock> Daemon<'a, C> {
                 }
             }
             if d.export_config && !d.read_only && d.last_export.is_none_or(|t| now - t >= EXPORT_EVERY) {
-                match crate::recovery::export_config(self.catalog, &d.name, now).await {
+                match crate::health::recovery::export_config(self.catalog, &d.name, now).await {
                     Ok(_) => report.exports.push(d.name.clone()),
                     Err(e) => report.problems.push(format!("configuration export to {}: {e}", d.name)),
                 }

@@ -26,10 +26,10 @@ use serde::Serialize;
 use crate::backend::destination::{Access, Destination};
 use crate::catalog::{Catalog, JobRecord, RunRecord, RunStatus, Structure};
 use crate::error::{Error, ErrorKind, storage_error, utc_offset};
-use crate::fs_source::{Excludes, FsSource, FsSourceOptions};
+use crate::fs::source::{Excludes, FsSource, FsSourceOptions};
 use crate::health::{Owner, claim};
+use crate::jobs::running::RunProgress;
 use crate::lock::{LockKeeper, lock_repository, with_lease_kept};
-use crate::running::RunProgress;
 use crate::worker::ThreadWorker;
 
 /// Where runs get the time: the system clock, or a test's.
@@ -140,7 +140,7 @@ pub async fn run_job(
     let job = catalog.require_job(name)?;
     let started = clock.now();
     let totals = crate::totals::Totals::scan(job.spec.sources.clone());
-    let mut progress = crate::running::Recorder::new(catalog, name, started, totals.clone(), progress);
+    let mut progress = crate::jobs::running::Recorder::new(catalog, name, started, totals.clone(), progress);
     progress.totals(totals);
     let mut runs = Vec::new();
     let mut output = String::new();
@@ -206,7 +206,7 @@ pub async fn run_job(
         run.id = catalog.add_run(run)?;
     }
     let next = match &job.spec.schedule {
-        Some(s) => Some(crate::schedule::Schedule::parse(s)?.next_after(clock.now())?),
+        Some(s) => Some(crate::jobs::schedule::Schedule::parse(s)?.next_after(clock.now())?),
         None => None,
     };
     catalog.set_job_ran(name, started, next)?;

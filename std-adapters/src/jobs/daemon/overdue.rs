@@ -3,7 +3,7 @@
 
 use crate::catalog::{Catalog, JobRecord};
 use crate::error::Error;
-use crate::schedule::Schedule;
+use crate::jobs::schedule::Schedule;
 
 /// Since when `job` is without success, if that makes it overdue at `now`: its last success, or
 /// its creation if it never succeeded. A job without a schedule, or disabled, is never overdue.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::catalog::{Catalog, NotificationSink, RunRecord};
 use crate::desktop::Notifier;
 use crate::error::{Error, ErrorKind};
-use crate::runner::JobStatus;
+use crate::jobs::runner::JobStatus;
 
 /// An event for the notification sinks.
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +32,7 @@ pub struct Event {
 
 impl Event {
     /// The event for a job run.
-    pub fn for_run(report: &crate::runner::JobRunReport, time: i64) -> Self {
+    pub fn for_run(report: &crate::jobs::runner::JobRunReport, time: i64) -> Self {
         let (event, message) = match report.status {
             JobStatus::Succeeded => ("backup_succeeded", format!("job {} succeeded", report.job)),
             JobStatus::Partial => (

@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use cairn_core::{IoError, IoErrorKind, Node, Present, RestoreTarget, Timestamp};
 
 use crate::error::io_error_kind;
-use crate::staged::{Staged, replace_symlink};
+use crate::fs::staged::{Staged, replace_symlink};
 
 /// Writes a restore into a directory. See the [module docs](self).
 #[derive(Debug)]
@@ -156,7 +156,7 @@ impl FsTarget {
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root)?;
-        crate::staged::remove_leftovers(&root)?;
+        crate::fs::staged::remove_leftovers(&root)?;
         Ok(Self {
             root,
             restore_owner: nix::unistd::geteuid().is_root(),
@@ -318,7 +318,7 @@ impl RestoreTarget for FsTarget {
         let path = self.path(rel)?;
         match fs::symlink_metadata(&path) {
             // A directory that was there may hold what an interrupted restore left.
-            Ok(m) if m.is_dir() => crate::staged::remove_leftovers(&path).map(drop).map_err(err),
+            Ok(m) if m.is_dir() => crate::fs::staged::remove_leftovers(&path).map(drop).map_err(err),
             Ok(m) if m.file_type().is_symlink() => {
                 Err(in_the_way("a symbolic link is in the way of a directory; it is not followed"))
             }

@@ -1,94 +1,15 @@
-//! Destination health: the **Test** action, ownership of backup directories, disk info, the
-//! raw object browser and the catalog's snapshot cache.
-//!
-//! - The Test connects and lists, writes a probe object, reads it back and deletes it (skipped
-//!   for a read-only destination), then finds the repository: opens it with the destination's
-//!   password or, if there is none, initialises it. Every step is reported with its time, as it
-//!   happens, so a window can show them live.
-//! - **Ownership**: a backup directory belongs to one destination of one catalog. The owner is
-//!   recorded beside the repository in `cairn-owner.json` (the catalog id and the destination's
-//!   name, plus host and user for people reading it). A writable destination whose directory
-//!   names another owner is refused, with the advice to add it read-only. A REST server cannot
-//!   hold that file; there, a repository the destination's password does not open is refused
-//!   the same way.
+//! The destination Test, step by step, and saving a destination only behind a Test that passed.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use cairn_core::{FileKind, Handle, Id, ReadRange, Repository, Storage, StorageOp, write_new};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::backend::destination::Destination;
-use crate::catalog::{Candidate, Catalog, DestinationRecord, DestinationUpdate, DiskInfo, NewDestination};
+use super::disk::measure_disk;
+use super::owner::{Owner, owned_elsewhere, read_owner, refuse_foreign_folder, whose, write_owner};
+use crate::catalog::{Candidate, Catalog, DestinationRecord, DestinationUpdate, NewDestination};
 use crate::error::{Error, ErrorKind, storage_error};
-use crate::secret::Secret;
-
-pub use crate::backend::path_store::OWNER_FILE;
-
-/// Refuses to make a repository in a local folder that holds something else (a home folder
-/// picked by mistake): the repository's files would go among the user's. Other destination
-/// types are not listed here: their folder is the destination's own by the owner file.
-pub fn refuse_foreign_folder(parsed: &crate::DestinationUrl) -> Result<(), Error> {
-    let crate::DestinationUrl::Local(dir) = parsed else { return Ok(()) };
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
-    let mut foreign: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !crate::backend::path_store::fits_a_new_repository(n))
-        .collect();
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    foreign.sort();
-    let more = if foreign.len() > 3 { format!(" and {} more", foreign.len() - 3) } else { String::new() };
-    foreign.truncate(3);
-    Err(Error::new(
-        ErrorKind::InvalidInput,
-        format!(
-            "{} holds other files ({}{more}), not a Cairn repository: a new repository goes in an empty or new folder",
-            dir.display(),
-            foreign.join(", ")
-        ),
-    )
-    .with_hint(format!("choose a folder of its own, such as {}", dir.join("cairn").display())))
-}
-
-/// Who a backup directory belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Owner {
-    /// The catalog's id ([`Catalog::catalog_id`]).
-    pub catalog: String,
-    /// The destination's name in that catalog.
-    pub destination: String,
-    /// The host the catalog was on when it claimed the directory.
-    #[serde(default)]
-    pub host: String,
-    /// The user.
-    #[serde(default)]
-    pub user: String,
-    /// When (Unix seconds).
-    #[serde(default)]
-    pub time: i64,
-}
-
-impl Owner {
-    /// The owner for destination `destination` of catalog `catalog`, claimed now.
-    pub fn new(catalog: &str, destination: &str) -> Self {
-        Self {
-            catalog: catalog.to_string(),
-            destination: destination.to_string(),
-            host: crate::process::hostname(),
-            user: crate::process::username(),
-            time: crate::process::now().secs,
-        }
-    }
-
-    /// Whether this owner is `other` (same catalog, same destination).
-    pub fn is_for(&self, other: &Self) -> bool {
-        self.catalog == other.catalog && self.destination == other.destination
-    }
-}
 
 /// One step of a Test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,64 +82,6 @@ impl Steps<'_> {
         self.steps.push(step);
         result.map(|(v, _)| v)
     }
-}
-
-/// Reads the ownership marker of a destination, if it has one (`None` too where the
-/// destination cannot hold one).
-pub async fn read_owner(dest: &Destination) -> Result<Option<Owner>, Error> {
-    match dest.get_file(OWNER_FILE, 64 << 10).await {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-        Err(e) if e.kind() == cairn_core::IoErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::new(ErrorKind::Io, format!("cannot read {OWNER_FILE}: {e}"))),
-    }
-}
-
-/// Claims a destination's backup directory for `owner` (nothing where it cannot hold files).
-pub async fn write_owner(dest: &Destination, owner: &Owner) -> Result<(), Error> {
-    if !dest.has_side_files() {
-        return Ok(());
-    }
-    let json = serde_json::to_vec_pretty(owner).map_err(|e| Error::new(ErrorKind::Other, e.to_string()))?;
-    dest.put_file(OWNER_FILE, Bytes::from(json))
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {OWNER_FILE}: {e}")))
-}
-
-/// Where the owner `found` is, as `ours` (the would-be owner) sees it.
-fn whose(found: &Owner, ours: &Owner) -> &'static str {
-    if found.catalog == ours.catalog { "this catalog" } else { "another catalog" }
-}
-
-fn owned_elsewhere(place: &str, found: &Owner, ours: &Owner) -> Error {
-    Error::new(
-        ErrorKind::PermissionDenied,
-        format!(
-            "the backup directory {place} belongs to destination {:?} of {} (claimed on {} by {})",
-            found.destination,
-            whose(found, ours),
-            if found.host.is_empty() { "an unknown host" } else { &found.host },
-            if found.user.is_empty() { "an unknown user" } else { &found.user },
-        ),
-    )
-    .with_hint("add it read-only instead (--read-only, with its repository password) to restore from it")
-}
-
-/// Refuses a backup directory that another destination owns; returns whether `owner` has
-/// claimed it already. `place` names the directory in the error.
-pub async fn check_owner(dest: &Destination, owner: &Owner, place: &str) -> Result<bool, Error> {
-    match read_owner(dest).await? {
-        Some(found) if !found.is_for(owner) => Err(owned_elsewhere(place, &found, owner)),
-        found => Ok(found.is_some()),
-    }
-}
-
-/// [`check_owner`], then claims the directory for `owner` if nobody has: what every writer
-/// does before it writes.
-pub async fn claim(dest: &Destination, owner: &Owner, place: &str) -> Result<(), Error> {
-    if !check_owner(dest, owner, place).await? {
-        write_owner(dest, owner).await?;
-    }
-    Ok(())
 }
 
 /// Runs the Test on `candidate` (see the [module docs](self)), calling `on_step` as each step
@@ -500,85 +363,4 @@ pub async fn test_saved(
     let report = test_destination(&candidate, &owner, on_step).await;
     catalog.record_test_at(name, now, report.ok, &report.summary())?;
     Ok(report)
-}
-
-/// Measures what a destination holds (every repository object and the files beside it) and
-/// its free space where it can tell.
-pub async fn measure_disk(dest: &Destination, now: i64) -> Result<DiskInfo, Error> {
-    let mut total = 0u64;
-    for object in browse(dest).await? {
-        total = total.saturating_add(object.size);
-    }
-    let free =
-        dest.free_space().await.map_err(|e| Error::new(ErrorKind::Io, format!("cannot ask the free space: {e}")))?;
-    Ok(DiskInfo::new(now, total, free))
-}
-
-/// One object under a backup directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct RawObject {
-    /// Its path relative to the backup directory.
-    pub path: String,
-    /// Its size.
-    pub size: u64,
-}
-
-pub use crate::backend::path_store::SIDE_DIRS;
-
-/// Every object under a destination's backup directory: the repository's, then the files
-/// beside it (the owner marker, archives, configuration exports), each with its size.
-pub async fn browse(dest: &Destination) -> Result<Vec<RawObject>, Error> {
-    let mut out = Vec::new();
-    for kind in FileKind::ALL {
-        let handle = Handle::new(kind, Id::ZERO);
-        let objects = dest.list(kind).await.map_err(|e| storage_error("", StorageOp::List, &handle, e))?;
-        let mut objects: Vec<RawObject> =
-            objects.iter().map(|o| RawObject { path: kind.path(&o.id), size: o.size }).collect();
-        objects.sort_by(|a, b| a.path.cmp(&b.path));
-        out.extend(objects);
-    }
-    if dest.has_side_files() {
-        if let Ok(b) = dest.get_file(OWNER_FILE, 64 << 10).await {
-            out.push(RawObject { path: OWNER_FILE.to_string(), size: b.len() as u64 });
-        }
-        for dir in SIDE_DIRS {
-            let files =
-                dest.list_files(dir).await.map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {dir}: {e}")))?;
-            out.extend(files.into_iter().map(|(n, size)| RawObject { path: format!("{dir}/{n}"), size }));
-        }
-    }
-    Ok(out)
-}
-
-/// Rebuilds the catalog's snapshot cache and disk info of destination `name` from the
-/// destination. With `password`, first adopts the repository there (one written elsewhere):
-/// the password must open it, and it replaces the stored one.
-pub async fn reindex(
-    catalog: &Catalog,
-    name: &str,
-    password: Option<&Secret>,
-    now: i64,
-) -> Result<(usize, DiskInfo), Error> {
-    let mut candidate = catalog.candidate(name)?;
-    if let Some(p) = password {
-        candidate.password = p.clone();
-    }
-    let backend = candidate.parsed.open()?;
-    let owner = Owner::new(&catalog.catalog_id()?, name);
-    if !candidate.read_only {
-        check_owner(&backend, &owner, &candidate.parsed.show()).await?;
-    }
-    let repo = Repository::open(cairn_core::ReadOnly::new(&backend), candidate.password.expose()).await?;
-    let snapshots = repo.list_snapshots().await?;
-    if let Some(p) = password {
-        catalog.set_destination_password(name, p)?;
-        if !candidate.read_only {
-            write_owner(&backend, &owner).await?;
-        }
-    }
-    catalog.cache_snapshots(name, &snapshots)?;
-    let disk = measure_disk(&backend, now).await?;
-    catalog.set_disk_info(name, &disk)?;
-    Ok((snapshots.len(), disk))
 }

@@ -92,17 +92,34 @@ pub(crate) async fn destination_cmd(g: &Global, command: &DestinationCommand) ->
     }
 }
 
+/// The fields given on the command line: the destination flags, and the global flags that
+/// fill fields (`--ssh-key`, `--accept-host-key`, `--s3-access-key`, the access key of the
+/// environment for a new S3 destination).
+fn given_fields(f: &DestinationFieldArgs, g: &Global) -> DestinationFields {
+    let mut given = f.fields.clone();
+    given.key_file.clone_from(&g.ssh_key);
+    given.host_key.clone_from(&g.accept_host_key);
+    given.access_key.clone_from(&g.s3_access_key);
+    given
+}
+
 /// The fields given on the command line, as a URL.
 fn url_of(f: &DestinationFieldArgs, g: &Global) -> Result<Option<String>, Error> {
     if let Some(url) = &f.url {
         return Ok(Some(url.clone()));
     }
-    let Some(kind) = &f.kind else { return Ok(None) };
+    if f.fields.kind.is_empty() {
+        return Ok(None);
+    }
     let mut fields = DestinationFields::default();
-    fields.kind = kind.clone();
-    fields.access_key =
-        g.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|_| kind == "s3");
-    apply_fields(f, g, &mut fields);
+    fields.kind.clone_from(&f.fields.kind);
+    fields.merge(&given_fields(f, g));
+    if fields.kind == "s3" && fields.access_key.is_none() {
+        fields.access_key = std::env::var("AWS_ACCESS_KEY_ID").ok();
+    }
+    if fields.kind != "s3" {
+        fields.access_key = None;
+    }
     fields.to_url().map(Some)
 }
 
@@ -115,70 +132,20 @@ fn updated_url(f: &DestinationFieldArgs, g: &Global, catalog: &Catalog, name: &s
     }
     let saved = catalog.get_destination(name)?.ok_or_else(|| not_found(name))?;
     let mut fields = DestinationFields::of(&saved.url, &catalog.destination_url(name)?);
-    if let Some(kind) = f.kind.as_ref().filter(|k| **k != fields.kind) {
+    let kind_given = !f.fields.kind.is_empty();
+    if kind_given && f.fields.kind != fields.kind {
         fields = DestinationFields::default();
-        fields.kind = kind.clone();
+        fields.kind.clone_from(&f.fields.kind);
     }
-    // The access key counts as a field of an S3 destination.
-    let mut given = f.kind.is_some();
-    if fields.kind == "s3"
-        && let Some(key) = &g.s3_access_key
-    {
-        fields.access_key = Some(key.clone());
-        given = true;
+    let mut given = given_fields(f, g);
+    // The access key is a field of S3 destinations only.
+    if fields.kind != "s3" {
+        given.access_key = None;
     }
-    given |= apply_fields(f, g, &mut fields);
-    if !given {
+    if !fields.merge(&given) && !kind_given {
         return Ok(None);
     }
     fields.to_url().map(Some)
-}
-
-/// Sets the fields given as flags; the others stay. Returns whether any was given.
-fn apply_fields(f: &DestinationFieldArgs, g: &Global, fields: &mut DestinationFields) -> bool {
-    let mut given = false;
-    let mut set = |to: &mut Option<String>, from: &Option<String>| {
-        if from.is_some() {
-            to.clone_from(from);
-            given = true;
-        }
-    };
-    set(&mut fields.remote, &f.remote);
-    set(&mut fields.vendor, &f.vendor);
-    set(&mut fields.endpoint, &f.endpoint);
-    set(&mut fields.region, &f.region);
-    set(&mut fields.bucket, &f.bucket);
-    set(&mut fields.account, &f.account);
-    set(&mut fields.storage_class, &f.storage_class);
-    set(&mut fields.container, &f.container);
-    set(&mut fields.access_tier, &f.access_tier);
-    set(&mut fields.host, &f.host);
-    set(&mut fields.user, &f.user);
-    set(&mut fields.host_key, &g.accept_host_key);
-    set(&mut fields.scheme, &f.scheme);
-    if let Some(dir) = &f.backup_dir {
-        fields.backup_dir.clone_from(dir);
-        given = true;
-    }
-    if let Some(key) = &g.ssh_key {
-        fields.key_file = Some(key.clone());
-        given = true;
-    }
-    if f.no_verify_tls {
-        fields.verify_tls = Some(false);
-        given = true;
-    }
-    for (to, from) in [(&mut fields.retries, f.retries), (&mut fields.connections, f.connections)] {
-        if from.is_some() {
-            *to = from;
-            given = true;
-        }
-    }
-    if f.port.is_some() {
-        fields.port = f.port;
-        given = true;
-    }
-    given
 }
 
 fn print_step(g: &Global, s: &TestStep) {
@@ -276,7 +243,7 @@ async fn update(g: &Global, catalog: &Catalog, a: &DestinationUpdateArgs) -> Res
     if a.secrets_from_env {
         update.secrets = env_secrets();
     }
-    if a.fields.url.is_none() && a.fields.kind.is_none() {
+    if a.fields.url.is_none() && a.fields.fields.kind.is_empty() {
         update.s3_access_key = g.s3_access_key.clone();
     }
     let candidate = catalog.check_update(&a.name, &update)?;

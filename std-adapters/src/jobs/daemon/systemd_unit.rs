@@ -16,7 +16,7 @@ pub fn daemon_unit(program: &Path) -> Result<String, Error> {
             ),
         )
     })?;
-    Ok(include_str!("../../../dist/cairn-daemon.service").replace("@CAIRN@", &quoted(text)))
+    Ok(include_str!("../../../../dist/cairn-daemon.service").replace("@CAIRN@", &quoted(text)))
 }
 
 /// `text` as one word of an `ExecStart=` line: `%` doubled (systemd's specifiers), and in
