@@ -11,6 +11,8 @@ use cairn_std::{
     paths, read_only_error,
 };
 
+use cairn_std::catalog::DestinationSecrets;
+
 use crate::args::Global;
 
 /// Where the repository is.
@@ -75,37 +77,26 @@ impl Location {
                 catalog_id: Some(catalog.catalog_id()?),
             });
         };
-        // S3 credentials: the flags, else the environment as for the AWS tools (an access key
+        // Every secret from its environment variable; the S3 secret key from its file first.
+        // The access key: the flag, else the environment as for the AWS tools (an access key
         // in the URL wins over both).
-        let secret_key = match &global.s3_secret_key_file {
-            Some(file) => Some(paths::read_password_file(file).map_err(|e| e.context("S3 secret key"))?),
-            None => std::env::var("AWS_SECRET_ACCESS_KEY")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret::new(v.into_bytes())),
-        };
-        let access_key =
-            global.s3_access_key.clone().or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).filter(|v| !v.is_empty());
-        let session_token =
-            std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
-        let rest_password =
-            std::env::var("CAIRN_REST_PASSWORD").ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
         let env_secret =
             |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).map(|v| Secret::new(v.into_bytes()));
+        let mut secrets = DestinationSecrets::from_env(env_secret);
+        if let Some(file) = &global.s3_secret_key_file {
+            secrets.s3_secret_key = Some(paths::read_password_file(file).map_err(|e| e.context("S3 secret key"))?);
+        }
         let credentials = Credentials {
-            access_key,
-            secret_key,
-            session_token,
-            rest_password,
+            secrets,
+            access_key: global
+                .s3_access_key
+                .clone()
+                .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
+                .filter(|v| !v.is_empty()),
+            session_token: env_secret("AWS_SESSION_TOKEN"),
             ssh_key: global.ssh_key.clone(),
-            ssh_passphrase: env_secret("CAIRN_SSH_PASSPHRASE"),
-            ssh_password: env_secret("CAIRN_SSH_PASSWORD"),
             accept_host_key: global.accept_host_key.clone(),
             known_hosts: global.known_hosts.clone(),
-            azure_key: env_secret("AZURE_ACCOUNT_KEY"),
-            azure_sas: env_secret("AZURE_ACCOUNT_SAS"),
-            webdav_password: env_secret("CAIRN_WEBDAV_PASSWORD"),
-            ftp_password: env_secret("CAIRN_FTP_PASSWORD"),
         };
         let url = parse_destination(spec, credentials)?;
         Ok(Self {

@@ -120,14 +120,15 @@ mod tests {
 
     #[test]
     fn a_saved_url_reads_back_as_fields_that_write_it_again() {
-        let credentials = || Credentials {
-            secret_key: Some(Secret::new(b"s".to_vec())),
-            ssh_password: Some(Secret::new(b"p".to_vec())),
-            azure_key: Some(Secret::new(b"a2V5".to_vec())),
-            rest_password: Some(Secret::new(b"r".to_vec())),
-            webdav_password: Some(Secret::new(b"w".to_vec())),
-            ftp_password: Some(Secret::new(b"f".to_vec())),
-            ..Default::default()
+        let credentials = || {
+            let mut c = Credentials::default();
+            c.secrets.s3_secret_key = Some(Secret::new(b"s".to_vec()));
+            c.secrets.ssh_password = Some(Secret::new(b"p".to_vec()));
+            c.secrets.azure_key = Some(Secret::new(b"a2V5".to_vec()));
+            c.secrets.rest_password = Some(Secret::new(b"r".to_vec()));
+            c.secrets.webdav_password = Some(Secret::new(b"w".to_vec()));
+            c.secrets.ftp_password = Some(Secret::new(b"f".to_vec()));
+            c
         };
         for url in [
             "/srv/backups/laptop",

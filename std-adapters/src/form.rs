@@ -571,10 +571,8 @@ mod tests {
         );
         // That URL opens (its endpoint decoded); a bad template is the endpoint's fault, shown
         // as typed.
-        let secret = crate::backend::destination::Credentials {
-            secret_key: Some(crate::secret::Secret::new(b"s".to_vec())),
-            ..Default::default()
-        };
+        let mut secret = crate::backend::destination::Credentials::default();
+        secret.secrets.s3_secret_key = Some(crate::secret::Secret::new(b"s".to_vec()));
         let parsed = crate::backend::destination::parse_destination(&f.to_url().unwrap(), secret).unwrap();
         assert_eq!(parsed.show(), "s3:https://s3.mars-1.example.com/my-backups/laptop");
         f.endpoint = Some("s3.{region}.example.com".into());

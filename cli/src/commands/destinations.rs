@@ -17,16 +17,7 @@ fn env_secret(name: &str) -> Option<Secret> {
 }
 
 fn env_secrets() -> DestinationSecrets {
-    let mut secrets = DestinationSecrets::default();
-    secrets.s3_secret_key = env_secret("AWS_SECRET_ACCESS_KEY");
-    secrets.rest_password = env_secret("CAIRN_REST_PASSWORD");
-    secrets.ssh_passphrase = env_secret("CAIRN_SSH_PASSPHRASE");
-    secrets.ssh_password = env_secret("CAIRN_SSH_PASSWORD");
-    secrets.azure_key = env_secret("AZURE_ACCOUNT_KEY");
-    secrets.azure_sas = env_secret("AZURE_ACCOUNT_SAS");
-    secrets.webdav_password = env_secret("CAIRN_WEBDAV_PASSWORD");
-    secrets.ftp_password = env_secret("CAIRN_FTP_PASSWORD");
-    secrets
+    DestinationSecrets::from_env(env_secret)
 }
 
 fn not_found(name: &str) -> Error {

@@ -53,6 +53,7 @@ use crate::backend::path_store::{Body, PathStore};
 use crate::backend::rest::rclone::RcloneConfig;
 use crate::backend::rest::{RestBackend, RestConfig};
 use crate::backend::s3::{S3Backend, S3Config};
+use crate::backend::secrets::DestinationSecrets;
 use crate::backend::sftp::{SftpBackend, SftpConfig};
 use crate::backend::side_files;
 use crate::backend::webdav::{WebDavBackend, WebDavConfig};
@@ -112,66 +113,39 @@ impl DestinationUrl {
 
     /// Opens the destination (no request is made yet).
     pub fn open(&self) -> Result<Destination, Error> {
+        fn opened<T>(what: &str, made: Result<T, IoError>) -> Result<Box<T>, Error> {
+            made.map(Box::new)
+                .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid {what} destination: {e}")))
+        }
         Ok(match self {
             Self::Local(p) => Destination::Local(Box::new(LocalBackend::new(p))),
-            Self::S3(c) => Destination::S3(Box::new(
-                S3Backend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid S3 destination: {e}")))?,
-            )),
-            Self::Rest(c) => Destination::Rest(Box::new(
-                RestBackend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid REST destination: {e}")))?,
-            )),
-            Self::Sftp(c) => Destination::Sftp(Box::new(
-                SftpBackend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid SFTP destination: {e}")))?,
-            )),
-            Self::Azure(c) => Destination::Azure(Box::new(
-                AzureBackend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid Azure destination: {e}")))?,
-            )),
-            Self::WebDav(c) => Destination::WebDav(Box::new(
-                WebDavBackend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid WebDAV destination: {e}")))?,
-            )),
-            Self::Ftp(c) => Destination::Ftp(Box::new(
-                FtpBackend::new((**c).clone())
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid FTP destination: {e}")))?,
-            )),
+            Self::S3(c) => Destination::S3(opened("S3", S3Backend::new((**c).clone()))?),
+            Self::Rest(c) => Destination::Rest(opened("REST", RestBackend::new((**c).clone()))?),
+            Self::Sftp(c) => Destination::Sftp(opened("SFTP", SftpBackend::new((**c).clone()))?),
+            Self::Azure(c) => Destination::Azure(opened("Azure", AzureBackend::new((**c).clone()))?),
+            Self::WebDav(c) => Destination::WebDav(opened("WebDAV", WebDavBackend::new((**c).clone()))?),
+            Self::Ftp(c) => Destination::Ftp(opened("FTP", FtpBackend::new((**c).clone()))?),
             Self::Rclone(c) => Destination::Rest(Box::new(RestBackend::rclone((**c).clone()))),
         })
     }
 }
 
-/// Credentials from outside the URL (environment, flags, catalog): S3 keys, the REST password.
+/// Credentials from outside the URL (environment, flags, catalog): the secrets of every slot,
+/// and what else a type takes from outside its URL.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
-    /// The access key id.
+    /// The secrets (S3 secret key, REST, SSH, Azure, WebDAV and FTP ones).
+    pub secrets: DestinationSecrets,
+    /// The S3 access key id.
     pub access_key: Option<String>,
-    /// The secret access key.
-    pub secret_key: Option<Secret>,
-    /// The session token of temporary credentials.
+    /// The session token of temporary S3 credentials.
     pub session_token: Option<Secret>,
-    /// The REST server password, when not in the URL.
-    pub rest_password: Option<Secret>,
     /// The SSH private key file (a `key=` in the URL wins).
     pub ssh_key: Option<PathBuf>,
-    /// The SSH key's passphrase.
-    pub ssh_passphrase: Option<Secret>,
-    /// The SSH password (used when there is no key).
-    pub ssh_password: Option<Secret>,
     /// A host key fingerprint (`SHA256:...`) the user accepted.
     pub accept_host_key: Option<String>,
     /// The `known_hosts` file [default: `~/.ssh/known_hosts`].
     pub known_hosts: Option<PathBuf>,
-    /// The Azure storage account key.
-    pub azure_key: Option<Secret>,
-    /// An Azure SAS token (used when there is no account key).
-    pub azure_sas: Option<Secret>,
-    /// The WebDAV password.
-    pub webdav_password: Option<Secret>,
-    /// The FTP password.
-    pub ftp_password: Option<Secret>,
 }
 
 /// Parses a destination URL (see the [module docs](self)).
@@ -180,13 +154,14 @@ pub fn parse_destination(url: &str, credentials: Credentials) -> Result<Destinat
         return s3::url::parse(url, rest, credentials).map(|c| DestinationUrl::S3(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("webdav:") {
-        return webdav::url::parse(url, rest, credentials.webdav_password).map(|c| DestinationUrl::WebDav(Box::new(c)));
+        return webdav::url::parse(url, rest, credentials.secrets.webdav_password)
+            .map(|c| DestinationUrl::WebDav(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("azure:") {
         return azure::url::parse(url, rest, credentials).map(|c| DestinationUrl::Azure(Box::new(c)));
     }
     if url.starts_with("ftp://") || url.starts_with("ftps://") {
-        return ftp::url::parse(url, credentials.ftp_password).map(|c| DestinationUrl::Ftp(Box::new(c)));
+        return ftp::url::parse(url, credentials.secrets.ftp_password).map(|c| DestinationUrl::Ftp(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("rclone:") {
         return rest::url::parse_rclone(url, rest).map(|c| DestinationUrl::Rclone(Box::new(c)));
@@ -195,7 +170,8 @@ pub fn parse_destination(url: &str, credentials: Credentials) -> Result<Destinat
         return sftp::url::parse(url, credentials).map(|c| DestinationUrl::Sftp(Box::new(c)));
     }
     if let Some(rest) = url.strip_prefix("rest:") {
-        return rest::url::parse(url, rest, credentials.rest_password).map(|c| DestinationUrl::Rest(Box::new(c)));
+        return rest::url::parse(url, rest, credentials.secrets.rest_password)
+            .map(|c| DestinationUrl::Rest(Box::new(c)));
     }
     let path = if let Some(p) = url.strip_prefix("local:") {
         p
@@ -491,14 +467,16 @@ mod tests {
     }
 
     fn creds() -> Credentials {
-        Credentials {
-            access_key: Some("AK".into()),
-            secret_key: Some(Secret::new(b"SK".to_vec())),
-            session_token: None,
-            rest_password: None,
-            ssh_key: Some("/keys/id".into()),
+        let secrets = DestinationSecrets {
+            s3_secret_key: Some(Secret::new(b"SK".to_vec())),
             azure_key: Some(Secret::new(b"a2V5".to_vec())),
             webdav_password: Some(Secret::new(b"pw".to_vec())),
+            ..Default::default()
+        };
+        Credentials {
+            secrets,
+            access_key: Some("AK".into()),
+            ssh_key: Some("/keys/id".into()),
             ..Credentials::default()
         }
     }
@@ -555,7 +533,7 @@ mod tests {
         assert_eq!((f.host.as_str(), f.port, f.user.as_str(), f.directory.as_str()), ("x", 21, "anonymous", ""));
         assert_eq!(f.tls, FtpTls::IfOffered);
         let mut with_pw = creds();
-        with_pw.ftp_password = Some(Secret::new(b"pw".to_vec()));
+        with_pw.secrets.ftp_password = Some(Secret::new(b"pw".to_vec()));
         let DestinationUrl::Ftp(f) = parse_destination("ftps://me@[::1]:2121//srv/b%20x/?retries=1", with_pw).unwrap()
         else {
             panic!()

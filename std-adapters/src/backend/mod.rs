@@ -33,6 +33,7 @@ pub(crate) mod local;
 pub(crate) mod path_store;
 pub(crate) mod rest;
 pub(crate) mod s3;
+pub(crate) mod secrets;
 pub(crate) mod sftp;
 pub(crate) mod side_files;
 pub(crate) mod url;

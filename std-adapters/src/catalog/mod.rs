@@ -31,6 +31,7 @@ use crate::secret::Secret;
 mod jobs;
 mod known;
 mod settings;
+pub use crate::backend::secrets::{DestinationSecrets, SECRET_SLOTS, SecretSlot};
 pub use jobs::{JobRecord, JobSpec, NotificationSink, Retention, RunRecord, RunStatus, Structure};
 
 /// The schema, one migration per version (index + 1 = version).
@@ -138,65 +139,6 @@ const MIGRATIONS: &[&str] = &[
     // 6: the size of what a run backed up (all its files, read or unchanged).
     "ALTER TABLE runs ADD COLUMN bytes_total INTEGER NOT NULL DEFAULT 0;",
 ];
-
-/// Secrets of a destination other than its repository password.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct DestinationSecrets {
-    /// S3 secret access key.
-    pub s3_secret_key: Option<Secret>,
-    /// REST server password.
-    pub rest_password: Option<Secret>,
-    /// SSH key passphrase.
-    pub ssh_passphrase: Option<Secret>,
-    /// SSH password.
-    pub ssh_password: Option<Secret>,
-    /// Azure storage account key.
-    pub azure_key: Option<Secret>,
-    /// Azure SAS token.
-    pub azure_sas: Option<Secret>,
-    /// WebDAV password.
-    pub webdav_password: Option<Secret>,
-    /// FTP password.
-    pub ftp_password: Option<Secret>,
-}
-
-impl DestinationSecrets {
-    fn slots(&mut self) -> [&mut Option<Secret>; 8] {
-        [
-            &mut self.s3_secret_key,
-            &mut self.rest_password,
-            &mut self.ssh_passphrase,
-            &mut self.ssh_password,
-            &mut self.azure_key,
-            &mut self.azure_sas,
-            &mut self.webdav_password,
-            &mut self.ftp_password,
-        ]
-    }
-
-    /// Whether none is given.
-    pub fn is_empty(&self) -> bool {
-        self.s3_secret_key.is_none()
-            && self.rest_password.is_none()
-            && self.ssh_passphrase.is_none()
-            && self.ssh_password.is_none()
-            && self.azure_key.is_none()
-            && self.azure_sas.is_none()
-            && self.webdav_password.is_none()
-            && self.ftp_password.is_none()
-    }
-
-    /// Replaces each secret that `given` has.
-    fn replace_with(&mut self, given: &Self) {
-        let mut given = given.clone();
-        for (slot, value) in self.slots().into_iter().zip(given.slots()) {
-            if value.is_some() {
-                *slot = value.take();
-            }
-        }
-    }
-}
 
 /// A destination as the catalog holds it (no secret in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1040,17 +982,7 @@ impl Catalog {
     }
 
     fn credentials_for(&self, secrets: &DestinationSecrets) -> Credentials {
-        Credentials {
-            secret_key: secrets.s3_secret_key.clone(),
-            rest_password: secrets.rest_password.clone(),
-            ssh_passphrase: secrets.ssh_passphrase.clone(),
-            ssh_password: secrets.ssh_password.clone(),
-            azure_key: secrets.azure_key.clone(),
-            azure_sas: secrets.azure_sas.clone(),
-            webdav_password: secrets.webdav_password.clone(),
-            ftp_password: secrets.ftp_password.clone(),
-            ..Credentials::default()
-        }
+        Credentials { secrets: secrets.clone(), ..Credentials::default() }
     }
 
     fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<DestinationRecord> {
@@ -1372,25 +1304,13 @@ fn rest_url_has_password(url: &str) -> bool {
 /// The secrets as `name=hex` lines (hex keeps any byte safe), or `None` if there are none.
 fn encode_secrets(s: &DestinationSecrets) -> Option<Zeroizing<Vec<u8>>> {
     let mut out = Zeroizing::new(Vec::new());
-    let fields = [
-        ("s3_secret_key", &s.s3_secret_key),
-        ("rest_password", &s.rest_password),
-        ("ssh_passphrase", &s.ssh_passphrase),
-        ("ssh_password", &s.ssh_password),
-        ("azure_key", &s.azure_key),
-        ("azure_sas", &s.azure_sas),
-        ("webdav_password", &s.webdav_password),
-        ("ftp_password", &s.ftp_password),
-    ];
-    for (name, value) in fields {
-        if let Some(v) = value {
-            out.extend_from_slice(name.as_bytes());
-            out.push(b'=');
-            for b in v.expose() {
-                out.extend_from_slice(format!("{b:02x}").as_bytes());
-            }
-            out.push(b'\n');
+    for (slot, v) in s.iter() {
+        out.extend_from_slice(slot.name.as_bytes());
+        out.push(b'=');
+        for b in v.expose() {
+            out.extend_from_slice(format!("{b:02x}").as_bytes());
         }
+        out.push(b'\n');
     }
     (!out.is_empty()).then_some(out)
 }
@@ -1409,18 +1329,8 @@ fn decode_secrets(bytes: &[u8]) -> Result<DestinationSecrets, Error> {
             .map(|p| std::str::from_utf8(p).ok().and_then(|t| u8::from_str_radix(t, 16).ok()))
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(bad)?;
-        let value = Some(Secret::new(value));
-        match name {
-            b"s3_secret_key" => s.s3_secret_key = value,
-            b"rest_password" => s.rest_password = value,
-            b"ssh_passphrase" => s.ssh_passphrase = value,
-            b"ssh_password" => s.ssh_password = value,
-            b"azure_key" => s.azure_key = value,
-            b"azure_sas" => s.azure_sas = value,
-            b"webdav_password" => s.webdav_password = value,
-            b"ftp_password" => s.ftp_password = value,
-            _ => return Err(bad()),
-        }
+        let place = std::str::from_utf8(name).ok().and_then(|n| s.slot_mut(n)).ok_or_else(bad)?;
+        *place = Some(Secret::new(value));
     }
     Ok(s)
 }

@@ -30,7 +30,7 @@ pub(crate) fn parse(url: &str, rest: &str, credentials: Credentials) -> Result<A
     }
     let directory = format!("/{}", dir.trim_end_matches('/'));
     validate_directory(&directory).map_err(|e| bad(url, e))?;
-    let auth = match (credentials.azure_key, credentials.azure_sas) {
+    let auth = match (credentials.secrets.azure_key, credentials.secrets.azure_sas) {
         (Some(k), _) => AzureAuth::SharedKey(k),
         (None, Some(t)) => AzureAuth::Sas(t),
         (None, None) => {

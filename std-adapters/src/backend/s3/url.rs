@@ -90,7 +90,7 @@ pub(crate) fn parse(url: &str, rest: &str, credentials: Credentials) -> Result<S
         Error::new(ErrorKind::InvalidInput, "no S3 access key")
             .with_hint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     })?;
-    let secret_key = credentials.secret_key.ok_or_else(|| {
+    let secret_key = credentials.secrets.s3_secret_key.ok_or_else(|| {
         Error::new(ErrorKind::InvalidInput, "no S3 secret key").with_hint("set AWS_SECRET_ACCESS_KEY")
     })?;
     let mut c = S3Config::new(&endpoint, bucket, &region, &access_key, secret_key);

@@ -33,15 +33,15 @@ pub(crate) fn parse(url: &str, credentials: Credentials) -> Result<SftpConfig, E
         }
         Ok(())
     })?;
-    let auth = match (key, credentials.ssh_password) {
-        (Some(path), _) => SftpAuth::Key { path, passphrase: credentials.ssh_passphrase },
+    let auth = match (key, credentials.secrets.ssh_password) {
+        (Some(path), _) => SftpAuth::Key { path, passphrase: credentials.secrets.ssh_passphrase },
         (None, Some(p)) => SftpAuth::Password(p),
         (None, None) => {
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
             let found =
                 ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|n| home.join(".ssh").join(n)).find(|p| p.is_file());
             match found {
-                Some(path) => SftpAuth::Key { path, passphrase: credentials.ssh_passphrase },
+                Some(path) => SftpAuth::Key { path, passphrase: credentials.secrets.ssh_passphrase },
                 None => {
                     return Err(Error::new(ErrorKind::InvalidInput, "no SSH key or password for the SFTP server")
                         .with_hint("give --ssh-key FILE (or ?key=FILE in the URL), or set CAIRN_SSH_PASSWORD"));
