@@ -13,6 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_core::{IoError, IoErrorKind, ReadRange};
 
+use crate::backend::connection::ConnectionOptions;
+
 /// An error with a message that says what to fix (the destination's own words).
 #[derive(Debug)]
 pub(crate) struct DestinationError(pub(crate) String);
@@ -93,18 +95,14 @@ pub(crate) const MAX_SMALL_BODY: usize = 16 << 20;
 
 /// A client: TLS verified unless turned off (rustls on ring, the system's certificates), a
 /// connect timeout, a per-read stall timeout, and a pool of `connections`.
-pub(crate) fn client(
-    verify_tls: bool,
-    stall_timeout: Duration,
-    connections: usize,
-) -> Result<reqwest::Client, IoError> {
+pub(crate) fn client(options: &ConnectionOptions) -> Result<reqwest::Client, IoError> {
     // rustls needs a process-wide crypto provider; a second install is a harmless no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
-        .read_timeout(stall_timeout)
-        .pool_max_idle_per_host(connections.max(1))
-        .tls_danger_accept_invalid_certs(!verify_tls)
+        .read_timeout(options.stall_timeout)
+        .pool_max_idle_per_host(options.connections.max(1))
+        .tls_danger_accept_invalid_certs(!options.verify_tls)
         .build()
         .map_err(|e| error(IoErrorKind::Other, format!("cannot set up HTTPS: {e}")))
 }
@@ -126,13 +124,10 @@ impl BasicHttp {
         authority: &str,
         user: Option<String>,
         password: Option<crate::secret::Secret>,
-        verify_tls: bool,
-        stall_timeout: Duration,
-        connections: usize,
-        retries: u32,
+        options: &ConnectionOptions,
     ) -> Result<Self, IoError> {
-        let client = client(verify_tls, stall_timeout, connections)?;
-        Ok(Self { client, authority: authority.to_string(), user, password, retries })
+        let client = client(options)?;
+        Ok(Self { client, authority: authority.to_string(), user, password, retries: options.retries })
     }
 
     /// A request with the credentials on it (sent once: see [`Self::exchange`] for retries).

@@ -216,11 +216,13 @@ pub enum Destination {
     Ftp(Box<FtpBackend>),
 }
 
-/// `$body` with `$s` bound to the open backend of `$dest`, whatever its type.
-macro_rules! each_type {
-    ($dest:expr, $s:ident => $body:expr) => {
+/// `$body` with `$s` bound to the [`PathStore`] of `$dest`, or `$rest` with `$r` bound to the
+/// REST backend, which keeps only a repository's own objects; without a `rest` arm, `$body` for
+/// every type alike. The one list of the types that dispatch walks.
+macro_rules! dispatch {
+    ($dest:expr, $s:ident => $body:expr, rest $r:pat => $rest:expr) => {
         match $dest {
-            Destination::Rest($s) => $body,
+            Destination::Rest($r) => $rest,
             Destination::Local($s) => $body,
             Destination::S3($s) => $body,
             Destination::Sftp($s) => $body,
@@ -229,42 +231,29 @@ macro_rules! each_type {
             Destination::Ftp($s) => $body,
         }
     };
-}
-
-/// `$body` with `$s` bound to the [`PathStore`] of `$dest`, or `$rest` for a REST server,
-/// which keeps only a repository's own objects.
-macro_rules! path_store {
-    ($dest:expr, $s:ident => $body:expr, rest => $rest:expr) => {
-        match $dest {
-            Destination::Rest(_) => $rest,
-            Destination::Local($s) => $body,
-            Destination::S3($s) => $body,
-            Destination::Sftp($s) => $body,
-            Destination::Azure($s) => $body,
-            Destination::WebDav($s) => $body,
-            Destination::Ftp($s) => $body,
-        }
+    ($dest:expr, $s:ident => $body:expr) => {
+        dispatch!($dest, $s => $body, rest $s => $body)
     };
 }
 
 impl Storage for Destination {
     fn properties(&self) -> StorageProperties {
-        each_type!(self, s => Storage::properties(&**s))
+        dispatch!(self, s => Storage::properties(&**s))
     }
     async fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>, IoError> {
-        each_type!(self, s => s.list(kind).await)
+        dispatch!(self, s => s.list(kind).await)
     }
     async fn read(&self, handle: &Handle, range: ReadRange) -> Result<Bytes, IoError> {
-        each_type!(self, s => s.read(handle, range).await)
+        dispatch!(self, s => s.read(handle, range).await)
     }
     async fn read_into(&self, handle: &Handle, range: ReadRange, buf: Vec<u8>) -> Result<Vec<u8>, IoError> {
-        each_type!(self, s => s.read_into(handle, range, buf).await)
+        dispatch!(self, s => s.read_into(handle, range, buf).await)
     }
     async fn write(&self, handle: &Handle, data: Bytes, mode: WriteMode) -> Result<(), IoError> {
-        each_type!(self, s => s.write(handle, data, mode).await)
+        dispatch!(self, s => s.write(handle, data, mode).await)
     }
     async fn remove(&self, handle: &Handle) -> Result<(), IoError> {
-        each_type!(self, s => s.remove(handle).await)
+        dispatch!(self, s => s.remove(handle).await)
     }
 }
 
@@ -281,7 +270,7 @@ impl Destination {
     /// aborted; one that a killed process left is for the bucket's lifecycle rules) and a REST
     /// server keeps its own.
     pub async fn remove_stale_temporaries(&self, older_than: std::time::Duration) -> Result<u64, IoError> {
-        path_store!(self, s => side_files::remove_stale_temporaries(&**s, older_than).await, rest => Ok(0))
+        dispatch!(self, s => side_files::remove_stale_temporaries(&**s, older_than).await, rest _ => Ok(0))
     }
 
     /// Refuses, before anything is changed, an operation that deletes data on a destination
@@ -314,18 +303,18 @@ impl Destination {
 
     /// Whether this destination can hold files beside the repository.
     pub fn has_side_files(&self) -> bool {
-        path_store!(self, _s => true, rest => false)
+        dispatch!(self, _s => true, rest _ => false)
     }
 
     /// Writes (replacing) the file `name` beside the repository.
     pub async fn put_file(&self, name: &str, data: Bytes) -> Result<(), IoError> {
         let body = Body::Bytes(&data);
-        path_store!(self, s => side_files::put(&**s, name, body, WriteMode::Replace).await, rest => Err(Self::no_side_files()))
+        dispatch!(self, s => side_files::put(&**s, name, body, WriteMode::Replace).await, rest _ => Err(Self::no_side_files()))
     }
 
     /// Reads the file `name` beside the repository (at most `max_len` bytes).
     pub async fn get_file(&self, name: &str, max_len: u64) -> Result<Bytes, IoError> {
-        path_store!(self, s => side_files::get(&**s, name, max_len).await, rest => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
+        dispatch!(self, s => side_files::get(&**s, name, max_len).await, rest _ => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
     }
 
     /// Writes the file `name` beside the repository from the local file `src` of `size` bytes,
@@ -339,29 +328,29 @@ impl Destination {
         mode: WriteMode,
     ) -> Result<(), IoError> {
         let body = Body::File { src, size };
-        path_store!(self, s => side_files::put(&**s, name, body, mode).await, rest => Err(Self::no_side_files()))
+        dispatch!(self, s => side_files::put(&**s, name, body, mode).await, rest _ => Err(Self::no_side_files()))
     }
 
     /// Copies the file `name` beside the repository, `size` bytes long (as listed), into `out`,
     /// a few MiB at a time.
     pub async fn get_file_into(&self, name: &str, size: u64, out: &mut impl std::io::Write) -> Result<(), IoError> {
-        path_store!(self, s => side_files::get_into(&**s, name, size, out).await, rest => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
+        dispatch!(self, s => side_files::get_into(&**s, name, size, out).await, rest _ => Err(IoError::from_kind(cairn_core::IoErrorKind::NotFound)))
     }
 
     /// The files directly in `dir` beside the repository, with their sizes, sorted by name.
     pub async fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>, IoError> {
-        path_store!(self, s => side_files::list(&**s, dir).await, rest => Ok(Vec::new()))
+        dispatch!(self, s => side_files::list(&**s, dir).await, rest _ => Ok(Vec::new()))
     }
 
     /// Free bytes on the destination, where it can tell (local disks; SFTP servers with the
     /// `statvfs` extension). Object stores and REST have no such notion.
     pub async fn free_space(&self) -> Result<Option<u64>, IoError> {
-        path_store!(self, s => PathStore::free_space(&**s).await, rest => Ok(None))
+        dispatch!(self, s => PathStore::free_space(&**s).await, rest _ => Ok(None))
     }
 
     /// Removes the file `name` beside the repository (absent is fine).
     pub async fn remove_file(&self, name: &str) -> Result<(), IoError> {
-        path_store!(self, s => side_files::remove(&**s, name).await, rest => Ok(()))
+        dispatch!(self, s => side_files::remove(&**s, name).await, rest _ => Ok(()))
     }
 }
 

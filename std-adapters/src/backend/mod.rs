@@ -19,8 +19,8 @@
 //!    repository's `Storage`, and the side-file conformance suite
 //!    (`std-adapters/tests/conformance.rs`) applies to it as it is.
 //! 2. One line here (`pub(crate) mod memory;`) and one variant in
-//!    [`Destination`](destination::Destination), which its `each_type!`/`path_store!`
-//!    dispatch lines name: the compiler lists every match that must learn the new type.
+//!    [`Destination`](destination::Destination), which the one `dispatch!` macro in
+//!    `destination.rs` lists: the compiler lists every match that must learn the new type.
 //! 3. Its URL: a `parse_memory` beside the others in `destination.rs`, and its fields in
 //!    `form.rs` and `fields_of.rs` for the catalog and the window.
 

@@ -2,7 +2,7 @@
 //! repository: read, write, remove, list a folder), and the repository's layout over it (which
 //! folders hold which objects, the side folders, the owner file, where interrupted uploads leave
 //! temporary files). The repository's [`Storage`] is implemented once over it
-//! ([`storage_over_paths`]), and so are the side files ([`crate::backend::side_files`]); a type with
+//! ([`storage_over_paths`]), and so are the side files (`side_files.rs`); a type with
 //! something special (S3's claims and storage classes, Azure's tiers, local pack caching, flat
 //! listings of object stores) overrides only that method. The stores call it; it calls none
 //! of them.

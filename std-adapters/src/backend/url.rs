@@ -47,6 +47,23 @@ pub(crate) fn host_port(url: &str, hostport: &str, default: u16) -> Result<(Stri
     Ok((host.to_string(), port))
 }
 
+/// Refuses `url` if its query has one of the options `secrets` (in any case): a secret never
+/// goes in a URL, which the catalog keeps in clear and the window shows. `why` says which
+/// secret, `hint` where it goes instead.
+pub(crate) fn refuse_secret_options(
+    url: &str,
+    query: &str,
+    secrets: &[&str],
+    why: &str,
+    hint: &str,
+) -> Result<(), Error> {
+    let names = query.split('&').map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase());
+    if names.into_iter().any(|k| secrets.contains(&k.as_str())) {
+        return Err(bad(url, why).with_hint(hint));
+    }
+    Ok(())
+}
+
 /// Walks the query of `url`: each option (its value percent-decoded) is one of the connection
 /// options the type takes (`allowed`, set on `connection`), or one of its own (`own`, given to
 /// `take`); any other is refused with the list of those it takes.

@@ -300,11 +300,7 @@ impl AzureBackend {
                 (None, Some(Secret::new(text.as_bytes().to_vec())))
             }
         };
-        let client = crate::http::client(
-            config.connection.verify_tls,
-            config.connection.stall_timeout,
-            config.connection.connections,
-        )?;
+        let client = crate::http::client(&config.connection)?;
         let prefix = match config.directory.trim_matches('/') {
             "" => String::new(),
             d => format!("{d}/"),

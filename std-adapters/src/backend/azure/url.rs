@@ -4,7 +4,7 @@ use super::{AzureAuth, AzureConfig};
 use crate::backend::Credentials;
 use crate::backend::connection::OPTION_NAMES;
 use crate::backend::s3::validate_directory;
-use crate::backend::url::{bad, options};
+use crate::backend::url::{bad, options, refuse_secret_options};
 use crate::error::{Error, ErrorKind};
 
 /// `azure:ACCOUNT/CONTAINER[/DIR][?OPTIONS]` (see [`crate::backend::destination`]).
@@ -40,11 +40,13 @@ pub(crate) fn parse(url: &str, rest: &str, credentials: Credentials) -> Result<A
     };
     let mut c = AzureConfig::new(account, container, auth);
     c.directory = directory;
-    let names = query.split('&').map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase());
-    if names.into_iter().any(|k| matches!(k.as_str(), "key" | "account-key" | "sas" | "sig")) {
-        return Err(bad(url, "the account key or SAS token cannot go in the URL")
-            .with_hint("set AZURE_ACCOUNT_KEY or AZURE_ACCOUNT_SAS (or keep it in the catalog)"));
-    }
+    refuse_secret_options(
+        url,
+        query,
+        &["key", "account-key", "sas", "sig"],
+        "the account key or SAS token cannot go in the URL",
+        "set AZURE_ACCOUNT_KEY or AZURE_ACCOUNT_SAS (or keep it in the catalog)",
+    )?;
     options(url, query, &mut c.connection, &OPTION_NAMES, &["endpoint", "access-tier"], |k, v| {
         if k == "endpoint" {
             if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() < 9 {

@@ -43,7 +43,6 @@ use crate::http::error;
 use crate::secret::Secret;
 use listing::ftp_time;
 use protocol::*;
-use tls::*;
 
 /// When to use TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

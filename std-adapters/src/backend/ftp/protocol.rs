@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 
 use super::listing::{epsv_port, parse_list, parse_mlsd, pasv_port};
-use super::tls::{tls_config, tls_fail};
+use super::tls::tls_config;
 use crate::backend::path_store::{FolderEntry, Pieces};
 
 /// Longest reply or listing line accepted.
@@ -42,6 +42,25 @@ pub(super) type Attempt<T> = Result<T, Fail>;
 
 pub(super) fn io_fail(what: &str, e: std::io::Error) -> Fail {
     Fail::Broken(format!("{what}: {e}"))
+}
+
+/// A TLS handshake's failure: final (with what to do) when the certificate is not trusted, a
+/// broken connection otherwise.
+pub(super) fn tls_fail(authority: &str, what: &str, e: std::io::Error) -> Fail {
+    let cert = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented));
+    if cert {
+        return Fail::Final(
+            IoErrorKind::PermissionDenied,
+            format!(
+                "the TLS certificate of {authority} is not trusted ({e}): use a trusted certificate, or turn off \
+                 verify TLS for a server you control"
+            ),
+        );
+    }
+    io_fail(what, e)
 }
 
 /// Runs `f`, failing if it takes longer than `limit` (a stall).

@@ -1,28 +1,10 @@
-//! TLS for FTP (RFC 4217): the client settings, and the error for a certificate not trusted.
+//! TLS for FTP (RFC 4217): the client settings, and the verifier for `verify-tls=false`.
 
 use std::sync::Arc;
 
 use cairn_core::{IoError, IoErrorKind};
 
-use super::protocol::{Fail, io_fail};
 use crate::http::error;
-
-pub(super) fn tls_fail(authority: &str, what: &str, e: std::io::Error) -> Fail {
-    let cert = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>())
-        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented));
-    if cert {
-        return Fail::Final(
-            IoErrorKind::PermissionDenied,
-            format!(
-                "the TLS certificate of {authority} is not trusted ({e}): use a trusted certificate, or turn off \
-                 verify TLS for a server you control"
-            ),
-        );
-    }
-    io_fail(what, e)
-}
 
 /// Accepts any certificate, for `verify-tls=false` (a server the user controls, with a
 /// self-signed certificate); the handshake's signatures are still checked.

@@ -120,15 +120,7 @@ impl RestBackend {
         if authority.is_empty() || authority.contains('@') {
             return Err(error(IoErrorKind::InvalidData, "the REST URL needs a host (and no user name in it)"));
         }
-        let http = BasicHttp::new(
-            &authority,
-            config.user.clone(),
-            config.password.clone(),
-            config.connection.verify_tls,
-            config.connection.stall_timeout,
-            config.connection.connections,
-            config.connection.retries,
-        )?;
+        let http = BasicHttp::new(&authority, config.user.clone(), config.password.clone(), &config.connection)?;
         Ok(Self { config, http: Transport::Http(http), server: "the REST server".to_string() })
     }
 
@@ -136,9 +128,7 @@ impl RestBackend {
     /// ([`crate::backend::rest::rclone`]).
     pub fn rclone(config: crate::backend::rest::rclone::RcloneConfig) -> Self {
         let mut rest = RestConfig::new("http://rclone");
-        rest.connection.retries = config.connection.retries;
-        rest.connection.stall_timeout = config.connection.stall_timeout;
-        rest.connection.connections = config.connection.connections;
+        rest.connection = config.connection;
         let server = format!("rclone (serving {})", config.target());
         Self {
             config: rest,

@@ -259,11 +259,7 @@ impl S3Backend {
         let authority = if config.path_style { host.to_string() } else { format!("{}.{host}", config.bucket) };
         let dir = config.directory.trim_matches('/');
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let client = crate::http::client(
-            config.connection.verify_tls,
-            config.connection.stall_timeout,
-            config.connection.connections,
-        )?;
+        let client = crate::http::client(&config.connection)?;
         Ok(Self { scheme: scheme.to_string(), authority, prefix, client, signing_key: RefCell::new(None), config })
     }
 

@@ -4,7 +4,7 @@ use super::vendors::{resolve_template, vendor};
 use super::{S3Config, validate_directory};
 use crate::backend::Credentials;
 use crate::backend::connection::{ConnectionOptions, OPTION_NAMES};
-use crate::backend::url::{bad, flag, options};
+use crate::backend::url::{bad, flag, options, refuse_secret_options};
 use crate::error::{Error, ErrorKind};
 
 /// The options of the S3 type besides the connection options.
@@ -14,11 +14,13 @@ const OWN_OPTIONS: [&str; 7] = ["vendor", "region", "path-style", "storage-class
 /// [`crate::backend::destination`]).
 pub(crate) fn parse(url: &str, rest: &str, credentials: Credentials) -> Result<S3Config, Error> {
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let names = query.split('&').map(|p| p.split_once('=').map_or(p, |(k, _)| k).to_ascii_lowercase());
-    if names.into_iter().any(|k| k == "secret-key" || k == "secret") {
-        return Err(bad(url, "the secret key cannot go in the URL")
-            .with_hint("set AWS_SECRET_ACCESS_KEY (or keep it in the catalog)"));
-    }
+    refuse_secret_options(
+        url,
+        query,
+        &["secret-key", "secret"],
+        "the secret key cannot go in the URL",
+        "set AWS_SECRET_ACCESS_KEY (or keep it in the catalog)",
+    )?;
     let mut connection = ConnectionOptions::default();
     let mut opts: Vec<(String, String)> = Vec::new();
     options(url, query, &mut connection, &OPTION_NAMES, &OWN_OPTIONS, |k, v| {

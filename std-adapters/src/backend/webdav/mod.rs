@@ -173,15 +173,7 @@ impl WebDavBackend {
         if authority.is_empty() || authority.contains('@') {
             return Err(error(IoErrorKind::InvalidData, "the WebDAV URL needs a host (and no user name in it)"));
         }
-        let http = BasicHttp::new(
-            authority,
-            config.user.clone(),
-            config.password.clone(),
-            config.connection.verify_tls,
-            config.connection.stall_timeout,
-            config.connection.connections,
-            config.connection.retries,
-        )?;
+        let http = BasicHttp::new(authority, config.user.clone(), config.password.clone(), &config.connection)?;
         let base = match path.trim_matches('/') {
             "" => String::new(),
             p => format!("/{}", percent_encode(p, true)),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend::connection::ConnectionOptions;
 use crate::catalog::{Catalog, NotificationSink, RunRecord};
 use crate::desktop::Notifier;
 use crate::error::{Error, ErrorKind};
@@ -127,7 +128,8 @@ async fn deliver_command(command: &str, event: &str, body: &[u8]) -> Result<(), 
 }
 
 async fn deliver_webhook(url: &str, body: &[u8]) -> Result<(), String> {
-    let client = crate::http::client(true, Duration::from_secs(30), 1).map_err(|e| e.to_string())?;
+    let options = ConnectionOptions::with_stall_timeout(Duration::from_secs(30));
+    let client = crate::http::client(&ConnectionOptions { connections: 1, ..options }).map_err(|e| e.to_string())?;
     let mut last = String::new();
     for attempt in 0..3u64 {
         if attempt > 0 {
